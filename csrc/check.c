@@ -1,0 +1,192 @@
+/* check.c - verifies the invariants the design relies on, for tools and
+ * tests: a corrupted file is reported, naming the first thing broken. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int corrupt(rs_db *db, const char *what, long long id)
+{
+    return rs__fail(db, RS_ECORRUPT, "%s (%lld)", what, id);
+}
+
+static int check_blocks(rs_db *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid, n, data FROM blocks", -1, &st,
+                           NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking blocks");
+    int rc = RS_OK, step;
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        long long id = sqlite3_column_int64(st, 0);
+        const uint8_t *p = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2), n;
+        if (rs_block_count(p, len, &n) != 0 || (int64_t)n != sqlite3_column_int64(st, 1)) {
+            rc = corrupt(db, "block header does not match its row: block", id);
+            break;
+        }
+        rs_entry *e = malloc((n ? n : 1) * sizeof *e);
+        if (!e) {
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+            break;
+        }
+        if (rs_block_decode(p, len, e, n) != 0)
+            rc = corrupt(db, "block does not decode, is unsorted or repeats a key: block", id);
+        free(e);
+    }
+    if (rc == RS_OK && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking blocks");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int check_snapshots(rs_db *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid, nentries FROM snapshots", -1,
+                           &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking snapshots");
+    int rc = RS_OK, step;
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_nid id = sqlite3_column_int64(st, 0);
+        int64_t want = sqlite3_column_int64(st, 1);
+        rs_entry *e;
+        size_t n;
+        rs__cache_clear(db); /* read what is on disk */
+        if ((rc = rs_snapshot_load(db, id, &e, &n))) {
+            rc = corrupt(db, "snapshot has more than 64 blocks or a missing block: snapshot",
+                         (long long)id);
+            break;
+        }
+        free(e);
+        if ((int64_t)n != want)
+            rc = corrupt(db, "snapshot entry count is wrong: snapshot", (long long)id);
+    }
+    if (rc == RS_OK && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking snapshots");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int check_query_empty(rs_db *db, const char *sql, const char *what)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, what);
+    int step = sqlite3_step(st), rc = RS_OK;
+    if (step == SQLITE_ROW)
+        rc = corrupt(db, what, sqlite3_column_int64(st, 0));
+    else if (step != SQLITE_DONE)
+        rc = rs__sqlfail(db, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Current state = merged states after the extremities; hash and member
+ * index agree with it. */
+static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
+{
+    rs_nid *ext, merged = RS_EMPTY_SNAPSHOT;
+    size_t next;
+    rs_entry *cur = NULL, *mer = NULL;
+    size_t ncur = 0, nmer = 0;
+    int rc = rs__extremities(db, room, &ext, &next);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < next && !rc; i++) {
+        rs_nid before, after;
+        sqlite3_stmt *st = rs__stmt(db, ST_EVENT_ROW);
+        if (!st) {
+            rc = RS_ESQL;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, ext[i]);
+        int step = sqlite3_step(st);
+        before = step == SQLITE_ROW ? sqlite3_column_int64(st, 4) : 0;
+        after = step == SQLITE_ROW ? sqlite3_column_int64(st, 5) : 0;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (!before)
+            rc = corrupt(db, "an extremity has no state: event", (long long)ext[i]);
+        ext[i] = after;
+    }
+    if (!rc && next && (rc = rs__merge_states(db, ext, next, &merged)))
+        rc = corrupt(db, "the extremities' states conflict: room", (long long)room);
+    free(ext);
+    if (rc)
+        return rc;
+    if (next == 0)
+        merged = current;
+    if ((rc = rs_snapshot_load(db, current, &cur, &ncur)) ||
+        (rc = rs_snapshot_load(db, merged, &mer, &nmer)))
+        goto out;
+    if (ncur != nmer || memcmp(cur, mer, ncur * sizeof *cur) != 0) {
+        rc = corrupt(db, "current state differs from the extremities' state: room",
+                     (long long)room);
+        goto out;
+    }
+    uint64_t sum = 0;
+    size_t members = 0;
+    for (size_t i = 0; i < ncur; i++) {
+        uint64_t h;
+        const char *m;
+        size_t ml;
+        if ((rc = rs__entry_hash_member(db, cur[i].event, &h, &m, &ml)))
+            goto out;
+        sum += h;
+        members += cur[i].type == RS_TYPE_MEMBER;
+    }
+    if (sum != hash) {
+        rc = corrupt(db, "state hash does not match the current state: room",
+                     (long long)room);
+        goto out;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM members WHERE room_nid=?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = rs__sqlfail(db, "checking members");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, room);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW || (size_t)sqlite3_column_int64(st, 0) != members)
+        rc = corrupt(db, "member index does not follow the current state: room",
+                     (long long)room);
+    sqlite3_finalize(st);
+out:
+    free(cur);
+    free(mer);
+    return rc;
+}
+
+int rs_check(rs_db *db)
+{
+    int rc;
+    if ((rc = check_blocks(db)) || (rc = check_snapshots(db)))
+        return rc;
+    if ((rc = check_query_empty(
+             db,
+             "SELECT nid FROM events WHERE kind>0 AND (before_snap NOT IN "
+             "(SELECT nid FROM snapshots) OR after_snap NOT IN "
+             "(SELECT nid FROM snapshots))",
+             "an event's snapshot is missing: event")) ||
+        (rc = check_query_empty(
+             db,
+             "SELECT count(*) FROM outputs HAVING count(*)>0 AND "
+             "max(position)-min(position)+1<>count(*)",
+             "output positions are not contiguous: outputs")))
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql,
+                           "SELECT nid, current_snap, state_hash FROM rooms "
+                           "WHERE created=1", -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking rooms");
+    int step;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = check_room(db, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                        (uint64_t)sqlite3_column_int64(st, 2));
+    if (!rc && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking rooms");
+    sqlite3_finalize(st);
+    return rc;
+}

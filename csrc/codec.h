@@ -1,0 +1,58 @@
+/* codec.h - the byte formats of state blocks and snapshots (no SQLite here).
+ * See docs/ARCHITECTURE.md, "File format", for the layout. */
+#ifndef RS_CODEC_H
+#define RS_CODEC_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "roomstate.h"
+
+/* Entries between restart points; a lookup decodes at most this many. */
+#define RS_RESTART 16
+/* The most blocks a snapshot may list. */
+#define RS_MAX_BLOCKS 64
+
+typedef struct rs_buf {
+    uint8_t *p;
+    size_t len, cap;
+} rs_buf;
+
+int rs_buf_reserve(rs_buf *b, size_t extra);   /* 0, or -1 out of memory */
+void rs_buf_free(rs_buf *b);
+
+/* (type, key) order; event ignored. */
+static inline int rs_key_cmp(const rs_entry *a, const rs_entry *b)
+{
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return 0;
+}
+
+/* Appends the encoding of n entries, sorted by key with unique keys. */
+int rs_block_encode(const rs_entry *e, size_t n, rs_buf *out);
+/* Entry count from the header; -1 if the blob is malformed. */
+int rs_block_count(const uint8_t *p, size_t len, size_t *n);
+/* Decodes into out[0..n) (n from rs_block_count) checking order, ranges and
+ * the restart table; -1 if malformed. */
+int rs_block_decode(const uint8_t *p, size_t len, rs_entry *out, size_t n);
+/* Point lookup: *found = 1 and *event (0 for a tombstone) when the key is in
+ * the block; decodes at most RS_RESTART entries. -1 if malformed. */
+int rs_block_find(const uint8_t *p, size_t len, rs_nid type, rs_nid key,
+                  int *found, rs_nid *event);
+
+typedef struct rs_blockref {
+    rs_nid block;
+    uint64_t size;   /* entries in the block, tombstones included */
+} rs_blockref;
+
+int rs_snapblob_encode(const rs_blockref *refs, size_t n, rs_buf *out);
+/* Decodes up to RS_MAX_BLOCKS refs; -1 if malformed or longer. */
+int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
+                       size_t *n);
+
+/* 64-bit hash of bytes for content addressing (FNV-1a, then a finaliser). */
+uint64_t rs_hash_bytes(const void *p, size_t n);
+uint64_t rs_mix64(uint64_t x);
+#endif

@@ -1,0 +1,361 @@
+/* db.c - the handle: opening and checking the file, the schema and its
+ * migrations, prepared statements, transactions and error reporting. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const code_names[RS_CODE_COUNT] = {
+    "OK",           "NOMEM",        "OPEN",      "NOT_ROOMSTATE",
+    "SCHEMA_VERSION", "SQLITE",     "BUSY",      "INVALID",
+    "NOT_FOUND",    "UNKNOWN_ROOM", "MISSING_PREV", "STATE_CONFLICT",
+    "BAD_STATE",    "NO_STATE",     "CORRUPT",   "EVENT_MISMATCH",
+};
+
+const char *rs_code_name(int code)
+{
+    if (code < 0 || code >= RS_CODE_COUNT)
+        return "UNKNOWN";
+    return code_names[code];
+}
+
+static const char *const statement_sql[ST_COUNT] = {
+#define RS_SQL(name, sql) sql,
+    RS_STATEMENTS(RS_SQL)
+#undef RS_SQL
+};
+
+/* Version 1. Each later version adds a step to `migrations`, never edits
+ * this text, so every old file can be brought forward. */
+static const char schema_v1[] =
+    "CREATE TABLE rooms(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL DEFAULT 0,"
+    " version TEXT, current_snap INTEGER NOT NULL DEFAULT 1,"
+    " state_hash INTEGER NOT NULL DEFAULT 0,"
+    " last_sent INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE event_types(nid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "INSERT INTO event_types VALUES(1,'m.room.create'),(2,'m.room.power_levels'),"
+    " (3,'m.room.join_rules'),(4,'m.room.third_party_invite'),(5,'m.room.member'),"
+    " (6,'m.room.redaction'),(7,'m.room.history_visibility');"
+    "CREATE TABLE state_keys(nid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
+    "INSERT INTO state_keys VALUES(1,'');"
+    /* kind: 0 referenced but not stored, 1 outlier, 2 old, 3 new */
+    "CREATE TABLE events(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " event_id TEXT NOT NULL UNIQUE, room_nid INTEGER NOT NULL DEFAULT 0,"
+    " type_nid INTEGER NOT NULL DEFAULT 0, key_nid INTEGER NOT NULL DEFAULT 0,"
+    " kind INTEGER NOT NULL DEFAULT 0, before_snap INTEGER, after_snap INTEGER,"
+    " depth INTEGER NOT NULL DEFAULT 0, membership TEXT,"
+    " ehash INTEGER NOT NULL DEFAULT 0, json BLOB);"
+    "CREATE INDEX events_room ON events(room_nid);"
+    "CREATE TABLE edges(prev_nid INTEGER NOT NULL, child_nid INTEGER NOT NULL,"
+    " PRIMARY KEY(prev_nid, child_nid)) WITHOUT ROWID;"
+    "CREATE TABLE extremities(room_nid INTEGER NOT NULL, event_nid INTEGER NOT NULL,"
+    " PRIMARY KEY(room_nid, event_nid)) WITHOUT ROWID;"
+    "CREATE TABLE blocks(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_nid INTEGER NOT NULL, hash INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE INDEX blocks_hash ON blocks(room_nid, hash);"
+    "CREATE TABLE snapshots(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_nid INTEGER NOT NULL, hash INTEGER NOT NULL,"
+    " nentries INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX snapshots_hash ON snapshots(room_nid, hash);"
+    /* the empty state: room 0, so no room's purge can reach it */
+    "INSERT INTO snapshots VALUES(1, 0, 0, 0, x'00');"
+    "CREATE TABLE members(room_nid INTEGER NOT NULL, user_nid INTEGER NOT NULL,"
+    " membership TEXT NOT NULL, PRIMARY KEY(room_nid, user_nid)) WITHOUT ROWID;"
+    "CREATE TABLE outputs(position INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_nid INTEGER NOT NULL, event_nid INTEGER NOT NULL,"
+    " body TEXT NOT NULL, event_json BLOB);"
+    "CREATE INDEX outputs_room ON outputs(room_nid);"
+    "CREATE TABLE consumers(name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+    "CREATE TABLE leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " until INTEGER NOT NULL);";
+
+/* migrations[v] brings a file from version v to v+1; [0] creates it. */
+static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1};
+
+int rs__fail(rs_db *db, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int rs__sqlfail(rs_db *db, const char *what)
+{
+    int rc = sqlite3_errcode(db->sql);
+    int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? RS_EBUSY
+               : rc == SQLITE_NOMEM                        ? RS_ENOMEM
+                                                           : RS_ESQL;
+    return rs__fail(db, code, "%s: %s", what, sqlite3_errmsg(db->sql));
+}
+
+const char *rs_errmsg(const rs_db *db)
+{
+    return db ? db->errmsg : "out of memory";
+}
+
+sqlite3_stmt *rs__stmt(rs_db *db, int id)
+{
+    sqlite3_stmt *st = db->stmt[id];
+    if (!st) {
+        if (sqlite3_prepare_v3(db->sql, statement_sql[id], -1,
+                               SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+            rs__sqlfail(db, "preparing a statement");
+            return NULL;
+        }
+        db->stmt[id] = st;
+    }
+    return st;
+}
+
+int rs__run(rs_db *db, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return rs__sqlfail(db, what);
+    return RS_OK;
+}
+
+const char *rs__scratch(rs_db *db, const void *p, size_t n)
+{
+    db->scratch.len = 0;
+    if (rs_buf_reserve(&db->scratch, n + 1) != 0)
+        return NULL;
+    if (n)
+        memcpy(db->scratch.p, p, n);
+    db->scratch.p[n] = 0;
+    db->scratch.len = n;
+    return (const char *)db->scratch.p;
+}
+
+void rs__cache_clear(rs_db *db)
+{
+    rs_lru_clear(db->to_id);
+    rs_lru_clear(db->to_str);
+    rs_lru_clear(db->blobs);
+}
+
+static int exec(rs_db *db, const char *sql, const char *what)
+{
+    if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, what);
+    return RS_OK;
+}
+
+static int pragma_int(rs_db *db, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, sql);
+    int rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rs__sqlfail(db, sql);
+    return RS_OK;
+}
+
+/* Decides what the file is before anything writes to it. */
+static int check_and_migrate(rs_db *db, const char *path)
+{
+    int64_t app, version, tables;
+    int rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables);
+    if (rc != RS_OK) {
+        int src = sqlite3_errcode(db->sql);
+        if (src == SQLITE_NOTADB || src == SQLITE_CORRUPT)
+            return rs__fail(db, RS_ENOTDB, "%s is not a roomstate database (%s)",
+                            path, sqlite3_errmsg(db->sql));
+        if (src == SQLITE_CANTOPEN || src == SQLITE_PERM || src == SQLITE_IOERR)
+            return rs__fail(db, RS_EOPEN, "cannot open %s: %s", path,
+                            sqlite3_errmsg(db->sql));
+        return rc;
+    }
+    if ((rc = pragma_int(db, "PRAGMA application_id", &app)) ||
+        (rc = pragma_int(db, "PRAGMA user_version", &version)))
+        return rc;
+    if (tables > 0 && app != RS_APPLICATION_ID)
+        return rs__fail(db, RS_ENOTDB,
+                        "%s is an SQLite file of another application "
+                        "(application_id %lld)", path, (long long)app);
+    if (version > RS_SCHEMA_VERSION)
+        return rs__fail(db, RS_EVERSION,
+                        "%s has schema version %lld; this library knows up to %d",
+                        path, (long long)version, RS_SCHEMA_VERSION);
+    if (version == RS_SCHEMA_VERSION)
+        return RS_OK;
+    if ((rc = exec(db, "BEGIN IMMEDIATE", "starting the schema migration")))
+        return rc;
+    /* another process may have migrated while we waited for the lock */
+    if ((rc = pragma_int(db, "PRAGMA user_version", &version)))
+        goto fail;
+    for (int64_t v = version; v < RS_SCHEMA_VERSION; v++)
+        if ((rc = exec(db, migrations[v], "migrating the schema")))
+            goto fail;
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d",
+             RS_APPLICATION_ID, RS_SCHEMA_VERSION);
+    if ((rc = exec(db, sql, "stamping the schema version")) ||
+        (rc = exec(db, "COMMIT", "committing the schema")))
+        goto fail;
+    return RS_OK;
+fail:
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
+            size_t errlen)
+{
+    rs_options o = {0, 5000, 65536, (size_t)64 << 20};
+    if (opts) {
+        o.synchronous_full = opts->synchronous_full;
+        if (opts->busy_timeout_ms > 0)
+            o.busy_timeout_ms = opts->busy_timeout_ms;
+        if (opts->id_cache_entries)
+            o.id_cache_entries = opts->id_cache_entries;
+        if (opts->block_cache_bytes)
+            o.block_cache_bytes = opts->block_cache_bytes;
+    }
+    *out = NULL;
+    rs_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        if (errlen)
+            snprintf(errbuf, errlen, "out of memory opening %s", path);
+        return RS_ENOMEM;
+    }
+    int rc = RS_OK;
+    size_t id_bytes = o.id_cache_entries * 160;
+    db->to_id = rs_lru_new(id_bytes, o.id_cache_entries);
+    db->to_str = rs_lru_new(id_bytes, o.id_cache_entries);
+    db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
+    if (!db->to_id || !db->to_str || !db->blobs) {
+        rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
+        goto fail;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK) {
+        rc = rs__fail(db, RS_EOPEN, "cannot open %s: %s", path,
+                      db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->sql, 0);
+    if (sqlite3_busy_timeout(db->sql, o.busy_timeout_ms) != SQLITE_OK) {
+        rc = rs__sqlfail(db, "setting the busy timeout");
+        goto fail;
+    }
+    if ((rc = check_and_migrate(db, path)))
+        goto fail;
+    if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||
+        (rc = exec(db, o.synchronous_full ? "PRAGMA synchronous=FULL"
+                                          : "PRAGMA synchronous=NORMAL",
+                   "setting synchronous")))
+        goto fail;
+    *out = db;
+    return RS_OK;
+fail:
+    if (errlen)
+        snprintf(errbuf, errlen, "%s", db->errmsg);
+    rs_close(db);
+    return rc;
+}
+
+void rs_close(rs_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(db->stmt[i]);
+    if (db->sql) {
+        if (db->in_tx)
+            sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close_v2(db->sql);
+    }
+    rs_lru_free(db->to_id);
+    rs_lru_free(db->to_str);
+    rs_lru_free(db->blobs);
+    rs_buf_free(&db->scratch);
+    free(db);
+}
+
+int rs_begin(rs_db *db)
+{
+    if (db->in_tx)
+        return rs__fail(db, RS_EINVAL, "a transaction is already open");
+    int rc = exec(db, "BEGIN IMMEDIATE", "beginning a transaction");
+    if (rc == RS_OK)
+        db->in_tx = 1;
+    return rc;
+}
+
+int rs_commit(rs_db *db)
+{
+    if (!db->in_tx)
+        return rs__fail(db, RS_EINVAL, "commit without a transaction");
+    int rc = exec(db, "COMMIT", "committing");
+    if (rc != RS_OK) {
+        /* a failed COMMIT may leave the transaction open: end it */
+        sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+        rs__cache_clear(db);
+    }
+    db->in_tx = 0;
+    return rc;
+}
+
+int rs_rollback(rs_db *db)
+{
+    if (!db->in_tx)
+        return rs__fail(db, RS_EINVAL, "rollback without a transaction");
+    db->in_tx = 0;
+    /* IDs and blocks created in the transaction are gone: forget them */
+    rs__cache_clear(db);
+    if (sqlite3_get_autocommit(db->sql))
+        return RS_OK; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    return exec(db, "ROLLBACK", "rolling back");
+}
+
+int rs_in_transaction(const rs_db *db)
+{
+    return db->in_tx;
+}
+
+void rs_debug_force_hash_collisions(rs_db *db, int on)
+{
+    db->force_collisions = on;
+}
+
+int64_t rs_debug_entries_written(const rs_db *db)
+{
+    return db->entries_written;
+}
+
+int rs_debug_counts(rs_db *db, rs_counts *c)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM events WHERE kind>0),"
+        " (SELECT count(*) FROM snapshots), (SELECT count(*) FROM blocks),"
+        " (SELECT coalesce(sum(length(data)),0) FROM blocks),"
+        " (SELECT coalesce(sum(length(data)),0) FROM snapshots),"
+        " (SELECT count(*) FROM outputs),"
+        " (SELECT count(*) FROM rooms WHERE created=1),"
+        " (SELECT count(*) FROM event_types), (SELECT count(*) FROM state_keys)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "counting rows");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t *f[] = {&c->events, &c->snapshots, &c->blocks,
+                        &c->block_bytes, &c->snapshot_bytes, &c->outputs,
+                        &c->rooms, &c->types, &c->keys};
+        for (int i = 0; i < 9; i++)
+            *f[i] = sqlite3_column_int64(st, i);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "counting rows");
+}

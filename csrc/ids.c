@@ -1,0 +1,128 @@
+/* ids.c - string <-> numeric ID maps, behind bounded caches.
+ * A lookup never writes; get-or-create is a separate call, so asking about
+ * an unknown user cannot grow the database. */
+#include <string.h>
+
+#include "internal.h"
+
+static const int get_stmt[] = {ST_ID_ROOM_GET, ST_ID_TYPE_GET, ST_ID_KEY_GET,
+                               ST_ID_EVENT_GET};
+static const int put_stmt[] = {ST_ID_ROOM_PUT, ST_ID_TYPE_PUT, ST_ID_KEY_PUT,
+                               ST_ID_EVENT_PUT};
+static const int str_stmt[] = {ST_ID_ROOM_STR, ST_ID_TYPE_STR, ST_ID_KEY_STR,
+                               ST_ID_EVENT_STR};
+static const char *const kind_name[] = {"room", "event type", "state key",
+                                        "event"};
+
+/* Cache keys: the kind byte, then the string or the 8 bytes of the ID. */
+static size_t str_key(char *buf, rs_idkind kind, const char *s, size_t len)
+{
+    buf[0] = (char)kind;
+    memcpy(buf + 1, s, len);
+    return len + 1;
+}
+
+static void remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                     rs_nid id)
+{
+    char k[1 + 9];
+    char buf[256 + 1];
+    if (len > 256)
+        return; /* IDs are at most 255 bytes; longer strings are not cached */
+    rs_lru_put(db->to_id, buf, str_key(buf, kind, s, len), &id, sizeof id);
+    k[0] = (char)kind;
+    memcpy(k + 1, &id, sizeof id);
+    rs_lru_put(db->to_str, k, 1 + sizeof id, s, len);
+}
+
+int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                 rs_nid *out)
+{
+    *out = 0;
+    if ((unsigned)kind > RS_ID_EVENT)
+        return rs__fail(db, RS_EINVAL, "unknown ID kind %d", (int)kind);
+    if (len <= 256) {
+        char buf[256 + 1];
+        size_t vlen;
+        const void *v = rs_lru_get(db->to_id, buf, str_key(buf, kind, s, len), &vlen);
+        if (v) {
+            memcpy(out, v, sizeof *out);
+            return RS_OK;
+        }
+    }
+    sqlite3_stmt *st = rs__stmt(db, get_stmt[kind]);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_ROW) {
+        remember(db, kind, s, len, *out);
+        return RS_OK;
+    }
+    if (rc != SQLITE_DONE)
+        return rs__sqlfail(db, "looking up an ID");
+    return rs__fail(db, RS_ENOTFOUND, "unknown %s %.*s", kind_name[kind],
+                    (int)(len > 300 ? 300 : len), s);
+}
+
+int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                        rs_nid *out)
+{
+    int rc = rs_id_lookup(db, kind, s, len, out);
+    if (rc != RS_ENOTFOUND)
+        return rc;
+    sqlite3_stmt *st = rs__stmt(db, put_stmt[kind]);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
+    if ((rc = rs__run(db, st, "storing a new ID")))
+        return rc;
+    *out = sqlite3_last_insert_rowid(db->sql);
+    remember(db, kind, s, len, *out);
+    return RS_OK;
+}
+
+int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
+                 size_t *len)
+{
+    if ((unsigned)kind > RS_ID_EVENT)
+        return rs__fail(db, RS_EINVAL, "unknown ID kind %d", (int)kind);
+    char k[1 + sizeof id];
+    k[0] = (char)kind;
+    memcpy(k + 1, &id, sizeof id);
+    size_t vlen;
+    const void *v = rs_lru_get(db->to_str, k, sizeof k, &vlen);
+    if (v) {
+        if (!(*s = rs__scratch(db, v, vlen)))
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        *len = vlen;
+        return RS_OK;
+    }
+    sqlite3_stmt *st = rs__stmt(db, str_stmt[kind]);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    int result = RS_OK;
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (!(*s = rs__scratch(db, t, n)))
+            result = rs__fail(db, RS_ENOMEM, "out of memory");
+        *len = n;
+    } else if (rc == SQLITE_DONE) {
+        result = rs__fail(db, RS_ENOTFOUND, "no %s with ID %lld", kind_name[kind],
+                          (long long)id);
+    } else {
+        result = rs__sqlfail(db, "reading an ID");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (result == RS_OK)
+        remember(db, kind, *s, *len, id);
+    return result;
+}

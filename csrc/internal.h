@@ -1,0 +1,144 @@
+/* internal.h - what the core's files share: the handle, its prepared
+ * statements and the error helpers. Not installed. */
+#ifndef RS_INTERNAL_H
+#define RS_INTERNAL_H
+#include <sqlite3.h>
+
+#include "codec.h"
+#include "lru.h"
+#include "roomstate.h"
+
+#define RS_SCHEMA_VERSION 1
+#define RS_APPLICATION_ID 0x726f6f6d /* "room" */
+
+/* Every statement the core runs more than once, prepared once per handle on
+ * first use. */
+#define RS_STATEMENTS(X)                                                       \
+    X(ID_ROOM_GET, "SELECT nid FROM rooms WHERE room_id=?1")                   \
+    X(ID_ROOM_PUT, "INSERT INTO rooms(room_id) VALUES(?1)")                    \
+    X(ID_ROOM_STR, "SELECT room_id FROM rooms WHERE nid=?1")                   \
+    X(ID_TYPE_GET, "SELECT nid FROM event_types WHERE name=?1")                \
+    X(ID_TYPE_PUT, "INSERT INTO event_types(name) VALUES(?1)")                 \
+    X(ID_TYPE_STR, "SELECT name FROM event_types WHERE nid=?1")                \
+    X(ID_KEY_GET, "SELECT nid FROM state_keys WHERE key=?1")                   \
+    X(ID_KEY_PUT, "INSERT INTO state_keys(key) VALUES(?1)")                    \
+    X(ID_KEY_STR, "SELECT key FROM state_keys WHERE nid=?1")                   \
+    X(ID_EVENT_GET, "SELECT nid FROM events WHERE event_id=?1")                \
+    X(ID_EVENT_PUT, "INSERT INTO events(event_id) VALUES(?1)")                 \
+    X(ID_EVENT_STR, "SELECT event_id FROM events WHERE nid=?1")                \
+    X(BLOCK_GET, "SELECT data FROM blocks WHERE nid=?1")                       \
+    X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
+    X(BLOCK_PUT, "INSERT INTO blocks(room_nid,hash,n,data) VALUES(?1,?2,?3,?4)") \
+    X(SNAP_GET, "SELECT nentries, data FROM snapshots WHERE nid=?1")           \
+    X(SNAP_FIND,                                                               \
+      "SELECT nid, data FROM snapshots WHERE room_nid=?1 AND hash=?2")         \
+    X(SNAP_PUT, "INSERT INTO snapshots(room_nid,hash,nentries,data) "          \
+                "VALUES(?1,?2,?3,?4)")                                         \
+    X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \
+                 "after_snap, ehash FROM events WHERE nid=?1")                 \
+    X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
+                   "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
+                   "membership=?9, ehash=?10, json=?11 WHERE nid=?1")          \
+    X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
+    X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
+                   "WHERE event_id=?1")                                        \
+    X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
+    X(EDGE_PUT, "INSERT OR IGNORE INTO edges(prev_nid,child_nid) VALUES(?1,?2)") \
+    X(EDGE_HAS_CHILD, "SELECT 1 FROM edges WHERE prev_nid=?1 LIMIT 1")         \
+    X(EXTREM_LIST, "SELECT event_nid FROM extremities WHERE room_nid=?1")      \
+    X(EXTREM_DEL, "DELETE FROM extremities WHERE room_nid=?1 AND event_nid=?2") \
+    X(EXTREM_CLEAR, "DELETE FROM extremities WHERE room_nid=?1")               \
+    X(EXTREM_PUT, "INSERT OR IGNORE INTO extremities(room_nid,event_nid) "     \
+                  "VALUES(?1,?2)")                                             \
+    X(ROOM_INFO, "SELECT created, version, current_snap, state_hash, "         \
+                 "last_sent FROM rooms WHERE nid=?1")                          \
+    X(ROOM_CREATE, "UPDATE rooms SET created=1, version=?2 WHERE nid=?1")      \
+    X(ROOM_UPDATE, "UPDATE rooms SET current_snap=?2, state_hash=?3, "         \
+                   "last_sent=?4 WHERE nid=?1")                                \
+    X(MEMBER_SET, "INSERT OR REPLACE INTO members(room_nid,user_nid,"          \
+                  "membership) VALUES(?1,?2,?3)")                              \
+    X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2")     \
+    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,body) "              \
+                  "VALUES(?1,?2,?3)")                                          \
+    X(OUTPUT_READ,                                                             \
+      "SELECT o.position, o.body, coalesce(o.event_json, e.json) FROM outputs " \
+      "o LEFT JOIN events e ON e.nid=o.event_nid AND o.event_nid>0 "           \
+      "WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")                     \
+    X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
+                   "name='outputs'),0)")                                       \
+    X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
+    X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
+                    "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
+
+enum {
+#define RS_ENUM(name, sql) ST_##name,
+    RS_STATEMENTS(RS_ENUM)
+#undef RS_ENUM
+    ST_COUNT
+};
+
+struct rs_db {
+    sqlite3 *sql;
+    sqlite3_stmt *stmt[ST_COUNT];
+    int in_tx;
+    int force_collisions;
+    int64_t entries_written;
+    rs_lru *to_id;     /* kind + string -> nid */
+    rs_lru *to_str;    /* kind + nid -> string */
+    rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
+    rs_buf scratch;    /* strings returned to the caller */
+    char errmsg[512];
+};
+
+/* Sets the message (printf-style) and returns code. */
+int rs__fail(rs_db *db, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Maps the handle's last SQLite error to RS_EBUSY or RS_ESQL, saying what
+ * was being done. */
+int rs__sqlfail(rs_db *db, const char *what);
+/* A reset statement ready for binding, or NULL (error set). */
+sqlite3_stmt *rs__stmt(rs_db *db, int id);
+/* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
+int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
+/* Drops cached IDs and blobs (after a rollback or a purge). */
+void rs__cache_clear(rs_db *db);
+/* Copies bytes to the handle's scratch buffer (valid until the next call). */
+const char *rs__scratch(rs_db *db, const void *p, size_t n);
+
+/* Blob of a block or snapshot through the cache; *p valid until the next
+ * cache fill. */
+int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len);
+int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
+                      int64_t *nentries);
+
+/* Appends "removed/added" of the move from `from` to `to` for keys given by
+ * the caller: the ingest path uses this when it knows which keys changed. */
+int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
+                          const char **membership, size_t *mlen);
+
+/* JSON output rendering (outbox.c). */
+int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
+                         const rs_entry *adds, size_t nadds,
+                         const rs_entry *removes, size_t nremoves,
+                         const rs_entry *sb_adds, size_t nsb_adds,
+                         const rs_entry *sb_removes, size_t nsb_removes,
+                         rs_nid last_sent, uint64_t state_hash,
+                         int64_t *position);
+int rs__output_old_event(rs_db *db, rs_nid room, rs_nid event,
+                         int64_t *position);
+int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
+                     int64_t *position);
+
+/* Sorted, deduplicated extremities of a room (malloc'd). */
+int rs__extremities(rs_db *db, rs_nid room, rs_nid **ev, size_t *n);
+
+/* Merged state after several snapshots: *out is one of them when they all
+ * hold the same state, else RS_ECONFLICT naming up to 10 conflicting keys. */
+int rs__merge_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out);
+
+/* Appends a JSON string literal (with escapes) to b. */
+int rs__json_string(rs_buf *b, const char *s, size_t n);
+#endif

@@ -1,0 +1,882 @@
+/* lua_binding.c - roomstate.core: the only file that includes Lua headers.
+ *
+ * It turns the C API into two userdata types, roomstate.Store and
+ * roomstate.State, speaking string IDs only. Numeric IDs appear solely in
+ * the debug_* methods, which exist for tests and tools.
+ * Caller mistakes raise; runtime and data failures return
+ * nil, "CODE: message", "CODE". No C globals: all state hangs off userdata. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+#include "roomstate.h"
+
+#define STORE_MT "roomstate.Store"
+#define STATE_MT "roomstate.State"
+
+typedef struct lstore {
+    rs_db *db;
+} lstore;
+
+typedef struct lstate {
+    rs_nid snap;
+} lstate;
+
+/* ---- errors ---- */
+
+static int push_fail(lua_State *L, rs_db *db, int code)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", rs_code_name(code), rs_errmsg(db));
+    lua_pushstring(L, rs_code_name(code));
+    return 3;
+}
+
+/* ---- stores ---- */
+
+static lstore *check_store_any(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, STORE_MT);
+}
+
+static rs_db *check_db(lua_State *L, int idx)
+{
+    lstore *s = check_store_any(L, idx);
+    if (!s->db)
+        luaL_argerror(L, idx, "the store is closed");
+    return s->db;
+}
+
+static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt)
+{
+    lua_getfield(L, t, field);
+    size_t v = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)
+            luaL_error(L, "bad option '%s' (non-negative number expected)", field);
+        v = (size_t)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int l_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    rs_options o = {0, 0, 0, 0};
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "synchronous");
+        if (!lua_isnil(L, -1)) {
+            const char *s = lua_tostring(L, -1);
+            if (!s || (strcmp(s, "full") && strcmp(s, "normal")))
+                luaL_argerror(L, 2, "synchronous must be \"normal\" or \"full\"");
+            o.synchronous_full = strcmp(s, "full") == 0;
+        }
+        lua_pop(L, 1);
+        o.busy_timeout_ms = (int)opt_size(L, 2, "busy_timeout", 0);
+        o.id_cache_entries = opt_size(L, 2, "id_cache_entries", 0);
+        o.block_cache_bytes = opt_size(L, 2, "block_cache_bytes", 0);
+    }
+    lstore *s = lua_newuserdata(L, sizeof *s);
+    s->db = NULL;
+    luaL_getmetatable(L, STORE_MT);
+    lua_setmetatable(L, -2);
+    char err[512];
+    int rc = rs_open(path, &o, &s->db, err, sizeof err);
+    if (rc != RS_OK) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", rs_code_name(rc), err);
+        lua_pushstring(L, rs_code_name(rc));
+        return 3;
+    }
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    lstore *s = check_store_any(L, 1);
+    rs_close(s->db);
+    s->db = NULL;
+    return 0;
+}
+
+static int l_is_closed(lua_State *L)
+{
+    lua_pushboolean(L, check_store_any(L, 1)->db == NULL);
+    return 1;
+}
+
+static int l_store_tostring(lua_State *L)
+{
+    lstore *s = check_store_any(L, 1);
+    lua_pushfstring(L, "roomstate.Store (%s)", s->db ? "open" : "closed");
+    return 1;
+}
+
+static int ok_or_fail(lua_State *L, rs_db *db, int rc)
+{
+    if (rc != RS_OK)
+        return push_fail(L, db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_begin(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    return ok_or_fail(L, db, rs_begin(db));
+}
+
+static int l_commit(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    return ok_or_fail(L, db, rs_commit(db));
+}
+
+static int l_rollback(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    return ok_or_fail(L, db, rs_in_transaction(db) ? rs_rollback(db) : RS_OK);
+}
+
+static int l_in_transaction(lua_State *L)
+{
+    lua_pushboolean(L, rs_in_transaction(check_db(L, 1)));
+    return 1;
+}
+
+/* ---- states ---- */
+
+static void push_state(lua_State *L, int store_idx, rs_nid snap)
+{
+    lstate *st = lua_newuserdata(L, sizeof *st);
+    st->snap = snap;
+    luaL_getmetatable(L, STATE_MT);
+    lua_setmetatable(L, -2);
+    /* the environment table keeps the store alive as long as the state */
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, store_idx);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, -2);
+}
+
+/* The state at idx and its store's handle; raises if the store is closed. */
+static lstate *check_state(lua_State *L, int idx, rs_db **db)
+{
+    lstate *st = luaL_checkudata(L, idx, STATE_MT);
+    lua_getfenv(L, idx);
+    lua_rawgeti(L, -1, 1);
+    lstore *s = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    if (!s || !s->db)
+        luaL_argerror(L, idx, "the state's store is closed");
+    *db = s->db;
+    return st;
+}
+
+static int push_id_string(lua_State *L, rs_db *db, rs_idkind kind, rs_nid id)
+{
+    const char *s;
+    size_t n;
+    int rc = rs_id_string(db, kind, id, &s, &n);
+    if (rc == RS_OK)
+        lua_pushlstring(L, s, n);
+    return rc;
+}
+
+/* Pushes event IDs of entries as an array; frees entries. */
+static int push_event_ids(lua_State *L, rs_db *db, rs_entry *e, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        int rc = push_id_string(L, db, RS_ID_EVENT, e[i].event);
+        if (rc) {
+            free(e);
+            lua_pop(L, 1);
+            return rc;
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    free(e);
+    return RS_OK;
+}
+
+static int l_state_get(lua_State *L)
+{
+    rs_db *db;
+    lstate *st = check_state(L, 1, &db);
+    size_t tl, kl;
+    const char *t = luaL_checklstring(L, 2, &tl);
+    const char *k = luaL_checklstring(L, 3, &kl);
+    rs_nid type, key, ev;
+    int rc = rs_id_lookup(db, RS_ID_TYPE, t, tl, &type);
+    if (rc == RS_OK)
+        rc = rs_id_lookup(db, RS_ID_KEY, k, kl, &key);
+    if (rc == RS_ENOTFOUND) {
+        lua_pushnil(L); /* a type or key never seen is in no state */
+        return 1;
+    }
+    if (rc || (rc = rs_snapshot_get(db, st->snap, type, key, &ev)))
+        return push_fail(L, db, rc);
+    if (!ev) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if ((rc = push_id_string(L, db, RS_ID_EVENT, ev)))
+        return push_fail(L, db, rc);
+    return 1;
+}
+
+static int l_state_count(lua_State *L)
+{
+    rs_db *db;
+    lstate *st = check_state(L, 1, &db);
+    size_t nb, ne;
+    int rc = rs_snapshot_info(db, st->snap, &nb, &ne);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushinteger(L, (lua_Integer)ne);
+    return 1;
+}
+
+static int l_state_event_ids(lua_State *L)
+{
+    rs_db *db;
+    lstate *st = check_state(L, 1, &db);
+    rs_entry *e;
+    size_t n;
+    int rc = rs_snapshot_load(db, st->snap, &e, &n);
+    if (rc || (rc = push_event_ids(L, db, e, n)))
+        return push_fail(L, db, rc);
+    return 1;
+}
+
+static int entries_next(lua_State *L)
+{
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+    lua_pushinteger(L, i);
+    lua_replace(L, lua_upvalueindex(2));
+    lua_rawgeti(L, lua_upvalueindex(1), (int)(3 * i - 2));
+    if (lua_isnil(L, -1))
+        return 1;
+    lua_rawgeti(L, lua_upvalueindex(1), (int)(3 * i - 1));
+    lua_rawgeti(L, lua_upvalueindex(1), (int)(3 * i));
+    return 3;
+}
+
+/* st:entries() -> iterator of type, state_key, event_id in key order */
+static int l_state_entries(lua_State *L)
+{
+    rs_db *db;
+    lstate *st = check_state(L, 1, &db);
+    rs_entry *e;
+    size_t n;
+    int rc = rs_snapshot_load(db, st->snap, &e, &n);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, (int)(3 * n), 0);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if ((rc = push_id_string(L, db, RS_ID_TYPE, e[i].type)))
+            break;
+        lua_rawseti(L, -2, (int)(3 * i + 1));
+        if ((rc = push_id_string(L, db, RS_ID_KEY, e[i].key)))
+            break;
+        lua_rawseti(L, -2, (int)(3 * i + 2));
+        if ((rc = push_id_string(L, db, RS_ID_EVENT, e[i].event)))
+            break;
+        lua_rawseti(L, -2, (int)(3 * i + 3));
+    }
+    free(e);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, entries_next, 2);
+    return 1;
+}
+
+/* st:diff(other) -> removed, added (event IDs ordered by type, state key) */
+static int l_state_diff(lua_State *L)
+{
+    rs_db *db, *db2;
+    lstate *a = check_state(L, 1, &db);
+    lstate *b = check_state(L, 2, &db2);
+    if (db != db2)
+        luaL_argerror(L, 2, "the states belong to different stores");
+    rs_entry *rem, *add;
+    size_t nrem, nadd;
+    int rc = rs_snapshot_diff(db, a->snap, b->snap, &rem, &nrem, &add, &nadd);
+    if (rc)
+        return push_fail(L, db, rc);
+    rc = push_event_ids(L, db, rem, nrem);
+    if (rc) {
+        free(add);
+        return push_fail(L, db, rc);
+    }
+    if ((rc = push_event_ids(L, db, add, nadd)))
+        return push_fail(L, db, rc);
+    return 2;
+}
+
+static int l_state_tostring(lua_State *L)
+{
+    lstate *st = luaL_checkudata(L, 1, STATE_MT);
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, -1, 1);
+    lstore *s = lua_touserdata(L, -1);
+    size_t nb = 0, ne = 0;
+    if (s && s->db && rs_snapshot_info(s->db, st->snap, &nb, &ne) == RS_OK)
+        lua_pushfstring(L, "roomstate.State (%d entries in %d blocks)", (int)ne,
+                        (int)nb);
+    else
+        lua_pushstring(L, "roomstate.State (store closed)");
+    return 1;
+}
+
+/* ---- ingest ---- */
+
+static rs_str field_str(lua_State *L, int t, const char *name, int required)
+{
+    rs_str s = {NULL, 0};
+    lua_getfield(L, t, name);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        s.s = lua_tolstring(L, -1, &s.len);
+    else if (required || !lua_isnil(L, -1))
+        luaL_error(L, "ingest: field '%s' must be a string", name);
+    lua_pop(L, 1); /* the string stays alive: the table holds it */
+    return s;
+}
+
+static rs_str *str_array(lua_State *L, int t, size_t *n, const char *what)
+{
+    *n = lua_objlen(L, t);
+    rs_str *a = lua_newuserdata(L, (*n ? *n : 1) * sizeof *a); /* freed by GC */
+    for (size_t i = 0; i < *n; i++) {
+        lua_rawgeti(L, t, (int)i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "ingest: %s[%d] must be a string", what, (int)i + 1);
+        a[i].s = lua_tolstring(L, -1, &a[i].len);
+        lua_pop(L, 1);
+    }
+    return a;
+}
+
+/* store:ingest(fields, kind [, state]) with fields already validated */
+static int l_ingest(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const kinds[] = {"outlier", "old", "new", NULL};
+    int kind = luaL_checkoption(L, 3, "new", kinds) + 1;
+    rs_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.event_id = field_str(L, 2, "event_id", 1);
+    ev.room_id = field_str(L, 2, "room_id", 1);
+    ev.type = field_str(L, 2, "type", 1);
+    ev.state_key = field_str(L, 2, "state_key", 0);
+    ev.membership = field_str(L, 2, "membership", 0);
+    ev.room_version = field_str(L, 2, "room_version", 0);
+    ev.json = field_str(L, 2, "json", 1);
+    lua_getfield(L, 2, "depth");
+    ev.depth = (int64_t)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "prev_events");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    ev.prev = str_array(L, lua_gettop(L), &ev.nprev, "prev_events");
+    rs_str *state = NULL;
+    size_t nstate = 0;
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        state = str_array(L, 4, &nstate, "state");
+    }
+    rs_ingest_result r;
+    int rc = rs_ingest(db, &ev, (rs_kind)kind, state, nstate, &r);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, 0, 4);
+    lua_pushboolean(L, r.duplicate);
+    lua_setfield(L, -2, "duplicate");
+    lua_pushboolean(L, r.rewrote);
+    lua_setfield(L, -2, "rewrote");
+    lua_pushboolean(L, r.state_known);
+    lua_setfield(L, -2, "state_known");
+    lua_pushnumber(L, (lua_Number)r.position);
+    lua_setfield(L, -2, "position");
+    return 1;
+}
+
+/* ---- queries ---- */
+
+static int l_current_state(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *room = luaL_checklstring(L, 2, &n);
+    rs_room_info info;
+    int rc = rs_room_info_get(db, room, n, &info);
+    if (rc)
+        return push_fail(L, db, rc);
+    push_state(L, 1, info.current);
+    return 1;
+}
+
+static int event_state(lua_State *L, int after)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *id = luaL_checklstring(L, 2, &n);
+    rs_nid b, a;
+    int rc = rs_event_state(db, id, n, &b, &a);
+    if (rc)
+        return push_fail(L, db, rc);
+    push_state(L, 1, after ? a : b);
+    return 1;
+}
+
+static int l_state_before(lua_State *L)
+{
+    return event_state(L, 0);
+}
+
+static int l_state_after(lua_State *L)
+{
+    return event_state(L, 1);
+}
+
+static int push_strlist(lua_State *L, rs_db *db, int rc, rs_strlist *l)
+{
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, (int)l->n, 0);
+    for (size_t i = 0; i < l->n; i++) {
+        lua_pushlstring(L, l->items[i].s, l->items[i].len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    rs_strlist_free(l);
+    return 1;
+}
+
+static int l_latest_events(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *room = luaL_checklstring(L, 2, &n);
+    rs_strlist l;
+    return push_strlist(L, db, rs_room_latest(db, room, n, &l), &l);
+}
+
+static int l_members(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n, ml;
+    const char *room = luaL_checklstring(L, 2, &n);
+    const char *m = luaL_optlstring(L, 3, "join", &ml);
+    rs_strlist l;
+    return push_strlist(L, db, rs_room_members(db, room, n, m, ml, &l), &l);
+}
+
+static int l_rooms(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    rs_strlist l;
+    return push_strlist(L, db, rs_rooms(db, &l), &l);
+}
+
+static int l_event(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n, jl;
+    const char *id = luaL_checklstring(L, 2, &n);
+    const char *json;
+    int rc = rs_event_json(db, id, n, &json, &jl);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushlstring(L, json, jl);
+    return 1;
+}
+
+static void push_hex(lua_State *L, uint64_t h)
+{
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016" PRIx64, h);
+    lua_pushstring(L, hex);
+}
+
+/* store:room_info(room) -> { version=, state_hash= } */
+static int l_room_info(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *room = luaL_checklstring(L, 2, &n);
+    rs_room_info info;
+    int rc = rs_room_info_get(db, room, n, &info);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, info.version, info.version_len);
+    lua_setfield(L, -2, "version");
+    push_hex(L, info.state_hash);
+    lua_setfield(L, -2, "state_hash");
+    return 1;
+}
+
+/* ---- outbox ---- */
+
+/* store:outputs(from, limit) -> { {position=, body=, event=}, ... } raw */
+static int l_outputs(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    lua_Number from = luaL_checknumber(L, 2);
+    lua_Number limit = luaL_optnumber(L, 3, 1000);
+    if (limit < 0)
+        luaL_argerror(L, 3, "limit must not be negative");
+    rs_outputs o;
+    int rc = rs_outputs_read(db, (int64_t)from, (size_t)limit, &o);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, (int)o.n, 0);
+    for (size_t i = 0; i < o.n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushnumber(L, (lua_Number)o.items[i].position);
+        lua_setfield(L, -2, "position");
+        lua_pushlstring(L, o.items[i].body.s, o.items[i].body.len);
+        lua_setfield(L, -2, "body");
+        if (o.items[i].event.s) {
+            lua_pushlstring(L, o.items[i].event.s, o.items[i].event.len);
+            lua_setfield(L, -2, "event");
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    rs_outputs_free(&o);
+    return 1;
+}
+
+static int l_outputs_last(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    int64_t last;
+    int rc = rs_outputs_last(db, &last);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)last);
+    return 1;
+}
+
+static int l_consumer_get(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *name = luaL_checklstring(L, 2, &n);
+    int64_t next;
+    int found;
+    int rc = rs_consumer_get(db, name, n, &next, &found);
+    if (rc)
+        return push_fail(L, db, rc);
+    if (found)
+        lua_pushnumber(L, (lua_Number)next);
+    else
+        lua_pushboolean(L, 0);
+    return 1;
+}
+
+static int l_consumer_set(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *name = luaL_checklstring(L, 2, &n);
+    int64_t next = (int64_t)luaL_checknumber(L, 3);
+    return ok_or_fail(L, db, rs_consumer_set(db, name, n, next));
+}
+
+static int l_lease(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n, ol;
+    const char *name = luaL_checklstring(L, 2, &n);
+    const char *owner = luaL_checklstring(L, 3, &ol);
+    int64_t now = (int64_t)luaL_checknumber(L, 4);
+    int64_t ttl = (int64_t)luaL_checknumber(L, 5);
+    int got;
+    int rc = rs_consumer_lease(db, name, n, owner, ol, now, ttl, &got);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushboolean(L, got);
+    return 1;
+}
+
+static int l_trim_outputs(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    int64_t deleted;
+    int rc = rs_outputs_trim(db, &deleted);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)deleted);
+    return 1;
+}
+
+static int l_purge_room(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *room = luaL_checklstring(L, 2, &n);
+    if (rs_in_transaction(db))
+        luaL_error(L, "purge_room cannot run inside a batch");
+    int64_t pos;
+    int rc = rs_room_purge(db, room, n, &pos);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)pos);
+    return 1;
+}
+
+static int l_check(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    return ok_or_fail(L, db, rs_check(db));
+}
+
+/* ---- state hash ---- */
+
+/* roomstate.core.state_hash({ {type=, state_key=, event_id=}, ... }) */
+static int l_state_hash(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    uint64_t sum = 0;
+    size_t n = lua_objlen(L, 1);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, (int)i);
+        if (!lua_istable(L, -1))
+            luaL_argerror(L, 1, "entries must be tables");
+        size_t tl, kl, el;
+        lua_getfield(L, -1, "type");
+        lua_getfield(L, -2, "state_key");
+        lua_getfield(L, -3, "event_id");
+        if (lua_type(L, -3) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING ||
+            lua_type(L, -1) != LUA_TSTRING)
+            luaL_argerror(L, 1, "each entry needs string type, state_key and event_id");
+        const char *t = lua_tolstring(L, -3, &tl);
+        const char *k = lua_tolstring(L, -2, &kl);
+        const char *e = lua_tolstring(L, -1, &el);
+        sum += rs_state_hash_entry(t, tl, k, kl, e, el);
+        lua_pop(L, 4);
+    }
+    push_hex(L, sum);
+    return 1;
+}
+
+/* ---- debug surface (tests and tools only) ---- */
+
+static const char *const id_kinds[] = {"room", "type", "state_key", "event", NULL};
+
+static int l_debug_id(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    int kind = luaL_checkoption(L, 2, NULL, id_kinds);
+    size_t n;
+    const char *s = luaL_checklstring(L, 3, &n);
+    int create = lua_toboolean(L, 4);
+    rs_nid id;
+    int rc = create ? rs_id_get_or_create(db, (rs_idkind)kind, s, n, &id)
+                    : rs_id_lookup(db, (rs_idkind)kind, s, n, &id);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)id);
+    return 1;
+}
+
+static int l_debug_id_string(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    int kind = luaL_checkoption(L, 2, NULL, id_kinds);
+    rs_nid id = (rs_nid)luaL_checknumber(L, 3);
+    int rc = push_id_string(L, db, (rs_idkind)kind, id);
+    return rc ? push_fail(L, db, rc) : 1;
+}
+
+static int l_debug_counts(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    rs_counts c;
+    int rc = rs_debug_counts(db, &c);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_createtable(L, 0, 9);
+    const char *names[] = {"events", "snapshots", "blocks", "block_bytes",
+                           "snapshot_bytes", "outputs", "rooms", "types", "keys"};
+    int64_t vals[] = {c.events, c.snapshots, c.blocks, c.block_bytes,
+                      c.snapshot_bytes, c.outputs, c.rooms, c.types, c.keys};
+    for (int i = 0; i < 9; i++) {
+        lua_pushnumber(L, (lua_Number)vals[i]);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_pushnumber(L, (lua_Number)rs_debug_entries_written(db));
+    lua_setfield(L, -2, "entries_written");
+    return 1;
+}
+
+static int l_debug_force_collisions(lua_State *L)
+{
+    rs_debug_force_hash_collisions(check_db(L, 1), lua_toboolean(L, 2));
+    return 0;
+}
+
+/* store:debug_snapshot(state) -> { id=, blocks={ids...}, entries= } */
+static int l_debug_snapshot(lua_State *L)
+{
+    rs_db *db;
+    lstate *st = check_state(L, 2, &db);
+    rs_nid *blocks;
+    size_t n, nb, ne;
+    int rc = rs_debug_snapshot_blocks(db, st->snap, &blocks, &n);
+    if (rc || (rc = rs_snapshot_info(db, st->snap, &nb, &ne))) {
+        if (!rc)
+            free(blocks);
+        return push_fail(L, db, rc);
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, (lua_Number)st->snap);
+    lua_setfield(L, -2, "id");
+    lua_pushinteger(L, (lua_Integer)ne);
+    lua_setfield(L, -2, "entries");
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushnumber(L, (lua_Number)blocks[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    free(blocks);
+    lua_setfield(L, -2, "blocks");
+    return 1;
+}
+
+/* store:debug_apply(room, base_state_or_nil, { {type, key, event_or_false}, ... })
+ * -> State. IDs are created as needed; run inside begin/commit. */
+static int l_debug_apply(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t rl;
+    const char *room_id = luaL_checklstring(L, 2, &rl);
+    rs_nid base = RS_EMPTY_SNAPSHOT;
+    if (!lua_isnil(L, 3)) {
+        rs_db *db2;
+        base = check_state(L, 3, &db2)->snap;
+        if (db2 != db)
+            luaL_argerror(L, 3, "the state belongs to another store");
+    }
+    luaL_checktype(L, 4, LUA_TTABLE);
+    size_t n = lua_objlen(L, 4);
+    rs_entry *ch = lua_newuserdata(L, (n ? n : 1) * sizeof *ch);
+    rs_nid room;
+    int rc = rs_id_get_or_create(db, RS_ID_ROOM, room_id, rl, &room);
+    for (size_t i = 0; i < n && !rc; i++) {
+        lua_rawgeti(L, 4, (int)i + 1);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        size_t tl, kl, el;
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        lua_rawgeti(L, -3, 3);
+        const char *t = luaL_checklstring(L, -3, &tl);
+        const char *k = luaL_checklstring(L, -2, &kl);
+        const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &el) : NULL;
+        if ((rc = rs_id_get_or_create(db, RS_ID_TYPE, t, tl, &ch[i].type)) ||
+            (rc = rs_id_get_or_create(db, RS_ID_KEY, k, kl, &ch[i].key)))
+            break;
+        ch[i].event = 0;
+        if (e && (rc = rs_id_get_or_create(db, RS_ID_EVENT, e, el, &ch[i].event)))
+            break;
+        lua_pop(L, 4);
+    }
+    rs_nid out;
+    if (rc || (rc = rs_snapshot_apply(db, room, base, ch, n, &out)))
+        return push_fail(L, db, rc);
+    push_state(L, 1, out);
+    return 1;
+}
+
+/* ---- registration ---- */
+
+static const luaL_Reg store_methods[] = {
+    {"close", l_close},
+    {"is_closed", l_is_closed},
+    {"begin", l_begin},
+    {"commit", l_commit},
+    {"rollback", l_rollback},
+    {"in_transaction", l_in_transaction},
+    {"ingest", l_ingest},
+    {"current_state", l_current_state},
+    {"state_before", l_state_before},
+    {"state_after", l_state_after},
+    {"latest_events", l_latest_events},
+    {"members", l_members},
+    {"rooms", l_rooms},
+    {"event", l_event},
+    {"room_info", l_room_info},
+    {"outputs", l_outputs},
+    {"outputs_last", l_outputs_last},
+    {"consumer_get", l_consumer_get},
+    {"consumer_set", l_consumer_set},
+    {"lease", l_lease},
+    {"trim_outputs", l_trim_outputs},
+    {"purge_room", l_purge_room},
+    {"check", l_check},
+    {"debug_id", l_debug_id},
+    {"debug_id_string", l_debug_id_string},
+    {"debug_counts", l_debug_counts},
+    {"debug_force_collisions", l_debug_force_collisions},
+    {"debug_snapshot", l_debug_snapshot},
+    {"debug_apply", l_debug_apply},
+    {NULL, NULL}};
+
+static const luaL_Reg state_methods[] = {
+    {"get", l_state_get},
+    {"count", l_state_count},
+    {"entries", l_state_entries},
+    {"event_ids", l_state_event_ids},
+    {"diff", l_state_diff},
+    {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction tostring, lua_CFunction gc, lua_CFunction eq)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_newtable(L);
+        luaL_register(L, NULL, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+        if (gc) {
+            lua_pushcfunction(L, gc);
+            lua_setfield(L, -2, "__gc");
+        }
+        if (eq) {
+            lua_pushcfunction(L, eq);
+            lua_setfield(L, -2, "__eq");
+        }
+        lua_pushstring(L, name);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+}
+
+int luaopen_roomstate_core(lua_State *L)
+{
+    new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
+    new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, l_open);
+    lua_setfield(L, -2, "open");
+    lua_pushcfunction(L, l_state_hash);
+    lua_setfield(L, -2, "state_hash");
+    luaL_getmetatable(L, STORE_MT);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -3, "Store");
+    lua_pop(L, 1);
+    luaL_getmetatable(L, STATE_MT);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -3, "State");
+    lua_pop(L, 1);
+    return 1;
+}

@@ -1,0 +1,360 @@
+/*
+ * roomstate.h - the public C API of the roomstate core.
+ *
+ * roomstate keeps, for every Matrix room, the state before and after every
+ * event, the room's forward extremities and current state, and an outbox of
+ * outputs that tell downstream components how the current state changed.
+ * Storage is one SQLite file.
+ *
+ * Conventions (one set for every call):
+ *   - Every call that can fail returns an int: RS_OK (0) on success, or one of
+ *     the RS_E* codes below. The message for the last failure is on the handle:
+ *     rs_errmsg(db); rs_code_name(code) gives the code's stable upper-case name
+ *     ("MISSING_PREV", ...), which the Lua binding puts in its error strings.
+ *   - Strings are passed as (pointer, length) pairs and need not be
+ *     NUL-terminated. Strings returned by the library point into memory owned
+ *     by the handle and stay valid until the next call on that handle, unless
+ *     the call says otherwise.
+ *   - Numeric IDs (rs_nid) are positive 64-bit integers; 0 means "none".
+ *     They are internal: language bindings should not expose them.
+ *   - A failed write leaves the database as it was: calls that write run
+ *     inside the caller's transaction (rs_begin) or in one of their own.
+ *
+ * Caveats:
+ *   - A handle belongs to one thread at a time. Several handles (in several
+ *     threads or processes) may share one file; writers wait up to the busy
+ *     timeout for each other.
+ *   - Do not use a handle after fork(): open a new one in the child.
+ *   - There is no mutable global state: several handles (and several Lua VMs)
+ *     may live in one process.
+ */
+#ifndef ROOMSTATE_H
+#define ROOMSTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int64_t rs_nid;
+typedef struct rs_db rs_db;
+
+/* Result codes. Their names (rs_code_name) are part of the API. */
+enum {
+    RS_OK = 0,
+    RS_ENOMEM,          /* "NOMEM": an allocation failed */
+    RS_EOPEN,           /* "OPEN": the path cannot be opened */
+    RS_ENOTDB,          /* "NOT_ROOMSTATE": the file is not a roomstate database */
+    RS_EVERSION,        /* "SCHEMA_VERSION": the file's schema is newer than this library */
+    RS_ESQL,            /* "SQLITE": SQLite failed (I/O error, disk full, ...) */
+    RS_EBUSY,           /* "BUSY": another writer held the database past the busy timeout */
+    RS_EINVAL,          /* "INVALID": a caller mistake (bad argument) */
+    RS_ENOTFOUND,       /* "NOT_FOUND": no such room, event or snapshot */
+    RS_EUNKNOWN_ROOM,   /* "UNKNOWN_ROOM": the room's create event was never ingested */
+    RS_EMISSING_PREV,   /* "MISSING_PREV": prev events unknown or without state */
+    RS_ECONFLICT,       /* "STATE_CONFLICT": merged states disagree on some keys */
+    RS_EBAD_STATE,      /* "BAD_STATE": an explicit state list is unusable */
+    RS_ENO_STATE,       /* "NO_STATE": the event is stored without state (outlier) */
+    RS_ECORRUPT,        /* "CORRUPT": stored data fails to decode */
+    RS_EMISMATCH,       /* "EVENT_MISMATCH": an event ID already stored with other fields */
+    RS_CODE_COUNT
+};
+
+/* The stable name of a result code, e.g. "STATE_CONFLICT". Never NULL. */
+const char *rs_code_name(int code);
+
+/* ------------------------------------------------------------------ */
+/* Handles                                                             */
+
+typedef struct rs_options {
+    int synchronous_full;     /* 1: PRAGMA synchronous=FULL; 0 (default): NORMAL */
+    int busy_timeout_ms;      /* default 5000 */
+    size_t id_cache_entries;  /* bound of each string<->ID cache; default 65536 */
+    size_t block_cache_bytes; /* bound of the block cache; default 64 MiB */
+} rs_options;
+
+/*
+ * Opens (creating if needed) the database at `path` (":memory:" works).
+ * opts may be NULL for defaults. On success *out is the handle.
+ * On failure *out is NULL and a message naming the path is written to
+ * errbuf (errlen bytes, may be 0).
+ * Errors: RS_EOPEN, RS_ENOTDB (the file is not SQLite or has foreign tables),
+ * RS_EVERSION (schema newer than this library), RS_ENOMEM, RS_ESQL.
+ * A file that fails with RS_ENOTDB or RS_EVERSION is not modified.
+ */
+int rs_open(const char *path, const rs_options *opts, rs_db **out,
+            char *errbuf, size_t errlen);
+
+/* Closes the handle; a pending transaction is rolled back. NULL is fine. */
+void rs_close(rs_db *db);
+
+/* The message of the last failure on this handle ("" if none). */
+const char *rs_errmsg(const rs_db *db);
+
+/* Transactions. rs_begin takes the write lock at once (BEGIN IMMEDIATE), so a
+ * writer waits for another at the start rather than failing half-way.
+ * rs_rollback also drops the in-memory caches that may hold rolled-back IDs.
+ * Errors: RS_EBUSY, RS_ESQL, RS_EINVAL (nested begin, commit without begin). */
+int rs_begin(rs_db *db);
+int rs_commit(rs_db *db);
+int rs_rollback(rs_db *db);
+/* 1 if a transaction opened with rs_begin is pending. */
+int rs_in_transaction(const rs_db *db);
+
+/* ------------------------------------------------------------------ */
+/* Numeric IDs                                                         */
+
+typedef enum rs_idkind {
+    RS_ID_ROOM = 0,
+    RS_ID_TYPE = 1,
+    RS_ID_KEY = 2,
+    RS_ID_EVENT = 3
+} rs_idkind;
+
+/* Preassigned event type IDs. The empty state key "" is always ID 1. */
+enum {
+    RS_TYPE_CREATE = 1,             /* m.room.create */
+    RS_TYPE_POWER_LEVELS = 2,       /* m.room.power_levels */
+    RS_TYPE_JOIN_RULES = 3,         /* m.room.join_rules */
+    RS_TYPE_THIRD_PARTY_INVITE = 4, /* m.room.third_party_invite */
+    RS_TYPE_MEMBER = 5,             /* m.room.member */
+    RS_TYPE_REDACTION = 6,          /* m.room.redaction */
+    RS_TYPE_HISTORY_VISIBILITY = 7, /* m.room.history_visibility */
+    RS_KEY_EMPTY = 1
+};
+
+/* Pure lookup: never writes. *out is the ID, or 0 with RS_ENOTFOUND. */
+int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                 rs_nid *out);
+
+/* Get-or-create: *out is the existing ID or a new one (never 0).
+ * Writes a row when the string is new: call inside a transaction to batch.
+ * Errors: RS_ESQL, RS_EBUSY, RS_ENOMEM. */
+int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                        rs_nid *out);
+
+/* The string of an ID. *s stays valid until the next call on the handle.
+ * Errors: RS_ENOTFOUND. */
+int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
+                 size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* State snapshots                                                     */
+
+/* One state entry. In a change list or a block, event 0 marks a removal
+ * (a tombstone); a loaded state never contains event 0. */
+typedef struct rs_entry {
+    rs_nid type;
+    rs_nid key;
+    rs_nid event;
+} rs_entry;
+
+/* The empty state: one fixed snapshot shared by every room, never deleted. */
+#define RS_EMPTY_SNAPSHOT ((rs_nid)1)
+
+/*
+ * Stores "base + changes" as a snapshot of `room` and sets *out to its ID.
+ * changes[i].event == 0 removes the key. Changes that change nothing are
+ * ignored; if none is left, *out = base. Content already stored for the room
+ * returns the existing ID. At most 64 blocks per snapshot (see ARCHITECTURE).
+ * Errors: RS_EINVAL (two changes for one key, a zero type or key),
+ * RS_ENOTFOUND (no such base), RS_ECORRUPT, RS_ESQL, RS_ENOMEM.
+ */
+int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
+                      const rs_entry *changes, size_t n, rs_nid *out);
+
+/* Blocks and entries of a snapshot. Errors: RS_ENOTFOUND. */
+int rs_snapshot_info(rs_db *db, rs_nid snap, size_t *nblocks,
+                     size_t *nentries);
+
+/* The whole state, sorted by (type, key). *entries is malloc'd (free()).
+ * Errors: RS_ENOTFOUND, RS_ECORRUPT, RS_ENOMEM. */
+int rs_snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n);
+
+/* Point lookup without decoding the whole state. *event = 0 when absent. */
+int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
+                    rs_nid *event);
+
+/* What changes from a to b: removed holds a's entries whose key vanished or
+ * whose event was replaced, added holds b's entries that are new or replace
+ * one; both sorted by (type, key), malloc'd (free()). Cost follows the
+ * blocks in which a and b differ when they share a prefix of blocks. */
+int rs_snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
+                     size_t *nremoved, rs_entry **added, size_t *nadded);
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+
+typedef struct rs_str {
+    const char *s;
+    size_t len;
+} rs_str;
+
+typedef enum rs_kind {
+    RS_KIND_OUTLIER = 1,
+    RS_KIND_OLD = 2,
+    RS_KIND_NEW = 3
+} rs_kind;
+
+/* An event already decoded and validated by the caller. */
+typedef struct rs_event {
+    rs_str event_id, room_id, type;
+    rs_str state_key;      /* s == NULL: not a state event */
+    rs_str membership;     /* content.membership of m.room.member, else s == NULL */
+    rs_str room_version;   /* content.room_version of m.room.create, else s == NULL */
+    const rs_str *prev;    /* prev event IDs */
+    size_t nprev;
+    int64_t depth;
+    rs_str json;           /* stored byte for byte */
+} rs_event;
+
+typedef struct rs_ingest_result {
+    int duplicate;       /* already stored at this kind or stronger: nothing written */
+    int rewrote;         /* the event replaced the room's state */
+    int state_known;     /* the event has a state before it */
+    int64_t position;    /* position of the output written, 0 if none */
+} rs_ingest_result;
+
+/*
+ * Stores one event of kind `kind`, computes its state before and after and,
+ * for RS_KIND_NEW, the room's new extremities and current state, and appends
+ * the output (new_room_event / old_room_event) to the outbox.
+ * state/nstate: the complete state before the event as event IDs, or
+ * state == NULL for none given. Given with RS_KIND_NEW it rewrites the room.
+ * Must run inside rs_begin/rs_commit; on failure the caller rolls back.
+ * Errors: RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
+ * RS_EMISMATCH (event ID known in another room or of another type),
+ * RS_EINVAL, RS_ESQL, RS_ENOMEM. Messages name the offending IDs.
+ */
+int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
+              size_t nstate, rs_ingest_result *res);
+
+/* Snapshots before and after an event.
+ * Errors: RS_ENOTFOUND (unknown event), RS_ENO_STATE (stored without state). */
+int rs_event_state(rs_db *db, const char *event_id, size_t len,
+                   rs_nid *before, rs_nid *after);
+
+/* The event's JSON as ingested. Errors: RS_ENOTFOUND. */
+int rs_event_json(rs_db *db, const char *event_id, size_t len,
+                  const char **json, size_t *jlen);
+
+/* ------------------------------------------------------------------ */
+/* Rooms                                                               */
+
+typedef struct rs_room_info {
+    rs_nid room;
+    rs_nid current;       /* current-state snapshot, RS_EMPTY_SNAPSHOT before any new event */
+    uint64_t state_hash;  /* see rs_state_hash_entry */
+    const char *version;  /* valid until the next call */
+    size_t version_len;
+} rs_room_info;
+
+/* Errors: RS_ENOTFOUND (no create event ingested for the room). */
+int rs_room_info_get(rs_db *db, const char *room_id, size_t len,
+                     rs_room_info *info);
+
+/* A list of strings owned by the caller; free with rs_strlist_free. */
+typedef struct rs_strlist {
+    size_t n;
+    rs_str *items;
+    char *buf;
+} rs_strlist;
+void rs_strlist_free(rs_strlist *l);
+
+/* Forward extremities of a room, sorted. Errors: RS_ENOTFOUND. */
+int rs_room_latest(rs_db *db, const char *room_id, size_t len, rs_strlist *out);
+
+/* Users whose current m.room.member event has `membership`, sorted. */
+int rs_room_members(rs_db *db, const char *room_id, size_t len,
+                    const char *membership, size_t mlen, rs_strlist *out);
+
+/* Every room with a create event, sorted by room ID. */
+int rs_rooms(rs_db *db, rs_strlist *out);
+
+/* Deletes a room's events, snapshots, blocks, memberships and extremities
+ * in one transaction of its own and appends a purge_room output.
+ * Errors: RS_ENOTFOUND, RS_EINVAL (inside a transaction), RS_ESQL. */
+int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position);
+
+/* ------------------------------------------------------------------ */
+/* State hash                                                          */
+
+/*
+ * The hash of one state entry: FNV-1a 64 over type, 0x00, state_key, 0x00,
+ * event_id, then the splitmix64 finaliser. A room's state hash is the sum
+ * modulo 2^64 of its entries' hashes, so it is order-independent and updated
+ * by adding and subtracting changed entries.
+ */
+uint64_t rs_state_hash_entry(const char *type, size_t tlen, const char *key,
+                             size_t klen, const char *event, size_t elen);
+
+/* ------------------------------------------------------------------ */
+/* Outbox                                                              */
+
+typedef struct rs_output {
+    int64_t position;
+    rs_str body;    /* JSON object without "position"; "event" is spliced in */
+    rs_str event;   /* the event's JSON (s == NULL for purge_room) */
+} rs_output;
+
+typedef struct rs_outputs {
+    size_t n;
+    rs_output *items;
+    char *buf;
+} rs_outputs;
+void rs_outputs_free(rs_outputs *o);
+
+/* Outputs with position >= from, at most limit of them, in order. */
+int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out);
+
+/* The highest position written so far (0 when none). */
+int rs_outputs_last(rs_db *db, int64_t *last);
+
+/* A consumer's next position. *found = 0 if never registered. */
+int rs_consumer_get(rs_db *db, const char *name, size_t len, int64_t *next,
+                    int *found);
+/* Registers or moves a consumer (durable at commit, or at once outside a
+ * transaction). */
+int rs_consumer_set(rs_db *db, const char *name, size_t len, int64_t next);
+
+/* Takes or renews a named lease until now_ms + ttl_ms if it is free, expired
+ * or already held by `owner`; *got = 1 if held after the call. */
+int rs_consumer_lease(rs_db *db, const char *name, size_t len,
+                      const char *owner, size_t olen, int64_t now_ms,
+                      int64_t ttl_ms, int *got);
+
+/* Deletes outputs below every registered consumer's position. */
+int rs_outputs_trim(rs_db *db, int64_t *deleted);
+
+/* ------------------------------------------------------------------ */
+/* Debug surface: for tests and tools, not for applications.           */
+
+typedef struct rs_counts {
+    int64_t events, snapshots, blocks, block_bytes, snapshot_bytes, outputs,
+        rooms, types, keys;
+} rs_counts;
+int rs_debug_counts(rs_db *db, rs_counts *c);
+
+/* 1: every block and snapshot hash is 0, so content addressing must rely on
+ * comparing contents. For collision tests only. */
+void rs_debug_force_hash_collisions(rs_db *db, int on);
+
+/* Total entries written into blocks by this handle (compaction cost). */
+int64_t rs_debug_entries_written(const rs_db *db);
+
+/* The block IDs of a snapshot, in precedence order; malloc'd. */
+int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks,
+                             size_t *n);
+
+/* Verifies every stored invariant (blocks decode, sorted, unique keys;
+ * at most 64 blocks; each event's snapshots exist; current state equals the
+ * merged state after the extremities; state hash; contiguous outputs).
+ * Returns RS_OK or RS_ECORRUPT with a message naming the first problem. */
+int rs_check(rs_db *db);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

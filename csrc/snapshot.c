@@ -1,0 +1,534 @@
+/* snapshot.c - state blocks and snapshots: content-addressed storage,
+ * the compaction policy, and state arithmetic (load, point lookup, diff).
+ *
+ * A snapshot is a list of at most 64 blocks; a later block overrides an
+ * earlier one for the same key, and an entry with event 0 (a tombstone)
+ * says the key is absent. New state is written as one block of changes
+ * appended to the base's list; then, while the last block is at least half
+ * the size of the one before it, the two are merged. Block sizes therefore
+ * more than halve from front to back, which bounds the list to log2(n) + 2
+ * blocks and the work per change to O(log n) entries, amortised. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- blob access through the cache ---- */
+
+static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
+                      const uint8_t **p, size_t *len)
+{
+    char key[1 + sizeof id];
+    key[0] = tag;
+    memcpy(key + 1, &id, sizeof id);
+    const void *v = rs_lru_get(db->blobs, key, sizeof key, len);
+    if (v) {
+        *p = v;
+        return RS_OK;
+    }
+    sqlite3_stmt *st = rs__stmt(db, stmt);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    int result = RS_OK;
+    if (rc == SQLITE_ROW) {
+        /* snapshots cache their entry count in front of the blob */
+        int col = tag == 's' ? 1 : 0;
+        const void *d = sqlite3_column_blob(st, col);
+        size_t n = (size_t)sqlite3_column_bytes(st, col);
+        rs_buf b = {0};
+        int64_t cnt = tag == 's' ? sqlite3_column_int64(st, 0) : 0;
+        if (rs_buf_reserve(&b, n + 8) != 0) {
+            result = rs__fail(db, RS_ENOMEM, "out of memory reading a blob");
+        } else {
+            size_t off = 0;
+            if (tag == 's') {
+                memcpy(b.p, &cnt, 8);
+                off = 8;
+            }
+            if (n)
+                memcpy(b.p + off, d, n);
+            rs_lru_put(db->blobs, key, sizeof key, b.p, n + off);
+            v = rs_lru_get(db->blobs, key, sizeof key, len);
+            if (v) {
+                *p = v;
+            } else {
+                /* too large for the cache: keep it in scratch instead */
+                if (!rs__scratch(db, b.p, n + off))
+                    result = rs__fail(db, RS_ENOMEM, "out of memory");
+                *p = db->scratch.p;
+                *len = n + off;
+            }
+        }
+        rs_buf_free(&b);
+    } else if (rc == SQLITE_DONE) {
+        result = rs__fail(db, RS_ENOTFOUND, "no %s %lld",
+                          tag == 's' ? "snapshot" : "block", (long long)id);
+    } else {
+        result = rs__sqlfail(db, "reading a block");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return result;
+}
+
+int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len)
+{
+    return fetch_blob(db, 'b', block, ST_BLOCK_GET, p, len);
+}
+
+int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
+                      int64_t *nentries)
+{
+    const uint8_t *p;
+    size_t len;
+    int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
+    if (rc)
+        return rc;
+    if (len < 8 || rs_snapblob_decode(p + 8, len - 8, refs, n) != 0)
+        return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
+                        (long long)snap);
+    if (nentries)
+        memcpy(nentries, p, 8);
+    return RS_OK;
+}
+
+/* Decodes a block into a new array. */
+static int block_entries(rs_db *db, rs_nid block, rs_entry **out, size_t *n)
+{
+    const uint8_t *p;
+    size_t len;
+    int rc = rs__block_blob(db, block, &p, &len);
+    if (rc)
+        return rc;
+    if (rs_block_count(p, len, n) != 0)
+        return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
+                        (long long)block);
+    *out = malloc((*n ? *n : 1) * sizeof **out);
+    if (!*out)
+        return rs__fail(db, RS_ENOMEM, "out of memory decoding a block");
+    if (rs_block_decode(p, len, *out, *n) != 0) {
+        free(*out);
+        *out = NULL;
+        return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
+                        (long long)block);
+    }
+    return RS_OK;
+}
+
+/* ---- content-addressed writes ---- */
+
+/* Finds a row with this hash and exactly these bytes, else inserts one.
+ * Comparing the bytes is what makes a hash collision harmless. */
+static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
+                      int64_t count, const rs_buf *b, rs_nid *id)
+{
+    int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
+    sqlite3_stmt *st = rs__stmt(db, find_stmt);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, hash);
+    int rc;
+    *id = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((size_t)sqlite3_column_bytes(st, 1) == b->len &&
+            memcmp(sqlite3_column_blob(st, 1), b->p, b->len) == 0) {
+            *id = sqlite3_column_int64(st, 0);
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rs__sqlfail(db, "finding stored state");
+    if (*id)
+        return RS_OK;
+    if (!(st = rs__stmt(db, put_stmt)))
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, hash);
+    sqlite3_bind_int64(st, 3, count);
+    sqlite3_bind_blob(st, 4, b->p, (int)b->len, SQLITE_STATIC);
+    if ((rc = rs__run(db, st, "storing state")))
+        return rc;
+    *id = sqlite3_last_insert_rowid(db->sql);
+    return RS_OK;
+}
+
+static int store_block(rs_db *db, rs_nid room, const rs_entry *e, size_t n,
+                       rs_nid *id)
+{
+    rs_buf b = {0};
+    if (rs_block_encode(e, n, &b) != 0)
+        return rs__fail(db, RS_ENOMEM, "out of memory encoding a block");
+    int rc = store_blob(db, ST_BLOCK_FIND, ST_BLOCK_PUT, room, (int64_t)n, &b, id);
+    if (rc == RS_OK)
+        db->entries_written += (int64_t)n;
+    rs_buf_free(&b);
+    return rc;
+}
+
+static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
+                          size_t n, int64_t nentries, rs_nid *id)
+{
+    rs_buf b = {0};
+    if (rs_snapblob_encode(refs, n, &b) != 0)
+        return rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
+    /* the empty state is the one shared row, whatever the room */
+    int rc = n == 0 ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
+                    : store_blob(db, ST_SNAP_FIND, ST_SNAP_PUT, room, nentries,
+                                 &b, id);
+    rs_buf_free(&b);
+    return rc;
+}
+
+/* ---- merging sorted entry arrays ---- */
+
+/* out = a overridden by b; tombstones dropped when nothing lies beneath.
+ * out must have room for na + nb entries. */
+static size_t merge2(const rs_entry *a, size_t na, const rs_entry *b, size_t nb,
+                     int drop_tombstones, rs_entry *out)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        rs_entry e;
+        int c = i == na ? 1 : j == nb ? -1 : rs_key_cmp(&a[i], &b[j]);
+        if (c < 0)
+            e = a[i++];
+        else if (c > 0)
+            e = b[j++];
+        else {
+            e = b[j++];
+            i++;
+        }
+        if (e.event || !drop_tombstones)
+            out[k++] = e;
+    }
+    return k;
+}
+
+static int entry_cmp_qsort(const void *x, const void *y)
+{
+    return rs_key_cmp(x, y);
+}
+
+/* ---- public state arithmetic ---- */
+
+int rs_snapshot_info(rs_db *db, rs_nid snap, size_t *nblocks, size_t *nentries)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    int64_t cnt;
+    int rc = rs__snapshot_refs(db, snap, refs, nblocks, &cnt);
+    if (rc == RS_OK)
+        *nentries = (size_t)cnt;
+    return rc;
+}
+
+int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks, size_t *n)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    int rc = rs__snapshot_refs(db, snap, refs, n, NULL);
+    if (rc)
+        return rc;
+    if (!(*blocks = malloc((*n ? *n : 1) * sizeof **blocks)))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < *n; i++)
+        (*blocks)[i] = refs[i].block;
+    return RS_OK;
+}
+
+/* Merges blocks refs[from..n) into one sorted overlay (tombstones kept
+ * unless from == 0). Walks from the back so each step merges a small
+ * overlay into a bigger block: about 2x the entries in all. */
+static int overlay(rs_db *db, const rs_blockref *refs, size_t from, size_t n,
+                   rs_entry **out, size_t *nout)
+{
+    rs_entry *acc = NULL;
+    size_t nacc = 0;
+    *out = NULL;
+    *nout = 0;
+    for (size_t i = n; i-- > from;) {
+        rs_entry *blk;
+        size_t nb;
+        int rc = block_entries(db, refs[i].block, &blk, &nb);
+        if (rc) {
+            free(acc);
+            return rc;
+        }
+        rs_entry *m = malloc((nb + nacc ? nb + nacc : 1) * sizeof *m);
+        if (!m) {
+            free(acc);
+            free(blk);
+            return rs__fail(db, RS_ENOMEM, "out of memory merging blocks");
+        }
+        nacc = merge2(blk, nb, acc, nacc, i == 0, m);
+        free(blk);
+        free(acc);
+        acc = m;
+    }
+    *out = acc;
+    *nout = nacc;
+    return RS_OK;
+}
+
+int rs_snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    size_t nrefs;
+    int rc = rs__snapshot_refs(db, snap, refs, &nrefs, NULL);
+    if (rc)
+        return rc;
+    rc = overlay(db, refs, 0, nrefs, entries, n);
+    if (rc == RS_OK && !*entries && !(*entries = malloc(sizeof **entries)))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Looks a key up in refs[0..n), newest block first. */
+static int find_in(rs_db *db, const rs_blockref *refs, size_t n, rs_nid type,
+                   rs_nid key, rs_nid *event)
+{
+    *event = 0;
+    for (size_t i = n; i-- > 0;) {
+        const uint8_t *p;
+        size_t len;
+        int found, rc = rs__block_blob(db, refs[i].block, &p, &len);
+        if (rc)
+            return rc;
+        if (rs_block_find(p, len, type, key, &found, event) != 0)
+            return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
+                            (long long)refs[i].block);
+        if (found)
+            return RS_OK;
+    }
+    return RS_OK;
+}
+
+int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
+                    rs_nid *event)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    size_t n;
+    int rc = rs__snapshot_refs(db, snap, refs, &n, NULL);
+    return rc ? rc : find_in(db, refs, n, type, key, event);
+}
+
+/* Grows an entry array by one. */
+static int push(rs_entry **arr, size_t *n, size_t *cap, rs_entry e)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        rs_entry *p = realloc(*arr, c * sizeof *p);
+        if (!p)
+            return -1;
+        *arr = p;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = e;
+    return 0;
+}
+
+int rs_snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
+                     size_t *nremoved, rs_entry **added, size_t *nadded)
+{
+    rs_blockref ra[RS_MAX_BLOCKS], rb[RS_MAX_BLOCKS];
+    size_t na, nb, p = 0;
+    rs_entry *oa = NULL, *ob = NULL, *rem = NULL, *add = NULL;
+    size_t noa = 0, nob = 0, nrem = 0, crem = 0, nadd = 0, cadd = 0;
+    *removed = *added = NULL;
+    *nremoved = *nadded = 0;
+    int rc = rs__snapshot_refs(db, a, ra, &na, NULL);
+    if (rc || (rc = rs__snapshot_refs(db, b, rb, &nb, NULL)))
+        return rc;
+    if (a != b) {
+        while (p < na && p < nb && ra[p].block == rb[p].block)
+            p++;
+        /* keys outside the differing tails hold the same prefix value */
+        if ((rc = overlay(db, ra, p, na, &oa, &noa)) ||
+            (rc = overlay(db, rb, p, nb, &ob, &nob)))
+            goto out;
+        size_t i = 0, j = 0;
+        while (i < noa || j < nob) {
+            int c = i == noa ? 1 : j == nob ? -1 : rs_key_cmp(&oa[i], &ob[j]);
+            rs_entry ka = c <= 0 ? oa[i] : ob[j];
+            rs_nid va, vb, under = 0;
+            if (c != 0 && p > 0 &&
+                (rc = find_in(db, ra, p, ka.type, ka.key, &under)))
+                goto out;
+            va = c <= 0 ? oa[i].event : under;
+            vb = c >= 0 ? ob[j].event : under;
+            if (c <= 0)
+                i++;
+            if (c >= 0)
+                j++;
+            if (va == vb)
+                continue;
+            rs_entry er = {ka.type, ka.key, va}, ea = {ka.type, ka.key, vb};
+            if ((va && push(&rem, &nrem, &crem, er)) ||
+                (vb && push(&add, &nadd, &cadd, ea))) {
+                rc = rs__fail(db, RS_ENOMEM, "out of memory diffing states");
+                goto out;
+            }
+        }
+    }
+    if ((!rem && !(rem = malloc(sizeof *rem))) || (!add && !(add = malloc(sizeof *add)))) {
+        rc = rs__fail(db, RS_ENOMEM, "out of memory diffing states");
+        goto out;
+    }
+    *removed = rem;
+    *nremoved = nrem;
+    *added = add;
+    *nadded = nadd;
+    rem = add = NULL;
+out:
+    free(oa);
+    free(ob);
+    free(rem);
+    free(add);
+    return rc;
+}
+
+/* ---- writing new state ---- */
+
+int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
+                      const rs_entry *changes, size_t n, rs_nid *out)
+{
+    rs_blockref refs[RS_MAX_BLOCKS + 1];
+    size_t nrefs;
+    int64_t count;
+    rs_entry *ch = NULL, *tail = NULL;
+    int rc = rs__snapshot_refs(db, base, refs, &nrefs, &count);
+    if (rc)
+        return rc;
+    if (!(ch = malloc((n ? n : 1) * sizeof *ch)))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    if (n)
+        memcpy(ch, changes, n * sizeof *ch);
+    qsort(ch, n, sizeof *ch, entry_cmp_qsort);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].type <= 0 || ch[i].key <= 0 || ch[i].event < 0) {
+            rc = rs__fail(db, RS_EINVAL, "change %zu has a bad type, key or event", i);
+            goto out;
+        }
+        if (i && rs_key_cmp(&ch[i - 1], &ch[i]) == 0) {
+            rc = rs__fail(db, RS_EINVAL,
+                          "two changes for one key (type %lld, key %lld)",
+                          (long long)ch[i].type, (long long)ch[i].key);
+            goto out;
+        }
+        rs_nid cur;
+        if ((rc = find_in(db, refs, nrefs, ch[i].type, ch[i].key, &cur)))
+            goto out;
+        if (cur == ch[i].event)
+            continue; /* changes nothing */
+        count += (cur == 0) - (ch[i].event == 0);
+        ch[k] = ch[i];
+        /* with nothing underneath, a removal needs no tombstone */
+        if (ch[k].event || nrefs > 0)
+            k++;
+    }
+    if (k == 0) {
+        *out = base;
+        goto out;
+    }
+    /* the new block, then merge while the last is at least half its
+     * predecessor, or while over the limit */
+    size_t ntail = k;
+    tail = ch;
+    ch = NULL;
+    while (nrefs > 0 && (refs[nrefs - 1].size <= 2 * ntail || nrefs + 1 > RS_MAX_BLOCKS)) {
+        rs_entry *prev, *m;
+        size_t nprev;
+        if ((rc = block_entries(db, refs[nrefs - 1].block, &prev, &nprev)))
+            goto out;
+        if (!(m = malloc((nprev + ntail) * sizeof *m))) {
+            free(prev);
+            rc = rs__fail(db, RS_ENOMEM, "out of memory merging blocks");
+            goto out;
+        }
+        nrefs--;
+        ntail = merge2(prev, nprev, tail, ntail, nrefs == 0, m);
+        free(prev);
+        free(tail);
+        tail = m;
+    }
+    if (ntail > 0) {
+        rs_nid id;
+        if ((rc = store_block(db, room, tail, ntail, &id)))
+            goto out;
+        refs[nrefs].block = id;
+        refs[nrefs].size = ntail;
+        nrefs++;
+    }
+    rc = store_snapshot(db, room, refs, nrefs, count, out);
+out:
+    free(ch);
+    free(tail);
+    return rc;
+}
+
+/* ---- merging the states of several events ---- */
+
+/* RS_ECONFLICT naming up to 10 keys on which two states disagree; a
+ * replaced key is in both lists, so walk them together in key order. */
+static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
+                    const rs_entry *add, size_t nadd)
+{
+    char msg[400];
+    size_t len = 0, i = 0, j = 0, shown = 0;
+    msg[0] = 0;
+    while ((i < nrem || j < nadd) && shown < 10 && len < sizeof msg - 1) {
+        int c = i == nrem ? 1 : j == nadd ? -1 : rs_key_cmp(&rem[i], &add[j]);
+        rs_entry e = c <= 0 ? rem[i] : add[j];
+        i += c <= 0;
+        j += c >= 0;
+        const char *t, *k;
+        size_t tl, kl;
+        char tbuf[256];
+        int rc = rs_id_string(db, RS_ID_TYPE, e.type, &t, &tl);
+        if (rc)
+            return rc;
+        snprintf(tbuf, sizeof tbuf, "%.*s", (int)tl, t);
+        if ((rc = rs_id_string(db, RS_ID_KEY, e.key, &k, &kl)))
+            return rc;
+        int w = snprintf(msg + len, sizeof msg - len, "%s(%s, \"%.*s\")",
+                         shown ? ", " : "", tbuf, (int)kl, k);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+        shown++;
+    }
+    if (len >= sizeof msg)
+        len = sizeof msg - 1;
+    return rs__fail(db, RS_ECONFLICT,
+                    "the merged states disagree on %.*s%s; state resolution "
+                    "is not implemented yet",
+                    (int)len, msg, (i < nrem || j < nadd) ? ", ..." : "");
+}
+
+int rs__merge_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out)
+{
+    *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
+    for (size_t i = 1; i < n; i++) {
+        if (snaps[i] == snaps[0])
+            continue;
+        rs_entry *rem, *add;
+        size_t nrem, nadd;
+        int rc = rs_snapshot_diff(db, snaps[0], snaps[i], &rem, &nrem, &add, &nadd);
+        if (rc)
+            return rc;
+        if (nrem || nadd) {
+            rc = conflict(db, rem, nrem, add, nadd);
+            free(rem);
+            free(add);
+            return rc;
+        }
+        free(rem);
+        free(add);
+    }
+    return RS_OK;
+}
