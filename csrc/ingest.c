@@ -531,11 +531,11 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
     if (ev->membership.s)
         sqlite3_bind_text(st, 9, ev->membership.s, (int)ev->membership.len,
                           SQLITE_STATIC);
-    if (is_state)
-        sqlite3_bind_int64(st, 10, (int64_t)rs_state_hash_entry(
-                                       ev->type.s, ev->type.len, ev->state_key.s,
-                                       ev->state_key.len, ev->event_id.s,
-                                       ev->event_id.len));
+    sqlite3_bind_int64(st, 10, is_state ? (int64_t)rs_state_hash_entry(
+                                              ev->type.s, ev->type.len,
+                                              ev->state_key.s, ev->state_key.len,
+                                              ev->event_id.s, ev->event_id.len)
+                                        : 0);
     sqlite3_bind_blob(st, 11, ev->json.s, (int)ev->json.len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing an event")))
         goto out;

@@ -1,0 +1,200 @@
+-- roomstate.event: decodes and validates one Matrix PDU.
+--
+-- The JSON is decoded once, here, with lua-cjson. The result is a flat
+-- table of the fields the C core stores (IDs, type, state key, membership,
+-- prev event IDs, depth, the JSON bytes), so the core never parses JSON.
+local cjson = require "cjson.safe"
+
+local type, tostring, pairs, math_floor, string_sub, string_format =
+      type, tostring, pairs, math.floor, string.sub, string.format
+
+local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255 }
+
+-- A cjson instance of our own, so no other module's settings change ours.
+local json = cjson.new()
+json.decode_max_depth(64)
+json.encode_max_depth(64)
+
+local function bad(fmt, ...)
+  return nil, "BAD_EVENT: " .. string_format(fmt, ...), "BAD_EVENT"
+end
+
+local function show(v)
+  if type(v) == "string" then
+    if #v > 80 then v = string_sub(v, 1, 80) .. "..." end
+    return string_format("%q", v)
+  end
+  return tostring(v)
+end
+
+local function check_id(ev, field, sigil)
+  local v = ev[field]
+  if v == nil then return bad("%s is missing", field) end
+  if type(v) ~= "string" then return bad("%s must be a string, got %s", field, show(v)) end
+  if string_sub(v, 1, 1) ~= sigil then
+    return bad("%s must start with '%s', got %s", field, sigil, show(v))
+  end
+  if #v > _M.MAX_ID_BYTES then
+    return bad("%s is %d bytes, more than %d: %s", field, #v, _M.MAX_ID_BYTES, show(v))
+  end
+  return v
+end
+
+local function is_array(t)
+  if type(t) ~= "table" then return false end
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then return false end
+  end
+  return true
+end
+
+-- cjson gives {} for both [] and {}; an object has no array part.
+local function is_object(t)
+  return type(t) == "table" and #t == 0
+end
+
+-- prev_events/auth_events: [[id, {hashes}], ...] in room versions 1 and 2,
+-- [id, ...] later. Returns the IDs and the shape (true for pairs) so the
+-- caller can hold it against the room's version once that is known.
+local function event_refs(ev, field, pairs_shape)
+  local v = ev[field]
+  if v == nil then return bad("%s is missing", field) end
+  if not is_array(v) then return bad("%s must be an array, got %s", field, show(v)) end
+  local ids = {}
+  for i = 1, #v do
+    local item, id = v[i], nil
+    if type(item) == "string" and pairs_shape ~= true then
+      id, pairs_shape = item, false
+    elseif type(item) == "table" and pairs_shape ~= false and is_array(item)
+        and type(item[1]) == "string" and type(item[2]) == "table" then
+      id, pairs_shape = item[1], true
+    else
+      return bad("%s[%d] has the wrong shape for this room version: %s", field, i,
+                 show(type(item) == "table" and json.encode(item) or item))
+    end
+    if string_sub(id, 1, 1) ~= "$" or #id > _M.MAX_ID_BYTES then
+      return bad("%s[%d] is not an event ID: %s", field, i, show(id))
+    end
+    ids[i] = id
+  end
+  return ids, pairs_shape
+end
+
+-- Room versions whose prev_events are [id, hashes] pairs.
+local PAIR_VERSIONS = { ["1"] = true, ["2"] = true }
+
+-- decode(event) -> fields | nil, err, code
+-- event: JSON text (stored byte for byte) or a table (encoded once).
+function _M.decode(event)
+  local text, ev
+  if type(event) == "string" then
+    text = event
+    if #text > _M.MAX_BYTES then
+      return nil, string_format("TOO_LARGE: the event is %d bytes of JSON, more than %d",
+                                #text, _M.MAX_BYTES), "TOO_LARGE"
+    end
+    local err
+    ev, err = json.decode(text)
+    if ev == nil then
+      return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON"
+    end
+  else
+    ev = event
+    local err
+    text, err = json.encode(ev)
+    if not text then return bad("cannot be encoded as JSON: %s", tostring(err)) end
+    if #text > _M.MAX_BYTES then
+      return nil, string_format("TOO_LARGE: the event is %d bytes of JSON, more than %d",
+                                #text, _M.MAX_BYTES), "TOO_LARGE"
+    end
+  end
+  if not is_object(ev) then
+    return bad("an event must be a JSON object, got %s", show(text))
+  end
+
+  local event_id, err, code = check_id(ev, "event_id", "$")
+  if not event_id then return nil, err, code end
+  local room_id; room_id, err, code = check_id(ev, "room_id", "!")
+  if not room_id then return nil, err, code end
+  local sender; sender, err, code = check_id(ev, "sender", "@")
+  if not sender then return nil, err, code end
+
+  local etype = ev.type
+  if type(etype) ~= "string" or etype == "" then
+    return bad("%s: type must be a non-empty string, got %s", event_id, show(etype))
+  end
+  if #etype > _M.MAX_ID_BYTES then
+    return bad("%s: type is longer than %d bytes", event_id, _M.MAX_ID_BYTES)
+  end
+  local state_key = ev.state_key
+  if state_key ~= nil and type(state_key) ~= "string" then
+    return bad("%s: state_key must be a string, got %s", event_id, show(state_key))
+  end
+  if state_key and #state_key > _M.MAX_ID_BYTES then
+    return bad("%s: state_key is longer than %d bytes", event_id, _M.MAX_ID_BYTES)
+  end
+  local content = ev.content
+  if not is_object(content) then
+    return bad("%s: content must be an object, got %s", event_id,
+               show(type(content) == "table" and json.encode(content) or content))
+  end
+  local depth = ev.depth
+  if type(depth) ~= "number" or depth < 0 or depth ~= math_floor(depth)
+      or depth > 9007199254740991 then
+    return bad("%s: depth must be a non-negative integer, got %s", event_id, show(depth))
+  end
+  local ts = ev.origin_server_ts
+  if ts ~= nil and type(ts) ~= "number" then
+    return bad("%s: origin_server_ts must be a number, got %s", event_id, show(ts))
+  end
+
+  local pairs_shape = nil
+  local is_create = etype == "m.room.create" and state_key == ""
+  local version
+  if is_create then
+    version = content.room_version
+    if version == nil then version = "1" end
+    if type(version) ~= "string" then
+      return bad("%s: content.room_version must be a string, got %s", event_id, show(version))
+    end
+    pairs_shape = PAIR_VERSIONS[version] or false
+  end
+  local prev, auth
+  prev, pairs_shape = event_refs(ev, "prev_events", pairs_shape)
+  if not prev then return nil, pairs_shape, "BAD_EVENT" end
+  auth, pairs_shape = event_refs(ev, "auth_events", pairs_shape)
+  if not auth then return nil, pairs_shape, "BAD_EVENT" end
+  if #prev == 0 and not is_create then
+    return bad("%s: prev_events is empty; only a create event has none", event_id)
+  end
+
+  local membership
+  if etype == "m.room.member" and state_key then
+    membership = content.membership
+    if type(membership) ~= "string" then
+      return bad("%s: content.membership must be a string, got %s", event_id, show(membership))
+    end
+  end
+
+  return {
+    event_id = event_id, room_id = room_id, sender = sender, type = etype,
+    state_key = state_key, membership = membership, room_version = version,
+    prev_events = prev, auth_events = auth, depth = depth, json = text,
+    decoded = ev, pairs_shape = pairs_shape,
+  }
+end
+
+-- Holds the shape of an event's references against its room's version.
+function _M.check_version(fields, room_version)
+  local want = PAIR_VERSIONS[room_version] or false
+  if fields.pairs_shape ~= nil and fields.pairs_shape ~= want then
+    return bad("%s: prev_events/auth_events have the %s shape, but room version %s uses %s",
+               fields.event_id, fields.pairs_shape and "[id, hashes]" or "[id]",
+               show(room_version), want and "[id, hashes]" or "[id]")
+  end
+  return true
+end
+
+_M.json = json
+return _M

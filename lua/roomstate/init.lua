@@ -1,0 +1,20 @@
+-- roomstate: the room-state store of a Matrix homeserver's room server.
+--
+--   local roomstate = require "roomstate"
+--   local store = assert(roomstate.open("rooms.db"))
+--   store:ingest(event_json)
+--   local st = store:current_state(room_id)
+--   print(st:get("m.room.member", "@alice:example.org"))
+local core = require "roomstate.core"
+local Store = require "roomstate.store"
+
+local _M = { _VERSION = "0.1.0" }
+
+-- roomstate.open(path [, opts]) -> store | nil, err, code
+_M.open = Store.open
+
+-- roomstate.state_hash(entries) -> 16 hex digits, the same value outputs
+-- carry in state_hash, from { {type=, state_key=, event_id=}, ... }.
+_M.state_hash = core.state_hash
+
+return _M

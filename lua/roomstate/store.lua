@@ -1,0 +1,250 @@
+-- roomstate.store: the Store object users hold.
+--
+-- One event takes one walk: decode and validate (roomstate.event), then
+-- the C core stores it with its state, extremities, current state and
+-- output in one SQLite transaction, then the outputs are read back and
+-- delivered to subscribers (roomstate.outbox) after the commit.
+local core = require "roomstate.core"
+local event = require "roomstate.event"
+local outbox = require "roomstate.outbox"
+
+local type, error, setmetatable, tostring, pcall, string_format =
+      type, error, setmetatable, tostring, pcall, string.format
+
+local Store = {}
+Store.__index = Store
+
+local KINDS = { new = true, old = true, outlier = true }
+
+local function check_open(self, level)
+  if self._core:is_closed() then error("the store is closed", (level or 2) + 1) end
+  return self._core
+end
+
+-- Caller mistakes in options raise, naming the value.
+local function check_opts(opts, what, level)
+  if opts == nil then return "new", nil end
+  if type(opts) ~= "table" then
+    error(string_format("bad argument to '%s' (options table expected, got %s)", what, type(opts)), level)
+  end
+  local kind = opts.kind
+  if kind == nil then kind = "new" end
+  if not KINDS[kind] then
+    error(string_format("bad option 'kind' to '%s' (\"new\", \"old\" or \"outlier\" expected, got %s)",
+                        what, tostring(kind)), level)
+  end
+  local state = opts.state
+  if state ~= nil then
+    if type(state) ~= "table" then
+      error(string_format("bad option 'state' to '%s' (array of event IDs expected, got %s)",
+                          what, type(state)), level)
+    end
+    for i = 1, #state do
+      if type(state[i]) ~= "string" then
+        error(string_format("bad option 'state' to '%s' (state[%d] is %s, not an event ID)",
+                            what, i, type(state[i])), level)
+      end
+    end
+    if kind == "outlier" then
+      error(string_format("bad option 'state' to '%s' (an outlier has no state)", what), level)
+    end
+  end
+  return kind, state
+end
+
+function Store.open(path, opts)
+  if type(path) ~= "string" then
+    error("bad argument #1 to 'open' (path string expected, got " .. type(path) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'open' (options table expected, got " .. type(opts) .. ")", 2)
+  end
+  local c, err, code = core.open(path, opts)
+  if not c then return nil, err, code end
+  return setmetatable({
+    _core = c,
+    _subs = {},
+    _deliver = not (opts and opts.deliver == false),
+    _delivering = false,
+  }, Store)
+end
+
+function Store:close()
+  self._core:close()
+end
+
+function Store:is_closed()
+  return self._core:is_closed()
+end
+
+-- Validates and stores one event inside the open transaction.
+local function ingest_one(c, ev, kind, state)
+  local fields, err, code = event.decode(ev)
+  if not fields then return nil, err, code end
+  if not fields.room_version then
+    local info = c:room_info(fields.room_id)
+    if info then
+      local ok; ok, err, code = event.check_version(fields, info.version)
+      if not ok then return nil, err, code end
+    end
+  end
+  local res; res, err, code = c:ingest(fields, kind, state)
+  if not res then return nil, err, code end
+  res.event_id = fields.event_id
+  return res
+end
+
+-- Reads back the output each result produced, after the commit.
+local function attach_outputs(c, results)
+  for i = 1, #results do
+    local r = results[i]
+    r.outputs = {}
+    if r.position > 0 then
+      local outs, err, code = outbox.read(c, r.position, 1)
+      if not outs then return nil, err, code end
+      r.outputs = outs
+    end
+    r.position = nil
+  end
+  return results
+end
+
+local function run_batch(self, items, deliver, level)
+  local c = check_open(self, level)
+  if c:in_transaction() then error("ingest called from inside a batch", level) end
+  local kinds, states = {}, {}
+  for i = 1, #items do
+    local it = items[i]
+    if type(it) ~= "table" or it.event == nil then
+      error(string_format("bad item %d (a table with an 'event' field expected)", i), level)
+    end
+    kinds[i], states[i] = check_opts(it, "ingest_batch", level + 1)
+  end
+  local ok, err, code = c:begin()
+  if not ok then return nil, err, code end
+  local results = {}
+  for i = 1, #items do
+    local res
+    res, err, code = ingest_one(c, items[i].event, kinds[i], states[i])
+    if not res then
+      c:rollback()
+      if #items > 1 or self._batch then
+        err = string_format("%s: item %d: %s", code, i, err:gsub("^[%u_]+: ", "", 1))
+      end
+      return nil, err, code
+    end
+    results[i] = res
+  end
+  ok, err, code = c:commit()
+  if not ok then return nil, err, code end
+  local done
+  done, err, code = attach_outputs(c, results)
+  if not done then return nil, err, code end
+  if deliver and not self._delivering then self:deliver() end
+  return results
+end
+
+local function wants_delivery(self, opts)
+  if opts and opts.deliver ~= nil then return opts.deliver end
+  return self._deliver
+end
+
+-- store:ingest(event [, opts]) -> result | nil, err, code
+function Store:ingest(ev, opts)
+  if type(ev) ~= "string" and type(ev) ~= "table" then
+    error("bad argument #1 to 'ingest' (JSON string or table expected, got " .. type(ev) .. ")", 2)
+  end
+  local kind, state = check_opts(opts, "ingest", 3)
+  local results, err, code = run_batch(self, { { event = ev, kind = kind, state = state } },
+                                       wants_delivery(self, opts), 3)
+  if not results then return nil, err, code end
+  return results[1]
+end
+
+-- store:ingest_batch(items [, opts]) -> results | nil, err, code
+function Store:ingest_batch(items, opts)
+  if type(items) ~= "table" then
+    error("bad argument #1 to 'ingest_batch' (array of items expected, got " .. type(items) .. ")", 2)
+  end
+  self._batch = true
+  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3)
+  self._batch = nil
+  return results, err, code
+end
+
+-- Queries: string IDs in, State objects or strings out.
+function Store:current_state(room_id) return check_open(self):current_state(room_id) end
+function Store:state_before(event_id) return check_open(self):state_before(event_id) end
+function Store:state_after(event_id) return check_open(self):state_after(event_id) end
+function Store:latest_events(room_id) return check_open(self):latest_events(room_id) end
+function Store:event(event_id) return check_open(self):event(event_id) end
+function Store:rooms() return check_open(self):rooms() end
+function Store:members(room_id, membership) return check_open(self):members(room_id, membership) end
+
+function Store:room_version(room_id)
+  local info, err, code = check_open(self):room_info(room_id)
+  if not info then return nil, err, code end
+  return info.version
+end
+
+-- The room's current state hash (16 hex digits), as outputs carry it.
+function Store:state_hash(room_id)
+  local info, err, code = check_open(self):room_info(room_id)
+  if not info then return nil, err, code end
+  return info.state_hash
+end
+
+-- Outbox and subscribers.
+function Store:outputs(from, limit)
+  if type(from) ~= "number" then
+    error("bad argument #1 to 'outputs' (position expected, got " .. type(from) .. ")", 2)
+  end
+  return outbox.read(check_open(self), from, limit)
+end
+
+function Store:subscribe(name, fn, opts)
+  if type(name) ~= "string" or name == "" then
+    error("bad argument #1 to 'subscribe' (consumer name expected)", 2)
+  end
+  if type(fn) ~= "function" then
+    error("bad argument #2 to 'subscribe' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  return outbox.subscribe(check_open(self), self._subs, name, fn, opts)
+end
+
+function Store:unsubscribe(name)
+  self._subs[name] = nil
+end
+
+-- store:deliver([name]) -> delivered, errors
+function Store:deliver(name)
+  local c = check_open(self)
+  if self._delivering then return {}, nil end -- a callback delivering again
+  self._delivering = true
+  local ok, delivered, errors = pcall(outbox.deliver, c, self._subs, name)
+  self._delivering = false
+  if not ok then error(delivered, 0) end
+  return delivered, errors
+end
+
+function Store:trim_outputs() return check_open(self):trim_outputs() end
+function Store:purge_room(room_id)
+  local c = check_open(self)
+  local pos, err, code = c:purge_room(room_id)
+  if not pos then return nil, err, code end
+  if self._deliver then self:deliver() end
+  return pos
+end
+
+-- Verifies every stored invariant; true or nil, "CORRUPT: ...", "CORRUPT".
+function Store:check() return check_open(self):check() end
+
+-- The low-level surface: numeric IDs, counts, raw snapshots. For tests and
+-- tools only; applications never need it.
+function Store:debug() return check_open(self) end
+
+function Store:__tostring()
+  return "roomstate.Store (" .. (self._core:is_closed() and "closed" or "open") .. ")"
+end
+
+return Store
