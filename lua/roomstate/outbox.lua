@@ -9,8 +9,9 @@
 local event = require "roomstate.event"
 
 local json = event.json
-local type, pairs, pcall, error, tostring, table_sort, string_format =
-      type, pairs, pcall, error, tostring, table.sort, string.format
+local type, pairs, pcall, error, tostring = type, pairs, pcall, error, tostring
+local table_sort, table_concat = table.sort, table.concat
+local string_format, string_find, string_sub = string.format, string.find, string.sub
 
 local _M = {}
 
@@ -30,6 +31,28 @@ local function decode(row)
   return out
 end
 _M.decode = decode
+
+-- The same output as JSON text, built from the stored bytes without a
+-- decode/encode round trip (so [] stays [], and the event stays byte for
+-- byte as ingested). The C core writes bodies as {"type":T,"T":{...}}.
+local function raw_json(row)
+  local body, ev = row.body, row.event
+  local head = string_format('{"position":%d,', row.position)
+  if not ev then return head .. string_sub(body, 2) end
+  local open = string_find(body, '":{', 1, true)
+  local rest = string_sub(body, open + 3)
+  local sep = string_sub(rest, 1, 1) == "}" and "" or ","
+  return head .. string_sub(body, 2, open + 2) .. '"event":' .. ev .. sep .. rest
+end
+_M.raw_json = raw_json
+
+-- read_json(core, from, limit) -> JSON array text | nil, err, code
+function _M.read_json(core, from, limit)
+  local rows, err, code = core:outputs(from, limit or BATCH)
+  if not rows then return nil, err, code end
+  for i = 1, #rows do rows[i] = raw_json(rows[i]) end
+  return "[" .. table_concat(rows, ",") .. "]"
+end
 
 -- outputs(core, from, limit) -> array of outputs | nil, err, code
 function _M.read(core, from, limit)

@@ -8,8 +8,8 @@ local core = require "roomstate.core"
 local event = require "roomstate.event"
 local outbox = require "roomstate.outbox"
 
-local type, error, setmetatable, tostring, pcall, string_format =
-      type, error, setmetatable, tostring, pcall, string.format
+local type, error, setmetatable, tostring, pcall, string_format, os_time =
+      type, error, setmetatable, tostring, pcall, string.format, os.time
 
 local Store = {}
 Store.__index = Store
@@ -200,6 +200,25 @@ function Store:outputs(from, limit)
     error("bad argument #1 to 'outputs' (position expected, got " .. type(from) .. ")", 2)
   end
   return outbox.read(check_open(self), from, limit)
+end
+
+-- The same outputs as one JSON array text, for serving over HTTP.
+function Store:outputs_json(from, limit)
+  if type(from) ~= "number" then
+    error("bad argument #1 to 'outputs_json' (position expected, got " .. type(from) .. ")", 2)
+  end
+  return outbox.read_json(check_open(self), from, limit)
+end
+
+-- store:try_lease(name, owner, ttl_ms [, now_ms]) -> true | false | nil, err, code
+-- Takes or renews a lease held in the database, so that among several
+-- processes (nginx workers) one at a time does a job such as delivering
+-- to a named consumer. now_ms defaults to the wall clock.
+function Store:try_lease(name, owner, ttl_ms, now_ms)
+  if type(name) ~= "string" or type(owner) ~= "string" or type(ttl_ms) ~= "number" then
+    error("bad arguments to 'try_lease' (name, owner, ttl_ms expected)", 2)
+  end
+  return check_open(self):lease(name, owner, now_ms or os_time() * 1000, ttl_ms)
 end
 
 function Store:subscribe(name, fn, opts)

@@ -1,0 +1,189 @@
+-- roomstate.harness: script rooms in a few lines for tests and demos.
+--
+--   local h = harness.new(store)
+--   local room = h:create_room("@alice:example.org")
+--   room:join("@bob:example.org")
+--   room:send("hello")
+--   local side = room:at(some_event_id)      -- a fork
+--   side:send("on the side"); room:merge(side)
+--   room:rewrite({ {type=..., state_key=..., content=...}, ... }, "@carol:remote")
+--
+-- Every call builds a well-formed PDU (event_id, prev_events, auth_events,
+-- depth), ingests it and returns event_id, result; on an ingest failure it
+-- returns nil, err, code and the cursor does not move.
+local type, setmetatable, select, string_format, tostring =
+      type, setmetatable, select, string.format, tostring
+
+local _M = {}
+
+local Harness = {}
+Harness.__index = Harness
+local Cursor = {}
+Cursor.__index = Cursor
+
+-- harness.new(store [, opts]) opts.server: the server name in IDs.
+function _M.new(store, opts)
+  opts = opts or {}
+  return setmetatable({
+    store = store,
+    server = opts.server or "example.org",
+    version = opts.version or "10",
+    counter = 0,
+    depth = {},    -- event_id -> depth
+    events = {},   -- event_id -> the PDU table
+  }, Harness)
+end
+
+function Harness:next_id(tag)
+  self.counter = self.counter + 1
+  return string_format("$%d-%s:%s", self.counter, tag or "ev", self.server)
+end
+
+local PAIR_VERSIONS = { ["1"] = true, ["2"] = true }
+
+local function refs(room, ids)
+  local out = {}
+  for i = 1, #ids do
+    if PAIR_VERSIONS[room.version] then
+      out[i] = { ids[i], { sha256 = "unchecked" } }
+    else
+      out[i] = ids[i]
+    end
+  end
+  return out
+end
+
+-- Builds a PDU on `prev` and ingests it unless opts.ingest == false.
+function Harness:emit(room, prev, fields, opts)
+  opts = opts or {}
+  local depth = 0
+  for i = 1, #prev do
+    local d = self.depth[prev[i]] or 0
+    if d > depth then depth = d end
+  end
+  local id = opts.event_id or self:next_id(fields.tag)
+  local auth = {}
+  if room.create_id and room.create_id ~= id then auth[1] = room.create_id end
+  local pdu = {
+    event_id = id, room_id = room.id, sender = fields.sender or room.creator,
+    type = fields.type, state_key = fields.state_key, content = fields.content or {},
+    prev_events = refs(room, prev), auth_events = refs(room, auth),
+    depth = depth + 1, origin_server_ts = 1700000000000 + self.counter,
+  }
+  self.depth[id] = depth + 1
+  self.events[id] = pdu
+  if opts.ingest == false then return id, pdu end
+  local res, err, code = self.store:ingest(pdu, { kind = opts.kind, state = opts.state,
+                                                  deliver = opts.deliver })
+  if not res then return nil, err, code end
+  return id, res
+end
+
+-- create_room(creator [, opts]) -> cursor: create, the creator's join, power
+-- levels, join rules and history visibility, like a client's createRoom.
+function Harness:create_room(creator, opts)
+  opts = opts or {}
+  self.rooms = (self.rooms or 0) + 1
+  local room = {
+    id = opts.room_id or string_format("!room%d:%s", self.rooms, self.server),
+    creator = creator, version = opts.version or self.version,
+  }
+  local cur = setmetatable({ h = self, room = room, head = {} }, Cursor)
+  local content = { creator = creator, room_version = room.version }
+  local id, err, code = cur:state("m.room.create", "", content, { tag = "create" })
+  if not id then return nil, err, code end
+  room.create_id = id
+  if opts.minimal then return cur end
+  local steps = {
+    { "m.room.member", creator, { membership = "join" } },
+    { "m.room.power_levels", "", { users = { [creator] = 100 } } },
+    { "m.room.join_rules", "", { join_rule = opts.join_rule or "public" } },
+    { "m.room.history_visibility", "", { history_visibility = "shared" } },
+  }
+  for i = 1, #steps do
+    id, err, code = cur:state(steps[i][1], steps[i][2], steps[i][3])
+    if not id then return nil, err, code end
+  end
+  return cur
+end
+
+-- A cursor is a position in a room's DAG: new events go on its head.
+function Cursor:emit(fields, opts)
+  opts = opts or {}
+  local prev = opts.prev or self.head
+  local id, res, code = self.h:emit(self.room, prev, fields, opts)
+  if id and opts.ingest ~= false and (opts.kind or "new") ~= "outlier" then
+    self.head = { id }
+  end
+  return id, res, code
+end
+
+function Cursor:state(etype, state_key, content, opts)
+  opts = opts or {}
+  return self:emit({ type = etype, state_key = state_key, content = content,
+                     sender = opts.sender, tag = opts.tag or "state" }, opts)
+end
+
+function Cursor:send(body, opts)
+  opts = opts or {}
+  local content = type(body) == "table" and body or { msgtype = "m.text", body = tostring(body) }
+  return self:emit({ type = "m.room.message", content = content, sender = opts.sender,
+                     tag = "msg" }, opts)
+end
+
+local function membership(self, user, m, opts)
+  opts = opts or {}
+  local sender = opts.by or user
+  local o = { sender = sender, tag = m, prev = opts.prev, kind = opts.kind, state = opts.state,
+              ingest = opts.ingest, deliver = opts.deliver, event_id = opts.event_id }
+  local content = { membership = m }
+  if opts.displayname then content.displayname = opts.displayname end
+  return self:state("m.room.member", user, content, o)
+end
+
+function Cursor:join(user, opts) return membership(self, user, "join", opts) end
+function Cursor:leave(user, opts) return membership(self, user, "leave", opts) end
+function Cursor:invite(user, opts) return membership(self, user, "invite", opts) end
+function Cursor:ban(user, opts) return membership(self, user, "ban", opts) end
+
+-- at(event_id) -> a new cursor on that event: events sent through it fork.
+function Cursor:at(event_id)
+  return setmetatable({ h = self.h, room = self.room, head = { event_id } }, Cursor)
+end
+
+-- merge(other, ...) sends a message whose prev events are the heads of
+-- this cursor and the others, joining the branches.
+function Cursor:merge(...)
+  local prev = {}
+  for i = 1, #self.head do prev[#prev + 1] = self.head[i] end
+  for i = 1, select("#", ...) do
+    local c = select(i, ...)
+    for j = 1, #c.head do prev[#prev + 1] = c.head[j] end
+  end
+  return self:send("merge", { prev = prev })
+end
+
+-- rewrite(states, joiner [, opts]): a federated join. The remote state
+-- events are ingested as outliers, then the joiner's join as a new event
+-- with opts.state listing them: the room's state is replaced by them plus
+-- the join. `states` holds {type=, state_key=, content=, sender=} tables.
+-- Returns the join's event_id, result, and the state event IDs.
+function Cursor:rewrite(states, joiner, opts)
+  opts = opts or {}
+  local ids = {}
+  local remote_prev = { self.h:next_id("remote") }
+  for i = 1, #states do
+    local s = states[i]
+    local id, err, code = self.h:emit(self.room, remote_prev, {
+      type = s.type, state_key = s.state_key, content = s.content or {},
+      sender = s.sender or self.room.creator, tag = "remote" }, { kind = "outlier" })
+    if not id then return nil, err, code end
+    ids[i] = id
+  end
+  local id, res, code = self:join(joiner, { prev = opts.prev or remote_prev, state = ids })
+  if not id then return nil, res, code end
+  return id, res, ids
+end
+
+_M.Harness, _M.Cursor = Harness, Cursor
+return _M
