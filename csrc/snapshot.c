@@ -123,7 +123,7 @@ static int block_entries(rs_db *db, rs_nid block, rs_entry **out, size_t *n)
 /* Finds a row with this hash and exactly these bytes, else inserts one.
  * Comparing the bytes is what makes a hash collision harmless. */
 static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
-                      int64_t count, const rs_buf *b, rs_nid *id)
+                      int64_t count, const rs_buf *b, rs_nid *id, int *inserted)
 {
     int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
     sqlite3_stmt *st = rs__stmt(db, find_stmt);
@@ -144,6 +144,7 @@ static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return rs__sqlfail(db, "finding stored state");
+    *inserted = 0;
     if (*id)
         return RS_OK;
     if (!(st = rs__stmt(db, put_stmt)))
@@ -155,6 +156,7 @@ static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
     if ((rc = rs__run(db, st, "storing state")))
         return rc;
     *id = sqlite3_last_insert_rowid(db->sql);
+    *inserted = 1;
     return RS_OK;
 }
 
@@ -164,8 +166,10 @@ static int store_block(rs_db *db, rs_nid room, const rs_entry *e, size_t n,
     rs_buf b = {0};
     if (rs_block_encode(e, n, &b) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory encoding a block");
-    int rc = store_blob(db, ST_BLOCK_FIND, ST_BLOCK_PUT, room, (int64_t)n, &b, id);
-    if (rc == RS_OK)
+    int inserted;
+    int rc = store_blob(db, ST_BLOCK_FIND, ST_BLOCK_PUT, room, (int64_t)n, &b, id,
+                        &inserted);
+    if (rc == RS_OK && inserted)
         db->entries_written += (int64_t)n;
     rs_buf_free(&b);
     return rc;
@@ -178,9 +182,10 @@ static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
     if (rs_snapblob_encode(refs, n, &b) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
     /* the empty state is the one shared row, whatever the room */
+    int inserted;
     int rc = n == 0 ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
                     : store_blob(db, ST_SNAP_FIND, ST_SNAP_PUT, room, nentries,
-                                 &b, id);
+                                 &b, id, &inserted);
     rs_buf_free(&b);
     return rc;
 }

@@ -1,0 +1,309 @@
+-- Issue 2: the store as userdata, numeric IDs, blocks and snapshots.
+local roomstate = require "roomstate"
+local S = require "support"
+
+describe("roomstate.open", function()
+  it("opens :memory: and closes idempotently", function()
+    local store = assert(roomstate.open(":memory:"))
+    assert.matches("roomstate.Store", tostring(store))
+    store:close()
+    store:close()
+    assert.is_true(store:is_closed())
+  end)
+
+  it("raises when a closed store is used", function()
+    local store = assert(roomstate.open(":memory:"))
+    store:close()
+    assert.has_error(function() store:current_state("!r:x") end)
+    assert.has_error(function() store:ingest(S.pdu()) end)
+  end)
+
+  it("raises on wrong argument types", function()
+    assert.has_error(function() roomstate.open(42) end)
+    assert.has_error(function() roomstate.open(":memory:", "fast") end)
+    assert.has_error(function() roomstate.open(":memory:", { synchronous = "sometimes" }) end)
+    local store = assert(roomstate.open(":memory:"))
+    assert.has_error(function() store:current_state(nil) end)
+    assert.has_error(function() store:ingest(42) end)
+    assert.has_error(function() store:ingest(S.pdu(), { kind = "weird" }) end)
+    assert.has_error(function() store:ingest(S.pdu(), { state = "x" }) end)
+    assert.has_error(function() store:ingest(S.pdu(), { kind = "outlier", state = {} }) end)
+    assert.has_error(function() store:outputs("1") end)
+    store:close()
+  end)
+
+  it("returns nil, err for a path that cannot be opened", function()
+    local store, err, code = roomstate.open("/nonexistent-dir/x/y.db")
+    assert.is_nil(store)
+    assert.equal("OPEN", code)
+    assert.matches("/nonexistent-dir/x/y.db", err, 1, true)
+  end)
+
+  it("refuses a foreign file and leaves it byte for byte as it was", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/notes.txt"
+    local text = ("not a database\n"):rep(100)
+    S.write(path, text)
+    local store, err, code = roomstate.open(path)
+    assert.is_nil(store)
+    assert.equal("NOT_ROOMSTATE", code)
+    assert.matches(path, err, 1, true)
+    assert.equal(text, S.read(path))
+    -- an SQLite file of another application is refused too
+    local other = dir .. "/other.db"
+    assert(os.execute("sqlite3 " .. other .. " 'CREATE TABLE t(x); INSERT INTO t VALUES(1)'"))
+    local before = S.read(other)
+    store, err, code = roomstate.open(other)
+    assert.is_nil(store)
+    assert.equal("NOT_ROOMSTATE", code)
+    assert.equal(before, S.read(other))
+    S.rmdir(dir)
+  end)
+
+  it("refuses a database from a newer schema version, untouched", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/new.db"
+    local store = assert(roomstate.open(path))
+    store:close()
+    assert(os.execute("sqlite3 " .. path .. " 'PRAGMA user_version=99' >/dev/null"))
+    local before = S.read(path)
+    local s2, err, code = roomstate.open(path)
+    assert.is_nil(s2)
+    assert.equal("SCHEMA_VERSION", code)
+    assert.matches("99", err)
+    assert.equal(before, S.read(path))
+    S.rmdir(dir)
+  end)
+
+  it("uses WAL on files", function()
+    local dir = S.tmpdir()
+    local store = assert(roomstate.open(dir .. "/w.db"))
+    store:close()
+    local p = io.popen("sqlite3 " .. dir .. "/w.db 'PRAGMA journal_mode'")
+    assert.equal("wal", p:read("*l"))
+    p:close()
+    S.rmdir(dir)
+  end)
+end)
+
+describe("numeric IDs (debug surface)", function()
+  local store, dbg
+  before_each(function()
+    store = assert(roomstate.open(":memory:"))
+    dbg = store:debug()
+  end)
+  after_each(function() store:close() end)
+
+  it("preassigns the well-known event types and the empty state key", function()
+    local types = { "m.room.create", "m.room.power_levels", "m.room.join_rules",
+      "m.room.third_party_invite", "m.room.member", "m.room.redaction",
+      "m.room.history_visibility" }
+    for i, t in ipairs(types) do assert.equal(i, dbg:debug_id("type", t)) end
+    assert.equal(1, dbg:debug_id("state_key", ""))
+  end)
+
+  it("never creates a row on a pure lookup", function()
+    local before = S.counts(store)
+    local id, err, code = dbg:debug_id("state_key", "@nobody:example.org")
+    assert.is_nil(id)
+    assert.equal("NOT_FOUND", code)
+    assert.matches("@nobody:example.org", err, 1, true)
+    assert.same(before, S.counts(store))
+  end)
+
+  it("creates IDs that are never 0 and are stable", function()
+    local a = dbg:debug_id("state_key", "@u:x", true)
+    assert.is_true(a > 1)
+    assert.equal(a, dbg:debug_id("state_key", "@u:x", true))
+    assert.equal(a, dbg:debug_id("state_key", "@u:x"))
+    assert.equal("@u:x", dbg:debug_id_string("state_key", a))
+    local r = dbg:debug_id("room", "!r:x", true)
+    assert.is_true(r > 0)
+  end)
+
+  it("keeps a non-state event apart from an empty state key", function()
+    local h = require("roomstate.harness").new(store)
+    local room = assert(h:create_room("@a:x", { minimal = true }))
+    local msg = assert(room:send("hello"))
+    local st = assert(store:state_after(msg))
+    assert.equal(1, st:count())       -- only the create event, keyed ""
+    assert.is_nil(st:get("m.room.message", ""))
+  end)
+end)
+
+describe("blocks and snapshots (debug surface)", function()
+  local store, dbg
+  before_each(function()
+    store = assert(roomstate.open(":memory:"))
+    dbg = store:debug()
+  end)
+  after_each(function() store:close() end)
+
+  local function apply(base, changes)
+    assert(dbg:begin())
+    local st, err = dbg:debug_apply("!r:x", base, changes)
+    assert(dbg:commit())
+    return assert(st, err)
+  end
+
+  for _, collide in ipairs({ false, true }) do
+    it("deduplicates by content" .. (collide and " when every hash collides" or ""), function()
+      dbg:debug_force_collisions(collide)
+      local a = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$2" } })
+      local c0 = S.counts(store)
+      local b = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$2" } })
+      assert.equal(dbg:debug_snapshot(a).id, dbg:debug_snapshot(b).id)
+      assert.same(c0, S.counts(store))
+      local c = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$3" } })
+      assert.are_not.equal(dbg:debug_snapshot(a).id, dbg:debug_snapshot(c).id)
+      assert.equal("$2", a:get("m.room.member", "@b:x"))
+      assert.equal("$3", c:get("m.room.member", "@b:x"))
+    end)
+  end
+
+  it("expresses a removal (state reset) with a tombstone", function()
+    local a = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.name", "", "$2" } })
+    local b = apply(a, { { "m.room.name", "", false } })
+    assert.is_nil(b:get("m.room.name", ""))
+    assert.equal(1, b:count())
+    local removed, added = a:diff(b)
+    assert.same({ "$2" }, removed)
+    assert.same({}, added)
+  end)
+
+  it("lets a later block override an earlier one whatever the block IDs", function()
+    -- make a later-written block hold the older value: b2 is created before
+    -- the snapshot that puts it last
+    local base = apply(nil, { { "t", "k", "$old" } })
+    local s1 = apply(base, { { "t", "k", "$new" } })
+    local s2 = apply(s1, { { "t", "k", "$old" } })
+    assert.equal("$old", s2:get("t", "k"))
+    assert.equal("$new", s1:get("t", "k"))
+  end)
+
+  it("has one empty state that survives purging another room", function()
+    local h = require("roomstate.harness").new(store)
+    local r1 = assert(h:create_room("@a:x", { minimal = true }))
+    local r2 = assert(h:create_room("@b:x", { minimal = true }))
+    local e1 = store:state_before(h.events[r1.room.create_id].event_id)
+    assert(store:purge_room(r2.room.id))
+    local st = assert(store:state_before(r1.room.create_id))
+    assert.equal(0, st:count())
+    assert.equal(1, dbg:debug_snapshot(st).id)
+    assert.equal(0, e1:count())
+  end)
+
+  it("iterates entries in (type, state_key) order and lists event IDs", function()
+    local s = apply(nil, { { "m.room.member", "@b:x", "$2" }, { "m.room.create", "", "$1" },
+      { "m.room.member", "@a:x", "$3" } })
+    local seen = {}
+    for t, k, e in s:entries() do seen[#seen + 1] = t .. "|" .. k .. "|" .. e end
+    -- order is by numeric type ID then state key ID; create (1) before member (5)
+    assert.equal("m.room.create||$1", seen[1])
+    assert.equal(3, #seen)
+    local ids = s:event_ids()
+    table.sort(ids)
+    assert.same({ "$1", "$2", "$3" }, ids)
+    assert.matches("3 entries", tostring(s))
+  end)
+
+  it("keeps a state's store alive after the store handle is dropped", function()
+    local st = store:current_state("!none:x")
+    assert.is_nil(st)
+    local s = apply(nil, { { "t", "k", "$1" } })
+    store = nil
+    dbg = nil
+    collectgarbage("collect")
+    collectgarbage("collect")
+    assert.equal("$1", s:get("t", "k"))
+    store = { close = function() end }
+  end)
+
+  it("matches a naive model over 10,000 random changes (seeded)", function()
+    local rng = S.rng(20261126)
+    local keys = {}
+    for i = 1, 300 do
+      keys[i] = { i % 3 == 0 and "m.room.member" or ("t" .. (i % 7)), "@u" .. i .. ":x" }
+    end
+    local model, prev_model = {}, {}
+    local st = nil
+    local ev = 0
+    assert(dbg:begin())
+    local fails = {}
+    for step = 1, 10000 do
+      prev_model = {}
+      for k, v in pairs(model) do prev_model[k] = v end
+      local changes, touched = {}, {}
+      local n = rng(10) == 1 and rng(30) or 1
+      for _ = 1, n do
+        local ki = rng(#keys)
+        if not touched[ki] then
+          touched[ki] = true
+          local k = keys[ki]
+          local val = false
+          if rng(5) ~= 1 then
+            ev = ev + 1
+            val = "$" .. ev
+          end
+          changes[#changes + 1] = { k[1], k[2], val }
+          model[k[1] .. "\0" .. k[2]] = val or nil
+        end
+      end
+      local nst = assert(dbg:debug_apply("!r:x", st, changes))
+      local snap = dbg:debug_snapshot(nst)
+      if #snap.blocks > 64 then fails[#fails + 1] = "step " .. step .. ": " .. #snap.blocks .. " blocks" end
+      -- the whole state
+      local got = {}
+      for t, k, e in nst:entries() do got[t .. "\0" .. k] = e end
+      local M = require "model"
+      if not M.same(model, got) then
+        fails[#fails + 1] = "step " .. step .. ": " .. M.describe_diff(model, got)
+      end
+      -- diff against the previous snapshot equals the naive diff
+      if st then
+        local removed, added = st:diff(nst)
+        local want_r, want_a = {}, {}
+        for k, v in pairs(prev_model) do if model[k] ~= v then want_r[v] = true end end
+        for k, v in pairs(model) do if prev_model[k] ~= v then want_a[v] = true end end
+        local ok = true
+        for _, e in ipairs(removed) do ok = ok and want_r[e]; want_r[e] = nil end
+        for _, e in ipairs(added) do ok = ok and want_a[e]; want_a[e] = nil end
+        if not ok or next(want_r) or next(want_a) then
+          fails[#fails + 1] = "step " .. step .. ": diff differs"
+        end
+      end
+      if #fails > 5 then break end
+      st = nst
+    end
+    assert(dbg:commit())
+    assert.same({}, fails)
+  end)
+end)
+
+describe("persistence", function()
+  it("answers the same after close and reopen", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/p.db"
+    local store = assert(roomstate.open(path))
+    local h = require("roomstate.harness").new(store)
+    local room = assert(h:create_room("@a:x"))
+    assert(room:join("@b:x"))
+    local m = assert(room:send("hi"))
+    local function snapshot(s)
+      local cur = {}
+      for t, k, e in s:current_state(room.room.id):entries() do cur[#cur + 1] = t .. k .. e end
+      return {
+        cur = cur, latest = s:latest_events(room.room.id), members = s:members(room.room.id),
+        before = s:state_before(m):event_ids(), hash = s:state_hash(room.room.id),
+        rooms = s:rooms(), version = s:room_version(room.room.id), ev = s:event(m),
+      }
+    end
+    local want = snapshot(store)
+    store:close()
+    local again = assert(roomstate.open(path))
+    assert.same(want, snapshot(again))
+    assert.is_true(again:check())
+    again:close()
+    S.rmdir(dir)
+  end)
+end)

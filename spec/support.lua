@@ -1,0 +1,60 @@
+-- Shared spec helpers: temporary paths and event builders.
+local S = {}
+
+function S.tmpdir()
+  local p = assert(io.popen("mktemp -d /tmp/roomstate-spec-XXXXXX"))
+  local d = p:read("*l")
+  p:close()
+  assert(d and d ~= "", "cannot make a temporary directory")
+  return d
+end
+
+function S.rmdir(d)
+  os.execute("rm -rf '" .. d .. "'")
+end
+
+function S.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function S.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- A minimal valid PDU; override fields with t.
+function S.pdu(t)
+  local ev = {
+    event_id = "$e:x", room_id = "!r:x", sender = "@a:x", type = "m.room.message",
+    content = { body = "hi" }, prev_events = { "$c:x" }, auth_events = {}, depth = 2,
+    origin_server_ts = 1,
+  }
+  for k, v in pairs(t or {}) do ev[k] = v end
+  return ev
+end
+
+-- A deterministic generator (xorshift-ish on doubles-safe integers).
+function S.rng(seed)
+  local s = seed % 2147483647
+  if s <= 0 then s = s + 2147483646 end
+  return function(n)
+    s = (s * 16807) % 2147483647
+    if n then return 1 + s % n end
+    return s / 2147483647
+  end
+end
+
+-- Debug counts, for "nothing was written" checks.
+-- (entries_written is a per-handle counter, not database content.)
+function S.counts(store)
+  local c = store:debug():debug_counts()
+  c.entries_written = nil
+  return c
+end
+
+return S
