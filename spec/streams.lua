@@ -1,0 +1,134 @@
+-- Seeded random event streams for the property specs: messages, member
+-- churn, state replacements, old events, forks whose branches keep equal
+-- state (then merge), and federated-join rewrites to a different state.
+-- Each step ingests through the harness and replays the same event on the
+-- naive model; `on_event(id, kind)` runs after every accepted event.
+local harness = require "roomstate.harness"
+local Model = require "model"
+local S = require "support"
+
+local G = {}
+
+function G.run(store, seed, nevents, on_event)
+  local rng = S.rng(seed)
+  local h = harness.new(store, { server = "s" .. seed })
+  local model = Model.new()
+  local count = 0
+  local failure
+
+  -- every emitted event goes to the model too; they must agree on success
+  local function feed(cursor, fields, opts)
+    opts = opts or {}
+    local id, pdu = h:emit(cursor.room, opts.prev or cursor.head, fields,
+                           { ingest = false })
+    local kind = opts.kind or "new"
+    local want = model:ingest(pdu, kind, opts.state)
+    local res, err, code = store:ingest(pdu, { kind = kind, state = opts.state })
+    if want == "ok" or want == "duplicate" then
+      if not res then
+        failure = ("seed %d: %s failed: %s (model says %s)"):format(seed, id, tostring(err), want)
+        return nil
+      end
+    elseif res or code ~= want then
+      failure = ("seed %d: %s: model says %s, store says %s"):format(seed, id, want,
+                                                                  res and "ok" or tostring(code))
+      return nil
+    end
+    if not res then return nil end
+    if kind ~= "outlier" and not opts.keep_head then cursor.head = { id } end
+    count = count + 1
+    if on_event then
+      local ok, msg = on_event(id, kind, model, cursor.room.id)
+      if not ok then failure = ("seed %d, event %d (%s): %s"):format(seed, count, id, msg) end
+    end
+    return id
+  end
+
+  local room = {
+    id = ("!r%d:s%d"):format(seed, seed), creator = "@creator:s" .. seed, version = "10",
+  }
+  local main = setmetatable({ h = h, room = room, head = {} }, harness.Cursor)
+  room.create_id = feed(main, { type = "m.room.create", state_key = "",
+    content = { creator = room.creator, room_version = "10" } })
+  feed(main, { type = "m.room.member", state_key = room.creator, content = { membership = "join" },
+               sender = room.creator })
+  local users = {}
+  for i = 1, 12 do users[i] = ("@u%d:s%d"):format(i, seed) end
+  local history = { main.head[1] }
+
+  local function member(cursor, opts)
+    local u = users[rng(#users)]
+    local m = ({ "join", "join", "leave", "invite", "ban" })[rng(5)]
+    return feed(cursor, { type = "m.room.member", state_key = u, content = { membership = m },
+                          sender = u }, opts)
+  end
+  local function state(cursor, opts)
+    local t = ({ "m.room.name", "m.room.topic", "m.room.power_levels", "m.room.join_rules" })[rng(4)]
+    return feed(cursor, { type = t, state_key = "", content = { v = rng(1000) } }, opts)
+  end
+  local function message(cursor, opts)
+    return feed(cursor, { type = "m.room.message", content = { body = "m" .. rng(1e6) } }, opts)
+  end
+
+  while count < nevents and not failure do
+    local r = rng(100)
+    local id
+    if r <= 40 then
+      id = message(main)
+    elseif r <= 65 then
+      id = member(main)
+    elseif r <= 80 then
+      id = state(main)
+    elseif r <= 88 then
+      -- a fork with messages on both branches, then a merge
+      local side = main:at(main.head[1])
+      for _ = 1, rng(3) do if not failure then message(main) end end
+      for _ = 1, rng(3) do if not failure then message(side) end end
+      if not failure then
+        local prev = { main.head[1], side.head[1] }
+        id = feed(main, { type = "m.room.message", content = { body = "merge" } }, { prev = prev })
+      end
+    elseif r <= 94 then
+      -- an old event hanging off some earlier event
+      local at = history[rng(#history)]
+      local side = main:at(at)
+      if rng(2) == 1 then
+        message(side, { kind = "old" })
+      else
+        state(side, { kind = "old" })
+      end
+    else
+      -- a federated join: part of the state kept, part new, part gone
+      local cur = model.rooms[room.id].current
+      local ids = {}
+      for _, ev in pairs(cur) do
+        if rng(3) ~= 1 then ids[#ids + 1] = ev end
+      end
+      table.sort(ids)
+      local remote_prev = { h:next_id("remote") }
+      for _ = 1, rng(4) do
+        local u = ("@remote%d:elsewhere"):format(rng(20))
+        local out = feed(main, { type = "m.room.member", state_key = u,
+                                 content = { membership = "join" }, sender = u },
+                         { kind = "outlier", prev = remote_prev })
+        if not out then break end
+        -- a key may only appear once in the list
+        local dup = false
+        for i, e in ipairs(ids) do
+          local pe = model.events[e]
+          if pe.type == "m.room.member" and pe.state_key == u then ids[i] = out; dup = true end
+        end
+        if not dup then ids[#ids + 1] = out end
+      end
+      if not failure then
+        local j = users[rng(#users)]
+        id = feed(main, { type = "m.room.member", state_key = j, content = { membership = "join" },
+                          sender = j }, { prev = remote_prev, state = ids })
+      end
+    end
+    if id then history[#history + 1] = id end
+  end
+  return failure, count, model, room
+end
+
+return G
