@@ -73,19 +73,22 @@ function Consumer:resync(room_id)
   self.rooms[room_id] = copy
 end
 
--- apply(output): the callback to subscribe with.
+-- apply(output): the callback to subscribe with. Delivery is at least
+-- once (a crash between applying and acknowledging repeats an output), so
+-- an output at or below the last applied position is skipped: returns
+-- false for a skipped output, true for an applied one.
 function Consumer:apply(out)
   if out.position <= self.last_position then
-    error(string_format("consumer: output %d applied twice (last was %d)",
-                        out.position, self.last_position))
+    self.skipped = (self.skipped or 0) + 1
+    return false
   end
   self.last_position = out.position
   self.applied = self.applied + 1
   if out.type == "purge_room" then
     self.rooms[out.purge_room.room_id] = nil
-    return
+    return true
   end
-  if out.type ~= "new_room_event" then return end
+  if out.type ~= "new_room_event" then return true end
   local ne = out.new_room_event
   local room_id = ne.event.room_id
   local copy = self.rooms[room_id]
@@ -107,11 +110,12 @@ function Consumer:apply(out)
                                         expected = ne.state_hash, had = have }
     self:resync(room_id)
   end
+  return true
 end
 
 -- A function suitable for store:subscribe.
 function Consumer:callback()
-  return function(out) return self:apply(out) end
+  return function(out) self:apply(out) end
 end
 
 return Consumer
