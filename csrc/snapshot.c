@@ -82,8 +82,8 @@ int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len)
 int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
                       int64_t *nentries)
 {
-    const uint8_t *p;
-    size_t len;
+    const uint8_t *p = NULL;
+    size_t len = 0;
     int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
     if (rc)
         return rc;
@@ -98,8 +98,8 @@ int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
 /* Decodes a block into a new array. */
 static int block_entries(rs_db *db, rs_nid block, rs_entry **out, size_t *n)
 {
-    const uint8_t *p;
-    size_t len;
+    const uint8_t *p = NULL;
+    size_t len = 0;
     int rc = rs__block_blob(db, block, &p, &len);
     if (rc)
         return rc;
@@ -298,8 +298,8 @@ static int find_in(rs_db *db, const rs_blockref *refs, size_t n, rs_nid type,
 {
     *event = 0;
     for (size_t i = n; i-- > 0;) {
-        const uint8_t *p;
-        size_t len;
+        const uint8_t *p = NULL;
+        size_t len = 0;
         int found, rc = rs__block_blob(db, refs[i].block, &p, &len);
         if (rc)
             return rc;

@@ -100,11 +100,12 @@ function G.run(store, seed, nevents, on_event)
     else
       -- a federated join: part of the state kept, part new, part gone
       local cur = model.rooms[room.id].current
-      local ids = {}
-      for _, ev in pairs(cur) do
+      local all, ids = {}, {}
+      for _, ev in pairs(cur) do all[#all + 1] = ev end
+      table.sort(all) -- pairs order is not reproducible; the seed must be
+      for _, ev in ipairs(all) do
         if rng(3) ~= 1 then ids[#ids + 1] = ev end
       end
-      table.sort(ids)
       local remote_prev = { h:next_id("remote") }
       for _ = 1, rng(4) do
         local u = ("@remote%d:elsewhere"):format(rng(20))

@@ -1,0 +1,31 @@
+rockspec_format = "3.0"
+package = "roomstate"
+version = "scm-1"
+source = {
+   url = "git+https://example.invalid/roomstate.git",
+}
+description = {
+   summary = "Room state store for Matrix homeservers: a C core on SQLite with a Lua binding",
+   detailed = [[
+roomstate keeps the state of every Matrix room before and after every event,
+in deduplicated packed blocks on SQLite, tracks forward extremities and the
+current state, and emits outputs (with full-state rewrites) to subscribers.
+It needs lua-cjson at run time (Debian: lua-cjson) and SQLite 3 (libsqlite3-dev).
+]],
+   license = "Apache-2.0",
+}
+dependencies = {
+   "lua >= 5.1, < 5.2",
+}
+build = {
+   type = "cmake",
+   variables = {
+      CMAKE_BUILD_TYPE = "Release",
+      ROOMSTATE_TESTS = "OFF",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+      LUA_LIBDIR = "$(LUA_LIBDIR)",
+      LIBDIR = "$(LIBDIR)",
+      LUADIR = "$(LUADIR)",
+      BINDIR = "$(BINDIR)",
+   },
+}
