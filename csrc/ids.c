@@ -22,7 +22,7 @@ static size_t str_key(char *buf, rs_idkind kind, const char *s, size_t len)
     return len + 1;
 }
 
-static void remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
+void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
                      rs_nid id)
 {
     char k[1 + 9];
@@ -60,7 +60,7 @@ int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc == SQLITE_ROW) {
-        remember(db, kind, s, len, *out);
+        rs__id_remember(db, kind, s, len, *out);
         return RS_OK;
     }
     if (rc != SQLITE_DONE)
@@ -82,7 +82,7 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
     if ((rc = rs__run(db, st, "storing a new ID")))
         return rc;
     *out = sqlite3_last_insert_rowid(db->sql);
-    remember(db, kind, s, len, *out);
+    rs__id_remember(db, kind, s, len, *out);
     return RS_OK;
 }
 
@@ -123,6 +123,6 @@ int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (result == RS_OK)
-        remember(db, kind, *s, *len, id);
+        rs__id_remember(db, kind, *s, *len, id);
     return result;
 }

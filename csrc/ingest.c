@@ -246,21 +246,20 @@ static int room_state(rs_db *db, rs_nid room, int *created, rs_nid *current,
 }
 
 /* Extremities, current state and the output of a new event. */
-static int advance_room(rs_db *db, rs_nid room, const rs_event *ev, rs_nid id,
+static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
+                        rs_nid last_sent, const rs_event *ev, rs_nid id,
                         rs_nid type, rs_nid key, const rs_nid *prev,
                         rs_nid before, rs_nid after, int rewrite,
                         rs_ingest_result *res)
 {
-    int created, rc;
-    rs_nid current, last_sent, *ext = NULL, *keep = NULL, *snaps = NULL;
-    uint64_t hash;
+    int rc;
+    rs_nid *ext = NULL, *keep = NULL, *snaps = NULL;
     size_t next = 0, nkeep = 0;
     rs_entry *rem = NULL, *add = NULL, *sbr = NULL, *sba = NULL, *full = NULL;
     size_t nrem = 0, nadd = 0, nsbr = 0, nsba = 0, nfull = 0;
     rs_entry one_rem, one_add;
     int fast = 0;
-    if ((rc = room_state(db, room, &created, &current, &hash, &last_sent)) ||
-        (rc = rs__extremities(db, room, &ext, &next)))
+    if ((rc = rs__extremities(db, room, &ext, &next)))
         return rc;
     if (!(keep = malloc((next + 1) * sizeof *keep)) ||
         !(snaps = malloc((next + 1) * sizeof *snaps))) {
@@ -461,16 +460,17 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
             return rc;
     }
 
-    /* 2. numeric IDs; an event stored at this kind or stronger is a duplicate */
-    if ((rc = rs_id_get_or_create(db, RS_ID_EVENT, ev->event_id.s,
-                                  ev->event_id.len, &id)) ||
+    /* 2. numeric IDs; an event stored at this kind or stronger is a duplicate.
+     * A new event gets its ID from the insert of its full row below. */
+    rc = rs_id_lookup(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, &id);
+    if ((rc != RS_OK && rc != RS_ENOTFOUND) ||
         (rc = rs_id_get_or_create(db, RS_ID_TYPE, ev->type.s, ev->type.len, &type)))
         return rc;
     if (is_state && (rc = rs_id_get_or_create(db, RS_ID_KEY, ev->state_key.s,
                                               ev->state_key.len, &key)))
         return rc;
-    event_row old;
-    if ((rc = read_event_row(db, id, &old)))
+    event_row old = {0};
+    if (id && (rc = read_event_row(db, id, &old)))
         return rc;
     if (old.kind > 0 && (old.room != room || old.type != type || old.key != key))
         return rs__fail(db, RS_EMISMATCH,
@@ -490,7 +490,7 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
         rc = RS_OK;
     }
 
-    /* 3. state before and after */
+    /* 3. the state before */
     rs_nid before = 0, after = 0;
     if (state) {
         if ((rc = explicit_state(db, room, current, state, nstate, &before)))
@@ -504,28 +504,21 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
         if (rc)
             goto out;
     }
-    if (before && is_state) {
-        rs_entry self = {type, key, id};
-        if ((rc = rs_snapshot_apply(db, room, before, &self, 1, &after)))
-            goto out;
-    } else {
-        after = before;
-    }
-
-    /* 4. the event row and its edges */
-    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_STORE);
+    /* 4. the event row (its after-state needs its ID), then its edges */
+    sqlite3_stmt *st = rs__stmt(db, id ? ST_EVENT_STORE : ST_EVENT_INSERT);
     if (!st) {
         rc = RS_ESQL;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, id);
+    if (id)
+        sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, room);
     sqlite3_bind_int64(st, 3, type);
     sqlite3_bind_int64(st, 4, key);
     sqlite3_bind_int(st, 5, (int)kind);
     if (before) {
         sqlite3_bind_int64(st, 6, before);
-        sqlite3_bind_int64(st, 7, after);
+        sqlite3_bind_int64(st, 7, before);
     }
     sqlite3_bind_int64(st, 8, ev->depth);
     if (ev->membership.s)
@@ -537,8 +530,28 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
                                               ev->event_id.s, ev->event_id.len)
                                         : 0);
     sqlite3_bind_blob(st, 11, ev->json.s, (int)ev->json.len, SQLITE_STATIC);
+    if (!id)
+        sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing an event")))
         goto out;
+    if (!id) {
+        id = sqlite3_last_insert_rowid(db->sql);
+        rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
+    }
+    if (before && is_state) {
+        rs_entry self = {type, key, id};
+        if ((rc = rs_snapshot_apply(db, room, before, &self, 1, &after)) ||
+            !(st = rs__stmt(db, ST_EVENT_SET_AFTER))) {
+            rc = rc ? rc : RS_ESQL;
+            goto out;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, after);
+        if ((rc = rs__run(db, st, "storing an event")))
+            goto out;
+    } else {
+        after = before;
+    }
     for (size_t i = 0; kind != RS_KIND_OUTLIER && i < ev->nprev; i++) {
         if (!prev[i] && (rc = rs_id_get_or_create(db, RS_ID_EVENT, ev->prev[i].s,
                                                   ev->prev[i].len, &prev[i])))
@@ -557,8 +570,8 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
     /* 5. the room and the outbox */
     if (kind == RS_KIND_NEW) {
         res->rewrote = state != NULL;
-        rc = advance_room(db, room, ev, id, type, key, prev, before, after,
-                          state != NULL, res);
+        rc = advance_room(db, room, current, hash, last_sent, ev, id, type, key,
+                          prev, before, after, state != NULL, res);
     } else if (kind == RS_KIND_OLD) {
         rc = rs__output_old_event(db, room, id, &res->position);
     }

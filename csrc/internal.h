@@ -39,6 +39,10 @@
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
                    "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
                    "membership=?9, ehash=?10, json=?11 WHERE nid=?1")          \
+    X(EVENT_INSERT, "INSERT INTO events(room_nid, type_nid, key_nid, kind, "    \
+                    "before_snap, after_snap, depth, membership, ehash, json, " \
+                    "event_id) VALUES(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")   \
+    X(EVENT_SET_AFTER, "UPDATE events SET after_snap=?2 WHERE nid=?1")        \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
     X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
                    "WHERE event_id=?1")                                        \
@@ -103,6 +107,9 @@ int rs__sqlfail(rs_db *db, const char *what);
 sqlite3_stmt *rs__stmt(rs_db *db, int id);
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
+/* Caches a string <-> ID pair known to be stored. */
+void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                     rs_nid id);
 /* Drops cached IDs and blobs (after a rollback or a purge). */
 void rs__cache_clear(rs_db *db);
 /* Copies bytes to the handle's scratch buffer (valid until the next call). */
