@@ -40,10 +40,37 @@ static int check_blocks(rs_db *db)
     return rc;
 }
 
+/* Every block of a snapshot belongs to the snapshot's room, so a purge
+ * cannot take a block another room still uses. */
+static int check_snapshot_rooms(rs_db *db, rs_nid snap, rs_nid room)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    size_t n;
+    sqlite3_stmt *st;
+    int rc = rs__snapshot_refs(db, snap, refs, &n, NULL);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db->sql, "SELECT room_nid FROM blocks WHERE nid=?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking blocks");
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_bind_int64(st, 1, refs[i].block);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) != room)
+            rc = corrupt(db, "a snapshot uses a block of another room: snapshot",
+                         (long long)snap);
+        else if (step != SQLITE_ROW)
+            rc = rs__sqlfail(db, "checking blocks");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int check_snapshots(rs_db *db)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->sql, "SELECT nid, nentries FROM snapshots", -1,
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid, nentries, room_nid FROM snapshots", -1,
                            &st, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "checking snapshots");
     int rc = RS_OK, step;
@@ -61,6 +88,8 @@ static int check_snapshots(rs_db *db)
         free(e);
         if ((int64_t)n != want)
             rc = corrupt(db, "snapshot entry count is wrong: snapshot", (long long)id);
+        else
+            rc = check_snapshot_rooms(db, id, sqlite3_column_int64(st, 2));
     }
     if (rc == RS_OK && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "checking snapshots");
@@ -106,7 +135,9 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
         after = step == SQLITE_ROW ? sqlite3_column_int64(st, 5) : 0;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
-        if (!before)
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = rs__sqlfail(db, "checking extremities");
+        else if (!before)
             rc = corrupt(db, "an extremity has no state: event", (long long)ext[i]);
         ext[i] = after;
     }
@@ -126,33 +157,40 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
         goto out;
     }
     uint64_t sum = 0;
-    size_t members = 0;
-    for (size_t i = 0; i < ncur; i++) {
-        uint64_t h;
-        const char *m;
-        size_t ml;
-        if ((rc = rs__entry_hash_member(db, cur[i].event, &h, &m, &ml)))
-            goto out;
-        sum += h;
-        members += cur[i].type == RS_TYPE_MEMBER;
-    }
-    if (sum != hash) {
-        rc = corrupt(db, "state hash does not match the current state: room",
-                     (long long)room);
-        goto out;
-    }
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM members WHERE room_nid=?1",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db->sql,
+                           "SELECT user_nid, membership FROM members WHERE room_nid=?1 "
+                           "ORDER BY user_nid", -1, &st, NULL) != SQLITE_OK) {
         rc = rs__sqlfail(db, "checking members");
         goto out;
     }
     sqlite3_bind_int64(st, 1, room);
-    int step = sqlite3_step(st);
-    if (step != SQLITE_ROW || (size_t)sqlite3_column_int64(st, 0) != members)
-        rc = corrupt(db, "member index does not follow the current state: room",
+    /* entries are sorted by (type, key), so members come in key order */
+    for (size_t i = 0; i < ncur && !rc; i++) {
+        uint64_t h;
+        const char *m;
+        size_t ml;
+        if ((rc = rs__entry_hash_member(db, cur[i].event, &h, &m, &ml)))
+            break;
+        sum += h;
+        if (cur[i].type != RS_TYPE_MEMBER)
+            continue;
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = rs__sqlfail(db, "checking members");
+        else if (step != SQLITE_ROW || sqlite3_column_int64(st, 0) != cur[i].key ||
+                 (size_t)sqlite3_column_bytes(st, 1) != ml ||
+                 (ml && memcmp(sqlite3_column_text(st, 1), m, ml) != 0))
+            rc = corrupt(db, "member index does not follow the current state: room",
+                         (long long)room);
+    }
+    if (!rc && sqlite3_step(st) != SQLITE_DONE)
+        rc = corrupt(db, "member index lists a user not in the current state: room",
                      (long long)room);
     sqlite3_finalize(st);
+    if (!rc && sum != hash)
+        rc = corrupt(db, "state hash does not match the current state: room",
+                     (long long)room);
 out:
     free(cur);
     free(mer);
@@ -170,6 +208,17 @@ int rs_check(rs_db *db)
              "(SELECT nid FROM snapshots) OR after_snap NOT IN "
              "(SELECT nid FROM snapshots))",
              "an event's snapshot is missing: event")) ||
+        (rc = check_query_empty(
+             db,
+             "SELECT e.nid FROM events e JOIN snapshots s ON s.nid IN "
+             "(e.before_snap, e.after_snap) WHERE s.room_nid NOT IN (0, e.room_nid)",
+             "an event's state belongs to another room: event")) ||
+        (rc = check_query_empty(
+             db,
+             "SELECT r.nid FROM rooms r WHERE r.created=1 AND EXISTS (SELECT 1 "
+             "FROM events e WHERE e.room_nid=r.nid AND e.kind=3) AND NOT EXISTS "
+             "(SELECT 1 FROM extremities x WHERE x.room_nid=r.nid)",
+             "a room with new events has no forward extremity: room")) ||
         (rc = check_query_empty(
              db,
              "SELECT count(*) FROM outputs HAVING count(*)>0 AND "

@@ -70,6 +70,9 @@ static const char schema_v1[] =
     " body TEXT NOT NULL, event_json BLOB);"
     "CREATE INDEX outputs_room ON outputs(room_nid);"
     "CREATE TABLE consumers(name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+    /* bumped by every purge: other handles drop cached IDs when it moves */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta VALUES('purge_generation', 0);"
     "CREATE TABLE leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
     " until INTEGER NOT NULL);";
 
@@ -284,13 +287,35 @@ void rs_close(rs_db *db)
     free(db);
 }
 
+/* Another handle's purge deletes rows whose IDs this handle may have
+ * cached; IDs are otherwise immutable, so one counter is enough to know. */
+int rs__sync_generation(rs_db *db)
+{
+    sqlite3_stmt *st = rs__stmt(db, ST_PURGE_GENERATION);
+    if (!st)
+        return RS_ESQL;
+    int rc = sqlite3_step(st);
+    int64_t gen = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return rs__sqlfail(db, "reading the purge generation");
+    if (gen != db->generation) {
+        rs__cache_clear(db);
+        db->generation = gen;
+    }
+    return RS_OK;
+}
+
 int rs_begin(rs_db *db)
 {
     if (db->in_tx)
         return rs__fail(db, RS_EINVAL, "a transaction is already open");
     int rc = exec(db, "BEGIN IMMEDIATE", "beginning a transaction");
-    if (rc == RS_OK)
-        db->in_tx = 1;
+    if (rc != RS_OK)
+        return rc;
+    db->in_tx = 1;
+    if ((rc = rs__sync_generation(db)) != RS_OK)
+        rs_rollback(db);
     return rc;
 }
 

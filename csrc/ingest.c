@@ -161,8 +161,8 @@ out:
 
 /* The state before an event from its prev events. *before = 0 when some
  * prev has no state (listed in the message for RS_EMISSING_PREV). */
-static int state_from_prevs(rs_db *db, const rs_event *ev, const rs_nid *prev,
-                            rs_nid *before)
+static int state_from_prevs(rs_db *db, rs_nid room, const rs_event *ev,
+                            const rs_nid *prev, rs_nid *before)
 {
     rs_nid *snaps = malloc((ev->nprev ? ev->nprev : 1) * sizeof *snaps);
     char missing[400];
@@ -175,6 +175,12 @@ static int state_from_prevs(rs_db *db, const rs_event *ev, const rs_nid *prev,
         event_row r = {0};
         if (prev[i] && (rc = read_event_row(db, prev[i], &r)))
             goto out;
+        if (r.kind > 0 && r.room != room) {
+            rc = rs__fail(db, RS_EMISMATCH, "%.*s: prev event %.*s belongs to another room",
+                          (int)ev->event_id.len, ev->event_id.s,
+                          (int)ev->prev[i].len, ev->prev[i].s);
+            goto out;
+        }
         if (r.kind < RS_KIND_OLD || !r.after)
             list_add(missing, sizeof missing, &mlen, &nmissing, ev->prev[i]);
         snaps[i] = r.after;
@@ -290,7 +296,9 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
         rc = rs__sqlfail(db, "reading event edges");
         goto out;
     }
-    int has_child = step == SQLITE_ROW;
+    /* a rewrite makes the event the only extremity, and a room is never
+     * left without one, whatever backfilled events point at it */
+    int has_child = step == SQLITE_ROW && !rewrite && nkeep > 0;
     if (!has_child)
         keep[nkeep++] = id;
     qsort(keep, nkeep, sizeof *keep, nid_cmp);
@@ -414,16 +422,9 @@ static int str_eq(rs_str s, const char *lit)
     return s.s && s.len == n && memcmp(s.s, lit, n) == 0;
 }
 
-int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
-              size_t nstate, rs_ingest_result *res)
+static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
+                      const rs_str *state, size_t nstate, rs_ingest_result *res)
 {
-    memset(res, 0, sizeof *res);
-    if (!db->in_tx)
-        return rs__fail(db, RS_EINVAL, "rs_ingest must run inside rs_begin/rs_commit");
-    if (kind < RS_KIND_OUTLIER || kind > RS_KIND_NEW)
-        return rs__fail(db, RS_EINVAL, "unknown kind %d", (int)kind);
-    if (state && kind == RS_KIND_OUTLIER)
-        return rs__fail(db, RS_EINVAL, "an outlier cannot carry a state list");
     int is_state = ev->state_key.s != NULL;
     int is_create = is_state && ev->state_key.len == 0 &&
                     str_eq(ev->type, "m.room.create");
@@ -498,7 +499,7 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
     } else if (kind != RS_KIND_OUTLIER && ev->nprev == 0) {
         before = RS_EMPTY_SNAPSHOT;
     } else if (kind != RS_KIND_OUTLIER) {
-        rc = state_from_prevs(db, ev, prev, &before);
+        rc = state_from_prevs(db, room, ev, prev, &before);
         if (rc == RS_EMISSING_PREV && kind == RS_KIND_OLD)
             rc = RS_OK, before = 0; /* stored without state, said in the result */
         if (rc)
@@ -534,6 +535,11 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
         sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing an event")))
         goto out;
+    if (sqlite3_changes(db->sql) != 1) {
+        rc = rs__fail(db, RS_ECORRUPT, "%.*s: its event row vanished while storing it",
+                      (int)ev->event_id.len, ev->event_id.s);
+        goto out;
+    }
     if (!id) {
         id = sqlite3_last_insert_rowid(db->sql);
         rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
@@ -577,6 +583,41 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
     }
 out:
     free(prev);
+    return rc;
+}
+
+/* A savepoint makes one event atomic inside the caller's transaction: a
+ * failure leaves the database as it was, even if the caller commits. */
+static int savepoint(rs_db *db, int id, const char *what)
+{
+    sqlite3_stmt *st = rs__stmt(db, id);
+    return st ? rs__run(db, st, what) : RS_ESQL;
+}
+
+int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
+              size_t nstate, rs_ingest_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!db->in_tx)
+        return rs__fail(db, RS_EINVAL, "rs_ingest must run inside rs_begin/rs_commit");
+    if (kind < RS_KIND_OUTLIER || kind > RS_KIND_NEW)
+        return rs__fail(db, RS_EINVAL, "unknown kind %d", (int)kind);
+    if (state && kind == RS_KIND_OUTLIER)
+        return rs__fail(db, RS_EINVAL, "an outlier cannot carry a state list");
+    int rc = savepoint(db, ST_SAVEPOINT, "starting an ingest");
+    if (rc)
+        return rc;
+    rc = ingest_one(db, ev, kind, state, nstate, res);
+    if (rc == RS_OK)
+        return savepoint(db, ST_RELEASE, "finishing an ingest");
+    /* keep the message of the failure, not of the clean-up */
+    char msg[sizeof db->errmsg];
+    memcpy(msg, db->errmsg, sizeof msg);
+    if (savepoint(db, ST_ROLLBACK_TO, "undoing an ingest") == RS_OK)
+        savepoint(db, ST_RELEASE, "undoing an ingest");
+    rs__cache_clear(db); /* IDs created by the failed event are gone */
+    memcpy(db->errmsg, msg, sizeof msg);
+    memset(res, 0, sizeof *res);
     return rc;
 }
 

@@ -29,7 +29,7 @@
     X(BLOCK_GET, "SELECT data FROM blocks WHERE nid=?1")                       \
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
     X(BLOCK_PUT, "INSERT INTO blocks(room_nid,hash,n,data) VALUES(?1,?2,?3,?4)") \
-    X(SNAP_GET, "SELECT nentries, data FROM snapshots WHERE nid=?1")           \
+    X(SNAP_GET, "SELECT nentries, room_nid, data FROM snapshots WHERE nid=?1") \
     X(SNAP_FIND,                                                               \
       "SELECT nid, data FROM snapshots WHERE room_nid=?1 AND hash=?2")         \
     X(SNAP_PUT, "INSERT INTO snapshots(room_nid,hash,nentries,data) "          \
@@ -70,6 +70,10 @@
       "WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")                     \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
                    "name='outputs'),0)")                                       \
+    X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
+    X(SAVEPOINT, "SAVEPOINT rs_ingest")                                        \
+    X(RELEASE, "RELEASE rs_ingest")                                            \
+    X(ROLLBACK_TO, "ROLLBACK TO rs_ingest")                                    \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
@@ -86,6 +90,7 @@ struct rs_db {
     sqlite3_stmt *stmt[ST_COUNT];
     int in_tx;
     int force_collisions;
+    int64_t generation;  /* purge generation the caches belong to */
     int64_t entries_written;
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
@@ -107,6 +112,8 @@ int rs__sqlfail(rs_db *db, const char *what);
 sqlite3_stmt *rs__stmt(rs_db *db, int id);
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
+/* Clears the caches if another handle purged since they were filled. */
+int rs__sync_generation(rs_db *db);
 /* Caches a string <-> ID pair known to be stored. */
 void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
                      rs_nid id);
@@ -120,9 +127,10 @@ const char *rs__scratch(rs_db *db, const void *p, size_t n);
 int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len);
 int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
                       int64_t *nentries);
+/* The room a snapshot belongs to (0 for the shared empty state). */
+int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room);
 
-/* Appends "removed/added" of the move from `from` to `to` for keys given by
- * the caller: the ingest path uses this when it knows which keys changed. */
+/* The entry hash and membership stored with a state event. */
 int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
                           const char **membership, size_t *mlen);
 

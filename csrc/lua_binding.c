@@ -25,6 +25,45 @@ typedef struct lstate {
     rs_nid snap;
 } lstate;
 
+/* ---- C memory held while building Lua values ----
+ * Pushing a value can raise (out of memory) and longjmp past our frees, so
+ * arrays from the core go into a box first: a userdata whose __gc frees
+ * them. The box is made before the core call, when nothing is held yet. */
+
+#define BOX_MT "roomstate.Box"
+
+static void **new_box(lua_State *L)
+{
+    void **box = lua_newuserdata(L, 2 * sizeof *box);
+    box[0] = box[1] = NULL;
+    luaL_getmetatable(L, BOX_MT);
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+static int box_gc(lua_State *L)
+{
+    void **box = lua_touserdata(L, 1);
+    free(box[0]);
+    free(box[1]);
+    box[0] = box[1] = NULL;
+    return 0;
+}
+
+/* ---- numbers from Lua ---- */
+
+/* An integer argument in [lo, hi]; NaN, fractions and overflow raise. */
+static int64_t check_int(lua_State *L, int idx, double lo, double hi)
+{
+    lua_Number v = luaL_checknumber(L, idx);
+    if (!(v >= lo && v <= hi) || v != (lua_Number)(int64_t)v)
+        luaL_argerror(L, idx, lua_pushfstring(L, "integer in [%f, %f] expected, got %f",
+                                              lo, hi, v));
+    return (int64_t)v;
+}
+
+#define MAX_POSITION 9007199254740991.0 /* 2^53 - 1: exact in a double */
+
 /* ---- errors ---- */
 
 static int push_fail(lua_State *L, rs_db *db, int code)
@@ -50,14 +89,17 @@ static rs_db *check_db(lua_State *L, int idx)
     return s->db;
 }
 
-static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt)
+static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt,
+                       double max)
 {
     lua_getfield(L, t, field);
     size_t v = dflt;
     if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)
-            luaL_error(L, "bad option '%s' (non-negative number expected)", field);
-        v = (size_t)lua_tonumber(L, -1);
+        lua_Number n = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 0 && n <= max) ||
+            n != (lua_Number)(int64_t)n)
+            luaL_error(L, "bad option '%s' (integer from 0 to %f expected)", field, max);
+        v = (size_t)n;
     }
     lua_pop(L, 1);
     return v;
@@ -77,9 +119,9 @@ static int l_open(lua_State *L)
             o.synchronous_full = strcmp(s, "full") == 0;
         }
         lua_pop(L, 1);
-        o.busy_timeout_ms = (int)opt_size(L, 2, "busy_timeout", 0);
-        o.id_cache_entries = opt_size(L, 2, "id_cache_entries", 0);
-        o.block_cache_bytes = opt_size(L, 2, "block_cache_bytes", 0);
+        o.busy_timeout_ms = (int)opt_size(L, 2, "busy_timeout", 0, 86400000.0);
+        o.id_cache_entries = opt_size(L, 2, "id_cache_entries", 0, 1e9);
+        o.block_cache_bytes = opt_size(L, 2, "block_cache_bytes", 0, 1e12);
     }
     lstore *s = lua_newuserdata(L, sizeof *s);
     s->db = NULL;
@@ -188,20 +230,18 @@ static int push_id_string(lua_State *L, rs_db *db, rs_idkind kind, rs_nid id)
     return rc;
 }
 
-/* Pushes event IDs of entries as an array; frees entries. */
-static int push_event_ids(lua_State *L, rs_db *db, rs_entry *e, size_t n)
+/* Pushes the event IDs of entries (held in a box) as an array. */
+static int push_event_ids(lua_State *L, rs_db *db, const rs_entry *e, size_t n)
 {
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         int rc = push_id_string(L, db, RS_ID_EVENT, e[i].event);
         if (rc) {
-            free(e);
             lua_pop(L, 1);
             return rc;
         }
         lua_rawseti(L, -2, (int)i + 1);
     }
-    free(e);
     return RS_OK;
 }
 
@@ -247,10 +287,10 @@ static int l_state_event_ids(lua_State *L)
 {
     rs_db *db;
     lstate *st = check_state(L, 1, &db);
-    rs_entry *e;
+    void **box = new_box(L);
     size_t n;
-    int rc = rs_snapshot_load(db, st->snap, &e, &n);
-    if (rc || (rc = push_event_ids(L, db, e, n)))
+    int rc = rs_snapshot_load(db, st->snap, (rs_entry **)&box[0], &n);
+    if (rc || (rc = push_event_ids(L, db, box[0], n)))
         return push_fail(L, db, rc);
     return 1;
 }
@@ -273,11 +313,12 @@ static int l_state_entries(lua_State *L)
 {
     rs_db *db;
     lstate *st = check_state(L, 1, &db);
-    rs_entry *e;
+    void **box = new_box(L);
     size_t n;
-    int rc = rs_snapshot_load(db, st->snap, &e, &n);
+    int rc = rs_snapshot_load(db, st->snap, (rs_entry **)&box[0], &n);
     if (rc)
         return push_fail(L, db, rc);
+    const rs_entry *e = box[0];
     lua_createtable(L, (int)(3 * n), 0);
     for (size_t i = 0; i < n && !rc; i++) {
         if ((rc = push_id_string(L, db, RS_ID_TYPE, e[i].type)))
@@ -290,7 +331,6 @@ static int l_state_entries(lua_State *L)
             break;
         lua_rawseti(L, -2, (int)(3 * i + 3));
     }
-    free(e);
     if (rc)
         return push_fail(L, db, rc);
     lua_pushinteger(L, 0);
@@ -306,17 +346,13 @@ static int l_state_diff(lua_State *L)
     lstate *b = check_state(L, 2, &db2);
     if (db != db2)
         luaL_argerror(L, 2, "the states belong to different stores");
-    rs_entry *rem, *add;
+    void **box = new_box(L);
     size_t nrem, nadd;
-    int rc = rs_snapshot_diff(db, a->snap, b->snap, &rem, &nrem, &add, &nadd);
-    if (rc)
+    int rc = rs_snapshot_diff(db, a->snap, b->snap, (rs_entry **)&box[0], &nrem,
+                              (rs_entry **)&box[1], &nadd);
+    if (rc || (rc = push_event_ids(L, db, box[0], nrem)))
         return push_fail(L, db, rc);
-    rc = push_event_ids(L, db, rem, nrem);
-    if (rc) {
-        free(add);
-        return push_fail(L, db, rc);
-    }
-    if ((rc = push_event_ids(L, db, add, nadd)))
+    if ((rc = push_event_ids(L, db, box[1], nadd)))
         return push_fail(L, db, rc);
     return 2;
 }
@@ -341,7 +377,8 @@ static int l_state_tostring(lua_State *L)
 static rs_str field_str(lua_State *L, int t, const char *name, int required)
 {
     rs_str s = {NULL, 0};
-    lua_getfield(L, t, name);
+    lua_pushstring(L, name);
+    lua_rawget(L, t);
     if (lua_type(L, -1) == LUA_TSTRING)
         s.s = lua_tolstring(L, -1, &s.len);
     else if (required || !lua_isnil(L, -1))
@@ -381,10 +418,14 @@ static int l_ingest(lua_State *L)
     ev.room_version = field_str(L, 2, "room_version", 0);
     ev.json = field_str(L, 2, "json", 1);
     lua_getfield(L, 2, "depth");
-    ev.depth = (int64_t)lua_tonumber(L, -1);
+    lua_Number depth = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || !(depth >= 0 && depth <= MAX_POSITION))
+        luaL_error(L, "ingest: field 'depth' must be a non-negative integer");
+    ev.depth = (int64_t)depth;
     lua_pop(L, 1);
     lua_getfield(L, 2, "prev_events");
-    luaL_checktype(L, -1, LUA_TTABLE);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "ingest: field 'prev_events' must be an array of event IDs");
     ev.prev = str_array(L, lua_gettop(L), &ev.nprev, "prev_events");
     rs_str *state = NULL;
     size_t nstate = 0;
@@ -392,6 +433,8 @@ static int l_ingest(lua_State *L)
         luaL_checktype(L, 4, LUA_TTABLE);
         state = str_array(L, 4, &nstate, "state");
     }
+    if (!rs_in_transaction(db))
+        luaL_error(L, "ingest must run between begin() and commit()");
     rs_ingest_result r;
     int rc = rs_ingest(db, &ev, (rs_kind)kind, state, nstate, &r);
     if (rc)
@@ -446,16 +489,18 @@ static int l_state_after(lua_State *L)
     return event_state(L, 1);
 }
 
-static int push_strlist(lua_State *L, rs_db *db, int rc, rs_strlist *l)
+/* A list from the core: its two allocations go into a box at once. */
+static int push_strlist(lua_State *L, rs_db *db, int rc, rs_strlist *l, void **box)
 {
     if (rc)
         return push_fail(L, db, rc);
+    box[0] = l->items;
+    box[1] = l->buf;
     lua_createtable(L, (int)l->n, 0);
     for (size_t i = 0; i < l->n; i++) {
         lua_pushlstring(L, l->items[i].s, l->items[i].len);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    rs_strlist_free(l);
     return 1;
 }
 
@@ -465,7 +510,8 @@ static int l_latest_events(lua_State *L)
     size_t n;
     const char *room = luaL_checklstring(L, 2, &n);
     rs_strlist l;
-    return push_strlist(L, db, rs_room_latest(db, room, n, &l), &l);
+    void **box = new_box(L);
+    return push_strlist(L, db, rs_room_latest(db, room, n, &l), &l, box);
 }
 
 static int l_members(lua_State *L)
@@ -475,14 +521,16 @@ static int l_members(lua_State *L)
     const char *room = luaL_checklstring(L, 2, &n);
     const char *m = luaL_optlstring(L, 3, "join", &ml);
     rs_strlist l;
-    return push_strlist(L, db, rs_room_members(db, room, n, m, ml, &l), &l);
+    void **box = new_box(L);
+    return push_strlist(L, db, rs_room_members(db, room, n, m, ml, &l), &l, box);
 }
 
 static int l_rooms(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
     rs_strlist l;
-    return push_strlist(L, db, rs_rooms(db, &l), &l);
+    void **box = new_box(L);
+    return push_strlist(L, db, rs_rooms(db, &l), &l, box);
 }
 
 static int l_event(lua_State *L)
@@ -529,14 +577,15 @@ static int l_room_info(lua_State *L)
 static int l_outputs(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
-    lua_Number from = luaL_checknumber(L, 2);
-    lua_Number limit = luaL_optnumber(L, 3, 1000);
-    if (limit < 0)
-        luaL_argerror(L, 3, "limit must not be negative");
+    int64_t from = check_int(L, 2, 0, MAX_POSITION);
+    int64_t limit = lua_isnoneornil(L, 3) ? 1000 : check_int(L, 3, 0, MAX_POSITION);
+    void **box = new_box(L);
     rs_outputs o;
-    int rc = rs_outputs_read(db, (int64_t)from, (size_t)limit, &o);
+    int rc = rs_outputs_read(db, from, (size_t)limit, &o);
     if (rc)
         return push_fail(L, db, rc);
+    box[0] = o.items;
+    box[1] = o.buf;
     lua_createtable(L, (int)o.n, 0);
     for (size_t i = 0; i < o.n; i++) {
         lua_createtable(L, 0, 3);
@@ -550,7 +599,6 @@ static int l_outputs(lua_State *L)
         }
         lua_rawseti(L, -2, (int)i + 1);
     }
-    rs_outputs_free(&o);
     return 1;
 }
 
@@ -587,7 +635,7 @@ static int l_consumer_set(lua_State *L)
     rs_db *db = check_db(L, 1);
     size_t n;
     const char *name = luaL_checklstring(L, 2, &n);
-    int64_t next = (int64_t)luaL_checknumber(L, 3);
+    int64_t next = check_int(L, 3, 1, MAX_POSITION);
     return ok_or_fail(L, db, rs_consumer_set(db, name, n, next));
 }
 
@@ -597,8 +645,8 @@ static int l_lease(lua_State *L)
     size_t n, ol;
     const char *name = luaL_checklstring(L, 2, &n);
     const char *owner = luaL_checklstring(L, 3, &ol);
-    int64_t now = (int64_t)luaL_checknumber(L, 4);
-    int64_t ttl = (int64_t)luaL_checknumber(L, 5);
+    int64_t now = check_int(L, 4, 0, MAX_POSITION);
+    int64_t ttl = check_int(L, 5, 0, 1e12);
     int got;
     int rc = rs_consumer_lease(db, name, n, owner, ol, now, ttl, &got);
     if (rc)
@@ -727,16 +775,15 @@ static int l_debug_force_collisions(lua_State *L)
 /* store:debug_snapshot(state) -> { id=, blocks={ids...}, entries= } */
 static int l_debug_snapshot(lua_State *L)
 {
+    check_db(L, 1);
     rs_db *db;
     lstate *st = check_state(L, 2, &db);
-    rs_nid *blocks;
+    void **box = new_box(L);
     size_t n, nb, ne;
-    int rc = rs_debug_snapshot_blocks(db, st->snap, &blocks, &n);
-    if (rc || (rc = rs_snapshot_info(db, st->snap, &nb, &ne))) {
-        if (!rc)
-            free(blocks);
+    int rc = rs_debug_snapshot_blocks(db, st->snap, (rs_nid **)&box[0], &n);
+    if (rc || (rc = rs_snapshot_info(db, st->snap, &nb, &ne)))
         return push_fail(L, db, rc);
-    }
+    const rs_nid *blocks = box[0];
     lua_createtable(L, 0, 3);
     lua_pushnumber(L, (lua_Number)st->snap);
     lua_setfield(L, -2, "id");
@@ -747,7 +794,6 @@ static int l_debug_snapshot(lua_State *L)
         lua_pushnumber(L, (lua_Number)blocks[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    free(blocks);
     lua_setfield(L, -2, "blocks");
     return 1;
 }
@@ -780,6 +826,9 @@ static int l_debug_apply(lua_State *L)
         lua_rawgeti(L, -3, 3);
         const char *t = luaL_checklstring(L, -3, &tl);
         const char *k = luaL_checklstring(L, -2, &kl);
+        if (lua_type(L, -1) != LUA_TSTRING &&
+            !(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+            luaL_argerror(L, 4, "each change is {type, key, event_id or false}");
         const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &el) : NULL;
         if ((rc = rs_id_get_or_create(db, RS_ID_TYPE, t, tl, &ch[i].type)) ||
             (rc = rs_id_get_or_create(db, RS_ID_KEY, k, kl, &ch[i].key)))
@@ -863,6 +912,11 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
 
 int luaopen_roomstate_core(lua_State *L)
 {
+    if (luaL_newmetatable(L, BOX_MT)) {
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
     lua_createtable(L, 0, 4);

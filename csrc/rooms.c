@@ -274,6 +274,7 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
         "DELETE FROM extremities WHERE room_nid=?1",
         "UPDATE rooms SET created=0, version=NULL, current_snap=1, "
         "state_hash=0, last_sent=0 WHERE nid=?1",
+        "UPDATE meta SET value=value+1 WHERE key='purge_generation'",
     };
     if (db->in_tx)
         return rs__fail(db, RS_EINVAL, "purge runs in a transaction of its own");
@@ -298,5 +299,7 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
     else
         rs_rollback(db);
     rs__cache_clear(db); /* deleted event IDs must not be served from cache */
+    if (!rc)
+        rc = rs__sync_generation(db);
     return rc;
 }

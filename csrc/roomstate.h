@@ -18,7 +18,8 @@
  *   - Numeric IDs (rs_nid) are positive 64-bit integers; 0 means "none".
  *     They are internal: language bindings should not expose them.
  *   - A failed write leaves the database as it was: calls that write run
- *     inside the caller's transaction (rs_begin) or in one of their own.
+ *     inside the caller's transaction (rs_begin) or in one of their own, and
+ *     rs_ingest undoes its own writes (a savepoint) when it fails.
  *
  * Caveats:
  *   - A handle belongs to one thread at a time. Several handles (in several
@@ -94,8 +95,10 @@ void rs_close(rs_db *db);
 const char *rs_errmsg(const rs_db *db);
 
 /* Transactions. rs_begin takes the write lock at once (BEGIN IMMEDIATE), so a
- * writer waits for another at the start rather than failing half-way.
- * rs_rollback also drops the in-memory caches that may hold rolled-back IDs.
+ * writer waits for another at the start rather than failing half-way; it
+ * also drops cached IDs if another handle purged a room meanwhile.
+ * rs_rollback drops the in-memory caches that may hold rolled-back IDs.
+ * A failed rs_commit rolls the transaction back (it is not retried).
  * Errors: RS_EBUSY, RS_ESQL, RS_EINVAL (nested begin, commit without begin). */
 int rs_begin(rs_db *db);
 int rs_commit(rs_db *db);
@@ -131,7 +134,7 @@ int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
 
 /* Get-or-create: *out is the existing ID or a new one (never 0).
  * Writes a row when the string is new: call inside a transaction to batch.
- * Errors: RS_ESQL, RS_EBUSY, RS_ENOMEM. */
+ * Errors: RS_EINVAL (unknown kind), RS_ESQL, RS_EBUSY, RS_ENOMEM. */
 int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
                         rs_nid *out);
 
@@ -159,7 +162,8 @@ typedef struct rs_entry {
  * changes[i].event == 0 removes the key. Changes that change nothing are
  * ignored; if none is left, *out = base. Content already stored for the room
  * returns the existing ID. At most 64 blocks per snapshot (see ARCHITECTURE).
- * Errors: RS_EINVAL (two changes for one key, a zero type or key),
+ * Errors: RS_EINVAL (two changes for one key, a zero type or key, a base
+ * snapshot of another room),
  * RS_ENOTFOUND (no such base), RS_ECORRUPT, RS_ESQL, RS_ENOMEM.
  */
 int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
@@ -223,10 +227,12 @@ typedef struct rs_ingest_result {
  * the output (new_room_event / old_room_event) to the outbox.
  * state/nstate: the complete state before the event as event IDs, or
  * state == NULL for none given. Given with RS_KIND_NEW it rewrites the room.
- * Must run inside rs_begin/rs_commit; on failure the caller rolls back.
+ * Must run inside rs_begin/rs_commit. On failure nothing of this event is
+ * written (a savepoint is rolled back) and the caller may go on or roll back.
  * Errors: RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
- * RS_EMISMATCH (event ID known in another room or of another type),
- * RS_EINVAL, RS_ESQL, RS_ENOMEM. Messages name the offending IDs.
+ * RS_EMISMATCH (event ID known in another room or of another type, or a prev
+ * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,
+ * RS_ENOMEM. Messages name the offending IDs.
  */
 int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
               size_t nstate, rs_ingest_result *res);
@@ -275,7 +281,8 @@ int rs_rooms(rs_db *db, rs_strlist *out);
 
 /* Deletes a room's events, snapshots, blocks, memberships and extremities
  * in one transaction of its own and appends a purge_room output.
- * Errors: RS_ENOTFOUND, RS_EINVAL (inside a transaction), RS_ESQL. */
+ * Other handles on the file drop their cached IDs at their next rs_begin.
+ * Errors: RS_ENOTFOUND, RS_EINVAL (inside a transaction), RS_EBUSY, RS_ESQL. */
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position);
 
 /* ------------------------------------------------------------------ */

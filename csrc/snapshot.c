@@ -34,19 +34,21 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
     int rc = sqlite3_step(st);
     int result = RS_OK;
     if (rc == SQLITE_ROW) {
-        /* snapshots cache their entry count in front of the blob */
-        int col = tag == 's' ? 1 : 0;
+        /* snapshots cache their entry count and room in front of the blob */
+        int col = tag == 's' ? 2 : 0;
         const void *d = sqlite3_column_blob(st, col);
         size_t n = (size_t)sqlite3_column_bytes(st, col);
         rs_buf b = {0};
         int64_t cnt = tag == 's' ? sqlite3_column_int64(st, 0) : 0;
-        if (rs_buf_reserve(&b, n + 8) != 0) {
+        int64_t owner = tag == 's' ? sqlite3_column_int64(st, 1) : 0;
+        if (rs_buf_reserve(&b, n + 16) != 0) {
             result = rs__fail(db, RS_ENOMEM, "out of memory reading a blob");
         } else {
             size_t off = 0;
             if (tag == 's') {
                 memcpy(b.p, &cnt, 8);
-                off = 8;
+                memcpy(b.p + 8, &owner, 8);
+                off = 16;
             }
             if (n)
                 memcpy(b.p + off, d, n);
@@ -87,11 +89,25 @@ int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
     int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
     if (rc)
         return rc;
-    if (len < 8 || rs_snapblob_decode(p + 8, len - 8, refs, n) != 0)
+    if (len < 16 || rs_snapblob_decode(p + 16, len - 16, refs, n) != 0)
         return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
                         (long long)snap);
     if (nentries)
         memcpy(nentries, p, 8);
+    return RS_OK;
+}
+
+int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room)
+{
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
+    if (rc)
+        return rc;
+    if (len < 16)
+        return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
+                        (long long)snap);
+    memcpy(room, p + 8, 8);
     return RS_OK;
 }
 
@@ -405,8 +421,15 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
     size_t nrefs;
     int64_t count;
     rs_entry *ch = NULL, *tail = NULL;
-    int rc = rs__snapshot_refs(db, base, refs, &nrefs, &count);
+    rs_nid owner;
+    int rc = rs__snapshot_room(db, base, &owner);
     if (rc)
+        return rc;
+    /* a purge deletes a room's rows: its state must not build on another's */
+    if (owner != room && base != RS_EMPTY_SNAPSHOT)
+        return rs__fail(db, RS_EINVAL, "snapshot %lld belongs to another room",
+                        (long long)base);
+    if ((rc = rs__snapshot_refs(db, base, refs, &nrefs, &count)))
         return rc;
     if (!(ch = malloc((n ? n : 1) * sizeof *ch)))
         return rs__fail(db, RS_ENOMEM, "out of memory");

@@ -305,6 +305,35 @@ static void test_open_errors(void)
     CHECK(strstr(err, "/nonexistent/dir/x.db") != NULL, "message names the path");
 }
 
+/* A failed rs_ingest undoes its own writes even if the caller commits. */
+static void test_ingest_atomic(void)
+{
+    rs_db *db = open_mem();
+    rs_counts c0, c1;
+    rs_str none[1] = {{"$x", 2}};
+    rs_event create = {{"$c", 2}, {"!r", 2}, {"m.room.create", 13}, {"", 0},
+                       {NULL, 0}, {"10", 2}, NULL, 0, 1, {"{}", 2}};
+    rs_event bad = {{"$m", 2}, {"!r", 2}, {"m.room.topic", 12}, {"", 0},
+                    {NULL, 0}, {NULL, 0}, none, 1, 2, {"{}", 2}};
+    rs_ingest_result res;
+    rs_begin(db);
+    CHECK(rs_ingest(db, &create, RS_KIND_NEW, NULL, 0, &res) == RS_OK, "create: %s",
+          rs_errmsg(db));
+    rs_commit(db);
+    rs_debug_counts(db, &c0);
+    rs_begin(db);
+    /* a state list naming an unknown event fails after IDs were created */
+    CHECK(rs_ingest(db, &bad, RS_KIND_NEW, none, 1, &res) == RS_EBAD_STATE,
+          "bad state refused: %s", rs_errmsg(db));
+    CHECK(strstr(rs_errmsg(db), "$x") != NULL, "message names the ID: %s", rs_errmsg(db));
+    rs_commit(db);
+    rs_debug_counts(db, &c1);
+    CHECK(memcmp(&c0, &c1, sizeof c0) == 0, "nothing written by the failed ingest");
+    rs_nid id;
+    CHECK(rs_id_lookup(db, RS_ID_EVENT, "$m", 2, &id) == RS_ENOTFOUND, "no stray event ID");
+    rs_close(db);
+}
+
 int main(void)
 {
     test_codec();
@@ -314,6 +343,7 @@ int main(void)
     test_property(1);
     test_compaction_cost();
     test_open_errors();
+    test_ingest_atomic();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
