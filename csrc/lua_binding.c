@@ -159,6 +159,14 @@ static int l_store_tostring(lua_State *L)
     return 1;
 }
 
+static int number_or_fail(lua_State *L, rs_db *db, int rc, int64_t v)
+{
+    if (rc != RS_OK)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)v);
+    return 1;
+}
+
 static int ok_or_fail(lua_State *L, rs_db *db, int rc)
 {
     if (rc != RS_OK)
@@ -605,12 +613,9 @@ static int l_outputs(lua_State *L)
 static int l_outputs_last(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
-    int64_t last;
+    int64_t last = 0;
     int rc = rs_outputs_last(db, &last);
-    if (rc)
-        return push_fail(L, db, rc);
-    lua_pushnumber(L, (lua_Number)last);
-    return 1;
+    return number_or_fail(L, db, rc, last);
 }
 
 static int l_consumer_get(lua_State *L)
@@ -658,12 +663,9 @@ static int l_lease(lua_State *L)
 static int l_trim_outputs(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
-    int64_t deleted;
+    int64_t deleted = 0;
     int rc = rs_outputs_trim(db, &deleted);
-    if (rc)
-        return push_fail(L, db, rc);
-    lua_pushnumber(L, (lua_Number)deleted);
-    return 1;
+    return number_or_fail(L, db, rc, deleted);
 }
 
 static int l_purge_room(lua_State *L)
@@ -673,12 +675,9 @@ static int l_purge_room(lua_State *L)
     const char *room = luaL_checklstring(L, 2, &n);
     if (rs_in_transaction(db))
         luaL_error(L, "purge_room cannot run inside a batch");
-    int64_t pos;
+    int64_t pos = 0;
     int rc = rs_room_purge(db, room, n, &pos);
-    if (rc)
-        return push_fail(L, db, rc);
-    lua_pushnumber(L, (lua_Number)pos);
-    return 1;
+    return number_or_fail(L, db, rc, pos);
 }
 
 static int l_check(lua_State *L)
@@ -730,10 +729,7 @@ static int l_debug_id(lua_State *L)
     rs_nid id;
     int rc = create ? rs_id_get_or_create(db, (rs_idkind)kind, s, n, &id)
                     : rs_id_lookup(db, (rs_idkind)kind, s, n, &id);
-    if (rc)
-        return push_fail(L, db, rc);
-    lua_pushnumber(L, (lua_Number)id);
-    return 1;
+    return number_or_fail(L, db, rc, id);
 }
 
 static int l_debug_id_string(lua_State *L)
