@@ -256,6 +256,10 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     if ((rc = check_and_migrate(db, path)))
         goto fail;
     if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||
+        /* the statement journal of each ingest's savepoint stays in memory:
+         * on disk it cost 25x the database's size in writes */
+        (rc = exec(db, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY",
+                   "sizing the page cache")) ||
         (rc = exec(db, o.synchronous_full ? "PRAGMA synchronous=FULL"
                                           : "PRAGMA synchronous=NORMAL",
                    "setting synchronous")))

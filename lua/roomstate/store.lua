@@ -94,16 +94,26 @@ local function ingest_one(c, ev, kind, state)
   return res
 end
 
--- Reads back the output each result produced, after the commit.
+-- Reads back the outputs the results produced, after the commit, in one
+-- read: a batch's positions are increasing, so one range covers them.
 local function attach_outputs(c, results)
+  local first, last
+  for i = 1, #results do
+    local p = results[i].position
+    if p > 0 then
+      first = first or p
+      last = p
+    end
+  end
+  local by_pos = {}
+  if first then
+    local outs, err, code = outbox.read(c, first, last - first + 1)
+    if not outs then return nil, err, code end
+    for i = 1, #outs do by_pos[outs[i].position] = outs[i] end
+  end
   for i = 1, #results do
     local r = results[i]
-    r.outputs = {}
-    if r.position > 0 then
-      local outs, err, code = outbox.read(c, r.position, 1)
-      if not outs then return nil, err, code end
-      r.outputs = outs
-    end
+    r.outputs = { by_pos[r.position] }
     r.position = nil
   end
   return results
