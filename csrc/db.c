@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -145,6 +146,19 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->blobs);
 }
 
+/* SQLite's own busy handler backs off up to 100 ms a sleep, so a writer
+ * (an nginx worker) can sit blocked long after the lock is free. Short
+ * fixed sleeps keep the wait close to the holder's transaction. */
+static int busy_wait(void *arg, int count)
+{
+    const rs_db *db = arg;
+    if ((int64_t)count >= db->busy_timeout_ms)
+        return 0;
+    struct timespec ts = {0, 1000000}; /* 1 ms */
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int exec(rs_db *db, const char *sql, const char *what)
 {
     if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -249,8 +263,9 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
         goto fail;
     }
     sqlite3_extended_result_codes(db->sql, 0);
-    if (sqlite3_busy_timeout(db->sql, o.busy_timeout_ms) != SQLITE_OK) {
-        rc = rs__sqlfail(db, "setting the busy timeout");
+    db->busy_timeout_ms = o.busy_timeout_ms;
+    if (sqlite3_busy_handler(db->sql, busy_wait, db) != SQLITE_OK) {
+        rc = rs__sqlfail(db, "setting the busy handler");
         goto fail;
     }
     if ((rc = check_and_migrate(db, path)))
@@ -373,7 +388,8 @@ int rs_debug_counts(rs_db *db, rs_counts *c)
         " (SELECT coalesce(sum(length(data)),0) FROM snapshots),"
         " (SELECT count(*) FROM outputs),"
         " (SELECT count(*) FROM rooms WHERE created=1),"
-        " (SELECT count(*) FROM event_types), (SELECT count(*) FROM state_keys)";
+        " (SELECT count(*) FROM event_types), (SELECT count(*) FROM state_keys),"
+        " (SELECT count(*) FROM events WHERE kind>0 AND key_nid>0)";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "counting rows");
@@ -381,8 +397,8 @@ int rs_debug_counts(rs_db *db, rs_counts *c)
     if (rc == SQLITE_ROW) {
         int64_t *f[] = {&c->events, &c->snapshots, &c->blocks,
                         &c->block_bytes, &c->snapshot_bytes, &c->outputs,
-                        &c->rooms, &c->types, &c->keys};
-        for (int i = 0; i < 9; i++)
+                        &c->rooms, &c->types, &c->keys, &c->state_events};
+        for (int i = 0; i < 10; i++)
             *f[i] = sqlite3_column_int64(st, i);
     }
     sqlite3_finalize(st);

@@ -91,6 +91,7 @@ struct rs_db {
     int in_tx;
     int force_collisions;
     int64_t generation;  /* purge generation the caches belong to */
+    int64_t busy_timeout_ms;
     int64_t entries_written;
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -63,6 +64,31 @@ static int64_t check_int(lua_State *L, int idx, double lo, double hi)
 }
 
 #define MAX_POSITION 9007199254740991.0 /* 2^53 - 1: exact in a double */
+
+/* ---- clocks ---- */
+
+/* roomstate.core.clock() -> seconds on a monotonic clock, for timing */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* roomstate.core.time_ms() -> wall-clock milliseconds, as leases use */
+static int l_time_ms(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)wall_ms());
+    return 1;
+}
 
 /* ---- errors ---- */
 
@@ -650,8 +676,8 @@ static int l_lease(lua_State *L)
     size_t n, ol;
     const char *name = luaL_checklstring(L, 2, &n);
     const char *owner = luaL_checklstring(L, 3, &ol);
-    int64_t now = check_int(L, 4, 0, MAX_POSITION);
-    int64_t ttl = check_int(L, 5, 0, 1e12);
+    int64_t ttl = check_int(L, 4, 0, 1e12);
+    int64_t now = lua_isnoneornil(L, 5) ? wall_ms() : check_int(L, 5, 0, MAX_POSITION);
     int got;
     int rc = rs_consumer_lease(db, name, n, owner, ol, now, ttl, &got);
     if (rc)
@@ -750,10 +776,12 @@ static int l_debug_counts(lua_State *L)
         return push_fail(L, db, rc);
     lua_createtable(L, 0, 9);
     const char *names[] = {"events", "snapshots", "blocks", "block_bytes",
-                           "snapshot_bytes", "outputs", "rooms", "types", "keys"};
+                           "snapshot_bytes", "outputs", "rooms", "types", "keys",
+                           "state_events"};
     int64_t vals[] = {c.events, c.snapshots, c.blocks, c.block_bytes,
-                      c.snapshot_bytes, c.outputs, c.rooms, c.types, c.keys};
-    for (int i = 0; i < 9; i++) {
+                      c.snapshot_bytes, c.outputs, c.rooms, c.types, c.keys,
+                      c.state_events};
+    for (int i = 0; i < 10; i++) {
         lua_pushnumber(L, (lua_Number)vals[i]);
         lua_setfield(L, -2, names[i]);
     }
@@ -920,6 +948,10 @@ int luaopen_roomstate_core(lua_State *L)
     lua_setfield(L, -2, "open");
     lua_pushcfunction(L, l_state_hash);
     lua_setfield(L, -2, "state_hash");
+    lua_pushcfunction(L, l_clock);
+    lua_setfield(L, -2, "clock");
+    lua_pushcfunction(L, l_time_ms);
+    lua_setfield(L, -2, "time_ms");
     luaL_getmetatable(L, STORE_MT);
     lua_getfield(L, -1, "__index");
     lua_setfield(L, -3, "Store");

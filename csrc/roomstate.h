@@ -340,7 +340,7 @@ int rs_outputs_trim(rs_db *db, int64_t *deleted);
 
 typedef struct rs_counts {
     int64_t events, snapshots, blocks, block_bytes, snapshot_bytes, outputs,
-        rooms, types, keys;
+        rooms, types, keys, state_events;
 } rs_counts;
 int rs_debug_counts(rs_db *db, rs_counts *c);
 

@@ -5,6 +5,7 @@
 #
 #   examples/openresty/run.sh           (after building into build/)
 #   ROOMSTATE_BUILD=build-web PORT=9000 examples/openresty/run.sh
+#   ROOMSTATE_NGINX=/usr/local/openresty/nginx/sbin/nginx examples/openresty/run.sh
 #
 # Needs nginx and libnginx-mod-http-lua (Debian), lua-cjson and curl.
 set -eu
@@ -40,9 +41,9 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-nginx -p "$prefix/" -e logs/error.log -c conf/nginx.conf ${user:+-g "$user"}
+${ROOMSTATE_NGINX:-nginx} -p "$prefix/" -e logs/error.log -c conf/nginx.conf ${user:+-g "$user"}
 i=0
-until curl -s -o /dev/null "$base/rooms"; do
+until curl -s -m 5 -o /dev/null "$base/rooms"; do
   i=$((i + 1))
   if [ $i -gt 50 ]; then echo "nginx did not start:" >&2; cat "$prefix/logs/error.log" >&2; exit 1; fi
   sleep 0.1
@@ -53,9 +54,9 @@ failures=0
 call() {
   want=$1 method=$2 path=$3
   if [ $# -ge 4 ]; then
-    out=$(curl -s -X "$method" -w '\n%{http_code}' --data-binary "$4" "$base$path")
+    out=$(curl -s -m 10 -X "$method" -w '\n%{http_code}' --data-binary "$4" "$base$path")
   else
-    out=$(curl -s -X "$method" -w '\n%{http_code}' "$base$path")
+    out=$(curl -s -m 10 -X "$method" -w '\n%{http_code}' "$base$path")
   fi
   status=$(printf '%s\n' "$out" | tail -n 1)
   printf '%s %s -> %s\n  %s\n' "$method" "$path" "$status" "$(printf '%s\n' "$out" | sed '$d')"

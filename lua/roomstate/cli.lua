@@ -1,17 +1,10 @@
--- roomstate.cli: the `roomstate` command-line tool, and the "item" format
--- it shares with the HTTP API (roomstate.nginx).
+-- roomstate.cli: the `roomstate` command-line tool.
 --
--- An item is one JSON object, either
---   * an event (a PDU: it has an "event_id"), ingested as kind "new", or
---   * {"event": {...}, "kind": "new"|"old"|"outlier", "state": ["$id", ...]}
---     with kind and state as store:ingest takes them (both optional).
--- `roomstate import` reads one item per line (JSON lines); the HTTP API takes
--- one item or a JSON array of items as a request body. The event's bytes are
--- passed on exactly as they appear in the input, so what is stored is what
--- was sent.
+-- `roomstate import` reads one item per line (JSON lines); items are the
+-- format roomstate.items defines, shared with the HTTP API. The event's
+-- bytes are passed on exactly as they appear in the input.
 --
 -- Works under LuaJIT 2.1 and PUC Lua 5.1.
-local cjson = require "cjson.safe"
 
 local type, tostring, tonumber, pairs, ipairs, pcall, require, error =
       type, tostring, tonumber, pairs, ipairs, pcall, require, error
@@ -26,191 +19,8 @@ local math_huge = math.huge
 
 local _M = {}
 
--- Our own cjson instance: nobody else's settings change ours. An item may
--- wrap an event (64 levels, as roomstate.event allows) and sit in an array.
-local json = cjson.new()
-json.decode_max_depth(66)
-json.encode_max_depth(66)
-_M.json = json
-
-local KINDS = { new = true, old = true, outlier = true }
-local ITEM_FIELDS = { event = true, kind = true, state = true }
-
-local function show(v)
-  if type(v) == "string" then
-    if #v > 80 then v = string_sub(v, 1, 80) .. "..." end
-    return string_format("%q", v)
-  end
-  if type(v) == "table" then
-    local t = json.encode(v)
-    if t and #t > 80 then t = string_sub(t, 1, 80) .. "..." end
-    return t or "table"
-  end
-  return tostring(v)
-end
-_M.show = show
-
-local function bad(fmt, ...)
-  return nil, "BAD_REQUEST: " .. string_format(fmt, ...), "BAD_REQUEST"
-end
-
----------------------------------------------------------------------------
--- Slicing valid JSON text: where each value starts and ends. Only called on
--- text cjson has already accepted, so it need not report syntax errors.
-
-local function skip_ws(s, i)
-  return string_find(s, "[^ \t\r\n]", i)
-end
-
--- The index of the last byte of the value starting at i.
-local function value_end(s, i)
-  local c = string_byte(s, i)
-  if c == 34 then -- a string
-    local j = i + 1
-    while true do
-      local k = string_find(s, '["\\]', j)
-      if string_byte(s, k) == 92 then j = k + 2 else return k end
-    end
-  elseif c == 123 or c == 91 then -- an object or an array
-    local depth, j = 0, i
-    while true do
-      local k = string_find(s, '[%[%]{}"]', j)
-      local ch = string_byte(s, k)
-      if ch == 34 then
-        j = value_end(s, k) + 1
-      elseif ch == 123 or ch == 91 then
-        depth, j = depth + 1, k + 1
-      else
-        depth = depth - 1
-        if depth == 0 then return k end
-        j = k + 1
-      end
-    end
-  end
-  local k = string_find(s, "[,}%] \t\r\n]", i) -- a number, true, false, null
-  return (k or #s + 1) - 1
-end
-
--- Spans {first, last} of the elements of the array starting at i.
-local function array_spans(s, i)
-  local spans = {}
-  local j = skip_ws(s, i + 1)
-  if string_byte(s, j) == 93 then return spans end
-  while true do
-    local e = value_end(s, j)
-    spans[#spans + 1] = { j, e }
-    local k = skip_ws(s, e + 1)
-    if string_byte(s, k) == 93 then return spans end
-    j = skip_ws(s, k + 1) -- past the comma
-  end
-end
-
--- { key = {first, last} } for the members of the object starting at i.
-local function object_spans(s, i)
-  local members = {}
-  local j = skip_ws(s, i + 1)
-  if string_byte(s, j) == 125 then return members end
-  while true do
-    local kend = value_end(s, j)
-    local key = json.decode(string_sub(s, j, kend))
-    local v = skip_ws(s, skip_ws(s, kend + 1) + 1) -- past the colon
-    local e = value_end(s, v)
-    members[key] = { v, e }
-    local k = skip_ws(s, e + 1)
-    if string_byte(s, k) == 125 then return members end
-    j = skip_ws(s, k + 1)
-  end
-end
-
-local function is_array(t)
-  if type(t) ~= "table" then return false end
-  local n = #t
-  for k in pairs(t) do
-    if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then return false end
-  end
-  return true
-end
-
--- One item from its decoded value and its span in text.
--- -> { event = raw JSON text, kind =, state =, decoded = event table } | nil, err, code
-local function make_item(v, text, span, what, default_kind)
-  if type(v) ~= "table" or (#v > 0) then
-    return bad("%s must be a JSON object (an event or {\"event\": ...}), got %s", what,
-               show(string_sub(text, span[1], span[2])))
-  end
-  if v.event == nil or v.event_id ~= nil then
-    return { event = string_sub(text, span[1], span[2]), kind = default_kind, decoded = v }
-  end
-  for k in pairs(v) do
-    if not ITEM_FIELDS[k] then
-      return bad("%s has an unknown field %s (expected event, kind, state)", what, show(k))
-    end
-  end
-  local members = object_spans(text, span[1])
-  local ev = v.event
-  if type(ev) ~= "table" or #ev > 0 then
-    return bad("%s: event must be a JSON object, got %s", what, show(ev))
-  end
-  local kind = v.kind
-  if kind == nil then kind = default_kind end
-  if kind ~= nil and not KINDS[kind] then
-    return bad("%s: kind must be \"new\", \"old\" or \"outlier\", got %s", what, show(kind))
-  end
-  local state = v.state
-  if state ~= nil then
-    if not is_array(state) then
-      return bad("%s: state must be an array of event IDs, got %s", what, show(state))
-    end
-    for i = 1, #state do
-      if type(state[i]) ~= "string" then
-        return bad("%s: state[%d] must be an event ID string, got %s", what, i, show(state[i]))
-      end
-    end
-    if kind == "outlier" then
-      return bad("%s: an outlier has no state, but state lists %d events", what, #state)
-    end
-  end
-  local es = members.event
-  return { event = string_sub(text, es[1], es[2]), kind = kind, state = state, decoded = ev }
-end
-
--- parse_items(text [, opts]) -> items | nil, err, code
--- text: one item, or (unless opts.single) a JSON array of items.
--- opts.kind: the kind of items that name none (default "new").
--- opts.what: how to name the input in messages (default "item").
-function _M.parse_items(text, opts)
-  opts = opts or {}
-  if type(text) ~= "string" then
-    error("bad argument #1 to 'parse_items' (string expected, got " .. type(text) .. ")", 2)
-  end
-  local what = opts.what or "item"
-  local doc, err = json.decode(text)
-  if doc == nil then
-    if err then return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON" end
-    return bad("%s is null, not an event", what)
-  end
-  local s = skip_ws(text, 1)
-  local c = string_byte(text, s)
-  if c == 91 and not opts.single then
-    local spans = array_spans(text, s)
-    if #spans == 0 then return bad("the array holds no items") end
-    local items = {}
-    for i = 1, #spans do
-      local item, e2, code = make_item(doc[i], text, spans[i],
-                                       string_format("%s %d", what, i), opts.kind)
-      if not item then return nil, e2, code end
-      items[i] = item
-    end
-    return items
-  end
-  if c ~= 123 then
-    return bad("%s must be a JSON object (an event or {\"event\": ...})%s, got %s", what,
-               opts.single and "" or " or an array of them", show(text))
-  end
-  local item, e2, code = make_item(doc, text, { s, value_end(text, s) }, what, opts.kind)
-  if not item then return nil, e2, code end
-  return { item }
-end
+local item_format = require "roomstate.items"
+local json, show, KINDS = item_format.json, item_format.show, item_format.KINDS
 
 ---------------------------------------------------------------------------
 -- The command-line tool.
@@ -227,31 +37,8 @@ local function usage_error(cmd, fmt, ...)
   fail(2, "%s: %s (see '%s --help')", where, string_format(fmt, ...), where)
 end
 
--- A monotonic clock in seconds with sub-second resolution where there is
--- one (LuaJIT's FFI, else LuaSocket, else whole seconds). If some other
--- module declared clock_gettime with another type first, the test call
--- fails and the fallback is used.
-local clock
-do
-  local ok, ffi = pcall(require, "ffi")
-  if ok then
-    pcall(ffi.cdef, [[
-      typedef struct { long tv_sec; long tv_nsec; } roomstate_timespec;
-      int clock_gettime(int clk_id, roomstate_timespec *tp);
-    ]])
-    local good, ts = pcall(ffi.new, "roomstate_timespec")
-    local function now()
-      ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-      return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-    end
-    if good and pcall(now) then clock = now end
-  end
-  if not clock then
-    local has_socket, socket = pcall(require, "socket")
-    if has_socket and socket.gettime then clock = socket.gettime else clock = os_time end
-  end
-end
-_M.clock = clock
+-- A monotonic clock in seconds, for progress and rates.
+local clock = require("roomstate.core").clock
 
 local function stderr_is_tty()
   local ok, ffi = pcall(require, "ffi")
@@ -452,7 +239,7 @@ Options:
       if not final and now - last_draw < 0.1 then return end
       last_draw = now
       local el = math_max(now - t0, 1e-6)
-      local rate = stats.events / el
+      local rate = stats.lines / el -- lines read: events stored lag by a batch
       local line
       if total and total > 0 then
         local frac = math_min(done_bytes / total, 1)
@@ -461,10 +248,10 @@ Options:
         local eta = frac > 0 and el * (1 - frac) / frac or 0
         line = string_format("\r[%s%s] %3d%%  %d events  %.0f events/s  ETA %s ",
                              string_rep("#", fill), string_rep(".", w - fill),
-                             math_floor(frac * 100), stats.events, rate,
+                             math_floor(frac * 100), stats.lines, rate,
                              final and "0s" or string_format("%ds", math_floor(eta + 0.5)))
       else
-        line = string_format("\r%d events  %.0f events/s ", stats.events, rate)
+        line = string_format("\r%d events  %.0f events/s ", stats.lines, rate)
       end
       io_stderr:write(line)
       if final then io_stderr:write("\n") end
@@ -514,7 +301,7 @@ Options:
       done_bytes = done_bytes + #line + 1
       if string_find(line, "%S") then
         stats.lines = stats.lines + 1
-        local items, err = _M.parse_items(line, { single = true, kind = kind, what = "the line" })
+        local items, err = item_format.parse_items(line, { single = true, kind = kind, what = "the line" })
         if not items then
           flush()
           failed(lineno, err)
@@ -659,7 +446,7 @@ Options:
       table_sort(rows, function(x, y)
         if x[2] ~= y[2] then return x[2] < y[2] end
         if x[3] ~= y[3] then return x[3] < y[3] end
-        return x[1] < y[1]
+        return x[1] > y[1] -- "-" (the old entry) before "+"
       end)
       print_table(rows)
       if #rows == 0 then write("(the states are the same)\n") end
@@ -713,13 +500,12 @@ Options:
       local want = math_min(256, limit - n)
       local text, err
       if opt.json then
-        text, err = store:outputs_json(from, want)
+        text, err = store:outputs_json_list(from, want)
         must(cmd, text, err)
-        local spans = array_spans(text, 1)
-        if #spans == 0 then break end
-        for i = 1, #spans do write(string_sub(text, spans[i][1], spans[i][2]), "\n") end
-        local last = json.decode(string_sub(text, spans[#spans][1], spans[#spans][2]))
-        from, n = last.position + 1, n + #spans
+        if #text == 0 then break end
+        for i = 1, #text do write(text[i], "\n") end
+        local last = json.decode(text[#text])
+        from, n = last.position + 1, n + #text
       else
         local outs = must(cmd, store:outputs(from, want))
         if #outs == 0 then break end

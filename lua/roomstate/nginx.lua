@@ -34,21 +34,21 @@
 -- a request, and a named consumer by one worker at a time, under a lease
 -- kept in the database.
 local roomstate = require "roomstate"
-local cli = require "roomstate.cli"
+local item_format = require "roomstate.items"
 
 local ngx = ngx -- nil outside nginx: only functions called in nginx use it
-local type, tostring, tonumber, pairs, ipairs, pcall, xpcall, error, setmetatable =
-      type, tostring, tonumber, pairs, ipairs, pcall, xpcall, error, setmetatable
+local type, tostring, tonumber, ipairs, pcall, xpcall, error, setmetatable =
+      type, tostring, tonumber, ipairs, pcall, xpcall, error, setmetatable
 local string_format, string_sub, string_find, string_match, string_gsub, string_char =
       string.format, string.sub, string.find, string.match, string.gsub, string.char
 local table_concat = table.concat
-local math_floor, math_max = math.floor, math.max
+local math_max = math.max
 local io_open = io.open
 local debug_traceback = debug.traceback
 
-local json = cli.json
-local parse_items = cli.parse_items
-local show = cli.show
+local json = item_format.json
+local parse_items = item_format.parse_items
+local show = item_format.show
 
 local _M = { MAX_BODY = 1048576, MAX_ID_BYTES = 255 }
 
@@ -64,13 +64,7 @@ local STATUS = {
 }
 
 -- A monotonic clock in seconds, for measuring how long a worker is blocked.
-local clock = cli.clock
-if clock == os.time then
-  clock = function()
-    ngx.update_time()
-    return ngx.now()
-  end
-end
+local clock = require("roomstate.core").clock
 
 local function q(s) return (json.encode(s)) end
 

@@ -46,11 +46,18 @@ local function raw_json(row)
 end
 _M.raw_json = raw_json
 
--- read_json(core, from, limit) -> JSON array text | nil, err, code
-function _M.read_json(core, from, limit)
+-- read_raw(core, from, limit) -> { JSON text of each output } | nil, err, code
+function _M.read_raw(core, from, limit)
   local rows, err, code = core:outputs(from, limit or BATCH)
   if not rows then return nil, err, code end
   for i = 1, #rows do rows[i] = raw_json(rows[i]) end
+  return rows
+end
+
+-- read_json(core, from, limit) -> JSON array text | nil, err, code
+function _M.read_json(core, from, limit)
+  local rows, err, code = _M.read_raw(core, from, limit)
+  if not rows then return nil, err, code end
   return "[" .. table_concat(rows, ",") .. "]"
 end
 

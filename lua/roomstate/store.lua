@@ -8,8 +8,8 @@ local core = require "roomstate.core"
 local event = require "roomstate.event"
 local outbox = require "roomstate.outbox"
 
-local type, error, setmetatable, tostring, pcall, string_format, os_time =
-      type, error, setmetatable, tostring, pcall, string.format, os.time
+local type, error, setmetatable, tostring, pcall, string_format, math_floor =
+      type, error, setmetatable, tostring, pcall, string.format, math.floor
 
 local Store = {}
 Store.__index = Store
@@ -212,7 +212,9 @@ function Store:outputs(from, limit)
   return outbox.read(check_open(self), from, limit)
 end
 
--- The same outputs as one JSON array text, for serving over HTTP.
+-- The same outputs as one JSON array text, for serving over HTTP, or as
+-- a list of JSON texts, one per output (JSON lines). Built from the stored
+-- bytes: [] stays [] and the event is byte for byte as ingested.
 function Store:outputs_json(from, limit)
   if type(from) ~= "number" then
     error("bad argument #1 to 'outputs_json' (position expected, got " .. type(from) .. ")", 2)
@@ -220,15 +222,22 @@ function Store:outputs_json(from, limit)
   return outbox.read_json(check_open(self), from, limit)
 end
 
+function Store:outputs_json_list(from, limit)
+  if type(from) ~= "number" then
+    error("bad argument #1 to 'outputs_json_list' (position expected, got " .. type(from) .. ")", 2)
+  end
+  return outbox.read_raw(check_open(self), from, limit)
+end
+
 -- store:try_lease(name, owner, ttl_ms [, now_ms]) -> true | false | nil, err, code
 -- Takes or renews a lease held in the database, so that among several
 -- processes (nginx workers) one at a time does a job such as delivering
--- to a named consumer. now_ms defaults to the wall clock.
+-- to a named consumer. now_ms defaults to the wall clock in milliseconds.
 function Store:try_lease(name, owner, ttl_ms, now_ms)
   if type(name) ~= "string" or type(owner) ~= "string" or type(ttl_ms) ~= "number" then
     error("bad arguments to 'try_lease' (name, owner, ttl_ms expected)", 2)
   end
-  return check_open(self):lease(name, owner, now_ms or os_time() * 1000, ttl_ms)
+  return check_open(self):lease(name, owner, ttl_ms, now_ms and math_floor(now_ms))
 end
 
 function Store:subscribe(name, fn, opts)

@@ -13,7 +13,12 @@ local function exists(path)
 end
 _M.exists = exists
 
-local function sh(cmd)
+-- sh(cmd [, keep_preload]) -> exit status, output (stdout and stderr).
+-- Helper commands run without LD_PRELOAD: the ASan runs preload libasan,
+-- under which some tools (ps) hang. Commands that load the module under
+-- test (nginx, the CLI) keep it.
+local function sh(cmd, keep_preload)
+  if not keep_preload then cmd = "unset LD_PRELOAD; " .. cmd end
   local p = io.popen(cmd .. " 2>&1; echo \"__exit:$?\"")
   local out = p:read("*a")
   p:close()
@@ -53,7 +58,7 @@ end
 
 -- nginx's path, or nil when nginx is not installed.
 function _M.find_nginx()
-  local env = os.getenv("NGINX")
+  local env = os.getenv("ROOMSTATE_NGINX")
   if env and env ~= "" then return env end
   for _, p in ipairs({ "/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx",
                        "/usr/local/openresty/nginx/sbin/nginx" }) do
@@ -135,7 +140,7 @@ function _M.start(opts)
   local repo = _M.cwd()
   local build = _M.build_dir()
   local dir = _M.mktemp_dir("nginx")
-  assert(os.execute("mkdir -p '" .. dir .. "/conf' '" .. dir .. "/logs' '" .. dir .. "/tmp'"))
+  assert(sh("mkdir -p '" .. dir .. "/conf' '" .. dir .. "/logs' '" .. dir .. "/tmp'") == 0)
   -- As root, workers would run as nobody and could not write the database.
   local _, uid = sh("id -u")
   local user = uid:match("^0%s*$") and "user root;" or ""
@@ -149,7 +154,7 @@ function _M.start(opts)
     f:write(conf)
     f:close()
     local status, out = sh(string.format("'%s' -p '%s/' -e logs/error.log -c conf/nginx.conf",
-                                         nginx, dir))
+                                         nginx, dir), true)
     if status == 0 then
       local server = { port = port, dir = dir, nginx = nginx, prefix = opts.prefix or "/v1" }
       function server.url(path) return server.prefix .. path end
@@ -167,6 +172,16 @@ function _M.start(opts)
         pf:close()
         return pid
       end
+      -- The master's children (its workers), from /proc: no ps needed.
+      function server.workers()
+        local pid = server.pid()
+        local cf = pid and io.open(string.format("/proc/%d/task/%d/children", pid, pid))
+        if not cf then return {} end
+        local list = {}
+        for w in cf:read("*a"):gmatch("%d+") do list[#list + 1] = tonumber(w) end
+        cf:close()
+        return list
+      end
       function server.stop()
         local pid = server.pid()
         if pid then
@@ -183,7 +198,7 @@ function _M.start(opts)
       end
       function server.cleanup()
         server.stop()
-        if os.getenv("ROOMSTATE_KEEP") ~= "1" then os.execute("rm -rf '" .. dir .. "'") end
+        if os.getenv("ROOMSTATE_KEEP") ~= "1" then sh("rm -rf '" .. dir .. "'") end
       end
       -- Wait until it answers.
       for _ = 1, 100 do
@@ -201,7 +216,7 @@ function _M.start(opts)
                               io.open(dir .. "/logs/error.log"):read("*a") or "")
     if not last_err:find("in use", 1, true) then break end
   end
-  os.execute("rm -rf '" .. dir .. "'")
+  sh("rm -rf '" .. dir .. "'")
   return nil, "nginx did not start: " .. tostring(last_err)
 end
 
