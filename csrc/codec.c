@@ -61,6 +61,19 @@ static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+int rs_buf_varint(rs_buf *b, uint64_t v)
+{
+    if (rs_buf_reserve(b, 10) != 0)
+        return -1;
+    put_varint(b, v);
+    return 0;
+}
+
+int rs_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    return get_varint(p, end, v);
+}
+
 static uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);

@@ -18,6 +18,9 @@ typedef struct rs_buf {
 } rs_buf;
 
 int rs_buf_reserve(rs_buf *b, size_t extra);   /* 0, or -1 out of memory */
+int rs_buf_varint(rs_buf *b, uint64_t v);      /* 0, or -1 out of memory */
+/* Reads a varint at *p (< end) and advances *p; -1 if malformed. */
+int rs_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 void rs_buf_free(rs_buf *b);
 
 /* (type, key) order; event ignored. */

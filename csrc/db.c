@@ -35,7 +35,8 @@ static const char schema_v1[] =
     " room_id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL DEFAULT 0,"
     " version TEXT, current_snap INTEGER NOT NULL DEFAULT 1,"
     " state_hash INTEGER NOT NULL DEFAULT 0,"
-    " last_sent INTEGER NOT NULL DEFAULT 0);"
+    " last_sent INTEGER NOT NULL DEFAULT 0,"
+    " extremities BLOB NOT NULL DEFAULT x'00');"
     "CREATE TABLE event_types(nid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "INSERT INTO event_types VALUES(1,'m.room.create'),(2,'m.room.power_levels'),"
     " (3,'m.room.join_rules'),(4,'m.room.third_party_invite'),(5,'m.room.member'),"
@@ -43,17 +44,14 @@ static const char schema_v1[] =
     "CREATE TABLE state_keys(nid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
     "INSERT INTO state_keys VALUES(1,'');"
     /* kind: 0 referenced but not stored, 1 outlier, 2 old, 3 new */
-    "CREATE TABLE events(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "CREATE TABLE events(nid INTEGER PRIMARY KEY,"
     " event_id TEXT NOT NULL UNIQUE, room_nid INTEGER NOT NULL DEFAULT 0,"
     " type_nid INTEGER NOT NULL DEFAULT 0, key_nid INTEGER NOT NULL DEFAULT 0,"
     " kind INTEGER NOT NULL DEFAULT 0, before_snap INTEGER, after_snap INTEGER,"
     " depth INTEGER NOT NULL DEFAULT 0, membership TEXT,"
     " ehash INTEGER NOT NULL DEFAULT 0, json BLOB);"
-    "CREATE INDEX events_room ON events(room_nid);"
     "CREATE TABLE edges(prev_nid INTEGER NOT NULL, child_nid INTEGER NOT NULL,"
     " PRIMARY KEY(prev_nid, child_nid)) WITHOUT ROWID;"
-    "CREATE TABLE extremities(room_nid INTEGER NOT NULL, event_nid INTEGER NOT NULL,"
-    " PRIMARY KEY(room_nid, event_nid)) WITHOUT ROWID;"
     "CREATE TABLE blocks(nid INTEGER PRIMARY KEY AUTOINCREMENT,"
     " room_nid INTEGER NOT NULL, hash INTEGER NOT NULL, n INTEGER NOT NULL,"
     " data BLOB NOT NULL);"
@@ -66,10 +64,11 @@ static const char schema_v1[] =
     "INSERT INTO snapshots VALUES(1, 0, 0, 0, x'00');"
     "CREATE TABLE members(room_nid INTEGER NOT NULL, user_nid INTEGER NOT NULL,"
     " membership TEXT NOT NULL, PRIMARY KEY(room_nid, user_nid)) WITHOUT ROWID;"
+    /* data: the output with numeric IDs, rendered to JSON when read; a
+     * purge renders its room's outputs into body first */
     "CREATE TABLE outputs(position INTEGER PRIMARY KEY AUTOINCREMENT,"
     " room_nid INTEGER NOT NULL, event_nid INTEGER NOT NULL,"
-    " body TEXT NOT NULL, event_json BLOB);"
-    "CREATE INDEX outputs_room ON outputs(room_nid);"
+    " data BLOB, body TEXT, event_json BLOB);"
     "CREATE TABLE consumers(name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
     /* bumped by every purge: other handles drop cached IDs when it moves */
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -144,6 +143,7 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->to_id);
     rs_lru_clear(db->to_str);
     rs_lru_clear(db->blobs);
+    rs_lru_clear(db->rows);
 }
 
 /* SQLite's own busy handler backs off up to 100 ms a sleep, so a writer
@@ -252,7 +252,8 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     db->to_id = rs_lru_new(id_bytes, o.id_cache_entries);
     db->to_str = rs_lru_new(id_bytes, o.id_cache_entries);
     db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
-    if (!db->to_id || !db->to_str || !db->blobs) {
+    db->rows = rs_lru_new((size_t)8 << 20, 65536);
+    if (!db->to_id || !db->to_str || !db->blobs || !db->rows) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
         goto fail;
     }
@@ -302,6 +303,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->to_id);
     rs_lru_free(db->to_str);
     rs_lru_free(db->blobs);
+    rs_lru_free(db->rows);
     rs_buf_free(&db->scratch);
     free(db);
 }
@@ -321,6 +323,25 @@ int rs__sync_generation(rs_db *db)
     if (gen != db->generation) {
         rs__cache_clear(db);
         db->generation = gen;
+    }
+    return rs__rows_fresh(db);
+}
+
+/* Room and event rows change when another handle commits: the cache of
+ * them is good only while nobody else has written. */
+int rs__rows_fresh(rs_db *db)
+{
+    sqlite3_stmt *st = rs__stmt(db, ST_DATA_VERSION);
+    if (!st)
+        return RS_ESQL;
+    int rc = sqlite3_step(st);
+    int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return rs__sqlfail(db, "reading the data version");
+    if (version != db->data_version) {
+        rs_lru_clear(db->rows);
+        db->data_version = version;
     }
     return RS_OK;
 }

@@ -16,8 +16,31 @@ typedef struct event_row {
     rs_nid before, after;     /* 0: no state */
 } event_row;
 
+static void event_key(char key[9], rs_nid ev)
+{
+    key[0] = 'e';
+    memcpy(key + 1, &ev, 8);
+}
+
+/* Rows are cached write-through; rs_begin drops the cache when another
+ * handle has committed. */
+static void remember_event_row(rs_db *db, rs_nid ev, const event_row *r)
+{
+    char key[9];
+    event_key(key, ev);
+    rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
+}
+
 static int read_event_row(rs_db *db, rs_nid ev, event_row *r)
 {
+    char key[9];
+    size_t vlen;
+    event_key(key, ev);
+    const void *v = rs_lru_get(db->rows, key, sizeof key, &vlen);
+    if (v && vlen == sizeof *r) {
+        memcpy(r, v, sizeof *r);
+        return RS_OK;
+    }
     memset(r, 0, sizeof *r);
     sqlite3_stmt *st = rs__stmt(db, ST_EVENT_ROW);
     if (!st)
@@ -34,6 +57,8 @@ static int read_event_row(rs_db *db, rs_nid ev, event_row *r)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (rc == SQLITE_ROW)
+        remember_event_row(db, ev, r);
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? RS_OK
                                                    : rs__sqlfail(db, "reading an event");
 }
@@ -230,77 +255,54 @@ static int follow_current(rs_db *db, rs_nid room, const rs_entry *rem,
     return RS_OK;
 }
 
-static int room_state(rs_db *db, rs_nid room, int *created, rs_nid *current,
-                      uint64_t *hash, rs_nid *last_sent)
-{
-    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_INFO);
-    if (!st)
-        return RS_ESQL;
-    sqlite3_bind_int64(st, 1, room);
-    int rc = sqlite3_step(st);
-    *created = 0;
-    if (rc == SQLITE_ROW) {
-        *created = sqlite3_column_int(st, 0);
-        *current = sqlite3_column_int64(st, 2);
-        *hash = (uint64_t)sqlite3_column_int64(st, 3);
-        *last_sent = sqlite3_column_int64(st, 4);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? RS_OK
-                                                   : rs__sqlfail(db, "reading a room");
-}
-
-/* Extremities, current state and the output of a new event. */
-static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
-                        rs_nid last_sent, const rs_event *ev, rs_nid id,
+/* Extremities, current state and the output of a new event. `row` is the
+ * room as read at the start of the ingest; it is written back changed. */
+static int advance_room(rs_db *db, rs_nid room, rs_room_row *row,
+                        const rs_event *ev, rs_nid id, int is_new_row,
                         rs_nid type, rs_nid key, const rs_nid *prev,
                         rs_nid before, rs_nid after, int rewrite,
                         rs_ingest_result *res)
 {
-    int rc;
-    rs_nid *ext = NULL, *keep = NULL, *snaps = NULL;
-    size_t next = 0, nkeep = 0;
+    int rc = RS_OK;
+    rs_nid keep[RS_MAX_EXTREMITIES + 1], snaps[RS_MAX_EXTREMITIES + 1];
+    size_t nkeep = 0;
     rs_entry *rem = NULL, *add = NULL, *sbr = NULL, *sba = NULL, *full = NULL;
     size_t nrem = 0, nadd = 0, nsbr = 0, nsba = 0, nfull = 0;
     rs_entry one_rem, one_add;
-    int fast = 0;
-    if ((rc = rs__extremities(db, room, &ext, &next)))
-        return rc;
-    if (!(keep = malloc((next + 1) * sizeof *keep)) ||
-        !(snaps = malloc((next + 1) * sizeof *snaps))) {
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-        goto out;
-    }
+    const rs_nid current = row->current;
+
     /* new extremities: the old ones minus the prevs, plus the event unless a
      * stored event already lists it as a prev */
     if (!rewrite) {
-        for (size_t i = 0; i < next; i++) {
+        for (size_t i = 0; i < row->next; i++) {
             int is_prev = 0;
             for (size_t j = 0; j < ev->nprev; j++)
-                is_prev |= prev[j] == ext[i];
-            if (!is_prev && ext[i] != id)
-                keep[nkeep++] = ext[i];
+                is_prev |= prev[j] == row->ext[i];
+            if (!is_prev && row->ext[i] != id)
+                keep[nkeep++] = row->ext[i];
         }
     }
-    sqlite3_stmt *st = rs__stmt(db, ST_EDGE_HAS_CHILD);
-    if (!st) {
-        rc = RS_ESQL;
-        goto out;
+    /* an event stored just now has no children; a rewrite makes the event
+     * the only extremity; and a room is never left without one */
+    int has_child = 0;
+    if (!is_new_row && !rewrite && nkeep > 0) {
+        sqlite3_stmt *st = rs__stmt(db, ST_EDGE_HAS_CHILD);
+        if (!st)
+            return RS_ESQL;
+        sqlite3_bind_int64(st, 1, id);
+        int step = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            return rs__sqlfail(db, "reading event edges");
+        has_child = step == SQLITE_ROW;
     }
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = rs__sqlfail(db, "reading event edges");
-        goto out;
-    }
-    /* a rewrite makes the event the only extremity, and a room is never
-     * left without one, whatever backfilled events point at it */
-    int has_child = step == SQLITE_ROW && !rewrite && nkeep > 0;
     if (!has_child)
         keep[nkeep++] = id;
+    if (nkeep > RS_MAX_EXTREMITIES)
+        return rs__fail(db, RS_ECONFLICT,
+                        "%.*s: room would have more than %d forward extremities",
+                        (int)ev->event_id.len, ev->event_id.s, RS_MAX_EXTREMITIES);
     qsort(keep, nkeep, sizeof *keep, nid_cmp);
 
     /* the new current state */
@@ -310,7 +312,7 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
     } else if (nkeep > 0) {
         for (size_t i = 0; i < nkeep; i++) {
             event_row r;
-            if ((rc = read_event_row(db, keep[i], &r)))
+            if (keep[i] != id && (rc = read_event_row(db, keep[i], &r)))
                 goto out;
             snaps[i] = keep[i] == id ? after : r.after;
         }
@@ -320,7 +322,7 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
 
     /* how the current state changed; the usual case is one key replaced on
      * top of the current state, known without diffing */
-    fast = !rewrite && before == current && cur_new == after;
+    int fast = !rewrite && before == current && cur_new == after;
     if (cur_new == current) {
         /* nothing changed */
     } else if (fast && key) {
@@ -336,6 +338,7 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
         goto out;
     }
     const rs_entry *prem = rem ? rem : &one_rem, *padd = add ? add : &one_add;
+    uint64_t hash = row->hash;
     if ((rc = follow_current(db, room, prem, nrem, padd, nadd, &hash)))
         goto out;
 
@@ -343,52 +346,18 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
     if (fast) {
         nsba = nrem;
         nsbr = nadd;
-        sba = NULL;
     } else if ((rc = rs_snapshot_diff(db, cur_new, before, &sbr, &nsbr, &sba,
                                       &nsba))) {
         goto out;
     }
 
-    /* extremities */
-    if (rewrite) {
-        if (!(st = rs__stmt(db, ST_EXTREM_CLEAR))) {
-            rc = RS_ESQL;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, room);
-        if ((rc = rs__run(db, st, "clearing extremities")))
-            goto out;
-    } else {
-        for (size_t j = 0; j < ev->nprev; j++) {
-            if (!(st = rs__stmt(db, ST_EXTREM_DEL))) {
-                rc = RS_ESQL;
-                goto out;
-            }
-            sqlite3_bind_int64(st, 1, room);
-            sqlite3_bind_int64(st, 2, prev[j]);
-            if ((rc = rs__run(db, st, "updating extremities")))
-                goto out;
-        }
-    }
-    if (!has_child) {
-        if (!(st = rs__stmt(db, ST_EXTREM_PUT))) {
-            rc = RS_ESQL;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, room);
-        sqlite3_bind_int64(st, 2, id);
-        if ((rc = rs__run(db, st, "updating extremities")))
-            goto out;
-    }
-    if (!(st = rs__stmt(db, ST_ROOM_UPDATE))) {
-        rc = RS_ESQL;
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, room);
-    sqlite3_bind_int64(st, 2, cur_new);
-    sqlite3_bind_int64(st, 3, (int64_t)hash);
-    sqlite3_bind_int64(st, 4, id);
-    if ((rc = rs__run(db, st, "updating the room")))
+    rs_nid last_sent = row->last_sent;
+    row->current = cur_new;
+    row->hash = hash;
+    row->last_sent = id;
+    row->next = nkeep;
+    memcpy(row->ext, keep, nkeep * sizeof *keep);
+    if ((rc = rs__room_write(db, room, row)))
         goto out;
 
     /* a rewrite tells consumers to drop their copy, so it must carry the
@@ -401,13 +370,11 @@ static int advance_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash,
         padd = full;
         nadd = nfull;
     }
-    rc = rs__output_new_event(db, room, id, rewrite, padd, nadd, prem, nrem,
-                              sba ? sba : prem, nsba, sbr ? sbr : padd, nsbr,
-                              last_sent, hash, &res->position);
+    rc = rs__output_new_event(db, room, id, rewrite, keep, nkeep, padd, nadd,
+                              prem, nrem, sba ? sba : prem, nsba,
+                              sbr ? sbr : padd, nsbr, last_sent, hash,
+                              &res->position);
 out:
-    free(ext);
-    free(keep);
-    free(snaps);
     free(rem);
     free(add);
     free(sbr);
@@ -429,17 +396,17 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
     int is_create = is_state && ev->state_key.len == 0 &&
                     str_eq(ev->type, "m.room.create");
     rs_nid room = 0, id = 0, type = 0, key = 0, *prev = NULL;
-    int rc, created = 0;
-    rs_nid current = RS_EMPTY_SNAPSHOT, last_sent = 0;
-    uint64_t hash = 0;
+    rs_room_row row;
+    int rc;
 
     /* 1. the room must exist, unless this is its create event */
+    memset(&row, 0, sizeof row);
     rc = rs_id_lookup(db, RS_ID_ROOM, ev->room_id.s, ev->room_id.len, &room);
     if (rc != RS_OK && rc != RS_ENOTFOUND)
         return rc;
-    if (room && (rc = room_state(db, room, &created, &current, &hash, &last_sent)))
+    if (room && (rc = rs__room_read(db, room, &row)))
         return rc;
-    if (!created) {
+    if (!row.created) {
         if (!is_create)
             return rs__fail(db, RS_EUNKNOWN_ROOM,
                             "%.*s: room %.*s has no create event",
@@ -457,9 +424,12 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
                               SQLITE_STATIC);
         else
             sqlite3_bind_text(st, 2, "1", 1, SQLITE_STATIC);
-        if ((rc = rs__run(db, st, "creating a room")))
+        rs__room_forget(db, room);
+        if ((rc = rs__run(db, st, "creating a room")) ||
+            (rc = rs__room_read(db, room, &row)))
             return rc;
     }
+    const rs_nid current = row.current;
 
     /* 2. numeric IDs; an event stored at this kind or stronger is a duplicate.
      * A new event gets its ID from the insert of its full row below. */
@@ -540,6 +510,7 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
                       (int)ev->event_id.len, ev->event_id.s);
         goto out;
     }
+    int is_new_row = !id;
     if (!id) {
         id = sqlite3_last_insert_rowid(db->sql);
         rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
@@ -558,6 +529,8 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
     } else {
         after = before;
     }
+    event_row stored = {room, type, key, (int)kind, before, after};
+    remember_event_row(db, id, &stored);
     for (size_t i = 0; kind != RS_KIND_OUTLIER && i < ev->nprev; i++) {
         if (!prev[i] && (rc = rs_id_get_or_create(db, RS_ID_EVENT, ev->prev[i].s,
                                                   ev->prev[i].len, &prev[i])))
@@ -576,8 +549,8 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
     /* 5. the room and the outbox */
     if (kind == RS_KIND_NEW) {
         res->rewrote = state != NULL;
-        rc = advance_room(db, room, current, hash, last_sent, ev, id, type, key,
-                          prev, before, after, state != NULL, res);
+        rc = advance_room(db, room, &row, ev, id, is_new_row, type, key, prev,
+                          before, after, state != NULL, res);
     } else if (kind == RS_KIND_OLD) {
         rc = rs__output_old_event(db, room, id, &res->position);
     }

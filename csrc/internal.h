@@ -49,27 +49,23 @@
     X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
     X(EDGE_PUT, "INSERT OR IGNORE INTO edges(prev_nid,child_nid) VALUES(?1,?2)") \
     X(EDGE_HAS_CHILD, "SELECT 1 FROM edges WHERE prev_nid=?1 LIMIT 1")         \
-    X(EXTREM_LIST, "SELECT event_nid FROM extremities WHERE room_nid=?1")      \
-    X(EXTREM_DEL, "DELETE FROM extremities WHERE room_nid=?1 AND event_nid=?2") \
-    X(EXTREM_CLEAR, "DELETE FROM extremities WHERE room_nid=?1")               \
-    X(EXTREM_PUT, "INSERT OR IGNORE INTO extremities(room_nid,event_nid) "     \
-                  "VALUES(?1,?2)")                                             \
     X(ROOM_INFO, "SELECT created, version, current_snap, state_hash, "         \
-                 "last_sent FROM rooms WHERE nid=?1")                          \
+                 "last_sent, extremities FROM rooms WHERE nid=?1")             \
     X(ROOM_CREATE, "UPDATE rooms SET created=1, version=?2 WHERE nid=?1")      \
     X(ROOM_UPDATE, "UPDATE rooms SET current_snap=?2, state_hash=?3, "         \
-                   "last_sent=?4 WHERE nid=?1")                                \
+                   "last_sent=?4, extremities=?5 WHERE nid=?1")                \
     X(MEMBER_SET, "INSERT OR REPLACE INTO members(room_nid,user_nid,"          \
                   "membership) VALUES(?1,?2,?3)")                              \
     X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2")     \
-    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,body) "              \
-                  "VALUES(?1,?2,?3)")                                          \
+    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body) "         \
+                  "VALUES(?1,?2,?3,?4)")                                       \
     X(OUTPUT_READ,                                                             \
-      "SELECT o.position, o.body, coalesce(o.event_json, e.json) FROM outputs " \
-      "o LEFT JOIN events e ON e.nid=o.event_nid AND o.event_nid>0 "           \
-      "WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")                     \
+      "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json) "     \
+      "FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND "            \
+      "o.event_nid>0 WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")       \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
                    "name='outputs'),0)")                                       \
+    X(DATA_VERSION, "PRAGMA data_version")                                     \
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
     X(SAVEPOINT, "SAVEPOINT rs_ingest")                                        \
     X(RELEASE, "RELEASE rs_ingest")                                            \
@@ -96,6 +92,8 @@ struct rs_db {
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
+    rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
+    int64_t data_version;  /* PRAGMA data_version the rows cache belongs to */
     rs_buf scratch;    /* strings returned to the caller */
     char errmsg[512];
 };
@@ -113,8 +111,11 @@ int rs__sqlfail(rs_db *db, const char *what);
 sqlite3_stmt *rs__stmt(rs_db *db, int id);
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
-/* Clears the caches if another handle purged since they were filled. */
+/* Clears the caches if another handle purged since they were filled, and
+ * the row cache if another handle committed anything. */
 int rs__sync_generation(rs_db *db);
+/* Clears the row cache if another handle committed since it was filled. */
+int rs__rows_fresh(rs_db *db);
 /* Caches a string <-> ID pair known to be stored. */
 void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
                      rs_nid id);
@@ -137,6 +138,7 @@ int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
 
 /* JSON output rendering (outbox.c). */
 int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
+                         const rs_nid *ext, size_t next,
                          const rs_entry *adds, size_t nadds,
                          const rs_entry *removes, size_t nremoves,
                          const rs_entry *sb_adds, size_t nsb_adds,
@@ -147,9 +149,26 @@ int rs__output_old_event(rs_db *db, rs_nid room, rs_nid event,
                          int64_t *position);
 int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
                      int64_t *position);
+/* Renders a room's outputs to JSON in place, with their events, so they
+ * read the same after the room's rows are deleted. */
+int rs__outputs_materialise(rs_db *db, rs_nid room);
 
-/* Sorted, deduplicated extremities of a room (malloc'd). */
-int rs__extremities(rs_db *db, rs_nid room, rs_nid **ev, size_t *n);
+/* A room's row. The extremities are sorted and at most RS_MAX_EXTREMITIES;
+ * the row is read through a write-through cache. */
+#define RS_MAX_EXTREMITIES 64
+typedef struct rs_room_row {
+    int created;
+    rs_nid current, last_sent;
+    uint64_t hash;
+    size_t next;
+    rs_nid ext[RS_MAX_EXTREMITIES];
+    char version[32];
+} rs_room_row;
+/* Errors: RS_ENOTFOUND when there is no row for the room ID. */
+int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r);
+int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r);
+/* After a write the cache cannot mirror (creating a room): forget it. */
+void rs__room_forget(rs_db *db, rs_nid room);
 
 /* Merged state after several snapshots: *out is one of them when they all
  * hold the same state, else RS_ECONFLICT naming up to 10 conflicting keys. */

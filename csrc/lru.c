@@ -131,6 +131,13 @@ void rs_lru_put(rs_lru *c, const void *key, size_t klen, const void *val,
     c->entries++;
 }
 
+void rs_lru_del(rs_lru *c, const void *key, size_t klen)
+{
+    node *n = find(c, key, klen, rs_hash_bytes(key, klen));
+    if (n)
+        remove_node(c, n);
+}
+
 void rs_lru_clear(rs_lru *c)
 {
     while (c->oldest)

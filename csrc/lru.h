@@ -22,6 +22,9 @@ const void *rs_lru_get(rs_lru *c, const void *key, size_t klen, size_t *vlen);
 void rs_lru_put(rs_lru *c, const void *key, size_t klen, const void *val,
                 size_t vlen);
 
+/* Removes one entry, if present. */
+void rs_lru_del(rs_lru *c, const void *key, size_t klen);
+
 void rs_lru_clear(rs_lru *c);
 size_t rs_lru_bytes(const rs_lru *c);
 #endif

@@ -1,9 +1,10 @@
 /* outbox.c - outputs written in the same transaction as the state change
  * they describe, and the consumer positions that make delivery durable.
  *
- * An output row holds its JSON body with string IDs already resolved; the
- * event itself is not copied but joined from the events table when read
- * (a purge copies it into the row first), which keeps ingest writes small. */
+ * An output row holds the output with numeric IDs, rendered to JSON when
+ * read; the event itself is not copied but joined from the events table.
+ * A purge renders its room's outputs and copies their events into the rows
+ * first, so they read the same afterwards. Ingest writes stay small. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,37 +52,43 @@ static int event_id_json(rs_db *db, rs_buf *b, rs_nid ev)
     return rs__json_string(b, s, n) ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
-static int id_array(rs_db *db, rs_buf *b, const char *name, const rs_entry *e,
-                    const rs_nid *ids, size_t n)
-{
-    if (lit(b, ",\"") || lit(b, name) || lit(b, "\":["))
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (i && lit(b, ","))
-            return rs__fail(db, RS_ENOMEM, "out of memory");
-        int rc = event_id_json(db, b, e ? e[i].event : ids[i]);
-        if (rc)
-            return rc;
-    }
-    return lit(b, "]") ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
-}
-
-static int put_output(rs_db *db, rs_nid room, rs_nid event, const rs_buf *b,
-                      int64_t *position)
+static int put_output(rs_db *db, rs_nid room, rs_nid event, const rs_buf *data,
+                      const rs_buf *body, int64_t *position)
 {
     sqlite3_stmt *st = rs__stmt(db, ST_OUTPUT_PUT);
     if (!st)
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, event);
-    sqlite3_bind_text(st, 3, (const char *)b->p, (int)b->len, SQLITE_STATIC);
+    if (data)
+        sqlite3_bind_blob(st, 3, data->p, (int)data->len, SQLITE_STATIC);
+    if (body)
+        sqlite3_bind_text(st, 4, (const char *)body->p, (int)body->len, SQLITE_STATIC);
     int rc = rs__run(db, st, "writing an output");
     if (rc == RS_OK)
         *position = sqlite3_last_insert_rowid(db->sql);
     return rc;
 }
 
+/* The stored form of an output: a type byte; for a new_room_event then the
+ * rewrite flag, the state hash (8 bytes, little-endian), last_sent, and five
+ * lists (latest, adds, removes, state-before adds and removes), each a
+ * varint count and varint event IDs. A few dozen bytes where the JSON is
+ * hundreds; the JSON is rendered when the output is read. */
+enum { OUT_NEW = 1, OUT_OLD = 2 };
+
+static int put_list(rs_buf *b, const rs_entry *e, const rs_nid *ids, size_t n)
+{
+    if (rs_buf_varint(b, n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rs_buf_varint(b, (uint64_t)(e ? e[i].event : ids[i])))
+            return -1;
+    return 0;
+}
+
 int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
+                         const rs_nid *ext, size_t next,
                          const rs_entry *adds, size_t nadds,
                          const rs_entry *removes, size_t nremoves,
                          const rs_entry *sb_adds, size_t nsb_adds,
@@ -90,54 +97,33 @@ int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
                          int64_t *position)
 {
     rs_buf b = {0};
-    rs_nid *ext = NULL;
-    size_t next;
-    char hex[24];
-    int rc = rs__extremities(db, room, &ext, &next);
-    if (rc)
-        return rc;
-    if (lit(&b, "{\"type\":\"new_room_event\",\"new_room_event\":{\"rewrites_state\":") ||
-        lit(&b, rewrote ? "true" : "false")) {
+    int rc = RS_OK;
+    if (rs_buf_reserve(&b, 10)) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = id_array(db, &b, "latest_event_ids", NULL, ext, next)) ||
-        (rc = id_array(db, &b, "adds_state_event_ids", adds, NULL, nadds)) ||
-        (rc = id_array(db, &b, "removes_state_event_ids", removes, NULL, nremoves)) ||
-        (rc = id_array(db, &b, "state_before_adds_event_ids", sb_adds, NULL, nsb_adds)) ||
-        (rc = id_array(db, &b, "state_before_removes_event_ids", sb_removes, NULL,
-                       nsb_removes)))
-        goto out;
-    if (lit(&b, ",\"last_sent_event_id\":")) {
+    b.p[b.len++] = OUT_NEW;
+    b.p[b.len++] = rewrote ? 1 : 0;
+    for (int k = 0; k < 8; k++)
+        b.p[b.len++] = (uint8_t)(state_hash >> (8 * k));
+    if (rs_buf_varint(&b, (uint64_t)last_sent) || put_list(&b, NULL, ext, next) ||
+        put_list(&b, adds, NULL, nadds) || put_list(&b, removes, NULL, nremoves) ||
+        put_list(&b, sb_adds, NULL, nsb_adds) ||
+        put_list(&b, sb_removes, NULL, nsb_removes)) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory");
         goto out;
     }
-    if (last_sent)
-        rc = event_id_json(db, &b, last_sent);
-    else if (lit(&b, "\"\""))
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    if (rc)
-        goto out;
-    snprintf(hex, sizeof hex, "%016" PRIx64, state_hash);
-    if (lit(&b, ",\"state_hash\":\"") || lit(&b, hex) || lit(&b, "\"}}")) {
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = put_output(db, room, event, &b, position);
+    rc = put_output(db, room, event, &b, NULL, position);
 out:
-    free(ext);
     rs_buf_free(&b);
     return rc;
 }
 
 int rs__output_old_event(rs_db *db, rs_nid room, rs_nid event, int64_t *position)
 {
-    rs_buf b = {0};
-    int rc = lit(&b, "{\"type\":\"old_room_event\",\"old_room_event\":{}}")
-                 ? rs__fail(db, RS_ENOMEM, "out of memory")
-                 : put_output(db, room, event, &b, position);
-    rs_buf_free(&b);
-    return rc;
+    uint8_t type = OUT_OLD;
+    rs_buf b = {&type, 1, 1};
+    return put_output(db, room, event, &b, NULL, position);
 }
 
 int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
@@ -149,8 +135,125 @@ int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
         rs__json_string(&b, room_id, len) || lit(&b, "}}"))
         rc = rs__fail(db, RS_ENOMEM, "out of memory");
     else
-        rc = put_output(db, room, 0, &b, position);
+        rc = put_output(db, room, 0, NULL, &b, position);
     rs_buf_free(&b);
+    return rc;
+}
+
+/* Renders a list of the stored form as a JSON array field. */
+static int render_list(rs_db *db, rs_buf *b, const char *name, const uint8_t **p,
+                       const uint8_t *end)
+{
+    uint64_t n, id;
+    if (rs_read_varint(p, end, &n) || n > (uint64_t)(end - *p))
+        return rs__fail(db, RS_ECORRUPT, "an output does not decode");
+    if (lit(b, ",\"") || lit(b, name) || lit(b, "\":["))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        if (rs_read_varint(p, end, &id))
+            return rs__fail(db, RS_ECORRUPT, "an output does not decode");
+        if (i && lit(b, ","))
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        int rc = event_id_json(db, b, (rs_nid)id);
+        if (rc)
+            return rc;
+    }
+    return lit(b, "]") ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
+}
+
+/* The JSON of an output from its stored form (without "position" and
+ * "event", which the reader adds). */
+static int render(rs_db *db, const uint8_t *p, size_t len, rs_buf *b)
+{
+    const uint8_t *end = p + len;
+    if (len >= 1 && p[0] == OUT_OLD)
+        return lit(b, "{\"type\":\"old_room_event\",\"old_room_event\":{}}")
+                   ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
+    if (len < 10 || p[0] != OUT_NEW)
+        return rs__fail(db, RS_ECORRUPT, "an output does not decode");
+    int rewrote = p[1];
+    uint64_t hash = 0, last_sent;
+    for (int k = 0; k < 8; k++)
+        hash |= (uint64_t)p[2 + k] << (8 * k);
+    p += 10;
+    if (rs_read_varint(&p, end, &last_sent))
+        return rs__fail(db, RS_ECORRUPT, "an output does not decode");
+    static const char *const lists[] = {
+        "latest_event_ids", "adds_state_event_ids", "removes_state_event_ids",
+        "state_before_adds_event_ids", "state_before_removes_event_ids"};
+    int rc = RS_OK;
+    if (lit(b, "{\"type\":\"new_room_event\",\"new_room_event\":{\"rewrites_state\":") ||
+        lit(b, rewrote ? "true" : "false"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (int i = 0; i < 5 && !rc; i++)
+        rc = render_list(db, b, lists[i], &p, end);
+    if (rc)
+        return rc;
+    if (lit(b, ",\"last_sent_event_id\":"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    if (last_sent)
+        rc = event_id_json(db, b, (rs_nid)last_sent);
+    else if (lit(b, "\"\""))
+        rc = rs__fail(db, RS_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016" PRIx64, hash);
+    if (lit(b, ",\"state_hash\":\"") || lit(b, hex) || lit(b, "\"}}"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    return p == end ? RS_OK : rs__fail(db, RS_ECORRUPT, "an output does not decode");
+}
+
+int rs__outputs_materialise(rs_db *db, rs_nid room)
+{
+    /* render first, update after: no writes under an open SELECT */
+    sqlite3_stmt *sel, *upd;
+    if (sqlite3_prepare_v2(db->sql, "SELECT position, data FROM outputs WHERE "
+                           "room_nid=?1 AND body IS NULL", -1, &sel, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "reading outputs");
+    if (sqlite3_prepare_v2(db->sql, "UPDATE outputs SET body=?2, data=NULL, "
+                           "event_json=(SELECT json FROM events WHERE "
+                           "nid=outputs.event_nid) WHERE position=?1", -1, &upd,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(sel);
+        return rs__sqlfail(db, "rewriting outputs");
+    }
+    sqlite3_bind_int64(sel, 1, room);
+    rs_buf all = {0};   /* (position, length, JSON) records */
+    int rc = RS_OK, step;
+    while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t pos = sqlite3_column_int64(sel, 0);
+        rs_buf one = {0};
+        rc = render(db, sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1),
+                    &one);
+        if (!rc && rs_buf_reserve(&all, 16 + one.len))
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+        if (!rc) {
+            uint64_t n = one.len;
+            memcpy(all.p + all.len, &pos, 8);
+            memcpy(all.p + all.len + 8, &n, 8);
+            memcpy(all.p + all.len + 16, one.p, one.len);
+            all.len += 16 + one.len;
+        }
+        rs_buf_free(&one);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "reading outputs");
+    sqlite3_finalize(sel);
+    for (size_t off = 0; !rc && off < all.len;) {
+        int64_t pos;
+        uint64_t n;
+        memcpy(&pos, all.p + off, 8);
+        memcpy(&n, all.p + off + 8, 8);
+        sqlite3_bind_int64(upd, 1, pos);
+        sqlite3_bind_text(upd, 2, (const char *)all.p + off + 16, (int)n, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE)
+            rc = rs__sqlfail(db, "rewriting outputs");
+        sqlite3_reset(upd);
+        off += 16 + (size_t)n;
+    }
+    sqlite3_finalize(upd);
+    rs_buf_free(&all);
     return rc;
 }
 
@@ -171,7 +274,7 @@ int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, from);
     sqlite3_bind_int64(st, 2, (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
-    rs_buf b = {0};
+    rs_buf b = {0}, rendered = {0};
     size_t cap = 0;
     int rc, result = RS_OK;
     /* strings are stored as offsets while the buffer grows, fixed up after */
@@ -188,11 +291,25 @@ int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
         }
         rs_output *o = &out->items[out->n];
         o->position = sqlite3_column_int64(st, 0);
-        size_t bl = (size_t)sqlite3_column_bytes(st, 1);
-        const void *bp = sqlite3_column_text(st, 1);
-        size_t el = (size_t)sqlite3_column_bytes(st, 2);
-        const void *ep = sqlite3_column_blob(st, 2);
-        int has_event = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        const void *bp;
+        size_t bl;
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+            bl = (size_t)sqlite3_column_bytes(st, 2);
+            bp = sqlite3_column_text(st, 2);
+        } else {
+            rendered.len = 0;
+            if ((result = render(db, sqlite3_column_blob(st, 1),
+                                 (size_t)sqlite3_column_bytes(st, 1), &rendered))) {
+                rs__fail(db, result, "output %lld: %s", (long long)o->position,
+                         rs_errmsg(db));
+                break;
+            }
+            bp = rendered.p;
+            bl = rendered.len;
+        }
+        size_t el = (size_t)sqlite3_column_bytes(st, 3);
+        const void *ep = sqlite3_column_blob(st, 3);
+        int has_event = sqlite3_column_type(st, 3) != SQLITE_NULL;
         if (rs_buf_reserve(&b, bl + el + 2) != 0) {
             result = rs__fail(db, RS_ENOMEM, "out of memory reading outputs");
             break;
@@ -214,6 +331,7 @@ int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
         result = rs__sqlfail(db, "reading outputs");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    rs_buf_free(&rendered);
     if (result != RS_OK) {
         rs_buf_free(&b);
         rs_outputs_free(out);

@@ -1,4 +1,5 @@
 /* rooms.c - read-side queries on rooms and events, and purging a room. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,71 +66,129 @@ static int room_nid(rs_db *db, const char *room_id, size_t len, rs_nid *room)
     return rc;
 }
 
+/* The extremities column: varint count, then (varint event ID, 0) pairs,
+ * the snapshot-list format, so one codec serves both. */
+static int ext_decode(const uint8_t *p, size_t len, rs_room_row *r)
+{
+    rs_blockref refs[RS_MAX_BLOCKS];
+    size_t n = 0;
+    if (rs_snapblob_decode(p, len, refs, &n) != 0 || n > RS_MAX_EXTREMITIES)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        r->ext[i] = refs[i].block;
+    r->next = n;
+    return 0;
+}
+
+static int ext_encode(const rs_room_row *r, rs_buf *b)
+{
+    rs_blockref refs[RS_MAX_EXTREMITIES];
+    for (size_t i = 0; i < r->next; i++) {
+        refs[i].block = r->ext[i];
+        refs[i].size = 0;
+    }
+    return rs_snapblob_encode(refs, r->next, b);
+}
+
+static void room_key(char key[9], rs_nid room)
+{
+    key[0] = 'r';
+    memcpy(key + 1, &room, 8);
+}
+
+int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r)
+{
+    char key[9];
+    size_t vlen;
+    /* inside our own transaction nobody else can write */
+    int rc = db->in_tx ? RS_OK : rs__rows_fresh(db);
+    if (rc)
+        return rc;
+    room_key(key, room);
+    const void *v = rs_lru_get(db->rows, key, sizeof key, &vlen);
+    if (v && vlen == sizeof *r) {
+        memcpy(r, v, sizeof *r);
+        return RS_OK;
+    }
+    memset(r, 0, sizeof *r);
+    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_INFO);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        r->created = sqlite3_column_int(st, 0);
+        const char *ver = (const char *)sqlite3_column_text(st, 1);
+        snprintf(r->version, sizeof r->version, "%s", ver ? ver : "");
+        r->current = sqlite3_column_int64(st, 2);
+        r->hash = (uint64_t)sqlite3_column_int64(st, 3);
+        r->last_sent = sqlite3_column_int64(st, 4);
+        if (ext_decode(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), r))
+            rc = rs__fail(db, RS_ECORRUPT, "room %lld: extremities do not decode",
+                          (long long)room);
+    } else if (step == SQLITE_DONE) {
+        rc = rs__fail(db, RS_ENOTFOUND, "no room %lld", (long long)room);
+    } else {
+        rc = rs__sqlfail(db, "reading a room");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == RS_OK)
+        rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
+    return rc;
+}
+
+int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r)
+{
+    rs_buf b = {0};
+    if (ext_encode(r, &b) != 0)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_UPDATE);
+    int rc = RS_ESQL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, room);
+        sqlite3_bind_int64(st, 2, r->current);
+        sqlite3_bind_int64(st, 3, (int64_t)r->hash);
+        sqlite3_bind_int64(st, 4, r->last_sent);
+        sqlite3_bind_blob(st, 5, b.p, (int)b.len, SQLITE_STATIC);
+        rc = rs__run(db, st, "updating the room");
+    }
+    rs_buf_free(&b);
+    char key[9];
+    room_key(key, room);
+    if (rc == RS_OK)
+        rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
+    else
+        rs_lru_del(db->rows, key, sizeof key);
+    return rc;
+}
+
+void rs__room_forget(rs_db *db, rs_nid room)
+{
+    char key[9];
+    room_key(key, room);
+    rs_lru_del(db->rows, key, sizeof key);
+}
+
 int rs_room_info_get(rs_db *db, const char *room_id, size_t len,
                      rs_room_info *info)
 {
     memset(info, 0, sizeof *info);
     int rc = rs_id_lookup(db, RS_ID_ROOM, room_id, len, &info->room);
+    rs_room_row r;
+    if (rc == RS_OK)
+        rc = rs__room_read(db, info->room, &r);
+    if (rc == RS_OK && !r.created)
+        rc = RS_ENOTFOUND;
     if (rc == RS_ENOTFOUND)
         return rs__fail(db, RS_ENOTFOUND, "unknown room %.*s", (int)len, room_id);
     if (rc)
         return rc;
-    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_INFO);
-    if (!st)
-        return RS_ESQL;
-    sqlite3_bind_int64(st, 1, info->room);
-    int step = sqlite3_step(st);
-    int created = 0;
-    if (step == SQLITE_ROW) {
-        created = sqlite3_column_int(st, 0);
-        info->current = sqlite3_column_int64(st, 2);
-        info->state_hash = (uint64_t)sqlite3_column_int64(st, 3);
-        const char *v = (const char *)sqlite3_column_text(st, 1);
-        info->version_len = (size_t)sqlite3_column_bytes(st, 1);
-        info->version = rs__scratch(db, v ? v : "", v ? info->version_len : 0);
-        if (!info->version)
-            rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return rs__sqlfail(db, "reading a room");
-    if (!rc && !created)
-        rc = rs__fail(db, RS_ENOTFOUND, "unknown room %.*s", (int)len, room_id);
-    return rc;
-}
-
-int rs__extremities(rs_db *db, rs_nid room, rs_nid **ev, size_t *n)
-{
-    sqlite3_stmt *st = rs__stmt(db, ST_EXTREM_LIST);
-    size_t cap = 4;
-    *n = 0;
-    if (!st)
-        return RS_ESQL;
-    if (!(*ev = malloc(cap * sizeof **ev)))
+    info->current = r.current;
+    info->state_hash = r.hash;
+    info->version_len = strlen(r.version);
+    if (!(info->version = rs__scratch(db, r.version, info->version_len)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
-    sqlite3_bind_int64(st, 1, room);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            rs_nid *p = realloc(*ev, (cap *= 2) * sizeof *p);
-            if (!p) {
-                sqlite3_reset(st);
-                free(*ev);
-                *ev = NULL;
-                return rs__fail(db, RS_ENOMEM, "out of memory");
-            }
-            *ev = p;
-        }
-        (*ev)[(*n)++] = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
-        free(*ev);
-        *ev = NULL;
-        return rs__sqlfail(db, "reading extremities");
-    }
     return RS_OK;
 }
 
@@ -140,18 +199,53 @@ static int prepare(rs_db *db, const char *sql, sqlite3_stmt **st)
     return RS_OK;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+    const rs_str *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 int rs_room_latest(rs_db *db, const char *room_id, size_t len, rs_strlist *out)
 {
     rs_nid room;
-    sqlite3_stmt *st;
+    rs_room_row r;
+    memset(out, 0, sizeof *out);
     int rc = room_nid(db, room_id, len, &room);
-    if (rc || (rc = prepare(db,
-                            "SELECT e.event_id FROM extremities x JOIN events e "
-                            "ON e.nid=x.event_nid WHERE x.room_nid=?1 "
-                            "ORDER BY e.event_id", &st)))
+    if (rc || (rc = rs__room_read(db, room, &r)))
         return rc;
-    sqlite3_bind_int64(st, 1, room);
-    return collect(db, st, out, "reading extremities");
+    rs_buf b = {0};
+    size_t off[RS_MAX_EXTREMITIES];
+    for (size_t i = 0; i < r.next; i++) {
+        const char *s;
+        size_t n;
+        if ((rc = rs_id_string(db, RS_ID_EVENT, r.ext[i], &s, &n)))
+            break;
+        if (rs_buf_reserve(&b, n + 1) != 0) {
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+            break;
+        }
+        off[i] = b.len;
+        memcpy(b.p + b.len, s, n);
+        b.len += n;
+        b.p[b.len++] = 0;
+    }
+    if (!rc && !(out->items = malloc((r.next ? r.next : 1) * sizeof *out->items)))
+        rc = rs__fail(db, RS_ENOMEM, "out of memory");
+    if (rc) {
+        rs_buf_free(&b);
+        rs_strlist_free(out);
+        return rc;
+    }
+    for (size_t i = 0; i < r.next; i++) {
+        out->items[i].s = (const char *)b.p + off[i];
+        out->items[i].len = strlen(out->items[i].s);
+    }
+    out->n = r.next;
+    out->buf = (char *)b.p;
+    qsort(out->items, out->n, sizeof *out->items, str_cmp);
+    return RS_OK;
 }
 
 int rs_room_members(rs_db *db, const char *room_id, size_t len,
@@ -258,10 +352,6 @@ int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
 {
     static const char *const steps[] = {
-        /* outputs still in the log keep their event */
-        "UPDATE outputs SET event_json=(SELECT json FROM events WHERE "
-        "nid=outputs.event_nid) WHERE room_nid=?1 AND event_nid>0 AND "
-        "event_json IS NULL",
         "DELETE FROM edges WHERE child_nid IN "
         "(SELECT nid FROM events WHERE room_nid=?1)",
         "DELETE FROM events WHERE room_nid=?1",
@@ -271,9 +361,8 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
         "DELETE FROM snapshots WHERE room_nid=?1",
         "DELETE FROM blocks WHERE room_nid=?1",
         "DELETE FROM members WHERE room_nid=?1",
-        "DELETE FROM extremities WHERE room_nid=?1",
         "UPDATE rooms SET created=0, version=NULL, current_snap=1, "
-        "state_hash=0, last_sent=0 WHERE nid=?1",
+        "state_hash=0, last_sent=0, extremities=x'00' WHERE nid=?1",
         "UPDATE meta SET value=value+1 WHERE key='purge_generation'",
     };
     if (db->in_tx)
@@ -282,6 +371,8 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
     int rc = room_nid(db, room_id, len, &room);
     if (rc || (rc = rs_begin(db)))
         return rc;
+    /* outputs still in the log keep their JSON and their event */
+    rc = rs__outputs_materialise(db, room);
     for (size_t i = 0; i < sizeof steps / sizeof *steps && !rc; i++) {
         sqlite3_stmt *st;
         if ((rc = prepare(db, steps[i], &st)))
