@@ -437,7 +437,7 @@ static int entry_cmp(const void *a, const void *b)
 /* A full state (sorted, unique keys) as one block and a one-block snapshot. */
 static int store_full(dh *d, int64_t room, const rs_entry *e, size_t n, int64_t *snap)
 {
-    int64_t *ev = malloc((n ? n : 1) * sizeof *ev), block;
+    int64_t *ev = malloc((n ? n : 1) * sizeof *ev), block = 0;
     if (!ev)
         return failf(d, "out of memory");
     for (size_t i = 0; i < n; i++)

@@ -1,0 +1,421 @@
+/* rsbench.c - runs one storage scheme on one workload in this process and
+ * writes every figure as one JSON object.
+ *
+ *   rsbench --system roomstate|dendrite|synapse|ceiling
+ *           --workload big-room|many-rooms|rewrites --db PATH --out FILE
+ *           [--scale 1.0] [--seed 1] [--samples 1000] [--series FILE]
+ *           [--budget-seconds S] [--budget-bytes B] [--query-seconds S]
+ *
+ * Ingest: batches of 1,000 events per transaction; the clock runs only
+ * around begin, ingest and commit calls (never around the generator).
+ * Queries run on a fresh handle after the file was closed and reopened,
+ * over query points the generator sampled uniformly (reservoir sampling). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define BATCH 1000
+#define NCHECK 24 /* checkpoints at target x 10^((i-23)/10): 0.5% .. 100% */
+
+typedef struct checkpoint {
+    int64_t members, events, state_n;
+    double state_t, ingest_t;
+    int64_t payload;
+    int reached, payload_done;
+} checkpoint;
+
+typedef struct opts {
+    const char *system, *workload, *db, *out, *series;
+    double scale, budget_s, query_s;
+    int64_t budget_bytes;
+    uint64_t seed;
+    size_t samples;
+} opts;
+
+typedef struct qres {
+    lat l;
+    int64_t size_sum;
+    int errors;
+} qres;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: rsbench --system S --workload W --db PATH --out FILE "
+                    "[--scale X] [--seed N] [--samples N] [--series FILE] "
+                    "[--budget-seconds S] [--budget-bytes B] [--query-seconds S]\n");
+    exit(2);
+}
+
+static int64_t db_bytes(const char *path)
+{
+    char wal[4200];
+    int64_t a = bench_file_size(path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    int64_t b = bench_file_size(wal);
+    return (a > 0 ? a : 0) + (b > 0 ? b : 0);
+}
+
+static void remove_db(const char *path)
+{
+    char p[4200];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        if (unlink(p) != 0 && errno != ENOENT)
+            fprintf(stderr, "cannot remove %s\n", p);
+    }
+}
+
+/* a permutation of 0..n-1 from a seeded generator */
+static size_t *shuffled(size_t n, uint64_t seed)
+{
+    size_t *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(bench_mix(seed + i) % i);
+        size_t t = p[i - 1];
+        p[i - 1] = p[j];
+        p[j] = t;
+    }
+    return p;
+}
+
+static int json_lat(bbuf *b, const char *name, qres *q, int last)
+{
+    double med, p99;
+    lat_stats(&q->l, &med, &p99);
+    return bbuf_fmt(b, "\"%s\":{\"n\":%zu,\"median_us\":%.3f,\"p99_us\":%.3f,"
+                       "\"mean_size\":%.1f}%s",
+                    name, q->l.n, med, p99,
+                    q->l.n ? (double)q->size_sum / (double)q->l.n : 0.0,
+                    last ? "" : ",");
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.scale = 1.0, .seed = 1, .samples = 1000, .budget_s = 1e9,
+              .budget_bytes = INT64_MAX, .query_s = 20};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        i++;
+        if (!strcmp(a, "--system")) o.system = v;
+        else if (!strcmp(a, "--workload")) o.workload = v;
+        else if (!strcmp(a, "--db")) o.db = v;
+        else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--series")) o.series = v;
+        else if (!strcmp(a, "--scale")) o.scale = atof(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--samples")) o.samples = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--budget-seconds")) o.budget_s = atof(v);
+        else if (!strcmp(a, "--budget-bytes")) o.budget_bytes = strtoll(v, NULL, 10);
+        else if (!strcmp(a, "--query-seconds")) o.query_s = atof(v);
+        else usage();
+    }
+    bworkload w;
+    const bsys_ops *ops;
+    if (!o.system || !o.workload || !o.db || !o.out || !(ops = bsys_find(o.system)) ||
+        workload_parse(o.workload, &w) || o.scale <= 0)
+        usage();
+
+    gen *g = gen_new(w, o.scale, o.seed, o.samples);
+    if (!g) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    const gen_params *gp = gen_get_params(g);
+    remove_db(o.db);
+    void *h;
+    char err[512];
+    if (ops->open(o.db, &h, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", o.system, err);
+        return 1;
+    }
+
+    checkpoint cp[NCHECK];
+    memset(cp, 0, sizeof cp);
+    double thresholds[NCHECK];
+    for (int i = 0; i < NCHECK; i++)
+        thresholds[i] = (double)gp->target_members * pow(10.0, (i - (NCHECK - 1)) / 10.0);
+    int next_cp = 0;
+
+    int64_t events = 0, state_n = 0, outliers = 0, rewrites = 0, batches = 0;
+    double t_ingest = 0, t_state = 0, t_rewrite = 0, t_msg = 0;
+    int64_t msg_n = 0, in_batch = 0, members = 0;
+    int stopped = 0, fail = 0;
+    char stop_reason[128] = "";
+    double last_progress = bench_now(), wall0 = bench_now();
+    const bev *e;
+    int gerr = 0;
+    while (!stopped && (e = gen_next(g, &gerr))) {
+        double t0 = bench_now();
+        if (in_batch == 0) {
+            if (ops->begin(h)) {
+                fprintf(stderr, "%s: begin: %s\n", o.system, ops->errmsg(h));
+                fail = 1;
+                break;
+            }
+        }
+        double t1 = bench_now();
+        if (ops->ingest(h, e)) {
+            fprintf(stderr, "%s: ingest of event %lld (%.*s): %s\n", o.system,
+                    (long long)e->index, (int)e->ev.event_id.len, e->ev.event_id.s,
+                    ops->errmsg(h));
+            fail = 1;
+            break;
+        }
+        double t2 = bench_now();
+        t_ingest += t2 - t0;
+        events++;
+        members = e->members;
+        if (e->kind == RS_KIND_OUTLIER) {
+            outliers++;
+        } else if (e->state) {
+            rewrites++;
+            t_rewrite += t2 - t1;
+        } else if (e->ev.state_key.s) {
+            state_n++;
+            t_state += t2 - t1;
+        } else {
+            msg_n++;
+            t_msg += t2 - t1;
+        }
+        while (w == W_BIG_ROOM && next_cp < NCHECK &&
+               (double)members >= thresholds[next_cp] - 1e-9) {
+            checkpoint *c = &cp[next_cp++];
+            c->members = members;
+            c->events = events;
+            c->state_n = state_n;
+            c->state_t = t_state;
+            c->ingest_t = t_ingest;
+            c->reached = 1;
+        }
+        if (++in_batch == BATCH) {
+            double t3 = bench_now();
+            if (ops->commit(h)) {
+                fprintf(stderr, "%s: commit: %s\n", o.system, ops->errmsg(h));
+                fail = 1;
+                break;
+            }
+            t_ingest += bench_now() - t3;
+            in_batch = 0;
+            batches++;
+            for (int i = 0; i < next_cp; i++)
+                if (!cp[i].payload_done && ops->state_payload) {
+                    if (ops->state_payload(h, &cp[i].payload)) {
+                        fprintf(stderr, "%s: state size: %s\n", o.system, ops->errmsg(h));
+                        fail = 1;
+                    }
+                    cp[i].payload_done = 1;
+                }
+            double now = bench_now();
+            if (now - last_progress >= 10) {
+                last_progress = now;
+                fprintf(stderr, "[%s %s] %lld/%lld events, %.0f ev/s, %lld members,"
+                                " %.1f MB, %.0f s\n",
+                        o.system, o.workload, (long long)events, (long long)gp->events,
+                        (double)events / t_ingest, (long long)members,
+                        (double)db_bytes(o.db) / 1e6, now - wall0);
+            }
+            if (t_ingest > o.budget_s) {
+                stopped = 1;
+                snprintf(stop_reason, sizeof stop_reason,
+                         "ingest time over the %.0f s budget", o.budget_s);
+            } else if (db_bytes(o.db) > o.budget_bytes) {
+                stopped = 1;
+                snprintf(stop_reason, sizeof stop_reason,
+                         "database over the %.0f MB budget", (double)o.budget_bytes / 1e6);
+            }
+        }
+    }
+    if (gerr) {
+        fprintf(stderr, "generator failed\n");
+        fail = 1;
+    }
+    if (!fail && in_batch) {
+        double t3 = bench_now();
+        if (ops->commit(h)) {
+            fprintf(stderr, "%s: commit: %s\n", o.system, ops->errmsg(h));
+            fail = 1;
+        }
+        t_ingest += bench_now() - t3;
+        batches++;
+        for (int i = 0; i < next_cp; i++)
+            if (!cp[i].payload_done && ops->state_payload) {
+                if (ops->state_payload(h, &cp[i].payload))
+                    fail = 1;
+                cp[i].payload_done = 1;
+            }
+    }
+    if (fail) {
+        ops->close(h);
+        gen_free(g);
+        return 1;
+    }
+    long rss_kb = bench_peak_rss_kb();
+    ops->close(h);
+    fprintf(stderr, "[%s %s] ingested %lld events in %.1f s (%.0f ev/s)%s%s\n", o.system,
+            o.workload, (long long)events, t_ingest, (double)events / t_ingest,
+            stopped ? ", STOPPED: " : "", stop_reason);
+    int64_t file_bytes = db_bytes(o.db);
+    bsizes sz = {0, 0};
+    if (ops->sizes(o.db, &sz)) {
+        fprintf(stderr, "%s: measuring sizes failed\n", o.system);
+        gen_free(g);
+        return 1;
+    }
+
+    /* ---- queries on a fresh handle ---- */
+    /* lookup_warm repeats the lookups on the same handle: caches warm, as in
+     * a long-running server */
+    qres q[5];
+    memset(q, 0, sizeof q);
+    static const char *const qname[5] = {"current_load", "lookup", "diff", "state_before",
+                                         "lookup_warm"};
+    if (ops->lookup) {
+        if (ops->open(o.db, &h, err, sizeof err)) {
+            fprintf(stderr, "%s: reopen: %s\n", o.system, err);
+            gen_free(g);
+            return 1;
+        }
+        size_t ns, nss;
+        const qpoint *sm = gen_samples(g, &ns), *ss = gen_state_samples(g, &nss);
+        size_t nrooms = gen_room_count(g);
+        for (int k = 0; k < 5 && !fail; k++) {
+            size_t n = k == 0 ? o.samples : k == 2 ? nss : ns;
+            size_t *order = shuffled(n, o.seed * 31 + (uint64_t)(k == 4 ? 1 : k));
+            if (!order) {
+                fail = 1;
+                break;
+            }
+            double qstart = bench_now();
+            for (size_t i = 0; i < n && !fail; i++) {
+                if (q[k].l.n >= 10 && bench_now() - qstart > o.query_s)
+                    break;
+                size_t sz_out = 0;
+                int found = 0, rc;
+                double t0 = bench_now();
+                if (k == 0) {
+                    const char *room = gen_room_id(g, (size_t)(bench_mix(o.seed + order[i]) % nrooms));
+                    t0 = bench_now();
+                    rc = ops->current_load(h, room, &sz_out);
+                } else if (k == 1 || k == 4) {
+                    const qpoint *p = &sm[order[i]];
+                    rc = ops->lookup(h, p->event_id, p->type, p->key, &found);
+                    sz_out = (size_t)found;
+                } else if (k == 2) {
+                    const qpoint *p = &ss[order[i]];
+                    if (!p->next_id[0])
+                        continue;
+                    t0 = bench_now();
+                    rc = ops->diff(h, p->event_id, p->next_id, &sz_out);
+                } else {
+                    rc = ops->state_before(h, sm[order[i]].event_id, &sz_out);
+                }
+                double dt = bench_now() - t0;
+                if (rc) {
+                    fprintf(stderr, "%s: %s query failed: %s\n", o.system, qname[k],
+                            ops->errmsg(h));
+                    fail = 1;
+                    break;
+                }
+                if (lat_add(&q[k].l, dt))
+                    fail = 1;
+                q[k].size_sum += (int64_t)sz_out;
+            }
+            free(order);
+            fprintf(stderr, "[%s %s] %s: %zu queries\n", o.system, o.workload, qname[k],
+                    q[k].l.n);
+        }
+        ops->close(h);
+    }
+    if (fail) {
+        gen_free(g);
+        return 1;
+    }
+
+    /* ---- the figures ---- */
+    bbuf b = {0};
+    int bad = bbuf_fmt(&b, "{\"system\":\"%s\",\"workload\":\"%s\",\"scale\":%g,"
+                           "\"seed\":%llu,\"stopped\":%s,\"stop_reason\":\"%s\","
+                           "\"events_planned\":%lld,\"events\":%lld,\"state_events\":%lld,"
+                           "\"messages\":%lld,\"outliers\":%lld,\"rewrites\":%lld,"
+                           "\"members_final\":%lld,\"batches\":%lld,",
+                       o.system, o.workload, o.scale, (unsigned long long)o.seed,
+                       stopped ? "true" : "false", stop_reason,
+                       (long long)gp->events, (long long)events, (long long)state_n,
+                       (long long)msg_n, (long long)outliers, (long long)rewrites,
+                       (long long)members, (long long)batches);
+    bad |= bbuf_fmt(&b, "\"ingest_seconds\":%.3f,\"events_per_second\":%.1f,"
+                        "\"message_cost_us\":%.3f,\"state_event_cost_us\":%.3f,"
+                        "\"rewrite_cost_ms\":%.3f,",
+                    t_ingest, (double)events / t_ingest,
+                    msg_n ? t_msg / (double)msg_n * 1e6 : 0.0,
+                    state_n ? t_state / (double)state_n * 1e6 : 0.0,
+                    rewrites ? t_rewrite / (double)rewrites * 1e3 : 0.0);
+    bad |= bbuf_fmt(&b, "\"state_payload_bytes\":%lld,\"state_disk_bytes\":%lld,"
+                        "\"state_disk_bytes_per_event\":%.2f,\"db_file_bytes\":%lld,"
+                        "\"db_file_bytes_per_event\":%.2f,\"peak_rss_kb\":%ld,",
+                    (long long)sz.payload, (long long)sz.disk,
+                    (double)sz.disk / (double)events, (long long)file_bytes,
+                    (double)file_bytes / (double)events, rss_kb);
+    /* cost per state event at 1%, 10%, 100% of the target membership:
+     * mean over the state events ingested while the room doubled to it */
+    bad |= bbuf_str(&b, "\"growth\":[");
+    FILE *sf = o.series ? fopen(o.series, "w") : NULL;
+    if (o.series && !sf)
+        fprintf(stderr, "cannot write %s\n", o.series);
+    if (sf)
+        fprintf(sf, "# members events cost_us(last doubling) state_payload_bytes"
+                    " cost_us(since previous point)\n");
+    int first = 1;
+    for (int i = 3; i < NCHECK; i++) {
+        checkpoint *c = &cp[i], *h0 = &cp[i - 3], *p1 = &cp[i - 1];
+        if (!c->reached || !h0->reached)
+            continue;
+        int64_t dn = c->state_n - h0->state_n, dn1 = c->state_n - p1->state_n;
+        double cost = dn ? (c->state_t - h0->state_t) / (double)dn * 1e6 : 0;
+        double cost1 = dn1 ? (c->state_t - p1->state_t) / (double)dn1 * 1e6 : 0;
+        bad |= bbuf_fmt(&b, "%s{\"percent\":%.2f,\"members\":%lld,\"events\":%lld,"
+                            "\"state_cost_us\":%.3f,\"state_events_in_window\":%lld,"
+                            "\"state_payload_bytes\":%lld}",
+                        first ? "" : ",", 100.0 * pow(10.0, (i - (NCHECK - 1)) / 10.0),
+                        (long long)c->members, (long long)c->events, cost,
+                        (long long)dn, (long long)c->payload);
+        first = 0;
+        if (sf)
+            fprintf(sf, "%lld %lld %.3f %lld %.3f\n", (long long)c->members,
+                    (long long)c->events, cost, (long long)c->payload, cost1);
+    }
+    if (sf)
+        fclose(sf);
+    bad |= bbuf_str(&b, "],\"latency\":{");
+    for (int k = 0; k < 5; k++)
+        bad |= json_lat(&b, qname[k], &q[k], k == 4);
+    bad |= bbuf_str(&b, "}}\n");
+    for (int k = 0; k < 5; k++)
+        lat_free(&q[k].l);
+    gen_free(g);
+    if (bad) {
+        bbuf_free(&b);
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    FILE *f = fopen(o.out, "w");
+    if (!f || fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", o.out);
+        bbuf_free(&b);
+        return 1;
+    }
+    bbuf_free(&b);
+    return 0;
+}
