@@ -160,6 +160,19 @@ int sql_open(const char *path, const char *schema, sqlite3 **db, char *err,
 int sql_dbstat_bytes(const char *path, const char *const *names, size_t n,
                      int64_t *bytes);
 int sql_scalar(sqlite3 *db, const char *sql, int64_t *v);
+
+/* Prepared statements of a baseline, prepared once on first use, and its
+ * error message. The baselines' handles start with this. */
+typedef struct bsql {
+    sqlite3 *db;
+    sqlite3_stmt **st;           /* one slot per SQL text */
+    const char *const *sqls;
+    char err[512];
+} bsql;
+int bsql_fail(bsql *q, const char *what);      /* "what: sqlite message", -1 */
+int bsql_failf(bsql *q, const char *msg);      /* msg, -1 */
+sqlite3_stmt *bsql_stmt(bsql *q, int i);       /* reset, or NULL with err set */
+int bsql_run(bsql *q, sqlite3_stmt *st, const char *what); /* to its end */
 /* One integer from a query on a file opened read-only. */
 int sql_file_scalar(const char *path, const char *sql, int64_t *v);
 #endif

@@ -76,12 +76,11 @@ static const char *const sqls[S_COUNT] = {
 };
 
 typedef struct dh {
-    sqlite3 *db;
+    bsql q;             /* the database, statements and error message */
     sqlite3_stmt *st[S_COUNT];
     smap *ids[2];       /* in-memory type and state-key NID caches, as Dendrite has */
     int64_t payload;
     bbuf text;
-    char err[512];
 } dh;
 
 typedef struct evrow {
@@ -89,43 +88,19 @@ typedef struct evrow {
     int outlier, found;
 } evrow;
 
-static int fail(dh *d, const char *what)
-{
-    snprintf(d->err, sizeof d->err, "%s: %s", what, sqlite3_errmsg(d->db));
-    return -1;
-}
-
-static int failf(dh *d, const char *msg)
-{
-    snprintf(d->err, sizeof d->err, "%s", msg);
-    return -1;
-}
-
-static sqlite3_stmt *stmt(dh *d, int i)
-{
-    if (!d->st[i] && sqlite3_prepare_v3(d->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                        &d->st[i], NULL) != SQLITE_OK) {
-        fail(d, "prepare");
-        return NULL;
-    }
-    if (d->st[i]) {
-        sqlite3_reset(d->st[i]);
-        sqlite3_clear_bindings(d->st[i]);
-    }
-    return d->st[i];
-}
-
-/* Steps a write statement to its end. */
-static int run(dh *d, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : fail(d, what);
-}
+/* The shared statement helpers (util.c) on this handle. */
+#define fail(d, what) bsql_fail(&(d)->q, what)
+#define failf(d, msg) bsql_failf(&(d)->q, msg)
+#define stmt(d, i) bsql_stmt(&(d)->q, i)
+#define run(d, st, what) bsql_run(&(d)->q, st, what)
 
 static int d_open(const char *path, void **h, char *err, size_t errlen)
 {
     dh *d = calloc(1, sizeof *d);
+    if (d) {
+        d->q.st = d->st;
+        d->q.sqls = sqls;
+    }
     if (!d || !(d->ids[0] = smap_new()) || !(d->ids[1] = smap_new())) {
         if (d) {
             smap_free(d->ids[0]);
@@ -134,7 +109,7 @@ static int d_open(const char *path, void **h, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sql_open(path, schema, &d->db, err, errlen)) {
+    if (sql_open(path, schema, &d->q.db, err, errlen)) {
         smap_free(d->ids[0]);
         smap_free(d->ids[1]);
         free(d);
@@ -151,7 +126,7 @@ static void d_close(void *h)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->db);
+    sqlite3_close(d->q.db);
     smap_free(d->ids[0]);
     smap_free(d->ids[1]);
     bbuf_free(&d->text);
@@ -160,13 +135,13 @@ static void d_close(void *h)
 
 static const char *d_errmsg(void *h)
 {
-    return ((dh *)h)->err;
+    return ((dh *)h)->q.err;
 }
 
 static int d_begin(void *h)
 {
     dh *d = h;
-    return sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+    return sqlite3_exec(d->q.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : fail(d, "begin");
 }
@@ -174,7 +149,7 @@ static int d_begin(void *h)
 static int d_commit(void *h)
 {
     dh *d = h;
-    return sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+    return sqlite3_exec(d->q.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : fail(d, "commit");
 }
@@ -202,7 +177,7 @@ static int id_of(dh *d, int kind, const char *s, size_t n, int create, int64_t *
         sqlite3_bind_text(st, 1, s, (int)n, SQLITE_STATIC);
         if (run(d, st, "id insert"))
             return -1;
-        *nid = sqlite3_last_insert_rowid(d->db);
+        *nid = sqlite3_last_insert_rowid(d->q.db);
     }
     if (*nid && smap_put(d->ids[kind], s, n, *nid))
         return failf(d, "out of memory");
@@ -312,7 +287,7 @@ static int store_text(dh *d, int find, int put, int64_t room, const bbuf *t,
     if (run(d, st, "storing state"))
         return -1;
     d->payload += (int64_t)t->len + 8;
-    *nid = sqlite3_last_insert_rowid(d->db);
+    *nid = sqlite3_last_insert_rowid(d->q.db);
     return 0;
 }
 
@@ -518,7 +493,7 @@ static int d_ingest(void *h, const bev *e)
         sqlite3_bind_text(st, 1, ev->room_id.s, (int)ev->room_id.len, SQLITE_STATIC);
         if (run(d, st, "creating a room"))
             return -1;
-        room = sqlite3_last_insert_rowid(d->db);
+        room = sqlite3_last_insert_rowid(d->q.db);
     }
     if (id_of(d, 0, ev->type.s, ev->type.len, 1, &type) ||
         (is_state && id_of(d, 1, ev->state_key.s, ev->state_key.len, 1, &key)))
@@ -573,7 +548,7 @@ static int d_ingest(void *h, const bev *e)
     sqlite3_bind_int(st, 7, e->kind == RS_KIND_OUTLIER);
     if (run(d, st, "storing an event"))
         return -1;
-    int64_t nid = sqlite3_last_insert_rowid(d->db);
+    int64_t nid = sqlite3_last_insert_rowid(d->q.db);
     if (!(st = stmt(d, S_JSON_PUT)))
         return -1;
     sqlite3_bind_int64(st, 1, nid);

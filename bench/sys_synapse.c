@@ -84,53 +84,29 @@ static const char *const sqls[S_COUNT] = {
 };
 
 typedef struct sh {
-    sqlite3 *db;
+    bsql q;             /* the database, statements and error message */
     sqlite3_stmt *st[S_COUNT];
     int64_t payload;
-    char err[512];
 } sh;
 
-static int fail(sh *d, const char *what)
-{
-    snprintf(d->err, sizeof d->err, "%s: %s", what, sqlite3_errmsg(d->db));
-    return -1;
-}
-
-static int failf(sh *d, const char *msg)
-{
-    snprintf(d->err, sizeof d->err, "%s", msg);
-    return -1;
-}
-
-static sqlite3_stmt *stmt(sh *d, int i)
-{
-    if (!d->st[i] && sqlite3_prepare_v3(d->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                        &d->st[i], NULL) != SQLITE_OK) {
-        fail(d, "prepare");
-        return NULL;
-    }
-    if (d->st[i]) {
-        sqlite3_reset(d->st[i]);
-        sqlite3_clear_bindings(d->st[i]);
-    }
-    return d->st[i];
-}
-
-static int run(sh *d, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : fail(d, what);
-}
+/* The shared statement helpers (util.c) on this handle. */
+#define fail(d, what) bsql_fail(&(d)->q, what)
+#define failf(d, msg) bsql_failf(&(d)->q, msg)
+#define stmt(d, i) bsql_stmt(&(d)->q, i)
+#define run(d, st, what) bsql_run(&(d)->q, st, what)
 
 static int s_open(const char *path, void **h, char *err, size_t errlen)
 {
     sh *d = calloc(1, sizeof *d);
+    if (d) {
+        d->q.st = d->st;
+        d->q.sqls = sqls;
+    }
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sql_open(path, schema, &d->db, err, errlen)) {
+    if (sql_open(path, schema, &d->q.db, err, errlen)) {
         free(d);
         return -1;
     }
@@ -145,19 +121,19 @@ static void s_close(void *h)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->db);
+    sqlite3_close(d->q.db);
     free(d);
 }
 
 static const char *s_errmsg(void *h)
 {
-    return ((sh *)h)->err;
+    return ((sh *)h)->q.err;
 }
 
 static int s_begin(void *h)
 {
     sh *d = h;
-    return sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+    return sqlite3_exec(d->q.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : fail(d, "begin");
 }
@@ -165,7 +141,7 @@ static int s_begin(void *h)
 static int s_commit(void *h)
 {
     sh *d = h;
-    return sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+    return sqlite3_exec(d->q.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : fail(d, "commit");
 }
@@ -193,7 +169,7 @@ static int new_group(sh *d, const rs_str *room, const rs_str *ev, int64_t *g)
     sqlite3_bind_text(st, 2, ev->s, (int)ev->len, SQLITE_STATIC);
     if (run(d, st, "new state group"))
         return -1;
-    *g = sqlite3_last_insert_rowid(d->db);
+    *g = sqlite3_last_insert_rowid(d->q.db);
     d->payload += (int64_t)(room->len + ev->len + 8);
     return 0;
 }

@@ -395,3 +395,36 @@ int sql_file_scalar(const char *path, const char *sql, int64_t *v)
     sqlite3_close(db);
     return rc;
 }
+
+int bsql_fail(bsql *q, const char *what)
+{
+    snprintf(q->err, sizeof q->err, "%s: %s", what, sqlite3_errmsg(q->db));
+    return -1;
+}
+
+int bsql_failf(bsql *q, const char *msg)
+{
+    snprintf(q->err, sizeof q->err, "%s", msg);
+    return -1;
+}
+
+sqlite3_stmt *bsql_stmt(bsql *q, int i)
+{
+    if (!q->st[i] && sqlite3_prepare_v3(q->db, q->sqls[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &q->st[i], NULL) != SQLITE_OK) {
+        bsql_fail(q, "prepare");
+        return NULL;
+    }
+    if (q->st[i]) {
+        sqlite3_reset(q->st[i]);
+        sqlite3_clear_bindings(q->st[i]);
+    }
+    return q->st[i];
+}
+
+int bsql_run(bsql *q, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : bsql_fail(q, what);
+}
