@@ -173,6 +173,8 @@ int bsql_fail(bsql *q, const char *what);      /* "what: sqlite message", -1 */
 int bsql_failf(bsql *q, const char *msg);      /* msg, -1 */
 sqlite3_stmt *bsql_stmt(bsql *q, int i);       /* reset, or NULL with err set */
 int bsql_run(bsql *q, sqlite3_stmt *st, const char *what); /* to its end */
+int bsql_exec(bsql *q, const char *sql);       /* BEGIN, COMMIT...: 0 / -1 */
+void bsql_close(bsql *q, size_t nstmts);       /* finalises and closes */
 /* One integer from a query on a file opened read-only. */
 int sql_file_scalar(const char *path, const char *sql, int64_t *v);
 #endif

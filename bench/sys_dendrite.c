@@ -124,9 +124,7 @@ static void d_close(void *h)
     dh *d = h;
     if (!d)
         return;
-    for (int i = 0; i < S_COUNT; i++)
-        sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->q.db);
+    bsql_close(&d->q, S_COUNT);
     smap_free(d->ids[0]);
     smap_free(d->ids[1]);
     bbuf_free(&d->text);
@@ -140,18 +138,12 @@ static const char *d_errmsg(void *h)
 
 static int d_begin(void *h)
 {
-    dh *d = h;
-    return sqlite3_exec(d->q.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : fail(d, "begin");
+    return bsql_exec(&((dh *)h)->q, "BEGIN IMMEDIATE");
 }
 
 static int d_commit(void *h)
 {
-    dh *d = h;
-    return sqlite3_exec(d->q.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : fail(d, "commit");
+    return bsql_exec(&((dh *)h)->q, "COMMIT");
 }
 
 /* Type (kind 0) or state key (kind 1) NID: cache, then table; created if

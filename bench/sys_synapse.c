@@ -119,9 +119,7 @@ static void s_close(void *h)
     sh *d = h;
     if (!d)
         return;
-    for (int i = 0; i < S_COUNT; i++)
-        sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->q.db);
+    bsql_close(&d->q, S_COUNT);
     free(d);
 }
 
@@ -132,18 +130,12 @@ static const char *s_errmsg(void *h)
 
 static int s_begin(void *h)
 {
-    sh *d = h;
-    return sqlite3_exec(d->q.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : fail(d, "begin");
+    return bsql_exec(&((sh *)h)->q, "BEGIN IMMEDIATE");
 }
 
 static int s_commit(void *h)
 {
-    sh *d = h;
-    return sqlite3_exec(d->q.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : fail(d, "commit");
+    return bsql_exec(&((sh *)h)->q, "COMMIT");
 }
 
 /* One int64 from a single-parameter text query; *found = 0 when no row. */

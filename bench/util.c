@@ -428,3 +428,15 @@ int bsql_run(bsql *q, sqlite3_stmt *st, const char *what)
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : bsql_fail(q, what);
 }
+
+int bsql_exec(bsql *q, const char *sql)
+{
+    return sqlite3_exec(q->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : bsql_fail(q, sql);
+}
+
+void bsql_close(bsql *q, size_t nstmts)
+{
+    for (size_t i = 0; i < nstmts; i++)
+        sqlite3_finalize(q->st[i]);
+    sqlite3_close(q->db);
+}
