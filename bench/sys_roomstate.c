@@ -114,13 +114,16 @@ static int r_lookup_id(rs_db *db, const char *event_id, const char *type,
                        const char *key, rs_nid *ev)
 {
     rs_nid snap, t, k;
-    int known;
+    int known, rc = 0;
     *ev = 0;
-    if (snap_of(db, event_id, 0, &snap) || key_ids(db, type, key, &t, &k, &known))
-        return -1;
-    if (known && rs_snapshot_get(db, snap, t, k, ev) != RS_OK)
-        return -1;
-    return 0;
+    /* one read transaction for the event, the IDs and the lookup, as a
+     * server answering the query would use */
+    rs_read_begin(db);
+    if (snap_of(db, event_id, 0, &snap) || key_ids(db, type, key, &t, &k, &known) ||
+        (known && rs_snapshot_get(db, snap, t, k, ev) != RS_OK))
+        rc = -1;
+    rs_read_end(db);
+    return rc;
 }
 
 static int r_lookup(void *h, const char *event_id, const char *type,

@@ -350,6 +350,8 @@ int rs_begin(rs_db *db)
 {
     if (db->in_tx)
         return rs__fail(db, RS_EINVAL, "a transaction is already open");
+    if (db->read_depth)
+        return rs__fail(db, RS_EINVAL, "rs_begin inside rs_read_begin");
     int rc = exec(db, "BEGIN IMMEDIATE", "beginning a transaction");
     if (rc != RS_OK)
         return rc;
@@ -388,6 +390,36 @@ int rs_rollback(rs_db *db)
 int rs_in_transaction(const rs_db *db)
 {
     return db->in_tx;
+}
+
+void rs_read_abandon(rs_db *db)
+{
+    if (db->read_depth > 0) {
+        db->read_depth = 1;
+        rs_read_end(db);
+    }
+}
+
+int rs_read_begin(rs_db *db)
+{
+    if (db->read_depth++ > 0 || db->in_tx)
+        return RS_OK;
+    sqlite3_stmt *st = rs__stmt(db, ST_READ_BEGIN);
+    if (!st)
+        return RS_ESQL;
+    int rc = rs__run(db, st, "beginning a read");
+    db->read_open = rc == RS_OK;
+    return rc;
+}
+
+void rs_read_end(rs_db *db)
+{
+    if (db->read_depth == 0 || --db->read_depth > 0 || !db->read_open)
+        return;
+    db->read_open = 0;
+    sqlite3_stmt *st = rs__stmt(db, ST_READ_END);
+    if (!st || rs__run(db, st, "ending a read") != RS_OK)
+        sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }
 
 void rs_debug_force_hash_collisions(rs_db *db, int on)

@@ -67,6 +67,8 @@
                    "name='outputs'),0)")                                       \
     X(DATA_VERSION, "PRAGMA data_version")                                     \
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
+    X(READ_BEGIN, "BEGIN")                                                     \
+    X(READ_END, "COMMIT")                                                      \
     X(SAVEPOINT, "SAVEPOINT rs_ingest")                                        \
     X(RELEASE, "RELEASE rs_ingest")                                            \
     X(ROLLBACK_TO, "ROLLBACK TO rs_ingest")                                    \
@@ -85,6 +87,8 @@ struct rs_db {
     sqlite3 *sql;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_tx;
+    int read_depth;    /* nesting of rs_read_begin */
+    int read_open;     /* a read transaction of ours is open */
     int force_collisions;
     int64_t generation;  /* purge generation the caches belong to */
     int64_t busy_timeout_ms;

@@ -112,6 +112,9 @@ static rs_db *check_db(lua_State *L, int idx)
     lstore *s = check_store_any(L, idx);
     if (!s->db)
         luaL_argerror(L, idx, "the store is closed");
+    /* a Lua error may have unwound past an rs_read_end: no call of ours is
+     * re-entered, so any read still open belongs to a call that is over */
+    rs_read_abandon(s->db);
     return s->db;
 }
 
@@ -250,6 +253,7 @@ static lstate *check_state(lua_State *L, int idx, rs_db **db)
     lua_pop(L, 2);
     if (!s || !s->db)
         luaL_argerror(L, idx, "the state's store is closed");
+    rs_read_abandon(s->db);
     *db = s->db;
     return st;
 }
@@ -286,15 +290,19 @@ static int l_state_get(lua_State *L)
     size_t tl, kl;
     const char *t = luaL_checklstring(L, 2, &tl);
     const char *k = luaL_checklstring(L, 3, &kl);
-    rs_nid type, key, ev;
+    rs_nid type, key, ev = 0;
+    rs_read_begin(db); /* one read transaction for the three lookups */
     int rc = rs_id_lookup(db, RS_ID_TYPE, t, tl, &type);
     if (rc == RS_OK)
         rc = rs_id_lookup(db, RS_ID_KEY, k, kl, &key);
+    if (rc == RS_OK)
+        rc = rs_snapshot_get(db, st->snap, type, key, &ev);
+    rs_read_end(db);
     if (rc == RS_ENOTFOUND) {
         lua_pushnil(L); /* a type or key never seen is in no state */
         return 1;
     }
-    if (rc || (rc = rs_snapshot_get(db, st->snap, type, key, &ev)))
+    if (rc)
         return push_fail(L, db, rc);
     if (!ev) {
         lua_pushnil(L);
@@ -323,8 +331,12 @@ static int l_state_event_ids(lua_State *L)
     lstate *st = check_state(L, 1, &db);
     void **box = new_box(L);
     size_t n;
+    rs_read_begin(db);
     int rc = rs_snapshot_load(db, st->snap, (rs_entry **)&box[0], &n);
-    if (rc || (rc = push_event_ids(L, db, box[0], n)))
+    if (rc == RS_OK)
+        rc = push_event_ids(L, db, box[0], n);
+    rs_read_end(db);
+    if (rc)
         return push_fail(L, db, rc);
     return 1;
 }
@@ -349,9 +361,12 @@ static int l_state_entries(lua_State *L)
     lstate *st = check_state(L, 1, &db);
     void **box = new_box(L);
     size_t n;
+    rs_read_begin(db);
     int rc = rs_snapshot_load(db, st->snap, (rs_entry **)&box[0], &n);
-    if (rc)
+    if (rc) {
+        rs_read_end(db);
         return push_fail(L, db, rc);
+    }
     const rs_entry *e = box[0];
     lua_createtable(L, (int)(3 * n), 0);
     for (size_t i = 0; i < n && !rc; i++) {
@@ -365,6 +380,7 @@ static int l_state_entries(lua_State *L)
             break;
         lua_rawseti(L, -2, (int)(3 * i + 3));
     }
+    rs_read_end(db);
     if (rc)
         return push_fail(L, db, rc);
     lua_pushinteger(L, 0);
@@ -382,11 +398,15 @@ static int l_state_diff(lua_State *L)
         luaL_argerror(L, 2, "the states belong to different stores");
     void **box = new_box(L);
     size_t nrem, nadd;
+    rs_read_begin(db);
     int rc = rs_snapshot_diff(db, a->snap, b->snap, (rs_entry **)&box[0], &nrem,
                               (rs_entry **)&box[1], &nadd);
-    if (rc || (rc = push_event_ids(L, db, box[0], nrem)))
-        return push_fail(L, db, rc);
-    if ((rc = push_event_ids(L, db, box[1], nadd)))
+    if (rc == RS_OK)
+        rc = push_event_ids(L, db, box[0], nrem);
+    if (rc == RS_OK && (rc = push_event_ids(L, db, box[1], nadd)))
+        lua_pop(L, 1);
+    rs_read_end(db);
+    if (rc)
         return push_fail(L, db, rc);
     return 2;
 }

@@ -266,7 +266,17 @@ void rs_outputs_free(rs_outputs *o)
     memset(o, 0, sizeof *o);
 }
 
+static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out);
+
 int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
+{
+    rs_read_begin(db);
+    int rc = outputs_read(db, from, limit, out);
+    rs_read_end(db);
+    return rc;
+}
+
+static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = rs__stmt(db, ST_OUTPUT_READ);

@@ -106,6 +106,18 @@ int rs_rollback(rs_db *db);
 /* 1 if a transaction opened with rs_begin is pending. */
 int rs_in_transaction(const rs_db *db);
 
+/* Groups several reads into one read transaction: one consistent view of
+ * the file and one lock round trip instead of one per statement (in WAL
+ * mode each costs a few microseconds). Calls nest; inside rs_begin they do
+ * nothing. Every rs_read_begin must be matched by rs_read_end. Multi-read
+ * calls (rs_snapshot_get, _load, _diff, rs_outputs_read) do this themselves.
+ * Errors: RS_EBUSY, RS_ESQL (the reads then run one by one, still correct). */
+int rs_read_begin(rs_db *db);
+void rs_read_end(rs_db *db);
+/* Ends every pending rs_read_begin at once: for bindings whose errors can
+ * unwind past rs_read_end (a Lua error raised while building a result). */
+void rs_read_abandon(rs_db *db);
+
 /* ------------------------------------------------------------------ */
 /* Numeric IDs                                                         */
 

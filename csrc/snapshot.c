@@ -295,7 +295,17 @@ static int overlay(rs_db *db, const rs_blockref *refs, size_t from, size_t n,
     return RS_OK;
 }
 
+static int snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n);
+
 int rs_snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
+{
+    rs_read_begin(db);
+    int rc = snapshot_load(db, snap, entries, n);
+    rs_read_end(db);
+    return rc;
+}
+
+static int snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
 {
     rs_blockref refs[RS_MAX_BLOCKS];
     size_t nrefs;
@@ -333,8 +343,12 @@ int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
 {
     rs_blockref refs[RS_MAX_BLOCKS];
     size_t n;
+    rs_read_begin(db);
     int rc = rs__snapshot_refs(db, snap, refs, &n, NULL);
-    return rc ? rc : find_in(db, refs, n, type, key, event);
+    if (rc == RS_OK)
+        rc = find_in(db, refs, n, type, key, event);
+    rs_read_end(db);
+    return rc;
 }
 
 /* Grows an entry array by one. */
@@ -352,8 +366,20 @@ static int push(rs_entry **arr, size_t *n, size_t *cap, rs_entry e)
     return 0;
 }
 
+static int snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
+                         size_t *nremoved, rs_entry **added, size_t *nadded);
+
 int rs_snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
                      size_t *nremoved, rs_entry **added, size_t *nadded)
+{
+    rs_read_begin(db);
+    int rc = snapshot_diff(db, a, b, removed, nremoved, added, nadded);
+    rs_read_end(db);
+    return rc;
+}
+
+static int snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
+                         size_t *nremoved, rs_entry **added, size_t *nadded)
 {
     rs_blockref ra[RS_MAX_BLOCKS], rb[RS_MAX_BLOCKS];
     size_t na, nb, p = 0;
