@@ -272,8 +272,7 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     if ((rc = check_and_migrate(db, path)))
         goto fail;
     if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||
-        /* the statement journal of each ingest's savepoint stays in memory:
-         * on disk it cost 25x the database's size in writes */
+        /* temporary tables and journals stay in memory */
         (rc = exec(db, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY",
                    "sizing the page cache")) ||
         (rc = exec(db, o.synchronous_full ? "PRAGMA synchronous=FULL"
@@ -365,6 +364,11 @@ int rs_commit(rs_db *db)
 {
     if (!db->in_tx)
         return rs__fail(db, RS_EINVAL, "commit without a transaction");
+    if (db->tx_failed) {
+        rs_rollback(db);
+        return rs__fail(db, RS_EINVAL,
+                        "an ingest in this transaction failed; it was rolled back");
+    }
     int rc = exec(db, "COMMIT", "committing");
     if (rc != RS_OK) {
         /* a failed COMMIT may leave the transaction open: end it */
@@ -380,6 +384,7 @@ int rs_rollback(rs_db *db)
     if (!db->in_tx)
         return rs__fail(db, RS_EINVAL, "rollback without a transaction");
     db->in_tx = 0;
+    db->tx_failed = 0;
     /* IDs and blocks created in the transaction are gone: forget them */
     rs__cache_clear(db);
     if (sqlite3_get_autocommit(db->sql))

@@ -69,9 +69,6 @@
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
     X(READ_BEGIN, "BEGIN")                                                     \
     X(READ_END, "COMMIT")                                                      \
-    X(SAVEPOINT, "SAVEPOINT rs_ingest")                                        \
-    X(RELEASE, "RELEASE rs_ingest")                                            \
-    X(ROLLBACK_TO, "ROLLBACK TO rs_ingest")                                    \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
@@ -87,6 +84,7 @@ struct rs_db {
     sqlite3 *sql;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_tx;
+    int tx_failed;     /* an rs_ingest failed: the transaction may only roll back */
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;

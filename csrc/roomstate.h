@@ -18,8 +18,8 @@
  *   - Numeric IDs (rs_nid) are positive 64-bit integers; 0 means "none".
  *     They are internal: language bindings should not expose them.
  *   - A failed write leaves the database as it was: calls that write run
- *     inside the caller's transaction (rs_begin) or in one of their own, and
- *     rs_ingest undoes its own writes (a savepoint) when it fails.
+ *     in a transaction of their own, or inside the caller's (rs_begin); a
+ *     transaction in which rs_ingest failed can only be rolled back.
  *
  * Caveats:
  *   - A handle belongs to one thread at a time. Several handles (in several
@@ -98,7 +98,8 @@ const char *rs_errmsg(const rs_db *db);
  * writer waits for another at the start rather than failing half-way; it
  * also drops cached IDs if another handle purged a room meanwhile.
  * rs_rollback drops the in-memory caches that may hold rolled-back IDs.
- * A failed rs_commit rolls the transaction back (it is not retried).
+ * A failed rs_commit rolls the transaction back (it is not retried); so
+ * does rs_commit after a failed rs_ingest, which returns RS_EINVAL.
  * Errors: RS_EBUSY, RS_ESQL, RS_EINVAL (nested begin, commit without begin). */
 int rs_begin(rs_db *db);
 int rs_commit(rs_db *db);
@@ -239,8 +240,9 @@ typedef struct rs_ingest_result {
  * the output (new_room_event / old_room_event) to the outbox.
  * state/nstate: the complete state before the event as event IDs, or
  * state == NULL for none given. Given with RS_KIND_NEW it rewrites the room.
- * Must run inside rs_begin/rs_commit. On failure nothing of this event is
- * written (a savepoint is rolled back) and the caller may go on or roll back.
+ * Must run inside rs_begin/rs_commit. On failure part of the event may be
+ * written, so the transaction is marked failed: rs_commit then refuses it
+ * (RS_EINVAL) and rolls it back; call rs_rollback.
  * Errors: RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev
  * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,

@@ -305,7 +305,7 @@ static void test_open_errors(void)
     CHECK(strstr(err, "/nonexistent/dir/x.db") != NULL, "message names the path");
 }
 
-/* A failed rs_ingest undoes its own writes even if the caller commits. */
+/* A failed rs_ingest cannot be committed: the transaction rolls back. */
 static void test_ingest_atomic(void)
 {
     rs_db *db = open_mem();
@@ -326,7 +326,8 @@ static void test_ingest_atomic(void)
     CHECK(rs_ingest(db, &bad, RS_KIND_NEW, none, 1, &res) == RS_EBAD_STATE,
           "bad state refused: %s", rs_errmsg(db));
     CHECK(strstr(rs_errmsg(db), "$x") != NULL, "message names the ID: %s", rs_errmsg(db));
-    rs_commit(db);
+    CHECK(rs_commit(db) == RS_EINVAL, "commit after a failed ingest is refused");
+    CHECK(!rs_in_transaction(db), "and the transaction is rolled back");
     rs_debug_counts(db, &c1);
     CHECK(memcmp(&c0, &c1, sizeof c0) == 0, "nothing written by the failed ingest");
     rs_nid id;
