@@ -1,4 +1,5 @@
-/* lru.h - a bounded least-recently-used cache of byte strings.
+/* lru.h - a bounded cache of byte strings, evicting the least recently
+ * used entries (by second chance, see lru.c).
  * It backs the string<->ID caches and the block cache, so memory stays
  * bounded whatever the size of the database. */
 #ifndef RS_LRU_H
@@ -12,7 +13,7 @@ typedef struct rs_lru rs_lru;
 rs_lru *rs_lru_new(size_t max_bytes, size_t max_entries);
 void rs_lru_free(rs_lru *c);
 
-/* The value stored under key, or NULL. A hit becomes most recent.
+/* The value stored under key, or NULL. A hit is marked recently used.
  * The pointer is valid until the next put or clear. */
 const void *rs_lru_get(rs_lru *c, const void *key, size_t klen, size_t *vlen);
 
