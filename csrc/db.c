@@ -252,7 +252,8 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     db->to_id = rs_lru_new(id_bytes, o.id_cache_entries);
     db->to_str = rs_lru_new(id_bytes, o.id_cache_entries);
     db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
-    db->rows = rs_lru_new((size_t)8 << 20, 65536);
+    /* room and event rows: as many as IDs, at most ~128 bytes each */
+    db->rows = rs_lru_new(o.id_cache_entries * 128, o.id_cache_entries);
     if (!db->to_id || !db->to_str || !db->blobs || !db->rows) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
         goto fail;

@@ -35,21 +35,27 @@ void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
     rs_lru_put(db->to_str, k, 1 + sizeof id, s, len);
 }
 
+int rs__id_cached(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                  rs_nid *out)
+{
+    char buf[256 + 1];
+    size_t vlen;
+    if (len > 256)
+        return 0;
+    const void *v = rs_lru_get(db->to_id, buf, str_key(buf, kind, s, len), &vlen);
+    if (v)
+        memcpy(out, v, sizeof *out);
+    return v != NULL;
+}
+
 int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
                  rs_nid *out)
 {
     *out = 0;
     if ((unsigned)kind > RS_ID_EVENT)
         return rs__fail(db, RS_EINVAL, "unknown ID kind %d", (int)kind);
-    if (len <= 256) {
-        char buf[256 + 1];
-        size_t vlen;
-        const void *v = rs_lru_get(db->to_id, buf, str_key(buf, kind, s, len), &vlen);
-        if (v) {
-            memcpy(out, v, sizeof *out);
-            return RS_OK;
-        }
-    }
+    if (rs__id_cached(db, kind, s, len, out))
+        return RS_OK;
     sqlite3_stmt *st = rs__stmt(db, get_stmt[kind]);
     if (!st)
         return RS_ESQL;

@@ -43,6 +43,8 @@
                     "before_snap, after_snap, depth, membership, ehash, json, " \
                     "event_id) VALUES(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")   \
     X(EVENT_SET_AFTER, "UPDATE events SET after_snap=?2 WHERE nid=?1")        \
+    X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
+                   "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
     X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
                    "WHERE event_id=?1")                                        \
@@ -118,6 +120,9 @@ int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
 int rs__sync_generation(rs_db *db);
 /* Clears the row cache if another handle committed since it was filled. */
 int rs__rows_fresh(rs_db *db);
+/* Cache-only lookup: 1 and *out when the string's ID is cached, else 0. */
+int rs__id_cached(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                  rs_nid *out);
 /* Caches a string <-> ID pair known to be stored. */
 void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
                      rs_nid id);

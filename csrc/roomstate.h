@@ -72,7 +72,8 @@ const char *rs_code_name(int code);
 typedef struct rs_options {
     int synchronous_full;     /* 1: PRAGMA synchronous=FULL; 0 (default): NORMAL */
     int busy_timeout_ms;      /* default 5000 */
-    size_t id_cache_entries;  /* bound of each string<->ID cache; default 65536 */
+    size_t id_cache_entries;  /* bound of each string<->ID cache and of the
+                                 room/event row cache; default 65536 */
     size_t block_cache_bytes; /* bound of the block cache; default 64 MiB */
 } rs_options;
 
