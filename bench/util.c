@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "bench.h"
+#include "codec.h"
 
 double bench_now(void)
 {
@@ -19,25 +20,15 @@ double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The same mixer and byte hash as roomstate's content addressing. */
 uint64_t bench_mix(uint64_t x)
 {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
+    return rs_mix64(x);
 }
 
 uint64_t bench_hash(const void *p, size_t n)
 {
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return bench_mix(h);
+    return rs_hash_bytes(p, n);
 }
 
 int64_t bench_file_size(const char *path)

@@ -31,6 +31,17 @@ static void remember_event_row(rs_db *db, rs_nid ev, const event_row *r)
     rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
 }
 
+/* The row's fields from columns first..first+5 of a statement. */
+static void row_from(sqlite3_stmt *st, int first, event_row *r)
+{
+    r->room = sqlite3_column_int64(st, first);
+    r->type = sqlite3_column_int64(st, first + 1);
+    r->key = sqlite3_column_int64(st, first + 2);
+    r->kind = sqlite3_column_int(st, first + 3);
+    r->before = sqlite3_column_int64(st, first + 4);
+    r->after = sqlite3_column_int64(st, first + 5);
+}
+
 static int read_event_row(rs_db *db, rs_nid ev, event_row *r)
 {
     char key[9];
@@ -47,14 +58,8 @@ static int read_event_row(rs_db *db, rs_nid ev, event_row *r)
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, ev);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r->room = sqlite3_column_int64(st, 0);
-        r->type = sqlite3_column_int64(st, 1);
-        r->key = sqlite3_column_int64(st, 2);
-        r->kind = sqlite3_column_int(st, 3);
-        r->before = sqlite3_column_int64(st, 4);
-        r->after = sqlite3_column_int64(st, 5);
-    }
+    if (rc == SQLITE_ROW)
+        row_from(st, 0, r);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc == SQLITE_ROW)
@@ -79,12 +84,7 @@ static int event_by_id(rs_db *db, rs_str s, rs_nid *id, event_row *r)
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
-        r->room = sqlite3_column_int64(st, 1);
-        r->type = sqlite3_column_int64(st, 2);
-        r->key = sqlite3_column_int64(st, 3);
-        r->kind = sqlite3_column_int(st, 4);
-        r->before = sqlite3_column_int64(st, 5);
-        r->after = sqlite3_column_int64(st, 6);
+        row_from(st, 1, r);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

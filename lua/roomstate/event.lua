@@ -197,4 +197,5 @@ function _M.check_version(fields, room_version)
 end
 
 _M.json = json
+_M.is_array = is_array
 return _M

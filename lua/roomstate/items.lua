@@ -13,7 +13,6 @@ local cjson = require "cjson.safe"
 local type, tostring, pairs, error = type, tostring, pairs, error
 local string_byte, string_sub, string_find, string_format =
       string.byte, string.sub, string.find, string.format
-local math_floor = math.floor
 
 local _M = {}
 
@@ -114,14 +113,7 @@ local function object_spans(s, i)
   end
 end
 
-local function is_array(t)
-  if type(t) ~= "table" then return false end
-  local n = #t
-  for k in pairs(t) do
-    if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then return false end
-  end
-  return true
-end
+local is_array = require("roomstate.event").is_array
 
 -- One item from its decoded value and its span in text.
 -- -> { event = raw JSON text, kind =, state =, decoded = event table } | nil, err, code
