@@ -175,6 +175,10 @@ sqlite3_stmt *bsql_stmt(bsql *q, int i);       /* reset, or NULL with err set */
 int bsql_run(bsql *q, sqlite3_stmt *st, const char *what); /* to its end */
 int bsql_exec(bsql *q, const char *sql);       /* BEGIN, COMMIT...: 0 / -1 */
 void bsql_close(bsql *q, size_t nstmts);       /* finalises and closes */
+/* Ops-table entries for a handle whose first member is its bsql. */
+const char *bsql_errmsg_op(void *h);
+int bsql_begin_op(void *h);
+int bsql_commit_op(void *h);
 /* One integer from a query on a file opened read-only. */
 int sql_file_scalar(const char *path, const char *sql, int64_t *v);
 #endif

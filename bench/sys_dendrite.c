@@ -76,7 +76,7 @@ static const char *const sqls[S_COUNT] = {
 };
 
 typedef struct dh {
-    bsql q;             /* the database, statements and error message */
+    bsql q;             /* first: the shared ops take the handle as a bsql */
     sqlite3_stmt *st[S_COUNT];
     smap *ids[2];       /* in-memory type and state-key NID caches, as Dendrite has */
     int64_t payload;
@@ -129,21 +129,6 @@ static void d_close(void *h)
     smap_free(d->ids[1]);
     bbuf_free(&d->text);
     free(d);
-}
-
-static const char *d_errmsg(void *h)
-{
-    return ((dh *)h)->q.err;
-}
-
-static int d_begin(void *h)
-{
-    return bsql_exec(&((dh *)h)->q, "BEGIN IMMEDIATE");
-}
-
-static int d_commit(void *h)
-{
-    return bsql_exec(&((dh *)h)->q, "COMMIT");
 }
 
 /* Type (kind 0) or state key (kind 1) NID: cache, then table; created if
@@ -782,8 +767,8 @@ static int d_sizes(const char *path, bsizes *out)
 }
 
 const bsys_ops bsys_dendrite = {
-    "dendrite",      d_open,         d_close,        d_errmsg,
-    d_begin,         d_commit,       d_ingest,       d_payload,
+    "dendrite",      d_open,         d_close,        bsql_errmsg_op,
+    bsql_begin_op,   bsql_commit_op, d_ingest,       d_payload,
     d_current_load,  d_lookup,       d_diff,         d_state_before,
     d_state_strings, d_current_strings, d_lookup_string, d_sizes,
 };

@@ -84,7 +84,7 @@ static const char *const sqls[S_COUNT] = {
 };
 
 typedef struct sh {
-    bsql q;             /* the database, statements and error message */
+    bsql q;             /* first: the shared ops take the handle as a bsql */
     sqlite3_stmt *st[S_COUNT];
     int64_t payload;
 } sh;
@@ -121,21 +121,6 @@ static void s_close(void *h)
         return;
     bsql_close(&d->q, S_COUNT);
     free(d);
-}
-
-static const char *s_errmsg(void *h)
-{
-    return ((sh *)h)->q.err;
-}
-
-static int s_begin(void *h)
-{
-    return bsql_exec(&((sh *)h)->q, "BEGIN IMMEDIATE");
-}
-
-static int s_commit(void *h)
-{
-    return bsql_exec(&((sh *)h)->q, "COMMIT");
 }
 
 /* One int64 from a single-parameter text query; *found = 0 when no row. */
@@ -627,8 +612,8 @@ static int s_sizes(const char *path, bsizes *out)
 }
 
 const bsys_ops bsys_synapse = {
-    "synapse",       s_open,         s_close,        s_errmsg,
-    s_begin,         s_commit,       s_ingest,       s_payload,
+    "synapse",       s_open,         s_close,        bsql_errmsg_op,
+    bsql_begin_op,   bsql_commit_op, s_ingest,       s_payload,
     s_current_load,  s_lookup,       s_diff,         s_state_before,
     s_state_strings, s_current_strings, s_lookup_string, s_sizes,
 };

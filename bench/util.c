@@ -431,3 +431,18 @@ void bsql_close(bsql *q, size_t nstmts)
         sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
 }
+
+const char *bsql_errmsg_op(void *h)
+{
+    return ((bsql *)h)->err;
+}
+
+int bsql_begin_op(void *h)
+{
+    return bsql_exec(h, "BEGIN IMMEDIATE");
+}
+
+int bsql_commit_op(void *h)
+{
+    return bsql_exec(h, "COMMIT");
+}

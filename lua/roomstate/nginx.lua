@@ -281,17 +281,11 @@ end
 ---------------------------------------------------------------------------
 -- Request handlers: each returns status, body.
 
-local function check_room_id(room)
-  if string_sub(room, 1, 1) ~= "!" or #room > _M.MAX_ID_BYTES then
-    return bad("BAD_REQUEST", "a room ID starts with '!' and has at most %d bytes, got %s",
-               _M.MAX_ID_BYTES, show(room))
-  end
-end
-
-local function check_event_id(id)
-  if string_sub(id, 1, 1) ~= "$" or #id > _M.MAX_ID_BYTES then
-    return bad("BAD_REQUEST", "an event ID starts with '$' and has at most %d bytes, got %s",
-               _M.MAX_ID_BYTES, show(id))
+-- An ID from a path: its sigil and length, or a 400 naming it.
+local function check_id(id, sigil, what)
+  if string_sub(id, 1, 1) ~= sigil or #id > _M.MAX_ID_BYTES then
+    return bad("BAD_REQUEST", "%s starts with '%s' and has at most %d bytes, got %s",
+               what, sigil, _M.MAX_ID_BYTES, show(id))
   end
 end
 
@@ -529,7 +523,7 @@ function App:route(t_start)
     elseif (what == "members" or what == "latest") and n == 3 then route = "GET"
     end
     if route then
-      local s, b = check_room_id(room)
+      local s, b = check_id(room, "!", "a room ID")
       if s then return s, b end
       if route == "POST" and method ~= "POST" then return not_allowed("POST") end
       if route == "GET" and not is_get then return not_allowed("GET") end
@@ -552,7 +546,7 @@ function App:route(t_start)
   if head == "events" and (n == 2 or (n == 3 and (segs[3] == "state_before"
                                                   or segs[3] == "state_after"))) then
     local id = segs[2]
-    local s, b = check_event_id(id)
+    local s, b = check_id(id, "$", "an event ID")
     if s then return s, b end
     if not is_get then return not_allowed("GET") end
     local store, err, code = self:store()
