@@ -1,5 +1,6 @@
 /* check.c - verifies the invariants the design relies on, for tools and
  * tests: a corrupted file is reported, naming the first thing broken. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,17 +45,18 @@ static int check_blocks(rs_db *db)
  * cannot take a block another room still uses. */
 static int check_snapshot_rooms(rs_db *db, rs_nid snap, rs_nid room)
 {
-    rs_blockref refs[RS_MAX_BLOCKS];
-    size_t n;
+    rs_snapview v;
     sqlite3_stmt *st;
-    int rc = rs__snapshot_refs(db, snap, refs, &n, NULL);
+    int rc = rs__snapshot_view(db, snap, &v);
     if (rc)
         return rc;
     if (sqlite3_prepare_v2(db->sql, "SELECT room_nid FROM blocks WHERE nid=?1", -1,
                            &st, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "checking blocks");
-    for (size_t i = 0; i < n && !rc; i++) {
-        sqlite3_bind_int64(st, 1, refs[i].block);
+    for (size_t i = 0; i < v.n && !rc; i++) {
+        if (v.refs[i].block == 0)
+            continue; /* the inline tail lives in the snapshot row */
+        sqlite3_bind_int64(st, 1, v.refs[i].block);
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW && sqlite3_column_int64(st, 0) != room)
             rc = corrupt(db, "a snapshot uses a block of another room: snapshot",
@@ -81,8 +83,10 @@ static int check_snapshots(rs_db *db)
         size_t n;
         rs__cache_clear(db); /* read what is on disk */
         if ((rc = rs_snapshot_load(db, id, &e, &n))) {
-            rc = corrupt(db, "snapshot has more than 64 blocks or a missing block: snapshot",
-                         (long long)id);
+            char why[sizeof db->errmsg];
+            snprintf(why, sizeof why, "%s", db->errmsg);
+            rc = rs__fail(db, RS_ECORRUPT, "snapshot %lld does not load: %s",
+                          (long long)id, why);
             break;
         }
         free(e);

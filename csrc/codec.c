@@ -264,7 +264,7 @@ int rs_snapblob_encode(const rs_blockref *refs, size_t n, rs_buf *out)
 }
 
 int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
-                       size_t *n)
+                       size_t *n, size_t *used)
 {
     const uint8_t *q = p, *end = p + len;
     uint64_t cnt, id, size;
@@ -278,7 +278,9 @@ int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
         refs[i].size = size;
     }
     *n = (size_t)cnt;
-    return q == end ? 0 : -1;
+    if (used)
+        *used = (size_t)(q - p);
+    return used || q == end ? 0 : -1;
 }
 
 uint64_t rs_mix64(uint64_t x)

@@ -9,8 +9,14 @@
 
 /* Entries between restart points; a lookup decodes at most this many. */
 #define RS_RESTART 16
-/* The most blocks a snapshot may list. */
+/* The most blocks a snapshot may list, its inline tail included. */
 #define RS_MAX_BLOCKS 64
+/* A tail of changes this small is stored inside the snapshot row rather than
+ * as a block row of its own: a point lookup then reads one row fewer per
+ * small block, and a state change writes no block row until the tail
+ * spills (see snapshot.c). RS_INLINE_MAX_BYTES bounds its encoding. */
+#define RS_INLINE_MAX 32
+#define RS_INLINE_MAX_BYTES 1024
 
 typedef struct rs_buf {
     uint8_t *p;
@@ -50,10 +56,13 @@ typedef struct rs_blockref {
     uint64_t size;   /* entries in the block, tombstones included */
 } rs_blockref;
 
+/* A list of refs: varint count, then (varint block, varint size) pairs. A
+ * snapshot row may follow it with its inline tail, a block encoding. */
 int rs_snapblob_encode(const rs_blockref *refs, size_t n, rs_buf *out);
-/* Decodes up to RS_MAX_BLOCKS refs; -1 if malformed or longer. */
+/* Decodes up to RS_MAX_BLOCKS refs; -1 if malformed or longer. With used
+ * NULL the refs must fill the blob; else *used is the bytes they take. */
 int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
-                       size_t *n);
+                       size_t *n, size_t *used);
 
 /* 64-bit hash of bytes for content addressing (FNV-1a, then a finaliser). */
 uint64_t rs_hash_bytes(const void *p, size_t n);

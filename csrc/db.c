@@ -76,8 +76,13 @@ static const char schema_v1[] =
     "CREATE TABLE leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
     " until INTEGER NOT NULL);";
 
+/* v2 lets a snapshot row end with an inline tail (snapshot.c). Every v1
+ * row is a valid v2 row, so only the version changes: it keeps a v1 library
+ * from misreading v2 rows. */
+static const char v1_to_v2[] = "";
+
 /* migrations[v] brings a file from version v to v+1; [0] creates it. */
-static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1};
+static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2};
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 {

@@ -8,7 +8,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 1
+#define RS_SCHEMA_VERSION 2
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* Every statement the core runs more than once, prepared once per handle on
@@ -134,8 +134,17 @@ const char *rs__scratch(rs_db *db, const void *p, size_t n);
 /* Blob of a block or snapshot through the cache; *p valid until the next
  * cache fill. */
 int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len);
-int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
-                      int64_t *nentries);
+/* A snapshot as read: its blocks, oldest first. The last may be the inline
+ * tail (block 0), whose bytes are copied here because the cache entry they
+ * came from can be evicted by the next block read. */
+typedef struct rs_snapview {
+    rs_blockref refs[RS_MAX_BLOCKS];
+    size_t n;
+    int64_t nentries;
+    size_t tail_len;
+    uint8_t tail[RS_INLINE_MAX_BYTES];
+} rs_snapview;
+int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v);
 /* The room a snapshot belongs to (0 for the shared empty state). */
 int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room);
 

@@ -72,7 +72,7 @@ static int ext_decode(const uint8_t *p, size_t len, rs_room_row *r)
 {
     rs_blockref refs[RS_MAX_BLOCKS];
     size_t n = 0;
-    if (rs_snapblob_decode(p, len, refs, &n) != 0 || n > RS_MAX_EXTREMITIES)
+    if (rs_snapblob_decode(p, len, refs, &n, NULL) != 0 || n > RS_MAX_EXTREMITIES)
         return -1;
     for (size_t i = 0; i < n; i++)
         r->ext[i] = refs[i].block;

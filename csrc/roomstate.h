@@ -183,7 +183,8 @@ typedef struct rs_entry {
 int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
                       const rs_entry *changes, size_t n, rs_nid *out);
 
-/* Blocks and entries of a snapshot. Errors: RS_ENOTFOUND. */
+/* Blocks (the inline tail counted) and entries of a snapshot.
+ * Errors: RS_ENOTFOUND. */
 int rs_snapshot_info(rs_db *db, rs_nid snap, size_t *nblocks,
                      size_t *nentries);
 
@@ -363,10 +364,12 @@ int rs_debug_counts(rs_db *db, rs_counts *c);
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
 
-/* Total entries written into blocks by this handle (compaction cost). */
+/* Total entries written into blocks and inline tails by this handle
+ * (compaction cost). */
 int64_t rs_debug_entries_written(const rs_db *db);
 
-/* The block IDs of a snapshot, in precedence order; malloc'd. */
+/* The block IDs of a snapshot, in precedence order, 0 for its inline tail;
+ * malloc'd. */
 int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks,
                              size_t *n);
 

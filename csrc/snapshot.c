@@ -81,20 +81,49 @@ int rs__block_blob(rs_db *db, rs_nid block, const uint8_t **p, size_t *len)
     return fetch_blob(db, 'b', block, ST_BLOCK_GET, p, len);
 }
 
-int rs__snapshot_refs(rs_db *db, rs_nid snap, rs_blockref *refs, size_t *n,
-                      int64_t *nentries)
+int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v)
 {
     const uint8_t *p = NULL;
-    size_t len = 0;
+    size_t len = 0, used = 0, cnt = 0;
     int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
     if (rc)
         return rc;
-    if (len < 16 || rs_snapblob_decode(p + 16, len - 16, refs, n) != 0)
+    if (len < 16 || rs_snapblob_decode(p + 16, len - 16, v->refs, &v->n, &used) != 0)
         return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
                         (long long)snap);
-    if (nentries)
-        memcpy(nentries, p, 8);
+    memcpy(&v->nentries, p, 8);
+    v->tail_len = len - 16 - used;
+    if (v->tail_len) {
+        const uint8_t *t = p + 16 + used;
+        if (v->tail_len > RS_INLINE_MAX_BYTES || v->n >= RS_MAX_BLOCKS ||
+            rs_block_count(t, v->tail_len, &cnt) != 0 || cnt == 0)
+            return rs__fail(db, RS_ECORRUPT, "snapshot %lld has a bad inline tail",
+                            (long long)snap);
+        memcpy(v->tail, t, v->tail_len);
+        v->refs[v->n].block = 0;
+        v->refs[v->n].size = cnt;
+        v->n++;
+    }
     return RS_OK;
+}
+
+/* The bytes of block i of a snapshot, stored or inline. */
+static int ref_bytes(rs_db *db, const rs_snapview *v, size_t i, const uint8_t **p,
+                     size_t *len)
+{
+    if (v->refs[i].block)
+        return rs__block_blob(db, v->refs[i].block, p, len);
+    *p = v->tail;
+    *len = v->tail_len;
+    return RS_OK;
+}
+
+static int bad_block(rs_db *db, const rs_snapview *v, size_t i)
+{
+    if (v->refs[i].block == 0)
+        return rs__fail(db, RS_ECORRUPT, "an inline tail does not decode");
+    return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
+                    (long long)v->refs[i].block);
 }
 
 int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room)
@@ -111,25 +140,24 @@ int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room)
     return RS_OK;
 }
 
-/* Decodes a block into a new array. */
-static int block_entries(rs_db *db, rs_nid block, rs_entry **out, size_t *n)
+/* Decodes block i of a snapshot into a new array. */
+static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **out,
+                         size_t *n)
 {
     const uint8_t *p = NULL;
     size_t len = 0;
-    int rc = rs__block_blob(db, block, &p, &len);
+    int rc = ref_bytes(db, v, i, &p, &len);
     if (rc)
         return rc;
     if (rs_block_count(p, len, n) != 0)
-        return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
-                        (long long)block);
+        return bad_block(db, v, i);
     *out = malloc((*n ? *n : 1) * sizeof **out);
     if (!*out)
         return rs__fail(db, RS_ENOMEM, "out of memory decoding a block");
     if (rs_block_decode(p, len, *out, *n) != 0) {
         free(*out);
         *out = NULL;
-        return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
-                        (long long)block);
+        return bad_block(db, v, i);
     }
     return RS_OK;
 }
@@ -191,17 +219,25 @@ static int store_block(rs_db *db, rs_nid room, const rs_entry *e, size_t n,
     return rc;
 }
 
+/* tail: the encoded inline tail of ntail entries, or empty. */
 static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
-                          size_t n, int64_t nentries, rs_nid *id)
+                          size_t n, const rs_buf *tail, size_t ntail,
+                          int64_t nentries, rs_nid *id)
 {
     rs_buf b = {0};
-    if (rs_snapblob_encode(refs, n, &b) != 0)
+    if (rs_snapblob_encode(refs, n, &b) != 0 || rs_buf_reserve(&b, tail->len) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
+    if (tail->len)
+        memcpy(b.p + b.len, tail->p, tail->len);
+    b.len += tail->len;
     /* the empty state is the one shared row, whatever the room */
-    int inserted;
-    int rc = n == 0 ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
-                    : store_blob(db, ST_SNAP_FIND, ST_SNAP_PUT, room, nentries,
-                                 &b, id, &inserted);
+    int inserted = 0;
+    int rc = n == 0 && ntail == 0
+                 ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
+                 : store_blob(db, ST_SNAP_FIND, ST_SNAP_PUT, room, nentries, &b, id,
+                              &inserted);
+    if (rc == RS_OK && inserted)
+        db->entries_written += (int64_t)ntail;
     rs_buf_free(&b);
     return rc;
 }
@@ -240,31 +276,33 @@ static int entry_cmp_qsort(const void *x, const void *y)
 
 int rs_snapshot_info(rs_db *db, rs_nid snap, size_t *nblocks, size_t *nentries)
 {
-    rs_blockref refs[RS_MAX_BLOCKS];
-    int64_t cnt;
-    int rc = rs__snapshot_refs(db, snap, refs, nblocks, &cnt);
-    if (rc == RS_OK)
-        *nentries = (size_t)cnt;
+    rs_snapview v;
+    int rc = rs__snapshot_view(db, snap, &v);
+    if (rc == RS_OK) {
+        *nblocks = v.n;
+        *nentries = (size_t)v.nentries;
+    }
     return rc;
 }
 
 int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks, size_t *n)
 {
-    rs_blockref refs[RS_MAX_BLOCKS];
-    int rc = rs__snapshot_refs(db, snap, refs, n, NULL);
+    rs_snapview v;
+    int rc = rs__snapshot_view(db, snap, &v);
     if (rc)
         return rc;
-    if (!(*blocks = malloc((*n ? *n : 1) * sizeof **blocks)))
+    if (!(*blocks = malloc((v.n ? v.n : 1) * sizeof **blocks)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < *n; i++)
-        (*blocks)[i] = refs[i].block;
+    for (size_t i = 0; i < v.n; i++)
+        (*blocks)[i] = v.refs[i].block;
+    *n = v.n;
     return RS_OK;
 }
 
 /* Merges blocks refs[from..n) into one sorted overlay (tombstones kept
  * unless from == 0). Walks from the back so each step merges a small
  * overlay into a bigger block: about 2x the entries in all. */
-static int overlay(rs_db *db, const rs_blockref *refs, size_t from, size_t n,
+static int overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,
                    rs_entry **out, size_t *nout)
 {
     rs_entry *acc = NULL;
@@ -274,7 +312,7 @@ static int overlay(rs_db *db, const rs_blockref *refs, size_t from, size_t n,
     for (size_t i = n; i-- > from;) {
         rs_entry *blk;
         size_t nb;
-        int rc = block_entries(db, refs[i].block, &blk, &nb);
+        int rc = block_entries(db, v, i, &blk, &nb);
         if (rc) {
             free(acc);
             return rc;
@@ -307,31 +345,29 @@ int rs_snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
 
 static int snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
 {
-    rs_blockref refs[RS_MAX_BLOCKS];
-    size_t nrefs;
-    int rc = rs__snapshot_refs(db, snap, refs, &nrefs, NULL);
+    rs_snapview v;
+    int rc = rs__snapshot_view(db, snap, &v);
     if (rc)
         return rc;
-    rc = overlay(db, refs, 0, nrefs, entries, n);
+    rc = overlay(db, &v, 0, v.n, entries, n);
     if (rc == RS_OK && !*entries && !(*entries = malloc(sizeof **entries)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
     return rc;
 }
 
-/* Looks a key up in refs[0..n), newest block first. */
-static int find_in(rs_db *db, const rs_blockref *refs, size_t n, rs_nid type,
+/* Looks a key up in blocks [0..n) of a snapshot, newest block first. */
+static int find_in(rs_db *db, const rs_snapview *v, size_t n, rs_nid type,
                    rs_nid key, rs_nid *event)
 {
     *event = 0;
     for (size_t i = n; i-- > 0;) {
         const uint8_t *p = NULL;
         size_t len = 0;
-        int found, rc = rs__block_blob(db, refs[i].block, &p, &len);
+        int found, rc = ref_bytes(db, v, i, &p, &len);
         if (rc)
             return rc;
         if (rs_block_find(p, len, type, key, &found, event) != 0)
-            return rs__fail(db, RS_ECORRUPT, "block %lld does not decode",
-                            (long long)refs[i].block);
+            return bad_block(db, v, i);
         if (found)
             return RS_OK;
     }
@@ -341,12 +377,11 @@ static int find_in(rs_db *db, const rs_blockref *refs, size_t n, rs_nid type,
 int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
                     rs_nid *event)
 {
-    rs_blockref refs[RS_MAX_BLOCKS];
-    size_t n;
+    rs_snapview v;
     rs_read_begin(db);
-    int rc = rs__snapshot_refs(db, snap, refs, &n, NULL);
+    int rc = rs__snapshot_view(db, snap, &v);
     if (rc == RS_OK)
-        rc = find_in(db, refs, n, type, key, event);
+        rc = find_in(db, &v, v.n, type, key, event);
     rs_read_end(db);
     return rc;
 }
@@ -381,41 +416,43 @@ int rs_snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
 static int snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
                          size_t *nremoved, rs_entry **added, size_t *nadded)
 {
-    rs_blockref ra[RS_MAX_BLOCKS], rb[RS_MAX_BLOCKS];
-    size_t na, nb, p = 0;
+    rs_snapview va, vb;
+    size_t p = 0;
     rs_entry *oa = NULL, *ob = NULL, *rem = NULL, *add = NULL;
     size_t noa = 0, nob = 0, nrem = 0, crem = 0, nadd = 0, cadd = 0;
     *removed = *added = NULL;
     *nremoved = *nadded = 0;
-    int rc = rs__snapshot_refs(db, a, ra, &na, NULL);
-    if (rc || (rc = rs__snapshot_refs(db, b, rb, &nb, NULL)))
+    int rc = rs__snapshot_view(db, a, &va);
+    if (rc || (rc = rs__snapshot_view(db, b, &vb)))
         return rc;
     if (a != b) {
-        while (p < na && p < nb && ra[p].block == rb[p].block)
+        /* an inline tail (block 0) is never shared */
+        while (p < va.n && p < vb.n && va.refs[p].block &&
+               va.refs[p].block == vb.refs[p].block)
             p++;
         /* keys outside the differing tails hold the same prefix value */
-        if ((rc = overlay(db, ra, p, na, &oa, &noa)) ||
-            (rc = overlay(db, rb, p, nb, &ob, &nob)))
+        if ((rc = overlay(db, &va, p, va.n, &oa, &noa)) ||
+            (rc = overlay(db, &vb, p, vb.n, &ob, &nob)))
             goto out;
         size_t i = 0, j = 0;
         while (i < noa || j < nob) {
             int c = i == noa ? 1 : j == nob ? -1 : rs_key_cmp(&oa[i], &ob[j]);
             rs_entry ka = c <= 0 ? oa[i] : ob[j];
-            rs_nid va, vb, under = 0;
+            rs_nid was, now, under = 0;
             if (c != 0 && p > 0 &&
-                (rc = find_in(db, ra, p, ka.type, ka.key, &under)))
+                (rc = find_in(db, &va, p, ka.type, ka.key, &under)))
                 goto out;
-            va = c <= 0 ? oa[i].event : under;
-            vb = c >= 0 ? ob[j].event : under;
+            was = c <= 0 ? oa[i].event : under;
+            now = c >= 0 ? ob[j].event : under;
             if (c <= 0)
                 i++;
             if (c >= 0)
                 j++;
-            if (va == vb)
+            if (was == now)
                 continue;
-            rs_entry er = {ka.type, ka.key, va}, ea = {ka.type, ka.key, vb};
-            if ((va && push(&rem, &nrem, &crem, er)) ||
-                (vb && push(&add, &nadd, &cadd, ea))) {
+            rs_entry er = {ka.type, ka.key, was}, ea = {ka.type, ka.key, now};
+            if ((was && push(&rem, &nrem, &crem, er)) ||
+                (now && push(&add, &nadd, &cadd, ea))) {
                 rc = rs__fail(db, RS_ENOMEM, "out of memory diffing states");
                 goto out;
             }
@@ -440,13 +477,34 @@ out:
 
 /* ---- writing new state ---- */
 
+/* Pops the last block of the list and merges it under the tail: the tail
+ * becomes a new array with the block's entries beneath it. */
+static int absorb_last(rs_db *db, const rs_snapview *v, size_t *nrefs,
+                       rs_entry **tail, size_t *ntail)
+{
+    rs_entry *under, *m;
+    size_t nunder;
+    int rc = block_entries(db, v, *nrefs - 1, &under, &nunder);
+    if (rc)
+        return rc;
+    if (!(m = malloc((nunder + *ntail ? nunder + *ntail : 1) * sizeof *m))) {
+        free(under);
+        return rs__fail(db, RS_ENOMEM, "out of memory merging blocks");
+    }
+    (*nrefs)--;
+    *ntail = merge2(under, nunder, *tail, *ntail, *nrefs == 0, m);
+    free(under);
+    free(*tail);
+    *tail = m;
+    return RS_OK;
+}
+
 int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
                       const rs_entry *changes, size_t n, rs_nid *out)
 {
-    rs_blockref refs[RS_MAX_BLOCKS + 1];
-    size_t nrefs;
-    int64_t count;
+    rs_snapview v;
     rs_entry *ch = NULL, *tail = NULL;
+    rs_buf inl = {0};
     rs_nid owner;
     int rc = rs__snapshot_room(db, base, &owner);
     if (rc)
@@ -455,8 +513,9 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
     if (owner != room && base != RS_EMPTY_SNAPSHOT)
         return rs__fail(db, RS_EINVAL, "snapshot %lld belongs to another room",
                         (long long)base);
-    if ((rc = rs__snapshot_refs(db, base, refs, &nrefs, &count)))
+    if ((rc = rs__snapshot_view(db, base, &v)))
         return rc;
+    int64_t count = v.nentries;
     if (!(ch = malloc((n ? n : 1) * sizeof *ch)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
     if (n)
@@ -475,53 +534,58 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
             goto out;
         }
         rs_nid cur;
-        if ((rc = find_in(db, refs, nrefs, ch[i].type, ch[i].key, &cur)))
+        if ((rc = find_in(db, &v, v.n, ch[i].type, ch[i].key, &cur)))
             goto out;
         if (cur == ch[i].event)
             continue; /* changes nothing */
         count += (cur == 0) - (ch[i].event == 0);
         ch[k] = ch[i];
         /* with nothing underneath, a removal needs no tombstone */
-        if (ch[k].event || nrefs > 0)
+        if (ch[k].event || v.n > 0)
             k++;
     }
     if (k == 0) {
         *out = base;
         goto out;
     }
-    /* the new block, then merge while the last is at least half its
-     * predecessor, or while over the limit */
-    size_t ntail = k;
+    rs_blockref *refs = v.refs;
+    size_t nrefs = v.n, ntail = k;
     tail = ch;
     ch = NULL;
-    while (nrefs > 0 && (refs[nrefs - 1].size <= 2 * ntail || nrefs + 1 > RS_MAX_BLOCKS)) {
-        rs_entry *prev, *m;
-        size_t nprev;
-        if ((rc = block_entries(db, refs[nrefs - 1].block, &prev, &nprev)))
-            goto out;
-        if (!(m = malloc((nprev + ntail) * sizeof *m))) {
-            free(prev);
-            rc = rs__fail(db, RS_ENOMEM, "out of memory merging blocks");
+    /* the base's inline tail is rewritten with the changes on top */
+    if (nrefs > 0 && refs[nrefs - 1].block == 0 &&
+        (rc = absorb_last(db, &v, &nrefs, &tail, &ntail)))
+        goto out;
+    /* a small tail stays inline; a larger one becomes a block, then merge
+     * while the last block is at least half its predecessor, or while over
+     * the limit */
+    if (ntail > 0 && ntail <= RS_INLINE_MAX && nrefs + 1 <= RS_MAX_BLOCKS) {
+        if (rs_block_encode(tail, ntail, &inl) != 0) {
+            rc = rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
             goto out;
         }
-        nrefs--;
-        ntail = merge2(prev, nprev, tail, ntail, nrefs == 0, m);
-        free(prev);
-        free(tail);
-        tail = m;
+        if (inl.len > RS_INLINE_MAX_BYTES)
+            inl.len = 0; /* huge IDs: store it as a block */
     }
-    if (ntail > 0) {
-        rs_nid id;
-        if ((rc = store_block(db, room, tail, ntail, &id)))
-            goto out;
-        refs[nrefs].block = id;
-        refs[nrefs].size = ntail;
-        nrefs++;
+    if (inl.len == 0) {
+        while (nrefs > 0 && (refs[nrefs - 1].size <= 2 * ntail || nrefs + 1 > RS_MAX_BLOCKS))
+            if ((rc = absorb_last(db, &v, &nrefs, &tail, &ntail)))
+                goto out;
+        if (ntail > 0) {
+            rs_nid id;
+            if ((rc = store_block(db, room, tail, ntail, &id)))
+                goto out;
+            refs[nrefs].block = id;
+            refs[nrefs].size = ntail;
+            nrefs++;
+        }
+        ntail = 0;
     }
-    rc = store_snapshot(db, room, refs, nrefs, count, out);
+    rc = store_snapshot(db, room, refs, nrefs, &inl, ntail, count, out);
 out:
     free(ch);
     free(tail);
+    rs_buf_free(&inl);
     return rc;
 }
 

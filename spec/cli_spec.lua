@@ -278,6 +278,16 @@ describe("roomstate (the command-line tool)", function()
   end)
 
   describe("check", function()
+    -- a room large enough to store its state in block rows, not only in
+    -- snapshot rows' inline tails, so both can be corrupted
+    setup(function()
+      local s = assert(roomstate.open(db))
+      local room = assert(require("roomstate.harness").new(s):create_room("@big:example.org"))
+      for i = 1, 40 do assert(room:join(("@m%d:example.org"):format(i))) end
+      assert.is_true(s:debug():debug_counts().blocks > 0)
+      s:close()
+    end)
+
     it("passes on a sound database", function()
       local status, out = run("check " .. q(db))
       assert.are.equal(0, status)
@@ -288,6 +298,9 @@ describe("roomstate (the command-line tool)", function()
     local cases = {
       { "a block's data overwritten", "UPDATE blocks SET data = x'ffffffffffff' " ..
         "WHERE nid = (SELECT max(nid) FROM blocks)", "block" },
+      { "a snapshot's inline tail overwritten", "UPDATE snapshots SET data = data || x'ff' " ..
+        "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
+        "inline tail" },
       { "a snapshot row deleted", "DELETE FROM snapshots WHERE nid = (SELECT after_snap " ..
         "FROM events WHERE event_id = '$topic:example.org')", "snapshot is missing" },
       { "a snapshot's entry count changed", "UPDATE snapshots SET nentries = nentries + 1 " ..

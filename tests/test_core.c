@@ -214,33 +214,49 @@ static void test_property(int collisions)
 }
 
 /* Dedup: the same content stored twice is one row, also when every hash
- * collides; different content is never aliased. */
+ * collides; different content is never aliased. States over RS_INLINE_MAX
+ * entries exercise block rows, small ones the snapshots' inline tails. */
 static void test_dedup(void)
 {
     for (int coll = 0; coll < 2; coll++) {
         rs_db *db = open_mem();
         rs_debug_force_hash_collisions(db, coll);
         rs_begin(db);
-        rs_entry a[2] = {{5, 2, 10}, {5, 3, 11}}, b[2] = {{5, 2, 10}, {5, 3, 12}};
-        rs_nid s1, s2, s3;
-        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, 2, &s1);
-        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, 2, &s2);
-        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, b, 2, &s3);
+        enum { BIG = RS_INLINE_MAX + 8 };
+        rs_entry a[BIG], b[BIG];
+        for (int i = 0; i < BIG; i++)
+            a[i] = b[i] = (rs_entry){5, 2 + i, 10 + i};
+        b[BIG - 1].event = 999;
+        rs_nid s1, s2, s3, s4, s5, s6;
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, BIG, &s1);
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, BIG, &s2);
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, b, BIG, &s3);
         CHECK(s1 == s2, "same content, same snapshot (collisions %d)", coll);
         CHECK(s1 != s3, "different content, different snapshot (collisions %d)", coll);
         rs_nid e;
-        rs_snapshot_get(db, s3, 5, 3, &e);
-        CHECK(e == 12, "collision did not alias content");
+        rs_snapshot_get(db, s3, 5, 2 + BIG - 1, &e);
+        CHECK(e == 999, "collision did not alias content");
         rs_counts c;
         rs_debug_counts(db, &c);
         CHECK(c.blocks == 2 && c.snapshots == 3, "rows: %lld blocks, %lld snapshots",
               (long long)c.blocks, (long long)c.snapshots);
+        /* small states: inline tails, no block rows */
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, 2, &s4);
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, a, 2, &s5);
+        rs_snapshot_apply(db, 1, RS_EMPTY_SNAPSHOT, b + BIG - 2, 2, &s6);
+        CHECK(s4 == s5 && s4 != s6, "inline tails dedup (collisions %d)", coll);
+        rs_snapshot_get(db, s6, 5, 2 + BIG - 1, &e);
+        CHECK(e == 999, "collision did not alias an inline tail");
+        rs_debug_counts(db, &c);
+        CHECK(c.blocks == 2 && c.snapshots == 5, "rows: %lld blocks, %lld snapshots",
+              (long long)c.blocks, (long long)c.snapshots);
         rs_nid empty;
         rs_entry rm[2] = {{5, 2, 0}, {5, 3, 0}};
-        rs_snapshot_apply(db, 1, s1, rm, 2, &empty);
+        rs_snapshot_apply(db, 1, s4, rm, 2, &empty);
         size_t nb, ne;
         rs_snapshot_info(db, empty, &nb, &ne);
-        CHECK(ne == 0, "removing every key leaves an empty state");
+        CHECK(ne == 0 && empty == RS_EMPTY_SNAPSHOT,
+              "removing every key leaves the empty state");
         rs_commit(db);
         rs_close(db);
     }
