@@ -1,5 +1,6 @@
 -- Issue 2: the store as userdata, numeric IDs, blocks and snapshots.
 local roomstate = require "roomstate"
+local cjson = require "cjson"
 local S = require "support"
 
 describe("roomstate.open", function()
@@ -72,6 +73,41 @@ describe("roomstate.open", function()
     assert.equal("SCHEMA_VERSION", code)
     assert.matches("99", err)
     assert.equal(before, S.read(path))
+    S.rmdir(dir)
+  end)
+
+  it("migrates a file written by the schema-v1 library, keeping every state", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v1.db"
+    S.write(path, S.read("spec/fixtures/schema_v1.db"))
+    local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
+    local store = assert(roomstate.open(path))
+    local p = io.popen("sqlite3 " .. path .. " 'PRAGMA user_version'")
+    assert.equal("2", p:read("*l"))
+    p:close()
+    assert.is_true(store:check())
+    local function dump(state)
+      local t = {}
+      for etype, key, ev in state:entries() do t[etype .. "\0" .. key] = ev end
+      return t
+    end
+    for id, want in pairs(expect.before) do assert.same(want, dump(store:state_before(id))) end
+    assert.same(expect.current, dump(store:current_state(expect.room)))
+    assert.same(expect.members, store:members(expect.room))
+    assert.equal(expect.outputs, #store:outputs_json(1, 10000))
+    -- and it takes new events on top of the old rows
+    local latest = store:latest_events(expect.room)
+    local join = {
+      event_id = "$after-migration:example.org", room_id = expect.room,
+      sender = "@late:example.org", type = "m.room.member", state_key = "@late:example.org",
+      content = { membership = "join" }, prev_events = latest, auth_events = { expect.create },
+      depth = 1000, origin_server_ts = 1800000000000,
+    }
+    assert(store:ingest(join))
+    assert.equal(join.event_id, store:current_state(expect.room):get("m.room.member", "@late:example.org"))
+    assert.equal(#expect.members + 1, #store:members(expect.room))
+    assert.is_true(store:check())
+    store:close()
     S.rmdir(dir)
   end)
 
