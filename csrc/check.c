@@ -211,6 +211,10 @@ int rs_check(rs_db *db)
         return rc;
     if ((rc = check_query_empty(
              db,
+             "SELECT max(nid) FROM events GROUP BY event_id HAVING count(*)>1",
+             "an event ID is stored twice: event")) ||
+        (rc = check_query_empty(
+             db,
              "SELECT nid FROM events WHERE kind>0 AND (before_snap NOT IN "
              "(SELECT nid FROM snapshots) OR after_snap NOT IN "
              "(SELECT nid FROM snapshots))",

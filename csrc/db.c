@@ -81,8 +81,30 @@ static const char schema_v1[] =
  * from misreading v2 rows. */
 static const char v1_to_v2[] = "";
 
-/* migrations[v] brings a file from version v to v+1; [0] creates it. */
-static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2};
+/* v3 looks events up by ID through one index that also holds what the hot
+ * reads want (the state pointers for a point lookup, the room, type and key
+ * for a join's state list), so they never seek the row with its JSON. An
+ * index cannot cover and be UNIQUE on event_id alone, so the table is
+ * rebuilt without the UNIQUE constraint: the one writer checks before it
+ * inserts, and check() verifies it. */
+static const char v2_to_v3[] =
+    "CREATE TABLE events_v3(nid INTEGER PRIMARY KEY,"
+    " event_id TEXT NOT NULL, room_nid INTEGER NOT NULL DEFAULT 0,"
+    " type_nid INTEGER NOT NULL DEFAULT 0, key_nid INTEGER NOT NULL DEFAULT 0,"
+    " kind INTEGER NOT NULL DEFAULT 0, before_snap INTEGER, after_snap INTEGER,"
+    " depth INTEGER NOT NULL DEFAULT 0, membership TEXT,"
+    " ehash INTEGER NOT NULL DEFAULT 0, json BLOB);"
+    "INSERT INTO events_v3 SELECT nid, event_id, room_nid, type_nid, key_nid,"
+    " kind, before_snap, after_snap, depth, membership, ehash, json FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v3 RENAME TO events;"
+    "CREATE INDEX events_by_id ON events(event_id, kind, before_snap,"
+    " after_snap, room_nid, type_nid, key_nid);";
+
+/* migrations[v] brings a file from version v to v+1; [0] creates it, and a
+ * new file runs the whole chain. */
+static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2,
+                                                          v2_to_v3};
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 {

@@ -97,6 +97,19 @@ static int event_by_id(rs_db *db, rs_str s, rs_nid *id, event_row *r)
     return RS_OK;
 }
 
+/* The ID the next event row gets. Rows are only inserted by this handle
+ * while it holds the write lock, so it stays free until the insert. */
+static int next_event_nid(rs_db *db, rs_nid *id)
+{
+    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_NEXT_NID);
+    if (!st)
+        return RS_ESQL;
+    int rc = sqlite3_step(st);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reserving an event ID");
+}
+
 /* Appends ", id" to a bounded message list. */
 static void list_add(char *buf, size_t cap, size_t *len, int *count, rs_str s)
 {
@@ -505,21 +518,31 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
         if (rc)
             goto out;
     }
-    /* 4. the event row (its after-state needs its ID), then its edges */
-    sqlite3_stmt *st = rs__stmt(db, id ? ST_EVENT_STORE : ST_EVENT_INSERT);
+    /* 4. the after-state, which holds the event's own ID, so a new row's ID
+     * is taken first; then the row with both states, written once */
+    int is_new_row = !id;
+    if (is_new_row && (rc = next_event_nid(db, &id)))
+        goto out;
+    if (before && is_state) {
+        rs_entry self = {type, key, id};
+        if ((rc = rs_snapshot_apply(db, room, before, &self, 1, &after)))
+            goto out;
+    } else {
+        after = before;
+    }
+    sqlite3_stmt *st = rs__stmt(db, is_new_row ? ST_EVENT_INSERT : ST_EVENT_STORE);
     if (!st) {
         rc = RS_ESQL;
         goto out;
     }
-    if (id)
-        sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, room);
     sqlite3_bind_int64(st, 3, type);
     sqlite3_bind_int64(st, 4, key);
     sqlite3_bind_int(st, 5, (int)kind);
     if (before) {
         sqlite3_bind_int64(st, 6, before);
-        sqlite3_bind_int64(st, 7, before);
+        sqlite3_bind_int64(st, 7, after);
     }
     sqlite3_bind_int64(st, 8, ev->depth);
     if (ev->membership.s)
@@ -531,7 +554,7 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
                                               ev->event_id.s, ev->event_id.len)
                                         : 0);
     sqlite3_bind_blob(st, 11, ev->json.s, (int)ev->json.len, SQLITE_STATIC);
-    if (!id)
+    if (is_new_row)
         sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing an event")))
         goto out;
@@ -540,25 +563,8 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
                       (int)ev->event_id.len, ev->event_id.s);
         goto out;
     }
-    int is_new_row = !id;
-    if (!id) {
-        id = sqlite3_last_insert_rowid(db->sql);
+    if (is_new_row)
         rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
-    }
-    if (before && is_state) {
-        rs_entry self = {type, key, id};
-        if ((rc = rs_snapshot_apply(db, room, before, &self, 1, &after)) ||
-            !(st = rs__stmt(db, ST_EVENT_SET_AFTER))) {
-            rc = rc ? rc : RS_ESQL;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, after);
-        if ((rc = rs__run(db, st, "storing an event")))
-            goto out;
-    } else {
-        after = before;
-    }
     event_row stored = {room, type, key, (int)kind, before, after};
     remember_event_row(db, id, &stored);
     /* Edges answer one question: does a stored event list this one as a

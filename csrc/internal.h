@@ -8,7 +8,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 2
+#define RS_SCHEMA_VERSION 3
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* Every statement the core runs more than once, prepared once per handle on
@@ -39,10 +39,11 @@
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
                    "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
                    "membership=?9, ehash=?10, json=?11 WHERE nid=?1")          \
-    X(EVENT_INSERT, "INSERT INTO events(room_nid, type_nid, key_nid, kind, "    \
-                    "before_snap, after_snap, depth, membership, ehash, json, " \
-                    "event_id) VALUES(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")   \
-    X(EVENT_SET_AFTER, "UPDATE events SET after_snap=?2 WHERE nid=?1")        \
+    X(EVENT_INSERT, "INSERT INTO events(nid, room_nid, type_nid, key_nid, "     \
+                    "kind, before_snap, after_snap, depth, membership, ehash, " \
+                    "json, event_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"   \
+                    "?11,?12)")                                                \
+    X(EVENT_NEXT_NID, "SELECT coalesce(max(nid), 0) + 1 FROM events")          \
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \

@@ -301,6 +301,9 @@ describe("roomstate (the command-line tool)", function()
       { "a snapshot's inline tail overwritten", "UPDATE snapshots SET data = data || x'ff' " ..
         "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
         "inline tail" },
+      { "an event row copied under a new ID", "INSERT INTO events(event_id, room_nid, kind) " ..
+        "SELECT event_id, room_nid, kind FROM events WHERE event_id = '$topic:example.org'",
+        "an event ID is stored twice" },
       { "a snapshot row deleted", "DELETE FROM snapshots WHERE nid = (SELECT after_snap " ..
         "FROM events WHERE event_id = '$topic:example.org')", "snapshot is missing" },
       { "a snapshot's entry count changed", "UPDATE snapshots SET nentries = nentries + 1 " ..
