@@ -198,6 +198,31 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[5])
 
 }
 
+/* Appends the five latency figures and closes the object; frees them. */
+static int latency_json(bbuf *b, qres q[5])
+{
+    int bad = 0;
+    for (int k = 0; k < 5; k++)
+        bad |= json_lat(b, qname[k], &q[k], k == 4);
+    bad |= bbuf_str(b, "}}\n");
+    for (int k = 0; k < 5; k++)
+        lat_free(&q[k].l);
+    return bad;
+}
+
+/* Writes the figures to path; frees them. */
+static int write_out(const char *path, bbuf *b)
+{
+    FILE *f = fopen(path, "w");
+    int ok = f && fwrite(b->p, 1, b->len, f) == b->len;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "cannot write %s\n", path);
+    bbuf_free(b);
+    return ok ? 0 : 1;
+}
+
 /* --queries-only: the queries again on the file a run left, in a process
  * that ingested nothing (the generator still runs, for the same samples). */
 static int queries_only(const opts *o, const bsys_ops *ops, gen *g)
@@ -208,26 +233,22 @@ static int queries_only(const opts *o, const bsys_ops *ops, gen *g)
         ;
     qres q[5];
     bbuf b = {0};
-    int bad = gerr || run_queries(o, ops, g, q);
-    if (!bad) {
-        bad |= bbuf_fmt(&b, "{\"system\":\"%s\",\"workload\":\"%s\",\"scale\":%g,"
-                            "\"queries_only\":true,\"latency\":{",
-                        o->system, o->workload, o->scale);
-        for (int k = 0; k < 5; k++)
-            bad |= json_lat(&b, qname[k], &q[k], k == 4);
-        bad |= bbuf_str(&b, "}}\n");
-        for (int k = 0; k < 5; k++)
-            lat_free(&q[k].l);
-    }
-    gen_free(g);
-    FILE *f = bad ? NULL : fopen(o->out, "w");
-    if (!f || fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0) {
-        fprintf(stderr, "%s\n", bad ? "queries failed" : "cannot write the output");
-        bbuf_free(&b);
+    if (gerr || run_queries(o, ops, g, q)) {
+        fprintf(stderr, "queries failed\n");
+        gen_free(g);
         return 1;
     }
-    bbuf_free(&b);
-    return 0;
+    gen_free(g);
+    int bad = bbuf_fmt(&b, "{\"system\":\"%s\",\"workload\":\"%s\",\"scale\":%g,"
+                           "\"queries_only\":true,\"latency\":{",
+                       o->system, o->workload, o->scale);
+    bad |= latency_json(&b, q);
+    if (bad) {
+        bbuf_free(&b);
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    return write_out(o->out, &b);
 }
 
 int main(int argc, char **argv)
@@ -474,23 +495,12 @@ int main(int argc, char **argv)
     if (sf)
         fclose(sf);
     bad |= bbuf_str(&b, "],\"latency\":{");
-    for (int k = 0; k < 5; k++)
-        bad |= json_lat(&b, qname[k], &q[k], k == 4);
-    bad |= bbuf_str(&b, "}}\n");
-    for (int k = 0; k < 5; k++)
-        lat_free(&q[k].l);
+    bad |= latency_json(&b, q);
     gen_free(g);
     if (bad) {
         bbuf_free(&b);
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    FILE *f = fopen(o.out, "w");
-    if (!f || fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0) {
-        fprintf(stderr, "cannot write %s\n", o.out);
-        bbuf_free(&b);
-        return 1;
-    }
-    bbuf_free(&b);
-    return 0;
+    return write_out(o.out, &b);
 }
