@@ -16,7 +16,7 @@
  * small block, and a state change writes no block row until the tail
  * spills (see snapshot.c). RS_INLINE_MAX_BYTES bounds its encoding. */
 #define RS_INLINE_MAX 32
-#define RS_INLINE_MAX_BYTES 1024
+#define RS_INLINE_MAX_BYTES 1024 /* 32 entries encode to at most 901 bytes */
 
 typedef struct rs_buf {
     uint8_t *p;

