@@ -38,6 +38,9 @@ void smap_free(smap *m);
 int smap_get(const smap *m, const char *s, size_t n, int64_t *v); /* 1 found */
 int smap_put(smap *m, const char *s, size_t n, int64_t v);        /* 0 / -1 */
 
+/* Reads a database file (and its WAL) once, so the OS cache holds it. */
+void bench_warm_os_cache(const char *path);
+
 /* Latency samples: median and p99 in microseconds. */
 typedef struct lat {
     double *v;

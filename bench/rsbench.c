@@ -75,29 +75,6 @@ static void remove_db(const char *path)
     }
 }
 
-/* The latencies are stated for a warm OS cache, but this machine's kernel
- * drops cached file pages within minutes (seen: a 1.1 GB file 30% cached a
- * few minutes after it was written). Reading the files once makes the
- * stated condition true for every scheme alike. */
-static void warm_os_cache(const char *path)
-{
-    size_t cap = 1 << 20;
-    char p[4200], *buf = malloc(cap);
-    if (!buf)
-        return; /* then the caches stay as they are */
-    const char *suffix[] = {"", "-wal"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-        FILE *f = fopen(p, "rb");
-        if (!f)
-            continue;
-        while (fread(buf, 1, cap, f) == cap)
-            ;
-        fclose(f);
-    }
-    free(buf);
-}
-
 /* a permutation of 0..n-1 from a seeded generator */
 static size_t *shuffled(size_t n, uint64_t seed)
 {
@@ -138,7 +115,7 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[5])
     int fail = 0;
     memset(q, 0, 5 * sizeof *q);
     if (ops->lookup) {
-        warm_os_cache(o->db);
+        bench_warm_os_cache(o->db);
         if (ops->open(o->db, &h, err, sizeof err)) {
             fprintf(stderr, "%s: reopen: %s\n", o->system, err);
             return 1;

@@ -1,0 +1,186 @@
+/* lookup_probe.c - where a point lookup's time goes, on a file a bench run
+ * left (rsbench --db keeps it when run by hand).
+ *
+ *   lookup_probe DB [samples] [seed]
+ *
+ * Picks random new events and, for each, a user who joined before it, then
+ * times the parts of "(m.room.member, user) in the state before the event"
+ * on three handles' worth of caches: a fresh handle (cold), a second fresh
+ * handle in the same process (cold2: the process's heap is warm), and that
+ * handle again (warm). Beside the median of each part it counts SQLite
+ * page-cache misses (each a read from the OS) and the block and snapshot
+ * rows fetched through SQL. It reads the core's internals (internal.h): it
+ * is a probe of this core, not a baseline. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "internal.h"
+
+typedef struct sample {
+    char *event, *key;
+} sample;
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int misses(rs_db *db)
+{
+    int cur = 0, hi = 0;
+    sqlite3_db_status(db->sql, SQLITE_DBSTATUS_CACHE_MISS, &cur, &hi, 0);
+    return cur;
+}
+
+static int runs(rs_db *db, int stmt)
+{
+    return db->stmt[stmt]
+               ? sqlite3_stmt_status(db->stmt[stmt], SQLITE_STMTSTATUS_RUN, 0)
+               : 0;
+}
+
+/* Random new events, each with a user who joined the room before it. */
+static size_t pick(const char *path, size_t want, uint64_t seed, sample *out)
+{
+    sqlite3 *q;
+    sqlite3_stmt *ev = NULL, *key = NULL;
+    size_t n = 0;
+    int64_t max = 0;
+    if (sqlite3_open_v2(path, &q, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q, "SELECT event_id, kind FROM events WHERE nid=?1", -1, &ev,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q,
+                           "SELECT k.key FROM events m JOIN state_keys k ON "
+                           "k.nid=m.key_nid WHERE m.type_nid=5 AND m.membership='join' "
+                           "AND m.nid>=?1 AND m.nid<?2 ORDER BY m.nid LIMIT 1",
+                           -1, &key, NULL) != SQLITE_OK) {
+        fprintf(stderr, "lookup_probe: %s: %s\n", path, sqlite3_errmsg(q));
+        goto out;
+    }
+    sqlite3_stmt *mx;
+    if (sqlite3_prepare_v2(q, "SELECT max(nid) FROM events", -1, &mx, NULL) == SQLITE_OK) {
+        if (sqlite3_step(mx) == SQLITE_ROW)
+            max = sqlite3_column_int64(mx, 0);
+        sqlite3_finalize(mx);
+    }
+    for (uint64_t i = 0; n < want && max > 1000 && i < want * 100; i++) {
+        int64_t e = 1000 + (int64_t)(bench_mix(seed * 1000003 + i) % (uint64_t)(max - 1000));
+        sqlite3_bind_int64(ev, 1, e);
+        if (sqlite3_step(ev) == SQLITE_ROW && sqlite3_column_int(ev, 1) == 3) {
+            int64_t from = 1 + (int64_t)(bench_mix(seed ^ (i << 20)) % (uint64_t)e);
+            sqlite3_bind_int64(key, 1, from);
+            sqlite3_bind_int64(key, 2, e);
+            if (sqlite3_step(key) == SQLITE_ROW) {
+                out[n].event = strdup((const char *)sqlite3_column_text(ev, 0));
+                out[n].key = strdup((const char *)sqlite3_column_text(key, 0));
+                if (out[n].event && out[n].key)
+                    n++;
+            }
+            sqlite3_reset(key);
+        }
+        sqlite3_reset(ev);
+    }
+out:
+    sqlite3_finalize(ev);
+    sqlite3_finalize(key);
+    sqlite3_close(q);
+    return n;
+}
+
+enum { P_TOTAL, P_EVENT, P_KEY, P_SNAP, NPARTS };
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: lookup_probe DB [samples] [seed]\n");
+        return 2;
+    }
+    size_t want = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
+    uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 1;
+    sample *s = calloc(want ? want : 1, sizeof *s);
+    double *t[NPARTS];
+    for (int k = 0; k < NPARTS; k++)
+        t[k] = malloc((want ? want : 1) * sizeof *t[k]);
+    if (!s || !t[0] || !t[1] || !t[2] || !t[3]) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    bench_warm_os_cache(argv[1]);
+    size_t n = pick(argv[1], want, seed, s);
+    if (n == 0) {
+        fprintf(stderr, "lookup_probe: no sample points in %s\n", argv[1]);
+        return 1;
+    }
+    printf("%zu lookups of (m.room.member, a user joined before the event) in %s\n"
+           "pass   total  read+event  key  snapshot (median us) | misses: event key"
+           " snapshot | rows fetched: snapshots blocks\n",
+           n, argv[1]);
+    static const char *const pass_name[3] = {"cold", "cold2", "warm"};
+    rs_db *db = NULL;
+    for (int pass = 0; pass < 3; pass++) {
+        char err[256];
+        if (pass < 2) {
+            if (db)
+                rs_close(db);
+            if (rs_open(argv[1], NULL, &db, err, sizeof err) != RS_OK) {
+                fprintf(stderr, "lookup_probe: %s\n", err);
+                return 1;
+            }
+        }
+        long m[NPARTS] = {0};
+        int snaps0 = runs(db, ST_SNAP_GET), blocks0 = runs(db, ST_BLOCK_GET);
+        rs_nid type;
+        if (rs_id_lookup(db, RS_ID_TYPE, "m.room.member", 13, &type) != RS_OK) {
+            fprintf(stderr, "lookup_probe: %s\n", rs_errmsg(db));
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            rs_nid before, after, key, ev;
+            double t0 = bench_now();
+            int m0 = misses(db);
+            rs_read_begin(db);
+            int rc = rs_event_state(db, s[i].event, strlen(s[i].event), &before, &after);
+            double t1 = bench_now();
+            int m1 = misses(db);
+            if (rc == RS_OK)
+                rc = rs_id_lookup(db, RS_ID_KEY, s[i].key, strlen(s[i].key), &key);
+            double t2 = bench_now();
+            int m2 = misses(db);
+            if (rc == RS_OK)
+                rc = rs_snapshot_get(db, before, type, key, &ev);
+            rs_read_end(db);
+            double t3 = bench_now();
+            if (rc != RS_OK) {
+                fprintf(stderr, "lookup_probe: %s\n", rs_errmsg(db));
+                return 1;
+            }
+            m[P_EVENT] += m1 - m0;
+            m[P_KEY] += m2 - m1;
+            m[P_SNAP] += misses(db) - m2;
+            t[P_TOTAL][i] = (t3 - t0) * 1e6;
+            t[P_EVENT][i] = (t1 - t0) * 1e6;
+            t[P_KEY][i] = (t2 - t1) * 1e6;
+            t[P_SNAP][i] = (t3 - t2) * 1e6;
+        }
+        for (int k = 0; k < NPARTS; k++)
+            qsort(t[k], n, sizeof *t[k], cmpd);
+        printf("%-6s %5.1f  %10.1f %4.1f %9.1f | %13.2f %3.2f %8.2f | %22.2f %6.2f\n",
+               pass_name[pass], t[P_TOTAL][n / 2], t[P_EVENT][n / 2], t[P_KEY][n / 2],
+               t[P_SNAP][n / 2], (double)m[P_EVENT] / (double)n,
+               (double)m[P_KEY] / (double)n, (double)m[P_SNAP] / (double)n,
+               (double)(runs(db, ST_SNAP_GET) - snaps0) / (double)n,
+               (double)(runs(db, ST_BLOCK_GET) - blocks0) / (double)n);
+    }
+    rs_close(db);
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].event);
+        free(s[i].key);
+    }
+    free(s);
+    for (int k = 0; k < NPARTS; k++)
+        free(t[k]);
+    return 0;
+}
