@@ -101,7 +101,9 @@ static const char v2_to_v3[] =
     "DROP TABLE events;"
     "ALTER TABLE events_v3 RENAME TO events;"
     "CREATE INDEX events_by_id ON events(event_id, kind, before_snap,"
-    " after_snap, room_nid, type_nid, key_nid);";
+    " after_snap, room_nid, type_nid, key_nid);"
+    /* snapshots are no longer deduplicated by content */
+    "DROP INDEX snapshots_hash;";
 
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */

@@ -30,8 +30,6 @@
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
     X(BLOCK_PUT, "INSERT INTO blocks(room_nid,hash,n,data) VALUES(?1,?2,?3,?4)") \
     X(SNAP_GET, "SELECT nentries, room_nid, data FROM snapshots WHERE nid=?1") \
-    X(SNAP_FIND,                                                               \
-      "SELECT nid, data FROM snapshots WHERE room_nid=?1 AND hash=?2")         \
     X(SNAP_PUT, "INSERT INTO snapshots(room_nid,hash,nentries,data) "          \
                 "VALUES(?1,?2,?3,?4)")                                         \
     X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \

@@ -164,19 +164,23 @@ static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **o
 
 /* ---- content-addressed writes ---- */
 
-/* Finds a row with this hash and exactly these bytes, else inserts one.
- * Comparing the bytes is what makes a hash collision harmless. */
+/* Finds a row with this hash and exactly these bytes (find_stmt >= 0),
+ * else inserts one. Comparing the bytes is what makes a hash collision
+ * harmless. */
 static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
                       int64_t count, const rs_buf *b, rs_nid *id, int *inserted)
 {
     int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
-    sqlite3_stmt *st = rs__stmt(db, find_stmt);
+    int rc;
+    *id = 0;
+    *inserted = 0;
+    sqlite3_stmt *st = find_stmt < 0 ? NULL : rs__stmt(db, find_stmt);
+    if (find_stmt < 0)
+        goto put;
     if (!st)
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, hash);
-    int rc;
-    *id = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((size_t)sqlite3_column_bytes(st, 1) == b->len &&
             memcmp(sqlite3_column_blob(st, 1), b->p, b->len) == 0) {
@@ -188,9 +192,9 @@ static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return rs__sqlfail(db, "finding stored state");
-    *inserted = 0;
     if (*id)
         return RS_OK;
+put:
     if (!(st = rs__stmt(db, put_stmt)))
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, room);
@@ -232,12 +236,13 @@ static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
     if (tail->len)
         memcpy(b.p + b.len, tail->p, tail->len);
     b.len += tail->len;
-    /* the empty state is the one shared row, whatever the room */
+    /* the empty state is the one shared row, whatever the room; other
+     * snapshots are not deduplicated (see "Content addressing" in
+     * ARCHITECTURE.md): the lookup never found one */
     int inserted = 0;
     int rc = n == 0 && ntail == 0
                  ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
-                 : store_blob(db, ST_SNAP_FIND, ST_SNAP_PUT, room, nentries, &b, id,
-                              &inserted);
+                 : store_blob(db, -1, ST_SNAP_PUT, room, nentries, &b, id, &inserted);
     if (rc == RS_OK && inserted)
         db->entries_written += (int64_t)ntail;
     rs_buf_free(&b);

@@ -198,17 +198,24 @@ describe("blocks and snapshots (debug surface)", function()
   end
 
   for _, collide in ipairs({ false, true }) do
-    it("deduplicates by content" .. (collide and " when every hash collides" or ""), function()
+    it("deduplicates blocks by content" .. (collide and " when every hash collides" or ""), function()
       dbg:debug_force_collisions(collide)
-      local a = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$2" } })
+      -- over 32 entries, so the state is a block row rather than an inline tail
+      local function members(last)
+        local t = {}
+        for i = 1, 40 do t[i] = { "m.room.member", "@u" .. i .. ":x", "$" .. i } end
+        t[40][3] = last
+        return t
+      end
+      local a = apply(nil, members("$40"))
       local c0 = S.counts(store)
-      local b = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$2" } })
-      assert.equal(dbg:debug_snapshot(a).id, dbg:debug_snapshot(b).id)
-      assert.same(c0, S.counts(store))
-      local c = apply(nil, { { "m.room.member", "@a:x", "$1" }, { "m.room.member", "@b:x", "$3" } })
-      assert.are_not.equal(dbg:debug_snapshot(a).id, dbg:debug_snapshot(c).id)
-      assert.equal("$2", a:get("m.room.member", "@b:x"))
-      assert.equal("$3", c:get("m.room.member", "@b:x"))
+      local b = apply(nil, members("$40"))
+      assert.same(dbg:debug_snapshot(a).blocks, dbg:debug_snapshot(b).blocks)
+      assert.equal(c0.blocks, S.counts(store).blocks)
+      local c = apply(nil, members("$41"))
+      assert.are_not.same(dbg:debug_snapshot(a).blocks, dbg:debug_snapshot(c).blocks)
+      assert.equal("$40", a:get("m.room.member", "@u40:x"))
+      assert.equal("$41", c:get("m.room.member", "@u40:x"))
     end)
   end
 
