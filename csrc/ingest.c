@@ -264,21 +264,33 @@ out:
     return rc;
 }
 
+/* An event's term in its room's state hash; 0 for a non-state event. */
+static uint64_t event_hash(const rs_event *ev)
+{
+    return ev->state_key.s ? rs_state_hash_entry(ev->type.s, ev->type.len,
+                                                 ev->state_key.s, ev->state_key.len,
+                                                 ev->event_id.s, ev->event_id.len)
+                           : 0;
+}
+
 /* Room bookkeeping for a new event: hash and membership follow every entry
- * that leaves or enters the current state. */
+ * that leaves or enters the current state. The event being ingested (id)
+ * is usually one of them; its hash and membership are known, not read. */
 static int follow_current(rs_db *db, rs_nid room, const rs_entry *rem,
                           size_t nrem, const rs_entry *add, size_t nadd,
-                          uint64_t *hash)
+                          const rs_event *ev, rs_nid id, uint64_t *hash)
 {
     for (size_t s = 0; s < 2; s++) {
         const rs_entry *arr = s ? add : rem;
         size_t n = s ? nadd : nrem;
         for (size_t i = 0; i < n; i++) {
             uint64_t h;
-            const char *m;
-            size_t ml;
-            int rc = rs__entry_hash_member(db, arr[i].event, &h, &m, &ml);
-            if (rc)
+            const char *m = ev->membership.s;
+            size_t ml = ev->membership.len;
+            int rc = RS_OK;
+            if (arr[i].event == id)
+                h = event_hash(ev);
+            else if ((rc = rs__entry_hash_member(db, arr[i].event, &h, &m, &ml)))
                 return rc;
             *hash = s ? *hash + h : *hash - h;
             if (arr[i].type != RS_TYPE_MEMBER)
@@ -382,7 +394,7 @@ static int advance_room(rs_db *db, rs_nid room, rs_room_row *row,
     }
     const rs_entry *prem = rem ? rem : &one_rem, *padd = add ? add : &one_add;
     uint64_t hash = row->hash;
-    if ((rc = follow_current(db, room, prem, nrem, padd, nadd, &hash)))
+    if ((rc = follow_current(db, room, prem, nrem, padd, nadd, ev, id, &hash)))
         goto out;
 
     /* state before as a delta against the new current state */
@@ -548,11 +560,7 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
     if (ev->membership.s)
         sqlite3_bind_text(st, 9, ev->membership.s, (int)ev->membership.len,
                           SQLITE_STATIC);
-    sqlite3_bind_int64(st, 10, is_state ? (int64_t)rs_state_hash_entry(
-                                              ev->type.s, ev->type.len,
-                                              ev->state_key.s, ev->state_key.len,
-                                              ev->event_id.s, ev->event_id.len)
-                                        : 0);
+    sqlite3_bind_int64(st, 10, (int64_t)event_hash(ev));
     sqlite3_bind_blob(st, 11, ev->json.s, (int)ev->json.len, SQLITE_STATIC);
     if (is_new_row)
         sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len, SQLITE_STATIC);
