@@ -360,7 +360,7 @@ typedef struct rs_counts {
 } rs_counts;
 int rs_debug_counts(rs_db *db, rs_counts *c);
 
-/* 1: every block and snapshot hash is 0, so content addressing must rely on
+/* 1: every block hash is 0, so blocks' content addressing must rely on
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
 
