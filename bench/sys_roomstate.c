@@ -235,14 +235,13 @@ static int r_lookup_string(void *h, const char *event_id, const char *type,
 
 static int r_sizes(const char *path, bsizes *out)
 {
-    static const char *const names[] = {"blocks", "snapshots", "blocks_hash",
-                                        "snapshots_hash"};
+    static const char *const names[] = {"blocks", "snapshots", "blocks_hash"};
     if (sql_file_scalar(path,
                         "SELECT (SELECT coalesce(sum(length(data)),0) FROM blocks)"
                         " + (SELECT coalesce(sum(length(data)),0) FROM snapshots)",
                         &out->payload))
         return -1;
-    return sql_dbstat_bytes(path, names, 4, &out->disk);
+    return sql_dbstat_bytes(path, names, 3, &out->disk);
 }
 
 const bsys_ops bsys_roomstate = {

@@ -103,7 +103,8 @@ static const char v2_to_v3[] =
     "CREATE INDEX events_by_id ON events(event_id, kind, before_snap,"
     " after_snap, room_nid, type_nid, key_nid);"
     /* snapshots are no longer deduplicated by content */
-    "DROP INDEX snapshots_hash;";
+    "DROP INDEX snapshots_hash;"
+    "ALTER TABLE snapshots DROP COLUMN hash;";
 
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
@@ -387,6 +388,7 @@ int rs_begin(rs_db *db)
     if (rc != RS_OK)
         return rc;
     db->in_tx = 1;
+    db->next_event = 0;
     if ((rc = rs__sync_generation(db)) != RS_OK)
         rs_rollback(db);
     return rc;

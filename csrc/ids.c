@@ -91,6 +91,8 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
     if (sqlite3_changes(db->sql) == 0)
         return rs_id_lookup(db, kind, s, len, out);
     *out = sqlite3_last_insert_rowid(db->sql);
+    if (kind == RS_ID_EVENT)
+        db->next_event = *out + 1;
     rs__id_remember(db, kind, s, len, *out);
     return RS_OK;
 }

@@ -97,10 +97,15 @@ static int event_by_id(rs_db *db, rs_str s, rs_nid *id, event_row *r)
     return RS_OK;
 }
 
-/* The ID the next event row gets. Rows are only inserted by this handle
- * while it holds the write lock, so it stays free until the insert. */
+/* The ID the next event row gets. Only this handle inserts rows while it
+ * holds the write lock, and every insert advances db->next_event, so the
+ * table is asked once per transaction. */
 static int next_event_nid(rs_db *db, rs_nid *id)
 {
+    if (db->next_event) {
+        *id = db->next_event;
+        return RS_OK;
+    }
     sqlite3_stmt *st = rs__stmt(db, ST_EVENT_NEXT_NID);
     if (!st)
         return RS_ESQL;
@@ -571,8 +576,10 @@ static int ingest_one(rs_db *db, const rs_event *ev, rs_kind kind,
                       (int)ev->event_id.len, ev->event_id.s);
         goto out;
     }
-    if (is_new_row)
+    if (is_new_row) {
+        db->next_event = id + 1;
         rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
+    }
     event_row stored = {room, type, key, (int)kind, before, after};
     remember_event_row(db, id, &stored);
     /* Edges answer one question: does a stored event list this one as a

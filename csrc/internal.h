@@ -24,14 +24,15 @@
     X(ID_KEY_PUT, "INSERT INTO state_keys(key) VALUES(?1)")                    \
     X(ID_KEY_STR, "SELECT key FROM state_keys WHERE nid=?1")                   \
     X(ID_EVENT_GET, "SELECT nid FROM events WHERE event_id=?1")                \
-    X(ID_EVENT_PUT, "INSERT INTO events(event_id) VALUES(?1)")                 \
+    /* checks and inserts in one statement: events.event_id is not UNIQUE */ \
+    X(ID_EVENT_PUT, "INSERT INTO events(event_id) SELECT ?1 WHERE NOT EXISTS " \
+                    "(SELECT 1 FROM events WHERE event_id=?1)")                \
     X(ID_EVENT_STR, "SELECT event_id FROM events WHERE nid=?1")                \
     X(BLOCK_GET, "SELECT data FROM blocks WHERE nid=?1")                       \
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
-    X(BLOCK_PUT, "INSERT INTO blocks(room_nid,hash,n,data) VALUES(?1,?2,?3,?4)") \
+    X(BLOCK_PUT, "INSERT INTO blocks(room_nid,n,data,hash) VALUES(?1,?2,?3,?4)") \
     X(SNAP_GET, "SELECT nentries, room_nid, data FROM snapshots WHERE nid=?1") \
-    X(SNAP_PUT, "INSERT INTO snapshots(room_nid,hash,nentries,data) "          \
-                "VALUES(?1,?2,?3,?4)")                                         \
+    X(SNAP_PUT, "INSERT INTO snapshots(room_nid,nentries,data) VALUES(?1,?2,?3)") \
     X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \
                  "after_snap, ehash FROM events WHERE nid=?1")                 \
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
@@ -86,6 +87,7 @@ struct rs_db {
     sqlite3_stmt *stmt[ST_COUNT];
     int in_tx;
     int tx_failed;     /* an rs_ingest failed: the transaction may only roll back */
+    rs_nid next_event; /* the next events row ID in this write transaction; 0: ask */
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;
@@ -140,12 +142,11 @@ typedef struct rs_snapview {
     rs_blockref refs[RS_MAX_BLOCKS];
     size_t n;
     int64_t nentries;
+    rs_nid room;       /* the owner; 0 for the shared empty state */
     size_t tail_len;
     uint8_t tail[RS_INLINE_MAX_BYTES];
 } rs_snapview;
 int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v);
-/* The room a snapshot belongs to (0 for the shared empty state). */
-int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room);
 
 /* The entry hash and membership stored with a state event. */
 int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,

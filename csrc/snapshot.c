@@ -92,6 +92,7 @@ int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v)
         return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
                         (long long)snap);
     memcpy(&v->nentries, p, 8);
+    memcpy(&v->room, p + 8, 8);
     v->tail_len = len - 16 - used;
     if (v->tail_len) {
         const uint8_t *t = p + 16 + used;
@@ -126,20 +127,6 @@ static int bad_block(rs_db *db, const rs_snapview *v, size_t i)
                     (long long)v->refs[i].block);
 }
 
-int rs__snapshot_room(rs_db *db, rs_nid snap, rs_nid *room)
-{
-    const uint8_t *p = NULL;
-    size_t len = 0;
-    int rc = fetch_blob(db, 's', snap, ST_SNAP_GET, &p, &len);
-    if (rc)
-        return rc;
-    if (len < 16)
-        return rs__fail(db, RS_ECORRUPT, "snapshot %lld does not decode",
-                        (long long)snap);
-    memcpy(room, p + 8, 8);
-    return RS_OK;
-}
-
 /* Decodes block i of a snapshot into a new array. */
 static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **out,
                          size_t *n)
@@ -164,19 +151,34 @@ static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **o
 
 /* ---- content-addressed writes ---- */
 
-/* Finds a row with this hash and exactly these bytes (find_stmt >= 0),
- * else inserts one. Comparing the bytes is what makes a hash collision
- * harmless. */
-static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
-                      int64_t count, const rs_buf *b, rs_nid *id, int *inserted)
+/* Inserts a block or snapshot row: (room, count, data), and the content
+ * hash for a block. */
+static int insert_blob(rs_db *db, int put_stmt, rs_nid room, int64_t count,
+                       const rs_buf *b, int64_t hash, rs_nid *id)
+{
+    sqlite3_stmt *st = rs__stmt(db, put_stmt);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, count);
+    sqlite3_bind_blob(st, 3, b->p, (int)b->len, SQLITE_STATIC);
+    if (put_stmt == ST_BLOCK_PUT)
+        sqlite3_bind_int64(st, 4, hash);
+    int rc = rs__run(db, st, "storing state");
+    *id = rc ? 0 : sqlite3_last_insert_rowid(db->sql);
+    return rc;
+}
+
+/* Finds a block with this hash and exactly these bytes, else inserts one.
+ * Comparing the bytes is what makes a hash collision harmless. */
+static int store_block_blob(rs_db *db, rs_nid room, int64_t count, const rs_buf *b,
+                            rs_nid *id, int *inserted)
 {
     int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
     int rc;
     *id = 0;
     *inserted = 0;
-    sqlite3_stmt *st = find_stmt < 0 ? NULL : rs__stmt(db, find_stmt);
-    if (find_stmt < 0)
-        goto put;
+    sqlite3_stmt *st = rs__stmt(db, ST_BLOCK_FIND);
     if (!st)
         return RS_ESQL;
     sqlite3_bind_int64(st, 1, room);
@@ -194,18 +196,8 @@ static int store_blob(rs_db *db, int find_stmt, int put_stmt, rs_nid room,
         return rs__sqlfail(db, "finding stored state");
     if (*id)
         return RS_OK;
-put:
-    if (!(st = rs__stmt(db, put_stmt)))
-        return RS_ESQL;
-    sqlite3_bind_int64(st, 1, room);
-    sqlite3_bind_int64(st, 2, hash);
-    sqlite3_bind_int64(st, 3, count);
-    sqlite3_bind_blob(st, 4, b->p, (int)b->len, SQLITE_STATIC);
-    if ((rc = rs__run(db, st, "storing state")))
-        return rc;
-    *id = sqlite3_last_insert_rowid(db->sql);
     *inserted = 1;
-    return RS_OK;
+    return insert_blob(db, ST_BLOCK_PUT, room, count, b, hash, id);
 }
 
 static int store_block(rs_db *db, rs_nid room, const rs_entry *e, size_t n,
@@ -215,8 +207,7 @@ static int store_block(rs_db *db, rs_nid room, const rs_entry *e, size_t n,
     if (rs_block_encode(e, n, &b) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory encoding a block");
     int inserted;
-    int rc = store_blob(db, ST_BLOCK_FIND, ST_BLOCK_PUT, room, (int64_t)n, &b, id,
-                        &inserted);
+    int rc = store_block_blob(db, room, (int64_t)n, &b, id, &inserted);
     if (rc == RS_OK && inserted)
         db->entries_written += (int64_t)n;
     rs_buf_free(&b);
@@ -239,11 +230,10 @@ static int store_snapshot(rs_db *db, rs_nid room, const rs_blockref *refs,
     /* the empty state is the one shared row, whatever the room; other
      * snapshots are not deduplicated (see "Content addressing" in
      * ARCHITECTURE.md): the lookup never found one */
-    int inserted = 0;
     int rc = n == 0 && ntail == 0
                  ? (*id = RS_EMPTY_SNAPSHOT, RS_OK)
-                 : store_blob(db, -1, ST_SNAP_PUT, room, nentries, &b, id, &inserted);
-    if (rc == RS_OK && inserted)
+                 : insert_blob(db, ST_SNAP_PUT, room, nentries, &b, 0, id);
+    if (rc == RS_OK)
         db->entries_written += (int64_t)ntail;
     rs_buf_free(&b);
     return rc;
@@ -512,16 +502,13 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
     rs_snapview v;
     rs_entry *ch = NULL, *tail = NULL;
     rs_buf inl = {0};
-    rs_nid owner;
-    int rc = rs__snapshot_room(db, base, &owner);
+    int rc = rs__snapshot_view(db, base, &v);
     if (rc)
         return rc;
     /* a purge deletes a room's rows: its state must not build on another's */
-    if (owner != room && base != RS_EMPTY_SNAPSHOT)
+    if (v.room != room && base != RS_EMPTY_SNAPSHOT)
         return rs__fail(db, RS_EINVAL, "snapshot %lld belongs to another room",
                         (long long)base);
-    if ((rc = rs__snapshot_view(db, base, &v)))
-        return rc;
     int64_t count = v.nentries;
     if (!(ch = malloc((n ? n : 1) * sizeof *ch)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
@@ -576,7 +563,7 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
             if ((rc = absorb_last(db, &v, &nrefs, &tail, &ntail)))
                 goto out;
         if (ntail > 0) {
-            rs_nid id;
+            rs_nid id = 0;
             if ((rc = store_block(db, room, tail, ntail, &id)))
                 goto out;
             refs[nrefs].block = id;

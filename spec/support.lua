@@ -27,6 +27,18 @@ function S.write(path, s)
   f:close()
 end
 
+-- The first line the sqlite3 shell prints for sql on the file at path: a
+-- look behind the library's back. The SQL goes through a file, unquoted.
+function S.sql_value(path, sql)
+  local f = os.tmpname()
+  S.write(f, sql .. ";\n")
+  local p = assert(io.popen("sqlite3 -batch '" .. path .. "' < '" .. f .. "'"))
+  local v = p:read("*l")
+  p:close()
+  os.remove(f)
+  return v
+end
+
 -- A minimal valid PDU; override fields with t.
 function S.pdu(t)
   local ev = {

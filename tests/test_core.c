@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "internal.h"
 #include "roomstate.h"
 
 static int passed, failed;
@@ -124,6 +125,15 @@ static void test_ids(void)
     CHECK(rs_id_string(db, RS_ID_KEY, a, &s, &n) == RS_OK && n == 4 &&
               memcmp(s, "@u:x", 4) == 0,
           "reverse");
+    /* events.event_id is not UNIQUE: the insert of a new event ID must
+     * itself refuse one already stored (another process may have stored
+     * it after this handle's lookup) */
+    rs_nid ev;
+    CHECK(rs_id_get_or_create(db, RS_ID_EVENT, "$e:x", 4, &ev) == RS_OK, "event ID");
+    sqlite3_stmt *put = rs__stmt(db, ST_ID_EVENT_PUT);
+    sqlite3_bind_text(put, 1, "$e:x", 4, SQLITE_STATIC);
+    CHECK(put && rs__run(db, put, "test") == RS_OK && sqlite3_changes(db->sql) == 0,
+          "a stored event ID is not inserted again");
     rs_close(db);
 }
 
