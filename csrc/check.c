@@ -166,7 +166,8 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
     uint64_t sum = 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql,
-                           "SELECT user_nid, membership FROM members WHERE room_nid=?1 "
+                           "SELECT user_nid, membership, event_nid, ehash FROM members "
+                           "WHERE room_nid=?1 "
                            "ORDER BY user_nid", -1, &st, NULL) != SQLITE_OK) {
         rc = rs__sqlfail(db, "checking members");
         goto out;
@@ -189,6 +190,12 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
                  (size_t)sqlite3_column_bytes(st, 1) != ml ||
                  (ml && memcmp(sqlite3_column_text(st, 1), m, ml) != 0))
             rc = corrupt(db, "member index does not follow the current state: room",
+                         (long long)room);
+        /* event 0: a row from before schema v4, which kept no term */
+        else if (sqlite3_column_int64(st, 2) != 0 &&
+                 (sqlite3_column_int64(st, 2) != cur[i].event ||
+                  (uint64_t)sqlite3_column_int64(st, 3) != h))
+            rc = corrupt(db, "member index keeps a wrong event or hash term: room",
                          (long long)room);
     }
     if (!rc && sqlite3_step(st) != SQLITE_DONE)

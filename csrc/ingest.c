@@ -278,39 +278,75 @@ static uint64_t event_hash(const rs_event *ev)
                            : 0;
 }
 
+/* Drops a member from the member index; *h is the term its row kept for
+ * the entry's event, or *known = 0 when the row has none for it (a row
+ * from before schema v4, or no row). */
+static int member_drop(rs_db *db, rs_nid room, const rs_entry *e, uint64_t *h,
+                       int *known)
+{
+    sqlite3_stmt *st = rs__stmt(db, ST_MEMBER_DEL);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, e->key);
+    int step = sqlite3_step(st);
+    *known = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == e->event;
+    if (*known)
+        *h = (uint64_t)sqlite3_column_int64(st, 1);
+    while (step == SQLITE_ROW)
+        step = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_DONE ? RS_OK : rs__sqlfail(db, "updating the member index");
+}
+
+static int member_set(rs_db *db, rs_nid room, const rs_entry *e, const char *m,
+                      size_t ml, uint64_t h)
+{
+    sqlite3_stmt *st = rs__stmt(db, ST_MEMBER_SET);
+    if (!st)
+        return RS_ESQL;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, e->key);
+    sqlite3_bind_text(st, 3, m ? m : "", m ? (int)ml : 0, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, e->event);
+    sqlite3_bind_int64(st, 5, (int64_t)h);
+    return rs__run(db, st, "updating the member index");
+}
+
 /* Room bookkeeping for a new event: hash and membership follow every entry
  * that leaves or enters the current state. The event being ingested (id)
- * is usually one of them; its hash and membership are known, not read. */
+ * is usually one of them; its hash and membership are known, not read. A
+ * member leaving takes its term from its members row. */
 static int follow_current(rs_db *db, rs_nid room, const rs_entry *rem,
                           size_t nrem, const rs_entry *add, size_t nadd,
                           const rs_event *ev, rs_nid id, uint64_t *hash)
 {
-    for (size_t s = 0; s < 2; s++) {
-        const rs_entry *arr = s ? add : rem;
-        size_t n = s ? nadd : nrem;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t h;
-            const char *m = ev->membership.s;
-            size_t ml = ev->membership.len;
-            int rc = RS_OK;
-            if (arr[i].event == id)
-                h = event_hash(ev);
-            else if ((rc = rs__entry_hash_member(db, arr[i].event, &h, &m, &ml)))
-                return rc;
-            *hash = s ? *hash + h : *hash - h;
-            if (arr[i].type != RS_TYPE_MEMBER)
-                continue;
-            sqlite3_stmt *st = rs__stmt(db, s ? ST_MEMBER_SET : ST_MEMBER_DEL);
-            if (!st)
-                return RS_ESQL;
-            sqlite3_bind_int64(st, 1, room);
-            sqlite3_bind_int64(st, 2, arr[i].key);
-            if (s)
-                sqlite3_bind_text(st, 3, m ? m : "", m ? (int)ml : 0,
-                                  SQLITE_TRANSIENT);
-            if ((rc = rs__run(db, st, "updating the member index")))
-                return rc;
-        }
+    for (size_t i = 0; i < nrem; i++) {
+        uint64_t h = 0;
+        int known = 0, rc = RS_OK;
+        const char *m;
+        size_t ml;
+        if (rem[i].type == RS_TYPE_MEMBER &&
+            (rc = member_drop(db, room, &rem[i], &h, &known)))
+            return rc;
+        if (!known && (rc = rs__entry_hash_member(db, rem[i].event, &h, &m, &ml)))
+            return rc;
+        *hash -= h;
+    }
+    for (size_t i = 0; i < nadd; i++) {
+        uint64_t h;
+        const char *m = ev->membership.s;
+        size_t ml = ev->membership.len;
+        int rc = RS_OK;
+        if (add[i].event == id)
+            h = event_hash(ev);
+        else if ((rc = rs__entry_hash_member(db, add[i].event, &h, &m, &ml)))
+            return rc;
+        *hash += h;
+        if (add[i].type == RS_TYPE_MEMBER &&
+            (rc = member_set(db, room, &add[i], m, ml, h)))
+            return rc;
     }
     return RS_OK;
 }

@@ -8,7 +8,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 3
+#define RS_SCHEMA_VERSION 4
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* Every statement the core runs more than once, prepared once per handle on
@@ -57,8 +57,9 @@
     X(ROOM_UPDATE, "UPDATE rooms SET current_snap=?2, state_hash=?3, "         \
                    "last_sent=?4, extremities=?5 WHERE nid=?1")                \
     X(MEMBER_SET, "INSERT OR REPLACE INTO members(room_nid,user_nid,"          \
-                  "membership) VALUES(?1,?2,?3)")                              \
-    X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2")     \
+                  "membership,event_nid,ehash) VALUES(?1,?2,?3,?4,?5)")        \
+    X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2 "     \
+                  "RETURNING event_nid, ehash")                                \
     X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body) "         \
                   "VALUES(?1,?2,?3,?4)")                                       \
     X(OUTPUT_READ,                                                             \

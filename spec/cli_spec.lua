@@ -318,6 +318,10 @@ describe("roomstate (the command-line tool)", function()
         "output positions are not contiguous" },
       { "a member row deleted", "DELETE FROM members WHERE user_nid = " ..
         "(SELECT min(user_nid) FROM members)", "member index" },
+      { "a member row's hash term changed", "UPDATE members SET ehash = ehash + 1 " ..
+        "WHERE user_nid = (SELECT min(user_nid) FROM members)", "wrong event or hash term" },
+      { "a member row's event changed", "UPDATE members SET event_nid = event_nid + 1 " ..
+        "WHERE user_nid = (SELECT min(user_nid) FROM members)", "wrong event or hash term" },
     }
     for i, case in ipairs(cases) do
       it("finds " .. case[1], function()

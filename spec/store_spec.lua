@@ -82,7 +82,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("3", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("4", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}
@@ -105,6 +105,24 @@ describe("roomstate.open", function()
     assert.equal(join.event_id, store:current_state(expect.room):get("m.room.member", "@late:example.org"))
     assert.equal(#expect.members + 1, #store:members(expect.room))
     assert.is_true(store:check())
+    -- a member whose row predates schema v4 (it keeps no hash term) leaves
+    local old = expect.members[1]
+    assert.equal("0", S.sql_value(path, "SELECT count(*) FROM members WHERE event_nid != 0 " ..
+      "AND user_nid = (SELECT nid FROM state_keys WHERE key = '" .. old .. "')"))
+    local leave = {
+      event_id = "$leave-after-migration:example.org", room_id = expect.room,
+      sender = old, type = "m.room.member", state_key = old,
+      content = { membership = "leave" }, prev_events = { join.event_id },
+      auth_events = { expect.create }, depth = 1001, origin_server_ts = 1800000000001,
+    }
+    assert(store:ingest(leave))
+    assert.is_true(store:check())
+    local st = store:current_state(expect.room)
+    local entries = {}
+    for etype, key, ev in st:entries() do
+      entries[#entries + 1] = { type = etype, state_key = key, event_id = ev }
+    end
+    assert.equal(roomstate.state_hash(entries), store:state_hash(expect.room))
     store:close()
     S.rmdir(dir)
   end)
