@@ -103,28 +103,55 @@ static int json_lat(bbuf *b, const char *name, qres *q, int last)
                     last ? "" : ",");
 }
 
-static const char *const qname[5] = {"current_load", "lookup", "diff", "state_before",
-                                     "lookup_warm"};
+enum { NQ = 6, SERVED_POOL = 21 };
+static const char *const qname[NQ] = {"current_load", "lookup", "diff", "state_before",
+                                      "lookup_warm", "lookup_served"};
 
-/* The queries, on a fresh handle; lookup_warm repeats the lookups on the
- * same handle: caches warm, as in a long-running server. */
-static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[5])
+/* The queries, on a fresh handle. lookup_warm repeats the lookups on the
+ * same handle. lookup_served is a long-running server's handle: after up
+ * to SERVED_POOL - 1 times as many lookups at other points (or query_s
+ * seconds of them), untimed, it looks up points it has never seen. The
+ * generator keeps SERVED_POOL * samples points for this: the first
+ * `samples` are the other queries' points. */
+static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
 {
     void *h;
     char err[512];
     int fail = 0;
-    memset(q, 0, 5 * sizeof *q);
+    memset(q, 0, NQ * sizeof *q);
     if (ops->lookup) {
         bench_warm_os_cache(o->db);
         if (ops->open(o->db, &h, err, sizeof err)) {
             fprintf(stderr, "%s: reopen: %s\n", o->system, err);
             return 1;
         }
-        size_t ns, nss;
-        const qpoint *sm = gen_samples(g, &ns), *ss = gen_state_samples(g, &nss);
+        size_t nall, nss;
+        const qpoint *sm = gen_samples(g, &nall), *ss = gen_state_samples(g, &nss);
+        size_t ns = nall < o->samples ? nall : o->samples;
+        if (nss > o->samples)
+            nss = o->samples;
+        /* the served pass: warm-up points, then as many new points as ns */
+        const qpoint *pool = sm + ns;
+        size_t npool = nall - ns, nfresh = npool >= 2 * ns ? ns : npool / 2;
         size_t nrooms = gen_room_count(g);
-        for (int k = 0; k < 5 && !fail; k++) {
-            size_t n = k == 0 ? o->samples : k == 2 ? nss : ns;
+        for (int k = 0; k < NQ && !fail; k++) {
+            size_t n = k == 0 ? o->samples : k == 2 ? nss : k == 5 ? nfresh : ns;
+            if (k == 5) {
+                double wstart = bench_now();
+                int found;
+                size_t w = 0;
+                for (; w < npool - nfresh && bench_now() - wstart < o->query_s; w++)
+                    if (ops->lookup(h, pool[w].event_id, pool[w].type, pool[w].key, &found)) {
+                        fprintf(stderr, "%s: warm-up lookup failed: %s\n", o->system,
+                                ops->errmsg(h));
+                        fail = 1;
+                        break;
+                    }
+                fprintf(stderr, "[%s %s] served: %zu warm-up lookups\n", o->system,
+                        o->workload, w);
+                if (fail)
+                    break;
+            }
             size_t *order = shuffled(n, o->seed * 31 + (uint64_t)(k == 4 ? 1 : k));
             if (!order) {
                 fail = 1;
@@ -141,8 +168,8 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[5])
                     const char *room = gen_room_id(g, (size_t)(bench_mix(o->seed + order[i]) % nrooms));
                     t0 = bench_now();
                     rc = ops->current_load(h, room, &sz_out);
-                } else if (k == 1 || k == 4) {
-                    const qpoint *p = &sm[order[i]];
+                } else if (k == 1 || k == 4 || k == 5) {
+                    const qpoint *p = k == 5 ? &pool[npool - nfresh + order[i]] : &sm[order[i]];
                     rc = ops->lookup(h, p->event_id, p->type, p->key, &found);
                     sz_out = (size_t)found;
                 } else if (k == 2) {
@@ -175,14 +202,14 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[5])
 
 }
 
-/* Appends the five latency figures and closes the object; frees them. */
-static int latency_json(bbuf *b, qres q[5])
+/* Appends the latency figures and closes the object; frees them. */
+static int latency_json(bbuf *b, qres q[NQ])
 {
     int bad = 0;
-    for (int k = 0; k < 5; k++)
-        bad |= json_lat(b, qname[k], &q[k], k == 4);
+    for (int k = 0; k < NQ; k++)
+        bad |= json_lat(b, qname[k], &q[k], k == NQ - 1);
     bad |= bbuf_str(b, "}}\n");
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < NQ; k++)
         lat_free(&q[k].l);
     return bad;
 }
@@ -208,7 +235,7 @@ static int queries_only(const opts *o, const bsys_ops *ops, gen *g)
     int gerr = 0;
     while ((e = gen_next(g, &gerr)))
         ;
-    qres q[5];
+    qres q[NQ];
     bbuf b = {0};
     if (gerr || run_queries(o, ops, g, q)) {
         fprintf(stderr, "queries failed\n");
@@ -260,7 +287,7 @@ int main(int argc, char **argv)
         workload_parse(o.workload, &w) || o.scale <= 0)
         usage();
 
-    gen *g = gen_new(w, o.scale, o.seed, o.samples);
+    gen *g = gen_new(w, o.scale, o.seed, o.samples * SERVED_POOL);
     if (!g) {
         fprintf(stderr, "out of memory\n");
         return 1;
@@ -410,7 +437,7 @@ int main(int argc, char **argv)
     }
 
     /* ---- queries on a fresh handle ---- */
-    qres q[5];
+    qres q[NQ];
     if (run_queries(&o, ops, g, q)) {
         gen_free(g);
         return 1;

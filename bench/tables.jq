@@ -42,6 +42,8 @@ def mb(x): if x == null then null else x / 1e6 end;
       if .latency.lookup.n > 0 then "\(fmt(.latency.lookup.median_us)) / \(fmt(.latency.lookup.p99_us))" else null end),
   row("same lookups again on that handle (caches warm), median / p99 µs";
       if (.latency.lookup_warm.n // 0) > 0 then "\(fmt(.latency.lookup_warm.median_us)) / \(fmt(.latency.lookup_warm.p99_us))" else null end),
+  row("lookups at new points on a served handle, median / p99 µs";
+      if (.latency.lookup_served.n // 0) > 0 then "\(fmt(.latency.lookup_served.median_us)) / \(fmt(.latency.lookup_served.p99_us))" else null end),
   row("diff of consecutive snapshots, median / p99 µs";
       if .latency.diff.n > 0 then "\(fmt(.latency.diff.median_us)) / \(fmt(.latency.diff.p99_us))" else null end),
   row("state_before of a random event, median / p99 µs (entries)";
