@@ -78,6 +78,7 @@ typedef struct pool {
 struct gen {
     bworkload w;
     uint64_t seed, rng;
+    uint64_t sample_salt;    /* 0, or another reservoir over the same events */
     gen_params p;
     groom *rooms;
     size_t nrooms;
@@ -413,7 +414,8 @@ static void sample(gen *g, groom *r, int is_state)
         if (p->n < p->max) {
             at = p->n++;
         } else {
-            uint64_t x = bench_mix(g->seed ^ 0x5151 ^ ((uint64_t)p->seen << 1 | (uint64_t)k));
+            uint64_t x = bench_mix(g->seed ^ 0x5151 ^ g->sample_salt ^
+                                   ((uint64_t)p->seen << 1 | (uint64_t)k));
             at = (size_t)(x % (uint64_t)p->seen);
             if (at >= p->max)
                 continue;
@@ -635,6 +637,11 @@ void gen_free(gen *g)
 const gen_params *gen_get_params(const gen *g)
 {
     return &g->p;
+}
+
+void gen_set_sample_salt(gen *g, uint64_t salt)
+{
+    g->sample_salt = salt;
 }
 
 const qpoint *gen_samples(const gen *g, size_t *n)

@@ -43,7 +43,7 @@ def ratio(a; b): if (a != null and b != null and b != 0) then (a / b) else null 
         measured: (if $rs then $rs.latency.current_load.median_us / 1000 else null end)},
       lookup_median_us: {
         target: "< 20",
-        basis: "measured: fresh handle (SQLite and roomstate caches cold, OS cache warm); served_measured: new points after ~20k lookups at others; warm_measured: the fresh handle's points again",
+        basis: "measured: fresh handle (SQLite and roomstate caches cold, OS cache warm); served_measured: new points after ~19k lookups at others; warm_measured: the fresh handle's points again",
         measured: (if $rs then $rs.latency.lookup.median_us else null end),
         warm_measured: (if $rs then ($rs.latency.lookup_warm.median_us // null) else null end),
         served_measured: (if $rs then ($rs.latency.lookup_served.median_us // null) else null end)}

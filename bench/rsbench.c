@@ -103,16 +103,36 @@ static int json_lat(bbuf *b, const char *name, qres *q, int last)
                     last ? "" : ",");
 }
 
-enum { NQ = 6, SERVED_POOL = 21 };
+enum { NQ = 6, SERVED_WARMUP = 19 };
 static const char *const qname[NQ] = {"current_load", "lookup", "diff", "state_before",
                                       "lookup_warm", "lookup_served"};
 
+/* Points for the served pass: a second reservoir over the same events,
+ * (SERVED_WARMUP + 1) * samples of them, drawn after ingest so the
+ * ingesting process's peak RSS does not include them. NULL on failure. */
+static gen *served_points(const opts *o)
+{
+    bworkload w;
+    int gerr = 0;
+    if (workload_parse(o->workload, &w))
+        return NULL;
+    gen *g = gen_new(w, o->scale, o->seed, o->samples * (SERVED_WARMUP + 1));
+    if (!g)
+        return NULL;
+    gen_set_sample_salt(g, 0x5e47ed);
+    while (gen_next(g, &gerr))
+        ;
+    if (gerr) {
+        gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 /* The queries, on a fresh handle. lookup_warm repeats the lookups on the
  * same handle. lookup_served is a long-running server's handle: after up
- * to SERVED_POOL - 1 times as many lookups at other points (or query_s
- * seconds of them), untimed, it looks up points it has never seen. The
- * generator keeps SERVED_POOL * samples points for this: the first
- * `samples` are the other queries' points. */
+ * to SERVED_WARMUP times as many lookups at other points (or query_s
+ * seconds of them), untimed, it looks up points it has not seen. */
 static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
 {
     void *h;
@@ -125,18 +145,21 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
             fprintf(stderr, "%s: reopen: %s\n", o->system, err);
             return 1;
         }
-        size_t nall, nss;
-        const qpoint *sm = gen_samples(g, &nall), *ss = gen_state_samples(g, &nss);
-        size_t ns = nall < o->samples ? nall : o->samples;
-        if (nss > o->samples)
-            nss = o->samples;
-        /* the served pass: warm-up points, then as many new points as ns */
-        const qpoint *pool = sm + ns;
-        size_t npool = nall - ns, nfresh = npool >= 2 * ns ? ns : npool / 2;
+        size_t ns, nss, npool = 0, nfresh = 0;
+        const qpoint *sm = gen_samples(g, &ns), *ss = gen_state_samples(g, &nss);
+        const qpoint *pool = NULL;
+        gen *g2 = NULL;
         size_t nrooms = gen_room_count(g);
         for (int k = 0; k < NQ && !fail; k++) {
-            size_t n = k == 0 ? o->samples : k == 2 ? nss : k == 5 ? nfresh : ns;
             if (k == 5) {
+                /* warm-up points, then as many new points as ns */
+                if (!(g2 = served_points(o))) {
+                    fprintf(stderr, "%s: generating the served points failed\n", o->system);
+                    fail = 1;
+                    break;
+                }
+                pool = gen_samples(g2, &npool);
+                nfresh = npool >= 2 * ns ? ns : npool / 2;
                 double wstart = bench_now();
                 int found;
                 size_t w = 0;
@@ -152,6 +175,7 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
                 if (fail)
                     break;
             }
+            size_t n = k == 0 ? o->samples : k == 2 ? nss : k == 5 ? nfresh : ns;
             size_t *order = shuffled(n, o->seed * 31 + (uint64_t)(k == 4 ? 1 : k));
             if (!order) {
                 fail = 1;
@@ -196,6 +220,7 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
             fprintf(stderr, "[%s %s] %s: %zu queries\n", o->system, o->workload, qname[k],
                     q[k].l.n);
         }
+        gen_free(g2);
         ops->close(h);
     }
     return fail;
@@ -287,7 +312,7 @@ int main(int argc, char **argv)
         workload_parse(o.workload, &w) || o.scale <= 0)
         usage();
 
-    gen *g = gen_new(w, o.scale, o.seed, o.samples * SERVED_POOL);
+    gen *g = gen_new(w, o.scale, o.seed, o.samples);
     if (!g) {
         fprintf(stderr, "out of memory\n");
         return 1;
