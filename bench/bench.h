@@ -87,6 +87,8 @@ gen *gen_new(bworkload w, double scale, uint64_t seed, size_t max_samples);
 /* Draws the query points from another reservoir over the same events
  * (call before the first gen_next); 0, the default, is the usual one. */
 void gen_set_sample_salt(gen *g, uint64_t salt);
+/* Events produced so far. */
+int64_t gen_produced(const gen *g);
 void gen_free(gen *g);
 const gen_params *gen_get_params(const gen *g);
 /* The next event, or NULL at the end (*err set on failure). The event and

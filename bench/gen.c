@@ -639,6 +639,11 @@ const gen_params *gen_get_params(const gen *g)
     return &g->p;
 }
 
+int64_t gen_produced(const gen *g)
+{
+    return g->counter;
+}
+
 void gen_set_sample_salt(gen *g, uint64_t salt)
 {
     g->sample_salt = salt;

@@ -107,10 +107,11 @@ enum { NQ = 6, SERVED_WARMUP = 19 };
 static const char *const qname[NQ] = {"current_load", "lookup", "diff", "state_before",
                                       "lookup_warm", "lookup_served"};
 
-/* Points for the served pass: a second reservoir over the same events,
+/* Points for the served pass: a second reservoir over the events main
+ * produced (a run stopped by its budget produced fewer than planned),
  * (SERVED_WARMUP + 1) * samples of them, drawn after ingest so the
  * ingesting process's peak RSS does not include them. NULL on failure. */
-static gen *served_points(const opts *o)
+static gen *served_points(const opts *o, const gen *main)
 {
     bworkload w;
     int gerr = 0;
@@ -120,7 +121,7 @@ static gen *served_points(const opts *o)
     if (!g)
         return NULL;
     gen_set_sample_salt(g, 0x5e47ed);
-    while (gen_next(g, &gerr))
+    while (gen_produced(g) < gen_produced(main) && gen_next(g, &gerr))
         ;
     if (gerr) {
         gen_free(g);
@@ -153,7 +154,7 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
         for (int k = 0; k < NQ && !fail; k++) {
             if (k == 5) {
                 /* warm-up points, then as many new points as ns */
-                if (!(g2 = served_points(o))) {
+                if (!(g2 = served_points(o, g))) {
                     fprintf(stderr, "%s: generating the served points failed\n", o->system);
                     fail = 1;
                     break;
