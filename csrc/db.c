@@ -168,6 +168,17 @@ int rs__run(rs_db *db, sqlite3_stmt *st, const char *what)
     return RS_OK;
 }
 
+int rs__query_int(rs_db *db, int id, int64_t *v, const char *what)
+{
+    sqlite3_stmt *st = rs__stmt(db, id);
+    if (!st)
+        return RS_ESQL;
+    int rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, what);
+}
+
 const char *rs__scratch(rs_db *db, const void *p, size_t n)
 {
     db->scratch.len = 0;
@@ -354,14 +365,10 @@ void rs_close(rs_db *db)
  * cached; IDs are otherwise immutable, so one counter is enough to know. */
 int rs__sync_generation(rs_db *db)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_PURGE_GENERATION);
-    if (!st)
-        return RS_ESQL;
-    int rc = sqlite3_step(st);
-    int64_t gen = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return rs__sqlfail(db, "reading the purge generation");
+    int64_t gen;
+    int rc = rs__query_int(db, ST_PURGE_GENERATION, &gen, "reading the purge generation");
+    if (rc)
+        return rc;
     if (gen != db->generation) {
         rs__cache_clear(db);
         db->generation = gen;
@@ -373,14 +380,10 @@ int rs__sync_generation(rs_db *db)
  * them is good only while nobody else has written. */
 int rs__rows_fresh(rs_db *db)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_DATA_VERSION);
-    if (!st)
-        return RS_ESQL;
-    int rc = sqlite3_step(st);
-    int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return rs__sqlfail(db, "reading the data version");
+    int64_t version;
+    int rc = rs__query_int(db, ST_DATA_VERSION, &version, "reading the data version");
+    if (rc)
+        return rc;
     if (version != db->data_version) {
         rs_lru_clear(db->rows);
         db->data_version = version;

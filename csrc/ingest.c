@@ -106,13 +106,7 @@ static int next_event_nid(rs_db *db, rs_nid *id)
         *id = db->next_event;
         return RS_OK;
     }
-    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_NEXT_NID);
-    if (!st)
-        return RS_ESQL;
-    int rc = sqlite3_step(st);
-    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reserving an event ID");
+    return rs__query_int(db, ST_EVENT_NEXT_NID, id, "reserving an event ID");
 }
 
 /* Appends ", id" to a bounded message list. */

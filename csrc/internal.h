@@ -117,6 +117,8 @@ int rs__sqlfail(rs_db *db, const char *what);
 sqlite3_stmt *rs__stmt(rs_db *db, int id);
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
+/* Runs statement `id` (no parameters), which returns one row, into *v. */
+int rs__query_int(rs_db *db, int id, int64_t *v, const char *what);
 /* Clears the caches if another handle purged since they were filled, and
  * the row cache if another handle committed anything. */
 int rs__sync_generation(rs_db *db);

@@ -359,13 +359,7 @@ static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
 
 int rs_outputs_last(rs_db *db, int64_t *last)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_OUTPUT_LAST);
-    if (!st)
-        return RS_ESQL;
-    int rc = sqlite3_step(st);
-    *last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reading the last output");
+    return rs__query_int(db, ST_OUTPUT_LAST, last, "reading the last output");
 }
 
 int rs_consumer_get(rs_db *db, const char *name, size_t len, int64_t *next,
