@@ -130,6 +130,35 @@ static gen *served_points(const opts *o, const gen *main)
     return g;
 }
 
+/* The served pass's untimed part on handle h: draws its points and runs the
+ * warm-up lookups. *fresh and *nfresh are the points left to time (as many
+ * as the other lookups'). NULL on failure, reported. */
+static gen *served_warmup(const opts *o, const bsys_ops *ops, void *h, const gen *g,
+                          size_t ns, const qpoint **fresh, size_t *nfresh)
+{
+    size_t npool;
+    gen *g2 = served_points(o, g);
+    if (!g2) {
+        fprintf(stderr, "%s: generating the served points failed\n", o->system);
+        return NULL;
+    }
+    const qpoint *pool = gen_samples(g2, &npool);
+    *nfresh = npool >= 2 * ns ? ns : npool / 2;
+    *fresh = pool + npool - *nfresh;
+    double start = bench_now();
+    size_t w = 0;
+    for (; w < npool - *nfresh && bench_now() - start < o->query_s; w++) {
+        int found;
+        if (ops->lookup(h, pool[w].event_id, pool[w].type, pool[w].key, &found)) {
+            fprintf(stderr, "%s: warm-up lookup failed: %s\n", o->system, ops->errmsg(h));
+            gen_free(g2);
+            return NULL;
+        }
+    }
+    fprintf(stderr, "[%s %s] served: %zu warm-up lookups\n", o->system, o->workload, w);
+    return g2;
+}
+
 /* The queries, on a fresh handle. lookup_warm repeats the lookups on the
  * same handle. lookup_served is a long-running server's handle: after up
  * to SERVED_WARMUP times as many lookups at other points (or query_s
@@ -146,35 +175,15 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
             fprintf(stderr, "%s: reopen: %s\n", o->system, err);
             return 1;
         }
-        size_t ns, nss, npool = 0, nfresh = 0;
+        size_t ns, nss, nfresh = 0;
         const qpoint *sm = gen_samples(g, &ns), *ss = gen_state_samples(g, &nss);
-        const qpoint *pool = NULL;
+        const qpoint *fresh = NULL;
         gen *g2 = NULL;
         size_t nrooms = gen_room_count(g);
         for (int k = 0; k < NQ && !fail; k++) {
-            if (k == 5) {
-                /* warm-up points, then as many new points as ns */
-                if (!(g2 = served_points(o, g))) {
-                    fprintf(stderr, "%s: generating the served points failed\n", o->system);
-                    fail = 1;
-                    break;
-                }
-                pool = gen_samples(g2, &npool);
-                nfresh = npool >= 2 * ns ? ns : npool / 2;
-                double wstart = bench_now();
-                int found;
-                size_t w = 0;
-                for (; w < npool - nfresh && bench_now() - wstart < o->query_s; w++)
-                    if (ops->lookup(h, pool[w].event_id, pool[w].type, pool[w].key, &found)) {
-                        fprintf(stderr, "%s: warm-up lookup failed: %s\n", o->system,
-                                ops->errmsg(h));
-                        fail = 1;
-                        break;
-                    }
-                fprintf(stderr, "[%s %s] served: %zu warm-up lookups\n", o->system,
-                        o->workload, w);
-                if (fail)
-                    break;
+            if (k == 5 && !(g2 = served_warmup(o, ops, h, g, ns, &fresh, &nfresh))) {
+                fail = 1;
+                break;
             }
             size_t n = k == 0 ? o->samples : k == 2 ? nss : k == 5 ? nfresh : ns;
             size_t *order = shuffled(n, o->seed * 31 + (uint64_t)(k == 4 ? 1 : k));
@@ -194,7 +203,7 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
                     t0 = bench_now();
                     rc = ops->current_load(h, room, &sz_out);
                 } else if (k == 1 || k == 4 || k == 5) {
-                    const qpoint *p = k == 5 ? &pool[npool - nfresh + order[i]] : &sm[order[i]];
+                    const qpoint *p = k == 5 ? &fresh[order[i]] : &sm[order[i]];
                     rc = ops->lookup(h, p->event_id, p->type, p->key, &found);
                     sz_out = (size_t)found;
                 } else if (k == 2) {
@@ -225,7 +234,6 @@ static int run_queries(const opts *o, const bsys_ops *ops, gen *g, qres q[NQ])
         ops->close(h);
     }
     return fail;
-
 }
 
 /* Appends the latency figures and closes the object; frees them. */
