@@ -131,25 +131,14 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
     next = row.next;
     memcpy(ext, row.ext, next * sizeof *ext);
     for (size_t i = 0; i < next && !rc; i++) {
-        rs_nid before, after;
-        sqlite3_stmt *st = rs__stmt(db, ST_EVENT_ROW);
-        if (!st) {
-            rc = RS_ESQL;
+        rs_event_row r;
+        if ((rc = rs__event_row_read(db, ext[i], &r)))
             break;
-        }
-        sqlite3_bind_int64(st, 1, ext[i]);
-        int step = sqlite3_step(st);
-        before = step == SQLITE_ROW ? sqlite3_column_int64(st, 4) : 0;
-        after = step == SQLITE_ROW ? sqlite3_column_int64(st, 5) : 0;
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (step != SQLITE_ROW && step != SQLITE_DONE)
-            rc = rs__sqlfail(db, "checking extremities");
-        else if (!before)
+        if (!r.before)
             rc = corrupt(db, "an extremity has no state: event", (long long)ext[i]);
-        ext[i] = after;
+        ext[i] = r.after;
     }
-    if (!rc && next && (rc = rs__merge_states(db, ext, next, &merged)))
+    if (!rc && next && (rc = rs__resolve_states(db, ext, next, &merged)))
         rc = corrupt(db, "the extremities' states conflict: room", (long long)room);
     if (rc)
         return rc;

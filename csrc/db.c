@@ -9,10 +9,9 @@
 #include "internal.h"
 
 static const char *const code_names[RS_CODE_COUNT] = {
-    "OK",           "NOMEM",        "OPEN",      "NOT_ROOMSTATE",
-    "SCHEMA_VERSION", "SQLITE",     "BUSY",      "INVALID",
-    "NOT_FOUND",    "UNKNOWN_ROOM", "MISSING_PREV", "STATE_CONFLICT",
-    "BAD_STATE",    "NO_STATE",     "CORRUPT",   "EVENT_MISMATCH",
+#define RS_CODE_NAME(code, name) name,
+    RS_RESULT_CODES(RS_CODE_NAME)
+#undef RS_CODE_NAME
 };
 
 const char *rs_code_name(int code)
@@ -130,6 +129,20 @@ int rs__fail(rs_db *db, int code, const char *fmt, ...)
     return code;
 }
 
+/* Appends ", id" to a bounded message list. */
+void rs__list_add(char *buf, size_t cap, size_t *len, int *count, rs_str s)
+{
+    if (*len < cap - 1) {
+        int w = snprintf(buf + *len, cap - *len, "%s%.*s", *count ? ", " : "",
+                         (int)s.len, s.s);
+        if (w > 0)
+            *len += (size_t)w;
+        if (*len >= cap)
+            *len = cap - 1;
+    }
+    (*count)++;
+}
+
 int rs__sqlfail(rs_db *db, const char *what)
 {
     int rc = sqlite3_errcode(db->sql);
@@ -144,18 +157,18 @@ const char *rs_errmsg(const rs_db *db)
     return db ? db->errmsg : "out of memory";
 }
 
-sqlite3_stmt *rs__stmt(rs_db *db, int id)
+int rs__prepare(rs_db *db, int id, sqlite3_stmt **out)
 {
     sqlite3_stmt *st = db->stmt[id];
+    *out = NULL;
     if (!st) {
         if (sqlite3_prepare_v3(db->sql, statement_sql[id], -1,
-                               SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-            rs__sqlfail(db, "preparing a statement");
-            return NULL;
-        }
+                               SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+            return rs__sqlfail(db, "preparing a statement");
         db->stmt[id] = st;
     }
-    return st;
+    *out = st;
+    return RS_OK;
 }
 
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what)
@@ -170,13 +183,14 @@ int rs__run(rs_db *db, sqlite3_stmt *st, const char *what)
 
 int rs__query_int(rs_db *db, int id, int64_t *v, const char *what)
 {
-    sqlite3_stmt *st = rs__stmt(db, id);
-    if (!st)
-        return RS_ESQL;
-    int rc = sqlite3_step(st);
-    *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, id, &st);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    *v = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? RS_OK : rs__sqlfail(db, what);
+    return step == SQLITE_ROW ? RS_OK : rs__sqlfail(db, what);
 }
 
 const char *rs__scratch(rs_db *db, const void *p, size_t n)
@@ -189,6 +203,18 @@ const char *rs__scratch(rs_db *db, const void *p, size_t n)
     db->scratch.p[n] = 0;
     db->scratch.len = n;
     return (const char *)db->scratch.p;
+}
+
+int rs__row_cached(rs_db *db, const char key[9], void *row, size_t size)
+{
+    size_t vlen;
+    const void *v = rs_lru_get(db->rows, key, 9, &vlen);
+    if (v && vlen == size) {
+        memcpy(row, v, size);
+        return 1;
+    }
+    memset(row, 0, size);
+    return 0;
 }
 
 void rs__cache_clear(rs_db *db)
@@ -456,10 +482,10 @@ int rs_read_begin(rs_db *db)
 {
     if (db->read_depth++ > 0 || db->in_tx)
         return RS_OK;
-    sqlite3_stmt *st = rs__stmt(db, ST_READ_BEGIN);
-    if (!st)
-        return RS_ESQL;
-    int rc = rs__run(db, st, "beginning a read");
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_READ_BEGIN, &st);
+    if (rc == RS_OK)
+        rc = rs__run(db, st, "beginning a read");
     db->read_open = rc == RS_OK;
     return rc;
 }
@@ -469,8 +495,8 @@ void rs_read_end(rs_db *db)
     if (db->read_depth == 0 || --db->read_depth > 0 || !db->read_open)
         return;
     db->read_open = 0;
-    sqlite3_stmt *st = rs__stmt(db, ST_READ_END);
-    if (!st || rs__run(db, st, "ending a read") != RS_OK)
+    sqlite3_stmt *st;
+    if (rs__prepare(db, ST_READ_END, &st) || rs__run(db, st, "ending a read") != RS_OK)
         sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }
 

@@ -56,20 +56,21 @@ int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
         return rs__fail(db, RS_EINVAL, "unknown ID kind %d", (int)kind);
     if (rs__id_cached(db, kind, s, len, out))
         return RS_OK;
-    sqlite3_stmt *st = rs__stmt(db, get_stmt[kind]);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, get_stmt[kind], &st);
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc == SQLITE_ROW) {
+    if (step == SQLITE_ROW) {
         rs__id_remember(db, kind, s, len, *out);
         return RS_OK;
     }
-    if (rc != SQLITE_DONE)
+    if (step != SQLITE_DONE)
         return rs__sqlfail(db, "looking up an ID");
     return rs__fail(db, RS_ENOTFOUND, "unknown %s %.*s", kind_name[kind],
                     (int)(len > 300 ? 300 : len), s);
@@ -81,9 +82,9 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
     int rc = rs_id_lookup(db, kind, s, len, out);
     if (rc != RS_ENOTFOUND)
         return rc;
-    sqlite3_stmt *st = rs__stmt(db, put_stmt[kind]);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    if ((rc = rs__prepare(db, put_stmt[kind], &st)))
+        return rc;
     sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
     if ((rc = rs__run(db, st, "storing a new ID")))
         return rc;
@@ -113,19 +114,20 @@ int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
         *len = vlen;
         return RS_OK;
     }
-    sqlite3_stmt *st = rs__stmt(db, str_stmt[kind]);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, str_stmt[kind], &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
+    int step = sqlite3_step(st);
     int result = RS_OK;
-    if (rc == SQLITE_ROW) {
+    if (step == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         if (!(*s = rs__scratch(db, t, n)))
             result = rs__fail(db, RS_ENOMEM, "out of memory");
         *len = n;
-    } else if (rc == SQLITE_DONE) {
+    } else if (step == SQLITE_DONE) {
         result = rs__fail(db, RS_ENOTFOUND, "no %s with ID %lld", kind_name[kind],
                           (long long)id);
     } else {

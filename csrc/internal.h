@@ -104,6 +104,9 @@ struct rs_db {
     char errmsg[512];
 };
 
+/* Appends ", s" to a message list of at most cap bytes; *count counts
+ * every item, shown or not. */
+void rs__list_add(char *buf, size_t cap, size_t *len, int *count, rs_str s);
 /* Sets the message (printf-style) and returns code. */
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -113,8 +116,10 @@ int rs__fail(rs_db *db, int code, const char *fmt, ...)
 /* Maps the handle's last SQLite error to RS_EBUSY or RS_ESQL, saying what
  * was being done. */
 int rs__sqlfail(rs_db *db, const char *what);
-/* A reset statement ready for binding, or NULL (error set). */
-sqlite3_stmt *rs__stmt(rs_db *db, int id);
+/* The prepared statement `id`, reset and ready for binding, in *st.
+ * Returns the code of a failed prepare (RS_EBUSY, RS_ENOMEM, RS_ESQL), so
+ * a caller passes on what SQLite said rather than a bare RS_ESQL. */
+int rs__prepare(rs_db *db, int id, sqlite3_stmt **st);
 /* Steps a statement expected to finish (INSERT/UPDATE/DELETE) and resets it. */
 int rs__run(rs_db *db, sqlite3_stmt *st, const char *what);
 /* Runs statement `id` (no parameters), which returns one row, into *v. */
@@ -130,6 +135,9 @@ int rs__id_cached(rs_db *db, rs_idkind kind, const char *s, size_t len,
 /* Caches a string <-> ID pair known to be stored. */
 void rs__id_remember(rs_db *db, rs_idkind kind, const char *s, size_t len,
                      rs_nid id);
+/* A room or event row from the row cache, under its 9-byte key: 1 and
+ * *row filled when cached, else 0 and *row zeroed. */
+int rs__row_cached(rs_db *db, const char key[9], void *row, size_t size);
 /* Drops cached IDs and blobs (after a rollback or a purge). */
 void rs__cache_clear(rs_db *db);
 /* Copies bytes to the handle's scratch buffer (valid until the next call). */
@@ -151,19 +159,51 @@ typedef struct rs_snapview {
 } rs_snapview;
 int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v);
 
+/* ---- event rows (events.c) ---- */
+
+/* The parts of a stored event row that ingest and check need. */
+typedef struct rs_event_row {
+    rs_nid room, type, key;
+    int kind;                 /* 0: only referenced, never stored */
+    rs_nid before, after;     /* 0: no state */
+} rs_event_row;
+/* A row through the cache; all zero (kind 0) when there is none. */
+int rs__event_row_read(rs_db *db, rs_nid ev, rs_event_row *r);
+void rs__event_row_remember(rs_db *db, rs_nid ev, const rs_event_row *r);
+/* An event's ID and row by its string ID; *id = 0 when it is unknown. */
+int rs__event_by_id(rs_db *db, rs_str s, rs_nid *id, rs_event_row *r);
+/* The ID the next new event row gets. */
+int rs__event_next_nid(rs_db *db, rs_nid *id);
+/* Writes the whole row of `ev` once its states are known: inserted with
+ * its string ID when is_new, else filled into the row that only
+ * referenced it or held it as an outlier or old event. */
+int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
+                        const rs_event_row *r, uint64_t hash);
 /* The entry hash and membership stored with a state event. */
 int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
                           const char **membership, size_t *mlen);
 
+/* ---- the state hash (state_hash.c) ---- */
+
+/* An event's term in its room's state hash; 0 for a non-state event. */
+uint64_t rs__event_hash(const rs_event *ev);
+
 /* JSON output rendering (outbox.c). */
-int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
-                         const rs_nid *ext, size_t next,
-                         const rs_entry *adds, size_t nadds,
-                         const rs_entry *removes, size_t nremoves,
-                         const rs_entry *sb_adds, size_t nsb_adds,
-                         const rs_entry *sb_removes, size_t nsb_removes,
-                         rs_nid last_sent, uint64_t state_hash,
-                         int64_t *position);
+/* What a new_room_event output says; lists of entries carry event IDs. */
+typedef struct rs_change {
+    const rs_entry *e;
+    size_t n;
+} rs_change;
+typedef struct rs_new_output {
+    rs_nid room, event, last_sent;
+    int rewrote;
+    const rs_nid *ext;        /* the room's forward extremities */
+    size_t next;
+    rs_change adds, removes;  /* the current state's change (all of it on a rewrite) */
+    rs_change sb_adds, sb_removes; /* the state before, against the new current */
+    uint64_t state_hash;
+} rs_new_output;
+int rs__output_new_event(rs_db *db, const rs_new_output *o, int64_t *position);
 int rs__output_old_event(rs_db *db, rs_nid room, rs_nid event,
                          int64_t *position);
 int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
@@ -186,12 +226,29 @@ typedef struct rs_room_row {
 /* Errors: RS_ENOTFOUND when there is no row for the room ID. */
 int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r);
 int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r);
-/* After a write the cache cannot mirror (creating a room): forget it. */
-void rs__room_forget(rs_db *db, rs_nid room);
+/* Creates the room of a create event: its ID row and its row marked
+ * created, of room version `version` (checked by the caller). */
+int rs__room_create(rs_db *db, rs_str room_id, const char *version, rs_nid *room,
+                    rs_room_row *r);
+/* The member index: one row per user whose m.room.member event is in the
+ * current state, with that event and its state-hash term. */
+int rs__member_set(rs_db *db, rs_nid room, const rs_entry *e, rs_str membership,
+                   uint64_t hash);
+/* Drops the entry's user; *known = 1 and *hash its term when the row held
+ * that event (rows from before schema v4 hold none). */
+int rs__member_drop(rs_db *db, rs_nid room, const rs_entry *e, uint64_t *hash,
+                    int *known);
 
-/* Merged state after several snapshots: *out is one of them when they all
- * hold the same state, else RS_ECONFLICT naming up to 10 conflicting keys. */
-int rs__merge_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out);
+/* The state where several snapshots meet (resolve.c): *out is one of them
+ * when they all hold the same state, else RS_ECONFLICT naming up to 10
+ * conflicting keys. State resolution replaces this one function. */
+int rs__resolve_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out);
+
+/* The snapshot of an explicit state list (state_list.c): event IDs that
+ * must be stored state events of `room`, written as changes against
+ * `current` when that is smaller. Errors: RS_EBAD_STATE naming them. */
+int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
+                   size_t n, rs_nid *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);

@@ -55,16 +55,17 @@ static int event_id_json(rs_db *db, rs_buf *b, rs_nid ev)
 static int put_output(rs_db *db, rs_nid room, rs_nid event, const rs_buf *data,
                       const rs_buf *body, int64_t *position)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_OUTPUT_PUT);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_OUTPUT_PUT, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, event);
     if (data)
         sqlite3_bind_blob(st, 3, data->p, (int)data->len, SQLITE_STATIC);
     if (body)
         sqlite3_bind_text(st, 4, (const char *)body->p, (int)body->len, SQLITE_STATIC);
-    int rc = rs__run(db, st, "writing an output");
+    rc = rs__run(db, st, "writing an output");
     if (rc == RS_OK)
         *position = sqlite3_last_insert_rowid(db->sql);
     return rc;
@@ -87,14 +88,7 @@ static int put_list(rs_buf *b, const rs_entry *e, const rs_nid *ids, size_t n)
     return 0;
 }
 
-int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
-                         const rs_nid *ext, size_t next,
-                         const rs_entry *adds, size_t nadds,
-                         const rs_entry *removes, size_t nremoves,
-                         const rs_entry *sb_adds, size_t nsb_adds,
-                         const rs_entry *sb_removes, size_t nsb_removes,
-                         rs_nid last_sent, uint64_t state_hash,
-                         int64_t *position)
+int rs__output_new_event(rs_db *db, const rs_new_output *o, int64_t *position)
 {
     rs_buf b = {0};
     int rc = RS_OK;
@@ -103,17 +97,18 @@ int rs__output_new_event(rs_db *db, rs_nid room, rs_nid event, int rewrote,
         goto out;
     }
     b.p[b.len++] = OUT_NEW;
-    b.p[b.len++] = rewrote ? 1 : 0;
+    b.p[b.len++] = o->rewrote ? 1 : 0;
     for (int k = 0; k < 8; k++)
-        b.p[b.len++] = (uint8_t)(state_hash >> (8 * k));
-    if (rs_buf_varint(&b, (uint64_t)last_sent) || put_list(&b, NULL, ext, next) ||
-        put_list(&b, adds, NULL, nadds) || put_list(&b, removes, NULL, nremoves) ||
-        put_list(&b, sb_adds, NULL, nsb_adds) ||
-        put_list(&b, sb_removes, NULL, nsb_removes)) {
+        b.p[b.len++] = (uint8_t)(o->state_hash >> (8 * k));
+    if (rs_buf_varint(&b, (uint64_t)o->last_sent) || put_list(&b, NULL, o->ext, o->next) ||
+        put_list(&b, o->adds.e, NULL, o->adds.n) ||
+        put_list(&b, o->removes.e, NULL, o->removes.n) ||
+        put_list(&b, o->sb_adds.e, NULL, o->sb_adds.n) ||
+        put_list(&b, o->sb_removes.e, NULL, o->sb_removes.n)) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory");
         goto out;
     }
-    rc = put_output(db, room, event, &b, NULL, position);
+    rc = put_output(db, o->room, o->event, &b, NULL, position);
 out:
     rs_buf_free(&b);
     return rc;
@@ -279,14 +274,15 @@ int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
 static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = rs__stmt(db, ST_OUTPUT_READ);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_OUTPUT_READ, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, from);
     sqlite3_bind_int64(st, 2, (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
     rs_buf b = {0}, rendered = {0};
     size_t cap = 0;
-    int rc, result = RS_OK;
+    int result = RS_OK;
     /* strings are stored as offsets while the buffer grows, fixed up after */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->n == cap) {
@@ -365,25 +361,27 @@ int rs_outputs_last(rs_db *db, int64_t *last)
 int rs_consumer_get(rs_db *db, const char *name, size_t len, int64_t *next,
                     int *found)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_CONSUMER_GET);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_CONSUMER_GET, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *found = rc == SQLITE_ROW;
+    int step = sqlite3_step(st);
+    *found = step == SQLITE_ROW;
     *next = *found ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    return (step == SQLITE_ROW || step == SQLITE_DONE)
                ? RS_OK
                : rs__sqlfail(db, "reading a consumer");
 }
 
 int rs_consumer_set(rs_db *db, const char *name, size_t len, int64_t next)
 {
-    sqlite3_stmt *st = rs__stmt(db, ST_CONSUMER_SET);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_CONSUMER_SET, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, next);
     return rs__run(db, st, "storing a consumer position");

@@ -1,4 +1,6 @@
-/* rooms.c - read-side queries on rooms and events, and purging a room. */
+/* rooms.c - room rows (read through a write-through cache, created by a
+ * create event, written back by ingest), the member index, the room
+ * queries, and purging a room. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,21 +101,16 @@ static void room_key(char key[9], rs_nid room)
 int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r)
 {
     char key[9];
-    size_t vlen;
     /* inside our own transaction nobody else can write */
     int rc = db->in_tx ? RS_OK : rs__rows_fresh(db);
     if (rc)
         return rc;
     room_key(key, room);
-    const void *v = rs_lru_get(db->rows, key, sizeof key, &vlen);
-    if (v && vlen == sizeof *r) {
-        memcpy(r, v, sizeof *r);
+    if (rs__row_cached(db, key, r, sizeof *r))
         return RS_OK;
-    }
-    memset(r, 0, sizeof *r);
-    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_INFO);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    if ((rc = rs__prepare(db, ST_ROOM_INFO, &st)))
+        return rc;
     sqlite3_bind_int64(st, 1, room);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
@@ -143,9 +140,9 @@ int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r)
     rs_buf b = {0};
     if (ext_encode(r, &b) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory");
-    sqlite3_stmt *st = rs__stmt(db, ST_ROOM_UPDATE);
-    int rc = RS_ESQL;
-    if (st) {
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_ROOM_UPDATE, &st);
+    if (rc == RS_OK) {
         sqlite3_bind_int64(st, 1, room);
         sqlite3_bind_int64(st, 2, r->current);
         sqlite3_bind_int64(st, 3, (int64_t)r->hash);
@@ -163,11 +160,60 @@ int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r)
     return rc;
 }
 
-void rs__room_forget(rs_db *db, rs_nid room)
+/* The create statement writes a row the cache cannot mirror, so the
+ * room's cached row is dropped and read back. */
+int rs__room_create(rs_db *db, rs_str room_id, const char *version, rs_nid *room,
+                    rs_room_row *r)
 {
+    sqlite3_stmt *st;
     char key[9];
-    room_key(key, room);
+    int rc = rs_id_get_or_create(db, RS_ID_ROOM, room_id.s, room_id.len, room);
+    if (rc || (rc = rs__prepare(db, ST_ROOM_CREATE, &st)))
+        return rc;
+    sqlite3_bind_int64(st, 1, *room);
+    sqlite3_bind_text(st, 2, version, -1, SQLITE_STATIC);
+    room_key(key, *room);
     rs_lru_del(db->rows, key, sizeof key);
+    if ((rc = rs__run(db, st, "creating a room")))
+        return rc;
+    return rs__room_read(db, *room, r);
+}
+
+int rs__member_drop(rs_db *db, rs_nid room, const rs_entry *e, uint64_t *hash,
+                    int *known)
+{
+    sqlite3_stmt *st;
+    *known = 0;
+    int rc = rs__prepare(db, ST_MEMBER_DEL, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, e->key);
+    int step = sqlite3_step(st);
+    *known = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == e->event;
+    if (*known)
+        *hash = (uint64_t)sqlite3_column_int64(st, 1);
+    while (step == SQLITE_ROW)
+        step = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_DONE ? RS_OK : rs__sqlfail(db, "updating the member index");
+}
+
+int rs__member_set(rs_db *db, rs_nid room, const rs_entry *e, rs_str membership,
+                   uint64_t hash)
+{
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_MEMBER_SET, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, room);
+    sqlite3_bind_int64(st, 2, e->key);
+    sqlite3_bind_text(st, 3, membership.s ? membership.s : "", (int)membership.len,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, e->event);
+    sqlite3_bind_int64(st, 5, (int64_t)hash);
+    return rs__run(db, st, "updating the member index");
 }
 
 int rs_room_info_get(rs_db *db, const char *room_id, size_t len,
@@ -270,83 +316,6 @@ int rs_rooms(rs_db *db, rs_strlist *out)
     int rc = prepare(db, "SELECT room_id FROM rooms WHERE created=1 ORDER BY room_id",
                      &st);
     return rc ? rc : collect(db, st, out, "listing rooms");
-}
-
-int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
-                   rs_nid *after)
-{
-    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_SNAPS);
-    if (!st)
-        return RS_ESQL;
-    sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
-    int step = sqlite3_step(st), kind = 0;
-    *before = *after = 0;
-    if (step == SQLITE_ROW) {
-        kind = sqlite3_column_int(st, 0);
-        *before = sqlite3_column_int64(st, 1);
-        *after = sqlite3_column_int64(st, 2);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return rs__sqlfail(db, "reading an event");
-    if (kind == 0)
-        return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
-    if (!*before)
-        return rs__fail(db, RS_ENO_STATE, "event %.*s is stored without state",
-                        (int)len, event_id);
-    return RS_OK;
-}
-
-int rs_event_json(rs_db *db, const char *event_id, size_t len, const char **json,
-                  size_t *jlen)
-{
-    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_JSON);
-    if (!st)
-        return RS_ESQL;
-    sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
-    int step = sqlite3_step(st), rc = RS_OK;
-    if (step == SQLITE_ROW) {
-        *jlen = (size_t)sqlite3_column_bytes(st, 0);
-        if (!(*json = rs__scratch(db, sqlite3_column_blob(st, 0), *jlen)))
-            rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    } else if (step == SQLITE_DONE) {
-        rc = rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
-    } else {
-        rc = rs__sqlfail(db, "reading an event");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-}
-
-int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
-                          const char **membership, size_t *mlen)
-{
-    sqlite3_stmt *st = rs__stmt(db, ST_EVENT_HASH_MEMBER);
-    if (!st)
-        return RS_ESQL;
-    sqlite3_bind_int64(st, 1, event);
-    int step = sqlite3_step(st), rc = RS_OK;
-    *membership = NULL;
-    *mlen = 0;
-    if (step == SQLITE_ROW) {
-        *hash = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *m = (const char *)sqlite3_column_text(st, 1);
-        if (m) {
-            *mlen = (size_t)sqlite3_column_bytes(st, 1);
-            if (!(*membership = rs__scratch(db, m, *mlen)))
-                rc = rs__fail(db, RS_ENOMEM, "out of memory");
-        }
-    } else if (step == SQLITE_DONE) {
-        rc = rs__fail(db, RS_ECORRUPT, "state refers to missing event %lld",
-                      (long long)event);
-    } else {
-        rc = rs__sqlfail(db, "reading an event");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
 }
 
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)

@@ -42,24 +42,32 @@ extern "C" {
 typedef int64_t rs_nid;
 typedef struct rs_db rs_db;
 
-/* Result codes. Their names (rs_code_name) are part of the API. */
+/* Result codes: one list gives the enum and the names (rs_code_name), so
+ * the two cannot drift. The names are part of the API; new codes go last,
+ * so the numbers of the old ones never change. */
+#define RS_RESULT_CODES(X)                                                      \
+    X(RS_OK, "OK")                       /* success */                          \
+    X(RS_ENOMEM, "NOMEM")                /* an allocation failed */             \
+    X(RS_EOPEN, "OPEN")                  /* the path cannot be opened */        \
+    X(RS_ENOTDB, "NOT_ROOMSTATE")        /* not a roomstate database */         \
+    X(RS_EVERSION, "SCHEMA_VERSION")     /* the schema is newer than this library */ \
+    X(RS_ESQL, "SQLITE")                 /* SQLite failed (I/O error, disk full) */ \
+    X(RS_EBUSY, "BUSY")                  /* another writer held the database past the busy timeout */ \
+    X(RS_EINVAL, "INVALID")              /* a caller mistake (bad argument) */  \
+    X(RS_ENOTFOUND, "NOT_FOUND")         /* no such room, event or snapshot */  \
+    X(RS_EUNKNOWN_ROOM, "UNKNOWN_ROOM")  /* the room's create event was never ingested */ \
+    X(RS_EMISSING_PREV, "MISSING_PREV")  /* prev events unknown or without state */ \
+    X(RS_ECONFLICT, "STATE_CONFLICT")    /* merged states disagree on some keys */ \
+    X(RS_EBAD_STATE, "BAD_STATE")        /* an explicit state list is unusable */ \
+    X(RS_ENO_STATE, "NO_STATE")          /* the event is stored without state (outlier) */ \
+    X(RS_ECORRUPT, "CORRUPT")            /* stored data fails to decode */      \
+    X(RS_EMISMATCH, "EVENT_MISMATCH")    /* an event ID already stored with other fields */ \
+    X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */
+
 enum {
-    RS_OK = 0,
-    RS_ENOMEM,          /* "NOMEM": an allocation failed */
-    RS_EOPEN,           /* "OPEN": the path cannot be opened */
-    RS_ENOTDB,          /* "NOT_ROOMSTATE": the file is not a roomstate database */
-    RS_EVERSION,        /* "SCHEMA_VERSION": the file's schema is newer than this library */
-    RS_ESQL,            /* "SQLITE": SQLite failed (I/O error, disk full, ...) */
-    RS_EBUSY,           /* "BUSY": another writer held the database past the busy timeout */
-    RS_EINVAL,          /* "INVALID": a caller mistake (bad argument) */
-    RS_ENOTFOUND,       /* "NOT_FOUND": no such room, event or snapshot */
-    RS_EUNKNOWN_ROOM,   /* "UNKNOWN_ROOM": the room's create event was never ingested */
-    RS_EMISSING_PREV,   /* "MISSING_PREV": prev events unknown or without state */
-    RS_ECONFLICT,       /* "STATE_CONFLICT": merged states disagree on some keys */
-    RS_EBAD_STATE,      /* "BAD_STATE": an explicit state list is unusable */
-    RS_ENO_STATE,       /* "NO_STATE": the event is stored without state (outlier) */
-    RS_ECORRUPT,        /* "CORRUPT": stored data fails to decode */
-    RS_EMISMATCH,       /* "EVENT_MISMATCH": an event ID already stored with other fields */
+#define RS_CODE_ENUM(code, name) code,
+    RS_RESULT_CODES(RS_CODE_ENUM)
+#undef RS_CODE_ENUM
     RS_CODE_COUNT
 };
 
@@ -204,6 +212,51 @@ int rs_snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
                      size_t *nremoved, rs_entry **added, size_t *nadded);
 
 /* ------------------------------------------------------------------ */
+/* Room versions                                                       */
+
+/* What later code needs to know of a room version, as data: code asks
+ * "does this version have knocking?", never "is the version >= 7?".
+ * Each flag says the version that introduced it (or the last that had it). */
+typedef enum rs_event_id_format {
+    RS_EVENT_ID_SENDER = 1,     /* v1-v2: "$local:server", chosen by the sender */
+    RS_EVENT_ID_HASH = 2,       /* v3: the reference hash, standard base64 */
+    RS_EVENT_ID_HASH_URL = 3    /* v4 on: the reference hash, URL-safe base64 */
+} rs_event_id_format;
+
+typedef enum rs_state_res {
+    RS_STATE_RES_V1 = 1,        /* v1 */
+    RS_STATE_RES_V2 = 2,        /* v2-v11 */
+    RS_STATE_RES_V2_1 = 3       /* v12: conflicted subgraph, empty start */
+} rs_state_res;
+
+typedef struct rs_room_version {
+    const char *id;                 /* "1" ... "12" */
+    rs_event_id_format event_id_format;
+    rs_state_res state_res;
+    unsigned ref_pairs : 1;         /* v1-v2: prev/auth events are [id, {hashes}] */
+    unsigned key_validity : 1;      /* v5: signing keys' valid_until_ts is enforced */
+    /* authorization rule variants */
+    unsigned redaction_rule : 1;    /* v1-v2: the special redaction auth rule */
+    unsigned aliases_rule : 1;      /* v1-v5: the m.room.aliases auth rule */
+    unsigned strict_json : 1;       /* v6: canonical JSON strictly (no floats) */
+    unsigned notifications_power : 1; /* v6: power changes check `notifications` */
+    unsigned knocking : 1;          /* v7: the knock membership and join rule */
+    unsigned restricted_join : 1;   /* v8: the restricted join rule */
+    unsigned knock_restricted : 1;  /* v10: the knock_restricted join rule */
+    unsigned integer_power : 1;     /* v10: power levels are integers, not strings */
+    unsigned creator_is_sender : 1; /* v11: the create event's sender is the creator */
+    unsigned redacts_in_content : 1; /* v11: m.room.redaction's redacts is in content */
+    unsigned room_id_from_create : 1; /* v12: the room ID is the create event's hash */
+    unsigned privileged_creators : 1; /* v12: creators (and additional_creators) outrank all */
+} rs_room_version;
+
+/* The rules of a known room version, or NULL for an unknown one. */
+const rs_room_version *rs_room_version_find(const char *id, size_t len);
+
+/* The known room versions, oldest first; *n is their count. */
+const rs_room_version *rs_room_versions(size_t *n);
+
+/* ------------------------------------------------------------------ */
 /* Events                                                              */
 
 typedef struct rs_str {
@@ -217,15 +270,36 @@ typedef enum rs_kind {
     RS_KIND_NEW = 3
 } rs_kind;
 
-/* An event already decoded and validated by the caller. */
+/* The shape of an event's prev_events and auth_events, which its room
+ * version fixes (rs_room_version.ref_pairs). */
+typedef enum rs_ref_shape {
+    RS_REFS_NONE = 0,   /* both lists are empty: no shape to check */
+    RS_REFS_IDS = 1,    /* ["$id", ...] */
+    RS_REFS_PAIRS = 2   /* [["$id", {hashes}], ...] */
+} rs_ref_shape;
+
+/* An event decoded once by the caller (the Lua binding: roomstate.event),
+ * with every field the core needs, so the core never parses JSON.
+ * Strings with s == NULL are absent. */
 typedef struct rs_event {
-    rs_str event_id, room_id, type;
+    rs_str event_id, room_id, sender, type;
     rs_str state_key;      /* s == NULL: not a state event */
-    rs_str membership;     /* content.membership of m.room.member, else s == NULL */
-    rs_str room_version;   /* content.room_version of m.room.create, else s == NULL */
     const rs_str *prev;    /* prev event IDs */
     size_t nprev;
+    const rs_str *auth;    /* auth event IDs */
+    size_t nauth;
+    rs_ref_shape ref_shape;
     int64_t depth;
+    int64_t origin_server_ts;
+    rs_str redacts;        /* m.room.redaction: the event it redacts */
+    /* content fields the auth rules read */
+    rs_str membership;     /* m.room.member: content.membership */
+    rs_str room_version;   /* m.room.create: content.room_version (NULL: "1") */
+    rs_str creator;        /* m.room.create: content.creator (v1-v10) */
+    int no_federate;       /* m.room.create: content["m.federate"] is false */
+    rs_str join_rule;      /* m.room.join_rules: content.join_rule */
+    rs_str authorised_via; /* m.room.member: content.join_authorised_via_users_server */
+    rs_str invite_token;   /* m.room.member: content.third_party_invite.signed.token */
     rs_str json;           /* stored byte for byte */
 } rs_event;
 
@@ -245,7 +319,9 @@ typedef struct rs_ingest_result {
  * Must run inside rs_begin/rs_commit. On failure part of the event may be
  * written, so the transaction is marked failed: rs_commit then refuses it
  * (RS_EINVAL) and rolls it back; call rs_rollback.
- * Errors: RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
+ * Errors: RS_EBAD_EVENT (an unknown room version in a create event, or
+ * prev/auth events of the wrong shape for the room's version),
+ * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev
  * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,
  * RS_ENOMEM. Messages name the offending IDs.

@@ -27,13 +27,14 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
         *p = v;
         return RS_OK;
     }
-    sqlite3_stmt *st = rs__stmt(db, stmt);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, stmt, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
+    int step = sqlite3_step(st);
     int result = RS_OK;
-    if (rc == SQLITE_ROW) {
+    if (step == SQLITE_ROW) {
         /* snapshots cache their entry count and room in front of the blob */
         int col = tag == 's' ? 2 : 0;
         const void *d = sqlite3_column_blob(st, col);
@@ -65,7 +66,7 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
             }
         }
         rs_buf_free(&b);
-    } else if (rc == SQLITE_DONE) {
+    } else if (step == SQLITE_DONE) {
         result = rs__fail(db, RS_ENOTFOUND, "no %s %lld",
                           tag == 's' ? "snapshot" : "block", (long long)id);
     } else {
@@ -156,15 +157,16 @@ static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **o
 static int insert_blob(rs_db *db, int put_stmt, rs_nid room, int64_t count,
                        const rs_buf *b, int64_t hash, rs_nid *id)
 {
-    sqlite3_stmt *st = rs__stmt(db, put_stmt);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, put_stmt, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, count);
     sqlite3_bind_blob(st, 3, b->p, (int)b->len, SQLITE_STATIC);
     if (put_stmt == ST_BLOCK_PUT)
         sqlite3_bind_int64(st, 4, hash);
-    int rc = rs__run(db, st, "storing state");
+    rc = rs__run(db, st, "storing state");
     *id = rc ? 0 : sqlite3_last_insert_rowid(db->sql);
     return rc;
 }
@@ -175,12 +177,12 @@ static int store_block_blob(rs_db *db, rs_nid room, int64_t count, const rs_buf 
                             rs_nid *id, int *inserted)
 {
     int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
-    int rc;
     *id = 0;
     *inserted = 0;
-    sqlite3_stmt *st = rs__stmt(db, ST_BLOCK_FIND);
-    if (!st)
-        return RS_ESQL;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_BLOCK_FIND, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, hash);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -578,66 +580,4 @@ out:
     free(tail);
     rs_buf_free(&inl);
     return rc;
-}
-
-/* ---- merging the states of several events ---- */
-
-/* RS_ECONFLICT naming up to 10 keys on which two states disagree; a
- * replaced key is in both lists, so walk them together in key order. */
-static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
-                    const rs_entry *add, size_t nadd)
-{
-    char msg[400];
-    size_t len = 0, i = 0, j = 0, shown = 0;
-    msg[0] = 0;
-    while ((i < nrem || j < nadd) && shown < 10 && len < sizeof msg - 1) {
-        int c = i == nrem ? 1 : j == nadd ? -1 : rs_key_cmp(&rem[i], &add[j]);
-        rs_entry e = c <= 0 ? rem[i] : add[j];
-        i += c <= 0;
-        j += c >= 0;
-        const char *t, *k;
-        size_t tl, kl;
-        char tbuf[256];
-        int rc = rs_id_string(db, RS_ID_TYPE, e.type, &t, &tl);
-        if (rc)
-            return rc;
-        snprintf(tbuf, sizeof tbuf, "%.*s", (int)tl, t);
-        if ((rc = rs_id_string(db, RS_ID_KEY, e.key, &k, &kl)))
-            return rc;
-        int w = snprintf(msg + len, sizeof msg - len, "%s(%s, \"%.*s\")",
-                         shown ? ", " : "", tbuf, (int)kl, k);
-        if (w < 0)
-            break;
-        len += (size_t)w;
-        shown++;
-    }
-    if (len >= sizeof msg)
-        len = sizeof msg - 1;
-    return rs__fail(db, RS_ECONFLICT,
-                    "the merged states disagree on %.*s%s; state resolution "
-                    "is not implemented yet",
-                    (int)len, msg, (i < nrem || j < nadd) ? ", ..." : "");
-}
-
-int rs__merge_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out)
-{
-    *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
-    for (size_t i = 1; i < n; i++) {
-        if (snaps[i] == snaps[0])
-            continue;
-        rs_entry *rem, *add;
-        size_t nrem, nadd;
-        int rc = rs_snapshot_diff(db, snaps[0], snaps[i], &rem, &nrem, &add, &nadd);
-        if (rc)
-            return rc;
-        if (nrem || nadd) {
-            rc = conflict(db, rem, nrem, add, nadd);
-            free(rem);
-            free(add);
-            return rc;
-        }
-        free(rem);
-        free(add);
-    }
-    return RS_OK;
 }

@@ -182,7 +182,8 @@ static void test_ids(void)
      * it after this handle's lookup) */
     rs_nid ev;
     CHECK(rs_id_get_or_create(db, RS_ID_EVENT, "$e:x", 4, &ev) == RS_OK, "event ID");
-    sqlite3_stmt *put = rs__stmt(db, ST_ID_EVENT_PUT);
+    sqlite3_stmt *put = NULL;
+    rs__prepare(db, ST_ID_EVENT_PUT, &put);
     sqlite3_bind_text(put, 1, "$e:x", 4, SQLITE_STATIC);
     CHECK(put && rs__run(db, put, "test") == RS_OK && sqlite3_changes(db->sql) == 0,
           "a stored event ID is not inserted again");
@@ -399,10 +400,12 @@ static void test_ingest_atomic(void)
     rs_db *db = open_mem();
     rs_counts c0, c1;
     rs_str none[1] = {{"$x", 2}};
-    rs_event create = {{"$c", 2}, {"!r", 2}, {"m.room.create", 13}, {"", 0},
-                       {NULL, 0}, {"10", 2}, NULL, 0, 1, {"{}", 2}};
-    rs_event bad = {{"$m", 2}, {"!r", 2}, {"m.room.topic", 12}, {"", 0},
-                    {NULL, 0}, {NULL, 0}, none, 1, 2, {"{}", 2}};
+    rs_event create = {.event_id = {"$c", 2}, .room_id = {"!r", 2},
+                       .type = {"m.room.create", 13}, .state_key = {"", 0},
+                       .room_version = {"10", 2}, .depth = 1, .json = {"{}", 2}};
+    rs_event bad = {.event_id = {"$m", 2}, .room_id = {"!r", 2},
+                    .type = {"m.room.topic", 12}, .state_key = {"", 0},
+                    .prev = none, .nprev = 1, .depth = 2, .json = {"{}", 2}};
     rs_ingest_result res;
     rs_begin(db);
     CHECK(rs_ingest(db, &create, RS_KIND_NEW, NULL, 0, &res) == RS_OK, "create: %s",

@@ -1,0 +1,222 @@
+/* events.c - event rows: the one place that reads, caches and writes the
+ * events table. Ingest, the room queries and check all come through here,
+ * so the row cache cannot be bypassed by one of them and go stale. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void event_key(char key[9], rs_nid ev)
+{
+    key[0] = 'e';
+    memcpy(key + 1, &ev, 8);
+}
+
+/* Rows are cached write-through; rs_begin drops the cache when another
+ * handle has committed. */
+void rs__event_row_remember(rs_db *db, rs_nid ev, const rs_event_row *r)
+{
+    char key[9];
+    event_key(key, ev);
+    rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
+}
+
+/* The row's fields from columns first..first+5 of a statement. */
+static void row_from(sqlite3_stmt *st, int first, rs_event_row *r)
+{
+    r->room = sqlite3_column_int64(st, first);
+    r->type = sqlite3_column_int64(st, first + 1);
+    r->key = sqlite3_column_int64(st, first + 2);
+    r->kind = sqlite3_column_int(st, first + 3);
+    r->before = sqlite3_column_int64(st, first + 4);
+    r->after = sqlite3_column_int64(st, first + 5);
+}
+
+int rs__event_row_read(rs_db *db, rs_nid ev, rs_event_row *r)
+{
+    char key[9];
+    event_key(key, ev);
+    if (rs__row_cached(db, key, r, sizeof *r))
+        return RS_OK;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_EVENT_ROW, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, ev);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        row_from(st, 0, r);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (step == SQLITE_ROW)
+        rs__event_row_remember(db, ev, r);
+    return (step == SQLITE_ROW || step == SQLITE_DONE)
+               ? RS_OK
+               : rs__sqlfail(db, "reading an event");
+}
+
+/* On a miss one query fetches both the ID and the row (a join's state list
+ * can name 10,000 events). A miss is not cached: a state list is a scan,
+ * and rejoins of a few large rooms cycle through more IDs than the caches
+ * hold, so caching them evicted everything and was never hit (26% of a
+ * rejoin's time went to the caches). An event's ID and row are cached when
+ * it is ingested. */
+int rs__event_by_id(rs_db *db, rs_str s, rs_nid *id, rs_event_row *r)
+{
+    memset(r, 0, sizeof *r);
+    if (rs__id_cached(db, RS_ID_EVENT, s.s, s.len, id))
+        return rs__event_row_read(db, *id, r);
+    *id = 0;
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_EVENT_BY_ID, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, s.s, (int)s.len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        row_from(st, 1, r);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return rs__sqlfail(db, "reading an event");
+    return RS_OK;
+}
+
+/* Only this handle inserts rows while it holds the write lock, and every
+ * insert advances db->next_event, so the table is asked once per
+ * transaction. */
+int rs__event_next_nid(rs_db *db, rs_nid *id)
+{
+    if (db->next_event) {
+        *id = db->next_event;
+        return RS_OK;
+    }
+    return rs__query_int(db, ST_EVENT_NEXT_NID, id, "reserving an event ID");
+}
+
+static void bind_row(sqlite3_stmt *st, const rs_event *ev, rs_nid id,
+                     const rs_event_row *r, uint64_t hash)
+{
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, r->room);
+    sqlite3_bind_int64(st, 3, r->type);
+    sqlite3_bind_int64(st, 4, r->key);
+    sqlite3_bind_int(st, 5, r->kind);
+    if (r->before) {
+        sqlite3_bind_int64(st, 6, r->before);
+        sqlite3_bind_int64(st, 7, r->after);
+    }
+    sqlite3_bind_int64(st, 8, ev->depth);
+    if (ev->membership.s)
+        sqlite3_bind_text(st, 9, ev->membership.s, (int)ev->membership.len,
+                          SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, (int64_t)hash);
+    sqlite3_bind_blob(st, 11, ev->json.s, (int)ev->json.len, SQLITE_STATIC);
+}
+
+int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
+                        const rs_event_row *r, uint64_t hash)
+{
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, is_new ? ST_EVENT_INSERT : ST_EVENT_STORE, &st);
+    if (rc)
+        return rc;
+    bind_row(st, ev, id, r, hash);
+    if (is_new)
+        sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len,
+                          SQLITE_STATIC);
+    if ((rc = rs__run(db, st, "storing an event")))
+        return rc;
+    if (sqlite3_changes(db->sql) != 1)
+        return rs__fail(db, RS_ECORRUPT, "%.*s: its event row vanished while storing it",
+                        (int)ev->event_id.len, ev->event_id.s);
+    if (is_new) {
+        db->next_event = id + 1;
+        rs__id_remember(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, id);
+    }
+    rs__event_row_remember(db, id, r);
+    return RS_OK;
+}
+
+int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
+                   rs_nid *after)
+{
+    sqlite3_stmt *st;
+    *before = *after = 0;
+    int rc = rs__prepare(db, ST_EVENT_SNAPS, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
+    int step = sqlite3_step(st), kind = 0;
+    if (step == SQLITE_ROW) {
+        kind = sqlite3_column_int(st, 0);
+        *before = sqlite3_column_int64(st, 1);
+        *after = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return rs__sqlfail(db, "reading an event");
+    if (kind == 0)
+        return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
+    if (!*before)
+        return rs__fail(db, RS_ENO_STATE, "event %.*s is stored without state",
+                        (int)len, event_id);
+    return RS_OK;
+}
+
+int rs_event_json(rs_db *db, const char *event_id, size_t len, const char **json,
+                  size_t *jlen)
+{
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_EVENT_JSON, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *jlen = (size_t)sqlite3_column_bytes(st, 0);
+        if (!(*json = rs__scratch(db, sqlite3_column_blob(st, 0), *jlen)))
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+    } else if (step == SQLITE_DONE) {
+        rc = rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
+    } else {
+        rc = rs__sqlfail(db, "reading an event");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
+                          const char **membership, size_t *mlen)
+{
+    sqlite3_stmt *st;
+    *membership = NULL;
+    *mlen = 0;
+    int rc = rs__prepare(db, ST_EVENT_HASH_MEMBER, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, event);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *hash = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *m = (const char *)sqlite3_column_text(st, 1);
+        if (m) {
+            *mlen = (size_t)sqlite3_column_bytes(st, 1);
+            if (!(*membership = rs__scratch(db, m, *mlen)))
+                rc = rs__fail(db, RS_ENOMEM, "out of memory");
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = rs__fail(db, RS_ECORRUPT, "state refers to missing event %lld",
+                      (long long)event);
+    } else {
+        rc = rs__sqlfail(db, "reading an event");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
