@@ -455,6 +455,59 @@ static rs_str *str_array(lua_State *L, int t, size_t *n, const char *what)
     return a;
 }
 
+static rs_str *field_array(lua_State *L, int t, const char *name, size_t *n)
+{
+    lua_getfield(L, t, name);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "ingest: field '%s' must be an array of event IDs", name);
+    return str_array(L, lua_gettop(L), n, name);
+}
+
+static int64_t field_int(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    lua_Number v = lua_tonumber(L, -1);
+    if (!lua_isnil(L, -1) &&
+        (lua_type(L, -1) != LUA_TNUMBER || !(v >= -MAX_POSITION && v <= MAX_POSITION)))
+        luaL_error(L, "ingest: field '%s' must be an integer", name);
+    lua_pop(L, 1);
+    return (int64_t)v;
+}
+
+/* The event fields roomstate.event decoded, into the core's struct. The
+ * strings and arrays stay alive on the stack and in the table. */
+static void event_from_table(lua_State *L, int t, rs_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->event_id = field_str(L, t, "event_id", 1);
+    ev->room_id = field_str(L, t, "room_id", 1);
+    ev->sender = field_str(L, t, "sender", 1);
+    ev->type = field_str(L, t, "type", 1);
+    ev->state_key = field_str(L, t, "state_key", 0);
+    ev->json = field_str(L, t, "json", 1);
+    ev->depth = field_int(L, t, "depth");
+    if (ev->depth < 0)
+        luaL_error(L, "ingest: field 'depth' must be a non-negative integer");
+    ev->origin_server_ts = field_int(L, t, "origin_server_ts");
+    ev->prev = field_array(L, t, "prev_events", &ev->nprev);
+    ev->auth = field_array(L, t, "auth_events", &ev->nauth);
+    lua_getfield(L, t, "pairs_shape");
+    ev->ref_shape = lua_isnil(L, -1)       ? RS_REFS_NONE
+                    : lua_toboolean(L, -1) ? RS_REFS_PAIRS
+                                           : RS_REFS_IDS;
+    lua_pop(L, 1);
+    ev->redacts = field_str(L, t, "redacts", 0);
+    ev->membership = field_str(L, t, "membership", 0);
+    ev->room_version = field_str(L, t, "room_version", 0);
+    ev->creator = field_str(L, t, "creator", 0);
+    lua_getfield(L, t, "no_federate");
+    ev->no_federate = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    ev->join_rule = field_str(L, t, "join_rule", 0);
+    ev->authorised_via = field_str(L, t, "authorised_via", 0);
+    ev->invite_token = field_str(L, t, "invite_token", 0);
+}
+
 /* store:ingest(fields, kind [, state]) with fields already validated */
 static int l_ingest(lua_State *L)
 {
@@ -463,24 +516,7 @@ static int l_ingest(lua_State *L)
     static const char *const kinds[] = {"outlier", "old", "new", NULL};
     int kind = luaL_checkoption(L, 3, "new", kinds) + 1;
     rs_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.event_id = field_str(L, 2, "event_id", 1);
-    ev.room_id = field_str(L, 2, "room_id", 1);
-    ev.type = field_str(L, 2, "type", 1);
-    ev.state_key = field_str(L, 2, "state_key", 0);
-    ev.membership = field_str(L, 2, "membership", 0);
-    ev.room_version = field_str(L, 2, "room_version", 0);
-    ev.json = field_str(L, 2, "json", 1);
-    lua_getfield(L, 2, "depth");
-    lua_Number depth = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || !(depth >= 0 && depth <= MAX_POSITION))
-        luaL_error(L, "ingest: field 'depth' must be a non-negative integer");
-    ev.depth = (int64_t)depth;
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "prev_events");
-    if (!lua_istable(L, -1))
-        luaL_error(L, "ingest: field 'prev_events' must be an array of event IDs");
-    ev.prev = str_array(L, lua_gettop(L), &ev.nprev, "prev_events");
+    event_from_table(L, 2, &ev);
     rs_str *state = NULL;
     size_t nstate = 0;
     if (!lua_isnoneornil(L, 4)) {
@@ -502,6 +538,63 @@ static int l_ingest(lua_State *L)
     lua_setfield(L, -2, "state_known");
     lua_pushnumber(L, (lua_Number)r.position);
     lua_setfield(L, -2, "position");
+    return 1;
+}
+
+/* ---- room versions ---- */
+
+static void push_flag(lua_State *L, const char *name, int on)
+{
+    lua_pushboolean(L, on);
+    lua_setfield(L, -2, name);
+}
+
+/* roomstate.core.room_version(id) -> a table of the version's rules, or nil */
+static int l_room_version(lua_State *L)
+{
+    static const char *const id_formats[] = {"", "sender", "hash", "hash_url"};
+    static const char *const state_res[] = {"", "v1", "v2", "v2.1"};
+    size_t n;
+    const char *id = luaL_checklstring(L, 1, &n);
+    const rs_room_version *v = rs_room_version_find(id, n);
+    if (!v) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 18);
+    lua_pushstring(L, v->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, id_formats[v->event_id_format]);
+    lua_setfield(L, -2, "event_id_format");
+    lua_pushstring(L, state_res[v->state_res]);
+    lua_setfield(L, -2, "state_res");
+    push_flag(L, "ref_pairs", v->ref_pairs);
+    push_flag(L, "key_validity", v->key_validity);
+    push_flag(L, "redaction_rule", v->redaction_rule);
+    push_flag(L, "aliases_rule", v->aliases_rule);
+    push_flag(L, "strict_json", v->strict_json);
+    push_flag(L, "notifications_power", v->notifications_power);
+    push_flag(L, "knocking", v->knocking);
+    push_flag(L, "restricted_join", v->restricted_join);
+    push_flag(L, "knock_restricted", v->knock_restricted);
+    push_flag(L, "integer_power", v->integer_power);
+    push_flag(L, "creator_is_sender", v->creator_is_sender);
+    push_flag(L, "redacts_in_content", v->redacts_in_content);
+    push_flag(L, "room_id_from_create", v->room_id_from_create);
+    push_flag(L, "privileged_creators", v->privileged_creators);
+    return 1;
+}
+
+/* roomstate.core.room_versions() -> the known version IDs, oldest first */
+static int l_room_versions(lua_State *L)
+{
+    size_t n;
+    const rs_room_version *v = rs_room_versions(&n);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, v[i].id);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
     return 1;
 }
 
@@ -970,6 +1063,10 @@ int luaopen_roomstate_core(lua_State *L)
     lua_setfield(L, -2, "state_hash");
     lua_pushcfunction(L, l_clock);
     lua_setfield(L, -2, "clock");
+    lua_pushcfunction(L, l_room_version);
+    lua_setfield(L, -2, "room_version");
+    lua_pushcfunction(L, l_room_versions);
+    lua_setfield(L, -2, "room_versions");
     lua_pushcfunction(L, l_time_ms);
     lua_setfield(L, -2, "time_ms");
     luaL_getmetatable(L, STORE_MT);

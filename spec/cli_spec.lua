@@ -391,17 +391,18 @@ describe("the item format (roomstate.items.parse_items)", function()
   it("takes an event, a wrapper or an array of them, keeping the event's bytes", function()
     local ev = '{"event_id":"$a","n":1.0}'
     local items = assert(items_mod.parse_items(ev))
-    assert.are.equal(ev, items[1].event)
+    assert.are.equal(ev, items[1].event.text)
     items = assert(items_mod.parse_items('[ ' .. ev .. ' , {"event" :' .. ev .. ',"kind":"old",' ..
                                    '"state":["$s"]} ]'))
     assert.are.equal(2, #items)
-    assert.are.equal(ev, items[2].event)
+    assert.are.equal(ev, items[2].event.text)
+    assert.are.equal(1, items[2].event.value.n)
     assert.are.equal("old", items[2].kind)
     assert.are.same({ "$s" }, items[2].state)
     -- strings holding brackets, quotes and escapes do not confuse the slicer
     local tricky = '{"event_id":"$b","content":{"body":"}]\\"[{\\\\"}}'
     items = assert(items_mod.parse_items('[' .. tricky .. ',' .. tricky .. ']'))
-    assert.are.equal(tricky, items[2].event)
+    assert.are.equal(tricky, items[2].event.text)
   end)
 
   it("names what is wrong", function()

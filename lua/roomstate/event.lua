@@ -1,14 +1,19 @@
 -- roomstate.event: decodes and validates one Matrix PDU.
 --
--- The JSON is decoded once, here, with lua-cjson. The result is a flat
--- table of the fields the C core stores (IDs, type, state key, membership,
--- prev event IDs, depth, the JSON bytes), so the core never parses JSON.
+-- The JSON is decoded once, here, with lua-cjson (or by roomstate.items,
+-- which hands over its decoded value). The result is a flat table of every
+-- field the C core needs (IDs, sender, type, state key, prev and auth event
+-- IDs and their shape, depth, timestamp, the content fields the auth rules
+-- read, the JSON bytes), so the core never parses JSON. What depends on
+-- the room version is checked by the core, against its table of versions.
 local cjson = require "cjson.safe"
 
-local type, tostring, pairs, math_floor, string_sub, string_format =
-      type, tostring, pairs, math.floor, string.sub, string.format
+local type, tostring, pairs, math_floor, string_sub, string_format, setmetatable, getmetatable =
+      type, tostring, pairs, math.floor, string.sub, string.format, setmetatable, getmetatable
 
 local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255 }
+
+local MAX_INT = 9007199254740991 -- 2^53 - 1, the largest exact integer
 
 -- A cjson instance of our own, so no other module's settings change ours.
 local json = cjson.new()
@@ -81,19 +86,30 @@ local function event_refs(ev, field, pairs_shape)
   return ids, pairs_shape
 end
 
--- Room versions whose prev_events are [id, hashes] pairs.
-local PAIR_VERSIONS = { ["1"] = true, ["2"] = true }
+-- An event's text with the value a caller already decoded from it (the
+-- item parser decodes a whole request once). Only roomstate.items makes
+-- them, from text it has just decoded, so the two always agree.
+local Decoded = {}
+function _M.decoded(text, value)
+  return setmetatable({ text = text, value = value }, Decoded)
+end
 
--- decode(event) -> fields | nil, err, code
--- event: JSON text (stored byte for byte) or a table (encoded once).
-function _M.decode(event)
+local function too_large(text)
+  return nil, string_format("TOO_LARGE: the event is %d bytes of JSON, more than %d",
+                            #text, _M.MAX_BYTES), "TOO_LARGE"
+end
+
+-- The JSON text and decoded value of an event given as text, a table, or
+-- text and value from roomstate.items.
+local function text_and_value(event)
+  if getmetatable(event) == Decoded then
+    if #event.text > _M.MAX_BYTES then return too_large(event.text) end
+    return event.text, event.value
+  end
   local text, ev
   if type(event) == "string" then
     text = event
-    if #text > _M.MAX_BYTES then
-      return nil, string_format("TOO_LARGE: the event is %d bytes of JSON, more than %d",
-                                #text, _M.MAX_BYTES), "TOO_LARGE"
-    end
+    if #text > _M.MAX_BYTES then return too_large(text) end
     local err
     ev, err = json.decode(text)
     if ev == nil then
@@ -104,11 +120,43 @@ function _M.decode(event)
     local err
     text, err = json.encode(ev)
     if not text then return bad("cannot be encoded as JSON: %s", tostring(err)) end
-    if #text > _M.MAX_BYTES then
-      return nil, string_format("TOO_LARGE: the event is %d bytes of JSON, more than %d",
-                                #text, _M.MAX_BYTES), "TOO_LARGE"
-    end
+    if #text > _M.MAX_BYTES then return too_large(text) end
   end
+  return text, ev
+end
+
+local function opt_string(v)
+  if type(v) == "string" then return v end
+  return nil
+end
+
+-- The content fields the auth rules read, by event type. A field of the
+-- wrong JSON type is left out here; the rules then treat it as absent.
+local function auth_fields(fields, etype, is_state, content, ev)
+  if etype == "m.room.redaction" then
+    -- top level up to room version 10, in content from 11: the core picks
+    fields.redacts = opt_string(ev.redacts) or opt_string(content.redacts)
+  elseif not is_state then
+    return fields
+  elseif etype == "m.room.create" then
+    fields.creator = opt_string(content.creator)
+    fields.no_federate = content["m.federate"] == false
+  elseif etype == "m.room.join_rules" then
+    fields.join_rule = opt_string(content.join_rule)
+  elseif etype == "m.room.member" then
+    fields.authorised_via = opt_string(content.join_authorised_via_users_server)
+    local tpi = content.third_party_invite
+    local signed = type(tpi) == "table" and tpi.signed
+    fields.invite_token = type(signed) == "table" and opt_string(signed.token) or nil
+  end
+  return fields
+end
+
+-- decode(event) -> fields | nil, err, code
+-- event: JSON text (stored byte for byte) or a table (encoded once).
+function _M.decode(event)
+  local text, ev, code = text_and_value(event)
+  if not text then return nil, ev, code end
   if not is_object(ev) then
     return bad("an event must be a JSON object, got %s", show(text))
   end
@@ -141,27 +189,24 @@ function _M.decode(event)
   end
   local depth = ev.depth
   if type(depth) ~= "number" or depth < 0 or depth ~= math_floor(depth)
-      or depth > 9007199254740991 then
+      or depth > MAX_INT then
     return bad("%s: depth must be a non-negative integer, got %s", event_id, show(depth))
   end
   local ts = ev.origin_server_ts
-  if ts ~= nil and type(ts) ~= "number" then
+  if ts ~= nil and (type(ts) ~= "number" or not (ts >= -MAX_INT and ts <= MAX_INT)) then
     return bad("%s: origin_server_ts must be a number, got %s", event_id, show(ts))
   end
 
-  local pairs_shape = nil
   local is_create = etype == "m.room.create" and state_key == ""
   local version
   if is_create then
     version = content.room_version
-    if version == nil then version = "1" end
-    if type(version) ~= "string" then
+    if version ~= nil and type(version) ~= "string" then
       return bad("%s: content.room_version must be a string, got %s", event_id, show(version))
     end
-    pairs_shape = PAIR_VERSIONS[version] or false
   end
-  local prev, auth
-  prev, pairs_shape = event_refs(ev, "prev_events", pairs_shape)
+  local prev, auth, pairs_shape
+  prev, pairs_shape = event_refs(ev, "prev_events", nil)
   if not prev then return nil, pairs_shape, "BAD_EVENT" end
   auth, pairs_shape = event_refs(ev, "auth_events", pairs_shape)
   if not auth then return nil, pairs_shape, "BAD_EVENT" end
@@ -177,23 +222,12 @@ function _M.decode(event)
     end
   end
 
-  return {
+  return auth_fields({
     event_id = event_id, room_id = room_id, sender = sender, type = etype,
     state_key = state_key, membership = membership, room_version = version,
-    prev_events = prev, auth_events = auth, depth = depth, json = text,
-    decoded = ev, pairs_shape = pairs_shape,
-  }
-end
-
--- Holds the shape of an event's references against its room's version.
-function _M.check_version(fields, room_version)
-  local want = PAIR_VERSIONS[room_version] or false
-  if fields.pairs_shape ~= nil and fields.pairs_shape ~= want then
-    return bad("%s: prev_events/auth_events have the %s shape, but room version %s uses %s",
-               fields.event_id, fields.pairs_shape and "[id, hashes]" or "[id]",
-               show(room_version), want and "[id, hashes]" or "[id]")
-  end
-  return true
+    prev_events = prev, auth_events = auth, pairs_shape = pairs_shape,
+    depth = depth, origin_server_ts = ts, json = text, decoded = ev,
+  }, etype, state_key ~= nil, content, ev)
 end
 
 _M.json = json

@@ -11,6 +11,8 @@
 -- Every call builds a well-formed PDU (event_id, prev_events, auth_events,
 -- depth), ingests it and returns event_id, result; on an ingest failure it
 -- returns nil, err, code and the cursor does not move.
+local core = require "roomstate.core"
+
 local type, setmetatable, select, string_format, tostring =
       type, setmetatable, select, string.format, tostring
 
@@ -39,12 +41,13 @@ function Harness:next_id(tag)
   return string_format("$%d-%s:%s", self.counter, tag or "ev", self.server)
 end
 
-local PAIR_VERSIONS = { ["1"] = true, ["2"] = true }
-
+-- prev/auth references in the shape of the room's version; an unknown
+-- version gets bare IDs, and the store refuses its create event.
 local function refs(room, ids)
   local out = {}
+  local rules = core.room_version(room.version)
   for i = 1, #ids do
-    if PAIR_VERSIONS[room.version] then
+    if rules and rules.ref_pairs then
       out[i] = { ids[i], { sha256 = "unchecked" } }
     else
       out[i] = ids[i]

@@ -113,17 +113,21 @@ local function object_spans(s, i)
   end
 end
 
-local is_array = require("roomstate.event").is_array
+local event = require "roomstate.event"
+local is_array, decoded = event.is_array, event.decoded
 
 -- One item from its decoded value and its span in text.
--- -> { event = raw JSON text, kind =, state =, decoded = event table } | nil, err, code
+-- -> { event = the event's text with its decoded value (roomstate.event
+--      takes both, so the event is decoded once), kind =, state =,
+--      decoded = the event table } | nil, err, code
 local function make_item(v, text, span, what, default_kind)
   if type(v) ~= "table" or (#v > 0) then
     return bad("%s must be a JSON object (an event or {\"event\": ...}), got %s", what,
                show(string_sub(text, span[1], span[2])))
   end
   if v.event == nil or v.event_id ~= nil then
-    return { event = string_sub(text, span[1], span[2]), kind = default_kind, decoded = v }
+    local ev_text = string_sub(text, span[1], span[2])
+    return { event = decoded(ev_text, v), kind = default_kind, decoded = v }
   end
   for k in pairs(v) do
     if not ITEM_FIELDS[k] then
@@ -155,7 +159,8 @@ local function make_item(v, text, span, what, default_kind)
     end
   end
   local es = members.event
-  return { event = string_sub(text, es[1], es[2]), kind = kind, state = state, decoded = ev }
+  return { event = decoded(string_sub(text, es[1], es[2]), ev), kind = kind, state = state,
+           decoded = ev }
 end
 
 -- parse_items(text [, opts]) -> items | nil, err, code

@@ -81,13 +81,6 @@ end
 local function ingest_one(c, ev, kind, state)
   local fields, err, code = event.decode(ev)
   if not fields then return nil, err, code end
-  if not fields.room_version then
-    local info = c:room_info(fields.room_id)
-    if info then
-      local ok; ok, err, code = event.check_version(fields, info.version)
-      if not ok then return nil, err, code end
-    end
-  end
   local res; res, err, code = c:ingest(fields, kind, state)
   if not res then return nil, err, code end
   res.event_id = fields.event_id

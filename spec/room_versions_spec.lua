@@ -1,0 +1,184 @@
+-- Room versions as data (issue 11 §2, §3): one table in the C core, used by
+-- the store, the harness and Lua alike; an unknown version is refused; an
+-- event decoded by the item parser is not decoded again.
+local roomstate = require "roomstate"
+local core = require "roomstate.core"
+local event = require "roomstate.event"
+local items = require "roomstate.items"
+local harness = require "roomstate.harness"
+local cjson = require "cjson"
+local S = require "support"
+
+-- The specification's room version pages, one row per version: what each
+-- version changed, written out independently of the C table.
+local expected = {
+  ["1"] = { event_id_format = "sender", state_res = "v1", ref_pairs = true,
+            redaction_rule = true, aliases_rule = true },
+  ["2"] = { event_id_format = "sender", state_res = "v2", ref_pairs = true,
+            redaction_rule = true, aliases_rule = true },
+  ["3"] = { event_id_format = "hash", state_res = "v2", aliases_rule = true },
+  ["4"] = { event_id_format = "hash_url", state_res = "v2", aliases_rule = true },
+  ["5"] = { event_id_format = "hash_url", state_res = "v2", aliases_rule = true,
+            key_validity = true },
+}
+local v6 = { event_id_format = "hash_url", state_res = "v2", key_validity = true,
+             strict_json = true, notifications_power = true }
+local function with(base, extra)
+  local t = {}
+  for k, v in pairs(base) do t[k] = v end
+  for k, v in pairs(extra) do t[k] = v end
+  return t
+end
+expected["6"] = v6
+expected["7"] = with(v6, { knocking = true })
+expected["8"] = with(expected["7"], { restricted_join = true })
+expected["9"] = expected["8"]
+expected["10"] = with(expected["8"], { knock_restricted = true, integer_power = true })
+expected["11"] = with(expected["10"], { creator_is_sender = true, redacts_in_content = true })
+expected["12"] = with(expected["11"], { state_res = "v2.1", room_id_from_create = true,
+                                        privileged_creators = true })
+
+local FLAGS = { "ref_pairs", "key_validity", "redaction_rule", "aliases_rule", "strict_json",
+                "notifications_power", "knocking", "restricted_join", "knock_restricted",
+                "integer_power", "creator_is_sender", "redacts_in_content",
+                "room_id_from_create", "privileged_creators" }
+
+describe("room versions", function()
+  it("knows versions 1 to 12 with the rules each introduced", function()
+    local ids = core.room_versions()
+    assert.same({ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12" }, ids)
+    for _, id in ipairs(ids) do
+      local got, want = core.room_version(id), expected[id]
+      assert.equal(id, got.id)
+      assert.equal(want.event_id_format, got.event_id_format, id)
+      assert.equal(want.state_res, got.state_res, id)
+      for _, f in ipairs(FLAGS) do
+        assert.equal(want[f] == true, got[f], id .. " " .. f)
+      end
+    end
+    assert.is_nil(core.room_version("13"))
+    assert.is_nil(core.room_version("banana"))
+  end)
+
+  local function create_pdu(version)
+    return S.pdu({ type = "m.room.create", state_key = "", event_id = "$create:x",
+                   room_id = "!v:x", sender = "@a:x", prev_events = {}, auth_events = {},
+                   depth = 1, content = { creator = "@a:x", room_version = version } })
+  end
+
+  it("refuses a create event of an unknown version, naming it, and stores nothing", function()
+    local store = assert(roomstate.open(":memory:"))
+    local long = ("9"):rep(40)
+    for _, v in ipairs({ "banana", long, "", "1.0" }) do
+      local c0 = S.counts(store)
+      local res, err, code = store:ingest(create_pdu(v))
+      assert.is_nil(res)
+      assert.equal("BAD_EVENT", code)
+      assert.matches('unknown room version "' .. v .. '"', err, 1, true)
+      assert.same(c0, S.counts(store))
+      assert.same({}, store:rooms())
+    end
+    -- also when it comes as an outlier for a room that exists
+    assert(harness.new(store):create_room("@a:x", { room_id = "!v:x" }))
+    local res, _, code = store:ingest(create_pdu("banana"), { kind = "outlier" })
+    assert.is_nil(res)
+    assert.equal("BAD_EVENT", code)
+    store:close()
+  end)
+
+  it("takes a create event without room_version as version 1", function()
+    local store = assert(roomstate.open(":memory:"))
+    local pdu = create_pdu(nil)
+    pdu.content.room_version = nil
+    assert(store:ingest(pdu))
+    assert.equal("1", store:room_version("!v:x"))
+    store:close()
+  end)
+
+  it("builds every version's reference shape in the harness and the store agrees", function()
+    local store = assert(roomstate.open(":memory:"))
+    local h = harness.new(store)
+    for _, id in ipairs(core.room_versions()) do
+      local room = assert(h:create_room("@a:x", { version = id }))
+      local ev = assert(room:send("hi"))
+      assert.equal(core.room_version(id).ref_pairs, type(h.events[ev].prev_events[1]) == "table")
+      assert.equal(id, store:room_version(room.room.id))
+    end
+    assert.is_true(store:check())
+    store:close()
+  end)
+end)
+
+describe("one decode per event", function()
+  it("does not decode again an event the item parser decoded", function()
+    local store = assert(roomstate.open(":memory:"))
+    local h = harness.new(store)
+    local room = assert(h:create_room("@a:x"))
+    local _, pdu = h:emit(room.room, room.head, { type = "m.room.topic", state_key = "",
+                                                  content = { topic = "t" } }, { ingest = false })
+    local text = cjson.encode(pdu)
+    local parsed = assert(items.parse_items(text))
+    -- outliers have no output, whose decode would count too
+    local decode, calls, watched = event.json.decode, 0, text
+    local function spy(s, ...)
+      if s == watched then calls = calls + 1 end
+      return decode(s, ...)
+    end
+    event.json.decode = spy
+    local ok, res = pcall(store.ingest_batch, store, { { event = parsed[1].event, kind = "outlier" } })
+    event.json.decode = decode
+    assert(ok, res)
+    assert(res, "ingest failed")
+    assert.equal(0, calls)
+    assert.equal(text, store:event(pdu.event_id))
+    -- plain text is decoded, once
+    local _, pdu2 = h:emit(room.room, { pdu.event_id }, { type = "m.room.message", content = {} },
+                           { ingest = false })
+    watched = cjson.encode(pdu2)
+    event.json.decode = spy
+    ok, res = pcall(store.ingest, store, watched, { kind = "outlier" })
+    event.json.decode = decode
+    assert(ok, res)
+    assert(res)
+    assert.equal(1, calls)
+    store:close()
+  end)
+
+  it("carries sender, timestamps, auth events and auth content fields to the core", function()
+    local f = assert(event.decode(S.pdu({
+      type = "m.room.member", state_key = "@b:x", sender = "@a:x", origin_server_ts = 1234,
+      auth_events = { "$c:x", "$p:x" },
+      content = { membership = "join", join_authorised_via_users_server = "@a:x",
+                  third_party_invite = { signed = { token = "tok" } } } })))
+    assert.equal("@a:x", f.sender)
+    assert.equal(1234, f.origin_server_ts)
+    assert.same({ "$c:x", "$p:x" }, f.auth_events)
+    assert.equal(false, f.pairs_shape)
+    assert.equal("join", f.membership)
+    assert.equal("@a:x", f.authorised_via)
+    assert.equal("tok", f.invite_token)
+    local c = assert(event.decode(S.pdu({ type = "m.room.create", state_key = "",
+      prev_events = {}, auth_events = {},
+      content = { creator = "@a:x", ["m.federate"] = false, room_version = "10" } })))
+    assert.equal("@a:x", c.creator)
+    assert.is_true(c.no_federate)
+    assert.is_nil(c.pairs_shape)
+    local j = assert(event.decode(S.pdu({ type = "m.room.join_rules", state_key = "",
+      content = { join_rule = "knock" } })))
+    assert.equal("knock", j.join_rule)
+    local r = assert(event.decode(S.pdu({ type = "m.room.redaction", redacts = "$old:x" })))
+    assert.equal("$old:x", r.redacts)
+    r = assert(event.decode(S.pdu({ type = "m.room.redaction", content = { redacts = "$n:x" } })))
+    assert.equal("$n:x", r.redacts)
+    -- the core takes them: a missing sender is a caller mistake at the boundary
+    local store = assert(roomstate.open(":memory:"))
+    local d = store:debug()
+    f.sender = nil
+    assert(d:begin())
+    local ok, err = pcall(d.ingest, d, f, "new")
+    d:rollback()
+    assert.is_false(ok)
+    assert.matches("sender", err)
+    store:close()
+  end)
+end)
