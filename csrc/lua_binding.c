@@ -627,7 +627,7 @@ static int l_room_info(lua_State *L)
 
 /* ---- outbox ---- */
 
-/* store:outputs(from, limit) -> { {position=, body=, event=}, ... } raw */
+/* store:outputs(from, limit) -> { JSON text of each output, ... } */
 static int l_outputs(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
@@ -642,15 +642,7 @@ static int l_outputs(lua_State *L)
     box[1] = o.buf;
     lua_createtable(L, (int)o.n, 0);
     for (size_t i = 0; i < o.n; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushnumber(L, (lua_Number)o.items[i].position);
-        lua_setfield(L, -2, "position");
-        lua_pushlstring(L, o.items[i].body.s, o.items[i].body.len);
-        lua_setfield(L, -2, "body");
-        if (o.items[i].event.s) {
-            lua_pushlstring(L, o.items[i].event.s, o.items[i].event.len);
-            lua_setfield(L, -2, "event");
-        }
+        lua_pushlstring(L, o.items[i].json.s, o.items[i].json.len);
         lua_rawseti(L, -2, (int)i + 1);
     }
     return 1;

@@ -11,62 +11,48 @@ local event = require "roomstate.event"
 local json = event.json
 local type, pairs, pcall, error, tostring = type, pairs, pcall, error, tostring
 local table_sort, table_concat = table.sort, table.concat
-local string_format, string_find, string_sub = string.format, string.find, string.sub
+local string_sub = string.sub
 
 local _M = {}
 
 local BATCH = 256
 
--- Decodes one raw row ({position, body, event}) into an output table.
-local function decode(row)
-  local out = json.decode(row.body)
-  if not out then
-    error(string_format("output %d does not decode", row.position))
-  end
-  out.position = row.position
-  local inner = out[out.type]
-  if row.event and inner then
-    inner.event = json.decode(row.event)
+-- Decodes one output's JSON text, as the C core renders it, into a table.
+local function decode(text)
+  local out = json.decode(text)
+  if type(out) ~= "table" then
+    error("an output does not decode: " .. string_sub(text, 1, 40))
   end
   return out
 end
 _M.decode = decode
 
--- The same output as JSON text, built from the stored bytes without a
--- decode/encode round trip (so [] stays [], and the event stays byte for
--- byte as ingested). The C core writes bodies as {"type":T,"T":{...}}.
-local function raw_json(row)
-  local body, ev = row.body, row.event
-  local head = string_format('{"position":%d,', row.position)
-  if not ev then return head .. string_sub(body, 2) end
-  local open = string_find(body, '":{', 1, true)
-  local rest = string_sub(body, open + 3)
-  local sep = string_sub(rest, 1, 1) == "}" and "" or ","
-  return head .. string_sub(body, 2, open + 2) .. '"event":' .. ev .. sep .. rest
-end
-_M.raw_json = raw_json
-
 -- read_raw(core, from, limit) -> { JSON text of each output } | nil, err, code
+-- The texts are the C core's, passed through: [] stays [], and the event
+-- is byte for byte as ingested.
 function _M.read_raw(core, from, limit)
-  local rows, err, code = core:outputs(from, limit or BATCH)
-  if not rows then return nil, err, code end
-  for i = 1, #rows do rows[i] = raw_json(rows[i]) end
-  return rows
+  return core:outputs(from, limit or BATCH)
 end
 
 -- read_json(core, from, limit) -> JSON array text | nil, err, code
 function _M.read_json(core, from, limit)
-  local rows, err, code = _M.read_raw(core, from, limit)
-  if not rows then return nil, err, code end
-  return "[" .. table_concat(rows, ",") .. "]"
+  local texts, err, code = core:outputs(from, limit or BATCH)
+  if not texts then return nil, err, code end
+  return "[" .. table_concat(texts, ",") .. "]"
 end
 
--- outputs(core, from, limit) -> array of outputs | nil, err, code
+local function decode_all(texts)
+  local outs = {}
+  for i = 1, #texts do outs[i] = decode(texts[i]) end
+  return outs
+end
+_M.decode_all = decode_all
+
+-- read(core, from, limit) -> array of outputs | nil, err, code
 function _M.read(core, from, limit)
-  local rows, err, code = core:outputs(from, limit or BATCH)
-  if not rows then return nil, err, code end
-  for i = 1, #rows do rows[i] = decode(rows[i]) end
-  return rows
+  local texts, err, code = core:outputs(from, limit or BATCH)
+  if not texts then return nil, err, code end
+  return decode_all(texts)
 end
 
 -- Registers `name`. A name already in the database keeps its position;
