@@ -720,7 +720,7 @@ static int l_room_info(lua_State *L)
 
 /* ---- outbox ---- */
 
-/* store:outputs(from, limit) -> { {position=, body=, event=}, ... } raw */
+/* store:outputs(from, limit) -> { JSON text of each output, ... } */
 static int l_outputs(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
@@ -735,15 +735,7 @@ static int l_outputs(lua_State *L)
     box[1] = o.buf;
     lua_createtable(L, (int)o.n, 0);
     for (size_t i = 0; i < o.n; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushnumber(L, (lua_Number)o.items[i].position);
-        lua_setfield(L, -2, "position");
-        lua_pushlstring(L, o.items[i].body.s, o.items[i].body.len);
-        lua_setfield(L, -2, "body");
-        if (o.items[i].event.s) {
-            lua_pushlstring(L, o.items[i].event.s, o.items[i].event.len);
-            lua_setfield(L, -2, "event");
-        }
+        lua_pushlstring(L, o.items[i].json.s, o.items[i].json.len);
         lua_rawseti(L, -2, (int)i + 1);
     }
     return 1;
@@ -827,30 +819,70 @@ static int l_check(lua_State *L)
 
 /* ---- state hash ---- */
 
-/* roomstate.core.state_hash({ {type=, state_key=, event_id=}, ... }) */
-static int l_state_hash(lua_State *L)
+/* The sum of the entry hashes of the entries table at idx, as the core
+ * sums a room's state; raises naming the argument on a malformed entry. */
+static uint64_t entries_hash(lua_State *L, int idx)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, idx, LUA_TTABLE);
     uint64_t sum = 0;
-    size_t n = lua_objlen(L, 1);
+    size_t n = lua_objlen(L, idx);
     for (size_t i = 1; i <= n; i++) {
-        lua_rawgeti(L, 1, (int)i);
+        lua_rawgeti(L, idx, (int)i);
         if (!lua_istable(L, -1))
-            luaL_argerror(L, 1, "entries must be tables");
+            luaL_argerror(L, idx, "entries must be tables");
         size_t tl, kl, el;
         lua_getfield(L, -1, "type");
         lua_getfield(L, -2, "state_key");
         lua_getfield(L, -3, "event_id");
         if (lua_type(L, -3) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING ||
             lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, 1, "each entry needs string type, state_key and event_id");
+            luaL_argerror(L, idx, "each entry needs string type, state_key and event_id");
         const char *t = lua_tolstring(L, -3, &tl);
         const char *k = lua_tolstring(L, -2, &kl);
         const char *e = lua_tolstring(L, -1, &el);
         sum += rs_state_hash_entry(t, tl, k, kl, e, el);
         lua_pop(L, 4);
     }
-    push_hex(L, sum);
+    return sum;
+}
+
+/* roomstate.core.state_hash({ {type=, state_key=, event_id=}, ... }) */
+static int l_state_hash(lua_State *L)
+{
+    push_hex(L, entries_hash(L, 1));
+    return 1;
+}
+
+/* A hash as push_hex prints it (either case accepted). */
+static uint64_t check_hex(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, idx, &n);
+    if (n != 16)
+        luaL_argerror(L, idx, "state hash of 16 hex digits expected");
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return (uint64_t)luaL_argerror(L, idx, "state hash of 16 hex digits expected");
+        h = h << 4 | (uint64_t)d;
+    }
+    return h;
+}
+
+/* roomstate.core.state_hash_update(hex, removed, added) -> hex
+ * The sum is taken mod 2^64 in C: Lua numbers are doubles and would lose
+ * the low bits, so a consumer cannot do this arithmetic itself. */
+static int l_state_hash_update(lua_State *L)
+{
+    uint64_t h = check_hex(L, 1);
+    uint64_t removed = entries_hash(L, 2);
+    uint64_t added = entries_hash(L, 3);
+    push_hex(L, h - removed + added);
     return 1;
 }
 
@@ -1056,11 +1088,13 @@ int luaopen_roomstate_core(lua_State *L)
     lua_pop(L, 1);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushcfunction(L, l_open);
     lua_setfield(L, -2, "open");
     lua_pushcfunction(L, l_state_hash);
     lua_setfield(L, -2, "state_hash");
+    lua_pushcfunction(L, l_state_hash_update);
+    lua_setfield(L, -2, "state_hash_update");
     lua_pushcfunction(L, l_clock);
     lua_setfield(L, -2, "clock");
     lua_pushcfunction(L, l_room_version);

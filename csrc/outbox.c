@@ -2,7 +2,8 @@
  * they describe, and the consumer positions that make delivery durable.
  *
  * An output row holds the output with numeric IDs, rendered to JSON when
- * read; the event itself is not copied but joined from the events table.
+ * read, with its position and its event (joined from the events table, not
+ * copied) spliced in, so readers get the complete text.
  * A purge renders its room's outputs and copies their events into the rows
  * first, so they read the same afterwards. Ingest writes stay small. */
 #include <inttypes.h>
@@ -32,14 +33,18 @@ int rs__json_string(rs_buf *b, const char *s, size_t n)
     return 0;
 }
 
-static int lit(rs_buf *b, const char *s)
+static int append(rs_buf *b, const void *p, size_t n)
 {
-    size_t n = strlen(s);
-    if (rs_buf_reserve(b, n) != 0)
+    if (rs_buf_reserve(b, n))
         return -1;
-    memcpy(b->p + b->len, s, n);
+    memcpy(b->p + b->len, p, n);
     b->len += n;
     return 0;
+}
+
+static int lit(rs_buf *b, const char *s)
+{
+    return append(b, s, strlen(s));
 }
 
 static int event_id_json(rs_db *db, rs_buf *b, rs_nid ev)
@@ -156,8 +161,8 @@ static int render_list(rs_db *db, rs_buf *b, const char *name, const uint8_t **p
     return lit(b, "]") ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
-/* The JSON of an output from its stored form (without "position" and
- * "event", which the reader adds). */
+/* The body of an output from its stored form, as a purge stores it:
+ * without "position" and "event", which compose() adds. */
 static int render(rs_db *db, const uint8_t *p, size_t len, rs_buf *b)
 {
     const uint8_t *end = p + len;
@@ -261,94 +266,120 @@ void rs_outputs_free(rs_outputs *o)
     memset(o, 0, sizeof *o);
 }
 
-static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out);
-
-int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
+/* The body's bytes up to and including the '{' that opens its inner
+ * object: the C core writes every body as {"type":T,"T":{...}}. */
+static size_t inner_open(const char *body, size_t len)
 {
-    rs_read_begin(db);
-    int rc = outputs_read(db, from, limit, out);
-    rs_read_end(db);
-    return rc;
+    for (size_t i = 0; i + 3 < len; i++)
+        if (body[i] == '"' && body[i + 1] == ':' && body[i + 2] == '{')
+            return i + 3;
+    return 0;
 }
 
-static int outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
+/* The one place an output's JSON text is put together: position first,
+ * then the body with the event, byte for byte as ingested, as the first
+ * field of the inner object. Consumers and HTTP clients get these bytes, so
+ * an event's [] stays [] and nothing is re-encoded. */
+static int compose(rs_db *db, rs_buf *b, int64_t pos, const char *body, size_t bl,
+                   const char *ev, size_t el)
 {
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st;
-    int rc = rs__prepare(db, ST_OUTPUT_READ, &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
-    rs_buf b = {0}, rendered = {0};
+    size_t cut = ev ? inner_open(body, bl) : 1;
+    if (bl < 2 || body[0] != '{' || !cut)
+        return rs__fail(db, RS_ECORRUPT, "output %lld does not decode", (long long)pos);
+    char head[40];
+    int hl = snprintf(head, sizeof head, "{\"position\":%" PRId64 ",", pos);
+    int bad = append(b, head, (size_t)hl) || append(b, body + 1, cut - 1);
+    if (!bad && ev)
+        bad = lit(b, "\"event\":") || append(b, ev, el) ||
+              (body[cut] != '}' && lit(b, ","));
+    if (bad || append(b, body + cut, bl - cut))
+        return rs__fail(db, RS_ENOMEM, "out of memory reading outputs");
+    return RS_OK;
+}
+
+/* Appends one row of ST_OUTPUT_READ as its JSON text; `scratch` holds a
+ * body rendered from the compact form. */
+static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
+{
+    int64_t pos = sqlite3_column_int64(st, 0);
+    const char *body = (const char *)sqlite3_column_text(st, 2);
+    size_t bl = (size_t)sqlite3_column_bytes(st, 2);
+    if (!body) {
+        scratch->len = 0;
+        int rc = render(db, sqlite3_column_blob(st, 1),
+                        (size_t)sqlite3_column_bytes(st, 1), scratch);
+        if (rc)
+            return rs__fail(db, rc, "output %lld: %s", (long long)pos, rs_errmsg(db));
+        body = (const char *)scratch->p;
+        bl = scratch->len;
+    }
+    const char *ev = sqlite3_column_type(st, 3) != SQLITE_NULL
+                         ? sqlite3_column_blob(st, 3) : NULL;
+    return compose(db, b, pos, body, bl, ev, ev ? (size_t)sqlite3_column_bytes(st, 3) : 0);
+}
+
+static int grow_items(rs_db *db, rs_outputs *out, size_t *cap)
+{
+    if (out->n < *cap)
+        return RS_OK;
+    size_t c = *cap ? *cap * 2 : 16;
+    rs_output *p = realloc(out->items, c * sizeof *p);
+    if (!p)
+        return rs__fail(db, RS_ENOMEM, "out of memory reading outputs");
+    out->items = p;
+    *cap = c;
+    return RS_OK;
+}
+
+static int outputs_read(rs_db *db, sqlite3_stmt *st, rs_outputs *out, rs_buf *b)
+{
+    rs_buf scratch = {0};
     size_t cap = 0;
-    int result = RS_OK;
-    /* strings are stored as offsets while the buffer grows, fixed up after */
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t c = cap ? cap * 2 : 16;
-            rs_output *p = realloc(out->items, c * sizeof *p);
-            if (!p) {
-                result = rs__fail(db, RS_ENOMEM, "out of memory reading outputs");
-                break;
-            }
-            out->items = p;
-            cap = c;
-        }
-        rs_output *o = &out->items[out->n];
-        o->position = sqlite3_column_int64(st, 0);
-        const void *bp;
-        size_t bl;
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-            bl = (size_t)sqlite3_column_bytes(st, 2);
-            bp = sqlite3_column_text(st, 2);
-        } else {
-            rendered.len = 0;
-            if ((result = render(db, sqlite3_column_blob(st, 1),
-                                 (size_t)sqlite3_column_bytes(st, 1), &rendered))) {
-                rs__fail(db, result, "output %lld: %s", (long long)o->position,
-                         rs_errmsg(db));
-                break;
-            }
-            bp = rendered.p;
-            bl = rendered.len;
-        }
-        size_t el = (size_t)sqlite3_column_bytes(st, 3);
-        const void *ep = sqlite3_column_blob(st, 3);
-        int has_event = sqlite3_column_type(st, 3) != SQLITE_NULL;
-        if (rs_buf_reserve(&b, bl + el + 2) != 0) {
+    int rc, result = RS_OK;
+    /* texts are kept as offsets while the buffer grows, fixed up after */
+    while (result == RS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t at = b->len;
+        result = grow_items(db, out, &cap);
+        if (result == RS_OK)
+            result = read_row(db, st, &scratch, b);
+        if (result == RS_OK && rs_buf_reserve(b, 1))
             result = rs__fail(db, RS_ENOMEM, "out of memory reading outputs");
-            break;
+        if (result == RS_OK) {
+            rs_output *o = &out->items[out->n++];
+            o->position = sqlite3_column_int64(st, 0);
+            o->json.s = (const char *)(uintptr_t)at;
+            o->json.len = b->len - at;
+            b->p[b->len++] = 0;
         }
-        o->body.s = (const char *)(uintptr_t)b.len;
-        o->body.len = bl;
-        memcpy(b.p + b.len, bp, bl);
-        b.len += bl;
-        b.p[b.len++] = 0;
-        o->event.s = has_event ? (const char *)(uintptr_t)b.len : NULL;
-        o->event.len = el;
-        if (el)
-            memcpy(b.p + b.len, ep, el);
-        b.len += el;
-        b.p[b.len++] = 0;
-        out->n++;
     }
     if (result == RS_OK && rc != SQLITE_DONE)
         result = rs__sqlfail(db, "reading outputs");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    rs_buf_free(&rendered);
-    if (result != RS_OK) {
+    rs_buf_free(&scratch);
+    return result;
+}
+
+int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out)
+{
+    memset(out, 0, sizeof *out);
+    rs_read_begin(db);
+    sqlite3_stmt *st;
+    rs_buf b = {0};
+    int rc = rs__prepare(db, ST_OUTPUT_READ, &st);
+    if (rc == RS_OK) {
+        sqlite3_bind_int64(st, 1, from);
+        sqlite3_bind_int64(st, 2, (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
+        rc = outputs_read(db, st, out, &b);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    rs_read_end(db);
+    if (rc != RS_OK) {
         rs_buf_free(&b);
         rs_outputs_free(out);
-        return result;
+        return rc;
     }
-    for (size_t i = 0; i < out->n; i++) {
-        out->items[i].body.s = (const char *)b.p + (uintptr_t)out->items[i].body.s;
-        if (out->items[i].event.s)
-            out->items[i].event.s =
-                (const char *)b.p + (uintptr_t)out->items[i].event.s;
-    }
+    for (size_t i = 0; i < out->n; i++)
+        out->items[i].json.s = (const char *)b.p + (uintptr_t)out->items[i].json.s;
     out->buf = (char *)b.p;
     return RS_OK;
 }

@@ -392,10 +392,12 @@ uint64_t rs_state_hash_entry(const char *type, size_t tlen, const char *key,
 /* ------------------------------------------------------------------ */
 /* Outbox                                                              */
 
+/* One output as JSON text, complete: {"position":N,"type":T,"T":{...}}
+ * where the inner object starts with "event", the event's JSON byte for
+ * byte as ingested (none for purge_room). Serve it as is or decode it. */
 typedef struct rs_output {
     int64_t position;
-    rs_str body;    /* JSON object without "position"; "event" is spliced in */
-    rs_str event;   /* the event's JSON (s == NULL for purge_room) */
+    rs_str json;    /* NUL-terminated; valid until rs_outputs_free */
 } rs_output;
 
 typedef struct rs_outputs {
@@ -405,7 +407,8 @@ typedef struct rs_outputs {
 } rs_outputs;
 void rs_outputs_free(rs_outputs *o);
 
-/* Outputs with position >= from, at most limit of them, in order. */
+/* Outputs with position >= from, at most limit of them, in order.
+ * Errors: RS_ECORRUPT (a row that does not decode), RS_ESQL, RS_ENOMEM. */
 int rs_outputs_read(rs_db *db, int64_t from, size_t limit, rs_outputs *out);
 
 /* The highest position written so far (0 when none). */

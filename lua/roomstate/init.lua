@@ -17,4 +17,9 @@ _M.open = Store.open
 -- carry in state_hash, from { {type=, state_key=, event_id=}, ... }.
 _M.state_hash = core.state_hash
 
+-- roomstate.state_hash_update(hex, removed, added) -> 16 hex digits: the
+-- hash of a state after removing and adding entries (same tables), without
+-- going over the whole state.
+_M.state_hash_update = core.state_hash_update
+
 return _M

@@ -4,69 +4,55 @@
 -- Outputs are written by the C core in the same transaction as the state
 -- change they describe. Here they are decoded into tables and handed to
 -- callbacks. A subscriber's position lives in the database and advances
--- only after its callback returns, so a crash or a raising callback means
--- the output is delivered again, never skipped.
+-- once per batch, after the callbacks returned, so a crash or a raising
+-- callback means outputs are delivered again, never skipped.
 local event = require "roomstate.event"
 
 local json = event.json
 local type, pairs, pcall, error, tostring = type, pairs, pcall, error, tostring
 local table_sort, table_concat = table.sort, table.concat
-local string_format, string_find, string_sub = string.format, string.find, string.sub
+local string_sub, math_min = string.sub, math.min
 
 local _M = {}
 
 local BATCH = 256
 
--- Decodes one raw row ({position, body, event}) into an output table.
-local function decode(row)
-  local out = json.decode(row.body)
-  if not out then
-    error(string_format("output %d does not decode", row.position))
-  end
-  out.position = row.position
-  local inner = out[out.type]
-  if row.event and inner then
-    inner.event = json.decode(row.event)
+-- Decodes one output's JSON text, as the C core renders it, into a table.
+local function decode(text)
+  local out = json.decode(text)
+  if type(out) ~= "table" then
+    error("an output does not decode: " .. string_sub(text, 1, 40))
   end
   return out
 end
 _M.decode = decode
 
--- The same output as JSON text, built from the stored bytes without a
--- decode/encode round trip (so [] stays [], and the event stays byte for
--- byte as ingested). The C core writes bodies as {"type":T,"T":{...}}.
-local function raw_json(row)
-  local body, ev = row.body, row.event
-  local head = string_format('{"position":%d,', row.position)
-  if not ev then return head .. string_sub(body, 2) end
-  local open = string_find(body, '":{', 1, true)
-  local rest = string_sub(body, open + 3)
-  local sep = string_sub(rest, 1, 1) == "}" and "" or ","
-  return head .. string_sub(body, 2, open + 2) .. '"event":' .. ev .. sep .. rest
-end
-_M.raw_json = raw_json
-
 -- read_raw(core, from, limit) -> { JSON text of each output } | nil, err, code
+-- The texts are the C core's, passed through: [] stays [], and the event
+-- is byte for byte as ingested.
 function _M.read_raw(core, from, limit)
-  local rows, err, code = core:outputs(from, limit or BATCH)
-  if not rows then return nil, err, code end
-  for i = 1, #rows do rows[i] = raw_json(rows[i]) end
-  return rows
+  return core:outputs(from, limit or BATCH)
 end
 
 -- read_json(core, from, limit) -> JSON array text | nil, err, code
 function _M.read_json(core, from, limit)
-  local rows, err, code = _M.read_raw(core, from, limit)
-  if not rows then return nil, err, code end
-  return "[" .. table_concat(rows, ",") .. "]"
+  local texts, err, code = core:outputs(from, limit or BATCH)
+  if not texts then return nil, err, code end
+  return "[" .. table_concat(texts, ",") .. "]"
 end
 
--- outputs(core, from, limit) -> array of outputs | nil, err, code
+local function decode_all(texts)
+  local outs = {}
+  for i = 1, #texts do outs[i] = decode(texts[i]) end
+  return outs
+end
+_M.decode_all = decode_all
+
+-- read(core, from, limit) -> array of outputs | nil, err, code
 function _M.read(core, from, limit)
-  local rows, err, code = core:outputs(from, limit or BATCH)
-  if not rows then return nil, err, code end
-  for i = 1, #rows do rows[i] = decode(rows[i]) end
-  return rows
+  local texts, err, code = core:outputs(from, limit or BATCH)
+  if not texts then return nil, err, code end
+  return decode_all(texts)
 end
 
 -- Registers `name`. A name already in the database keeps its position;
@@ -94,36 +80,62 @@ function _M.subscribe(core, subs, name, fn, opts)
   return next_pos
 end
 
+-- The next batch from `pos`. `recent` ({ first =, texts = }, contiguous
+-- positions) holds outputs ingest has just read: when it holds `pos` they
+-- are the rows a read would return, since rows are never rewritten, a
+-- position is never reused and trimming stops below every consumer's
+-- position. Anything after them comes from the database.
+local function next_batch(core, recent, pos)
+  local texts = recent and recent.texts
+  local i = texts and pos - recent.first + 1
+  if not i or i < 1 or i > #texts then return _M.read(core, pos, BATCH) end
+  local outs = {}
+  for j = i, math_min(#texts, i + BATCH - 1) do outs[#outs + 1] = decode(texts[j]) end
+  return outs
+end
+
+-- Calls fn on each output of the batch until one raises; returns how many
+-- returned and, if one raised, the failure.
+local function run_callbacks(fn, batch)
+  for i = 1, #batch do
+    local ok, cb_err = pcall(fn, batch[i])
+    if not ok then
+      return i - 1, { position = batch[i].position, error = tostring(cb_err), code = "CALLBACK" }
+    end
+  end
+  return #batch
+end
+
 -- Delivers to one subscriber until its log is drained or it fails.
--- Returns the number delivered and, on failure, the error.
-local function deliver_one(core, name, fn)
+-- Returns the number delivered and, on failure, the error. The position
+-- is written once per batch, after its last callback or before the one
+-- that raised: a crash repeats at most that batch (at least once).
+local function deliver_one(core, name, fn, recent)
   local pos, err, code = core:consumer_get(name)
   if not pos then return 0, { position = nil, error = err or "consumer is not registered", code = code } end
   local n = 0
   while true do
     local batch
-    batch, err, code = _M.read(core, pos, BATCH)
+    batch, err, code = next_batch(core, recent, pos)
     if not batch then return n, { position = pos, error = err, code = code } end
     if #batch == 0 then return n end
-    for i = 1, #batch do
-      local out = batch[i]
-      local ok, cb_err = pcall(fn, out)
-      if not ok then
-        return n, { position = out.position, error = tostring(cb_err), code = "CALLBACK" }
-      end
+    local done, failure = run_callbacks(fn, batch)
+    if done > 0 then
       local acked
-      acked, err, code = core:consumer_set(name, out.position + 1)
-      if not acked then return n, { position = out.position, error = err, code = code } end
-      n = n + 1
-      pos = out.position + 1
+      acked, err, code = core:consumer_set(name, batch[done].position + 1)
+      if not acked then return n, { position = pos, error = err, code = code } end
+      n = n + done
+      pos = batch[done].position + 1
     end
+    if failure then return n, failure end
   end
 end
 
--- deliver(core, subs [, name]) -> delivered, errors
+-- deliver(core, subs [, name [, recent]]) -> delivered, errors
 -- delivered: { [name] = count }; errors: { [name] = {position, error, code} }
 -- or nil when none. One subscriber failing does not hold up the others.
-function _M.deliver(core, subs, only)
+-- recent: outputs just read, see next_batch.
+function _M.deliver(core, subs, only, recent)
   local names = {}
   for name in pairs(subs) do
     if only == nil or only == name then names[#names + 1] = name end
@@ -132,7 +144,7 @@ function _M.deliver(core, subs, only)
   local delivered, errors = {}, nil
   for i = 1, #names do
     local name = names[i]
-    local n, failure = deliver_one(core, name, subs[name])
+    local n, failure = deliver_one(core, name, subs[name], recent)
     delivered[name] = n
     if failure then
       errors = errors or {}

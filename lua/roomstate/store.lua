@@ -89,6 +89,8 @@ end
 
 -- Reads back the outputs the results produced, after the commit, in one
 -- read: a batch's positions are increasing, so one range covers them.
+-- Returns the texts read ({ first =, texts = }) for delivery to reuse when
+-- their positions are contiguous, else false; nil, err, code on failure.
 local function attach_outputs(c, results)
   local first, last
   for i = 1, #results do
@@ -98,18 +100,33 @@ local function attach_outputs(c, results)
       last = p
     end
   end
-  local by_pos = {}
+  local by_pos, recent = {}, nil
   if first then
-    local outs, err, code = outbox.read(c, first, last - first + 1)
-    if not outs then return nil, err, code end
+    local texts, err, code = outbox.read_raw(c, first, last - first + 1)
+    if not texts then return nil, err, code end
+    local outs = outbox.decode_all(texts)
     for i = 1, #outs do by_pos[outs[i].position] = outs[i] end
+    if #outs > 0 and outs[#outs].position - outs[1].position + 1 == #outs then
+      recent = { first = outs[1].position, texts = texts }
+    end
   end
   for i = 1, #results do
     local r = results[i]
     r.outputs = { by_pos[r.position] }
     r.position = nil
   end
-  return results
+  return recent or false
+end
+
+-- A callback that ingests or delivers does not deliver again from inside
+-- the delivery: the running one picks its outputs up.
+local function deliver_now(self, name, recent)
+  if self._delivering then return {}, nil end
+  self._delivering = true
+  local ok, delivered, errors = pcall(outbox.deliver, self._core, self._subs, name, recent)
+  self._delivering = false
+  if not ok then error(delivered, 0) end
+  return delivered, errors
 end
 
 local function run_batch(self, items, deliver, level)
@@ -140,10 +157,10 @@ local function run_batch(self, items, deliver, level)
   end
   ok, err, code = c:commit()
   if not ok then return nil, err, code end
-  local done
-  done, err, code = attach_outputs(c, results)
-  if not done then return nil, err, code end
-  if deliver and not self._delivering then self:deliver() end
+  local recent
+  recent, err, code = attach_outputs(c, results)
+  if recent == nil then return nil, err, code end
+  if deliver then deliver_now(self, nil, recent or nil) end
   return results
 end
 
@@ -249,13 +266,8 @@ end
 
 -- store:deliver([name]) -> delivered, errors
 function Store:deliver(name)
-  local c = check_open(self)
-  if self._delivering then return {}, nil end -- a callback delivering again
-  self._delivering = true
-  local ok, delivered, errors = pcall(outbox.deliver, c, self._subs, name)
-  self._delivering = false
-  if not ok then error(delivered, 0) end
-  return delivered, errors
+  check_open(self)
+  return deliver_now(self, name)
 end
 
 function Store:trim_outputs() return check_open(self):trim_outputs() end
