@@ -72,6 +72,17 @@
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
     X(READ_BEGIN, "BEGIN")                                                     \
     X(READ_END, "COMMIT")                                                      \
+    X(ROOM_MEMBERS, "SELECT k.key FROM members m JOIN state_keys k "           \
+                    "ON k.nid=m.user_nid WHERE m.room_nid=?1 AND "             \
+                    "m.membership=?2 ORDER BY k.key")                          \
+    X(ROOM_LIST, "SELECT room_id FROM rooms WHERE created=1 ORDER BY room_id") \
+    X(LEASE_TAKE, "INSERT INTO leases(name, owner, until) VALUES(?1, ?2, ?3) " \
+                  "ON CONFLICT(name) DO UPDATE SET owner=excluded.owner, "     \
+                  "until=excluded.until WHERE leases.owner=excluded.owner "    \
+                  "OR leases.until<?4")                                        \
+    /* with no consumer registered nobody has acknowledged anything */         \
+    X(OUTPUTS_TRIM, "DELETE FROM outputs WHERE position < "                    \
+                    "(SELECT coalesce(min(next), 0) FROM consumers)")          \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")

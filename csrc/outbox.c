@@ -422,36 +422,28 @@ int rs_consumer_lease(rs_db *db, const char *name, size_t len,
                       const char *owner, size_t olen, int64_t now_ms,
                       int64_t ttl_ms, int *got)
 {
-    static const char sql[] =
-        "INSERT INTO leases(name, owner, until) VALUES(?1, ?2, ?3) "
-        "ON CONFLICT(name) DO UPDATE SET owner=excluded.owner, "
-        "until=excluded.until WHERE leases.owner=excluded.owner "
-        "OR leases.until<?4";
     sqlite3_stmt *st;
     *got = 0;
-    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
-        return rs__sqlfail(db, "taking a lease");
+    int rc = rs__prepare(db, ST_LEASE_TAKE, &st);
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner, (int)olen, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
     sqlite3_bind_int64(st, 4, now_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return rs__sqlfail(db, "taking a lease");
+    if ((rc = rs__run(db, st, "taking a lease")))
+        return rc;
     *got = sqlite3_changes(db->sql) > 0;
     return RS_OK;
 }
 
 int rs_outputs_trim(rs_db *db, int64_t *deleted)
 {
-    /* with no consumer registered nobody has acknowledged anything */
-    static const char sql[] =
-        "DELETE FROM outputs WHERE position < "
-        "(SELECT coalesce(min(next), 0) FROM consumers)";
+    sqlite3_stmt *st;
     *deleted = 0;
-    if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return rs__sqlfail(db, "trimming outputs");
+    int rc = rs__prepare(db, ST_OUTPUTS_TRIM, &st);
+    if (rc || (rc = rs__run(db, st, "trimming outputs")))
+        return rc;
     *deleted = sqlite3_changes(db->sql);
     return RS_OK;
 }

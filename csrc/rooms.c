@@ -16,7 +16,8 @@ void rs_strlist_free(rs_strlist *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Collects column 0 of every row of a bound statement into a string list. */
+/* Collects column 0 of every row of a bound prepared statement into a
+ * string list, and resets the statement. */
 static int collect(rs_db *db, sqlite3_stmt *st, rs_strlist *out, const char *what)
 {
     rs_buf b = {0};
@@ -48,7 +49,8 @@ static int collect(rs_db *db, sqlite3_stmt *st, rs_strlist *out, const char *wha
     }
     if (result == RS_OK && rc != SQLITE_DONE)
         result = rs__sqlfail(db, what);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (result != RS_OK) {
         rs_buf_free(&b);
         rs_strlist_free(out);
@@ -238,6 +240,7 @@ int rs_room_info_get(rs_db *db, const char *room_id, size_t len,
     return RS_OK;
 }
 
+/* For the purge, which runs rarely: its statements are not kept. */
 static int prepare(rs_db *db, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(db->sql, sql, -1, st, NULL) != SQLITE_OK)
@@ -300,10 +303,7 @@ int rs_room_members(rs_db *db, const char *room_id, size_t len,
     rs_nid room;
     sqlite3_stmt *st;
     int rc = room_nid(db, room_id, len, &room);
-    if (rc || (rc = prepare(db,
-                            "SELECT k.key FROM members m JOIN state_keys k "
-                            "ON k.nid=m.user_nid WHERE m.room_nid=?1 AND "
-                            "m.membership=?2 ORDER BY k.key", &st)))
+    if (rc || (rc = rs__prepare(db, ST_ROOM_MEMBERS, &st)))
         return rc;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_text(st, 2, membership, (int)mlen, SQLITE_TRANSIENT);
@@ -313,8 +313,7 @@ int rs_room_members(rs_db *db, const char *room_id, size_t len,
 int rs_rooms(rs_db *db, rs_strlist *out)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db, "SELECT room_id FROM rooms WHERE created=1 ORDER BY room_id",
-                     &st);
+    int rc = rs__prepare(db, ST_ROOM_LIST, &st);
     return rc ? rc : collect(db, st, out, "listing rooms");
 }
 
