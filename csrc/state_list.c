@@ -11,25 +11,20 @@ static int entry_cmp(const void *a, const void *b)
     return rs_key_cmp(a, b);
 }
 
-/* Written as changes against the room's current state when that is
- * cheaper, so a rewrite that keeps most of the state shares its blocks. */
-int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
-                   size_t n, rs_nid *out)
+/* The list's events as entries. Every event must be a stored state
+ * event of the room; the message names those of the first fault found. */
+static int list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n,
+                        rs_entry *given)
 {
-    rs_entry *given = malloc((n ? n : 1) * sizeof *given);
-    rs_entry *cur = NULL, *ch = NULL;
-    size_t ncur = 0;
     char bad[400];
     size_t blen = 0;
-    int nbad = 0, rc = RS_OK;
+    int nbad = 0, rc;
     const char *why = NULL;
-    if (!given)
-        return rs__fail(db, RS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         rs_nid ev;
         rs_event_row r;
         if ((rc = rs__event_by_id(db, state[i], &ev, &r)))
-            goto out;
+            return rc;
         const char *fault = !ev || r.kind == 0 ? "unknown events"
                             : r.room != room   ? "events of another room"
                             : r.key == 0       ? "non-state events"
@@ -40,46 +35,63 @@ int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
             why = why ? why : fault;
             continue;
         }
-        given[i].type = r.type;
-        given[i].key = r.key;
-        given[i].event = ev;
+        given[i] = (rs_entry){r.type, r.key, ev};
     }
-    if (why) {
-        rc = rs__fail(db, RS_EBAD_STATE, "the state list has %s: %.*s", why,
-                      (int)blen, bad);
-        goto out;
-    }
-    qsort(given, n, sizeof *given, entry_cmp);
+    if (why)
+        return rs__fail(db, RS_EBAD_STATE, "the state list has %s: %.*s", why,
+                        (int)blen, bad);
+    return RS_OK;
+}
+
+static int two_for_one_key(rs_db *db, rs_nid a, rs_nid b)
+{
+    const char *s;
+    size_t len;
+    char abuf[300];
+    int rc = rs_id_string(db, RS_ID_EVENT, a, &s, &len);
+    if (rc)
+        return rc;
+    snprintf(abuf, sizeof abuf, "%.*s", (int)len, s);
+    if ((rc = rs_id_string(db, RS_ID_EVENT, b, &s, &len)))
+        return rc;
+    return rs__fail(db, RS_EBAD_STATE,
+                    "the state list has two events for one key: %s and %.*s", abuf,
+                    (int)len, s);
+}
+
+/* Sorts the entries by key and drops repeats of one event; two events for
+ * one key are refused. */
+static int sort_unique(rs_db *db, rs_entry *given, size_t *n)
+{
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    qsort(given, *n, sizeof *given, entry_cmp);
+    for (size_t i = 0; i < *n; i++) {
         if (k && rs_key_cmp(&given[k - 1], &given[i]) == 0) {
             if (given[k - 1].event == given[i].event)
                 continue;
-            const char *a, *b;
-            size_t al, bl;
-            char abuf[300];
-            if ((rc = rs_id_string(db, RS_ID_EVENT, given[k - 1].event, &a, &al)))
-                goto out;
-            snprintf(abuf, sizeof abuf, "%.*s", (int)al, a);
-            if ((rc = rs_id_string(db, RS_ID_EVENT, given[i].event, &b, &bl)))
-                goto out;
-            rc = rs__fail(db, RS_EBAD_STATE,
-                          "the state list has two events for one key: %s and %.*s",
-                          abuf, (int)bl, b);
-            goto out;
+            return two_for_one_key(db, given[k - 1].event, given[i].event);
         }
         given[k++] = given[i];
     }
-    n = k;
-    /* changes against the current state: replaced or new keys, and a
-     * tombstone for each key the list leaves out */
-    if ((rc = rs_snapshot_load(db, current, &cur, &ncur)))
-        goto out;
+    *n = k;
+    return RS_OK;
+}
+
+/* Stored as changes against the current state when that is smaller (the
+ * replaced or new keys, and a tombstone for each key the list leaves out),
+ * so a rewrite that keeps most of the state shares its blocks. */
+static int store_list(rs_db *db, rs_nid room, rs_nid current, const rs_entry *given,
+                      size_t n, rs_nid *out)
+{
+    rs_entry *cur = NULL, *ch = NULL;
+    size_t ncur = 0, i = 0, j = 0, nch = 0;
+    int rc = rs_snapshot_load(db, current, &cur, &ncur);
+    if (rc)
+        return rc;
     if (!(ch = malloc((n + ncur + 1) * sizeof *ch))) {
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-        goto out;
+        free(cur);
+        return rs__fail(db, RS_ENOMEM, "out of memory");
     }
-    size_t i = 0, j = 0, nch = 0;
     while (i < ncur || j < n) {
         int c = i == ncur ? 1 : j == n ? -1 : rs_key_cmp(&cur[i], &given[j]);
         if (c < 0) {
@@ -95,10 +107,22 @@ int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
         rc = rs_snapshot_apply(db, room, current, ch, nch, out);
     else
         rc = rs_snapshot_apply(db, room, RS_EMPTY_SNAPSHOT, given, n, out);
-out:
-    free(given);
     free(cur);
     free(ch);
     return rc;
 }
 
+int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
+                   size_t n, rs_nid *out)
+{
+    rs_entry *given = malloc((n ? n : 1) * sizeof *given);
+    if (!given)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    int rc = list_entries(db, room, state, n, given);
+    if (rc == RS_OK)
+        rc = sort_unique(db, given, &n);
+    if (rc == RS_OK)
+        rc = store_list(db, room, current, given, n, out);
+    free(given);
+    return rc;
+}
