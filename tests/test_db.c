@@ -1,0 +1,41 @@
+/* test_db.c - opening a store (db.c): a foreign file fails and stays byte
+ * for byte the same; an unusable path fails with a message naming it. */
+#include "test.h"
+
+#include <unistd.h>
+
+static void check_junk_file(t_run *t)
+{
+    char path[] = "/tmp/roomstate-test-XXXXXX";
+    int fd = mkstemp(path);
+    const char junk[] = "this is not a database, it is a text file that is long enough";
+    CHECK(t, write(fd, junk, sizeof junk) == (ssize_t)sizeof junk, "write");
+    close(fd);
+    rs_db *db;
+    char err[256];
+    CHECK(t, rs_open(path, NULL, &db, err, sizeof err) == RS_ENOTDB && db == NULL,
+          "junk file rejected: %s", err);
+    FILE *f = fopen(path, "rb");
+    char back[sizeof junk];
+    CHECK(t, f && fread(back, 1, sizeof back, f) == sizeof back &&
+                 memcmp(back, junk, sizeof junk) == 0,
+          "junk file untouched");
+    if (f)
+        fclose(f);
+    unlink(path);
+}
+
+static void check_bad_path(t_run *t)
+{
+    rs_db *db;
+    char err[256];
+    CHECK(t, rs_open("/nonexistent/dir/x.db", NULL, &db, err, sizeof err) == RS_EOPEN,
+          "unopenable path: %s", err);
+    CHECK(t, strstr(err, "/nonexistent/dir/x.db") != NULL, "message names the path");
+}
+
+void test_db(t_run *t)
+{
+    check_junk_file(t);
+    check_bad_path(t);
+}
