@@ -44,7 +44,8 @@ static void check_event_id_once(t_run *t, rs_db *db)
 {
     rs_nid ev;
     CHECK(t, rs_id_get_or_create(db, RS_ID_EVENT, "$e:x", 4, &ev) == RS_OK, "event ID");
-    sqlite3_stmt *put = rs__stmt(db, ST_ID_EVENT_PUT);
+    sqlite3_stmt *put = NULL;
+    rs__prepare(db, ST_ID_EVENT_PUT, &put);
     sqlite3_bind_text(put, 1, "$e:x", 4, SQLITE_STATIC);
     CHECK(t, put && rs__run(db, put, "test") == RS_OK && sqlite3_changes(db->sql) == 0,
           "a stored event ID is not inserted again");

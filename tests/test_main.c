@@ -19,8 +19,9 @@ void t_fail(t_run *t, const char *file, int line, const char *fmt, ...)
 
 int main(void)
 {
-    void (*const groups[])(t_run *) = {test_codec,    test_lru,  test_ids,
-                                       test_snapshot, test_db,   test_ingest};
+    void (*const groups[])(t_run *) = {test_codec, test_lru,    test_ids,
+                                       test_snapshot, test_db, test_ingest,
+                                       test_room_versions};
     t_run t = {0};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         groups[i](&t);
