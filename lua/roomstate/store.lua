@@ -119,7 +119,7 @@ local function attach_outputs(c, results)
   return results
 end
 
-local function run_batch(self, items, deliver, level)
+local function run_batch(self, items, deliver, level, batch)
   local c = check_open(self, level)
   if c:in_transaction() then error("ingest called from inside a batch", level) end
   local kinds, states = {}, {}
@@ -138,7 +138,7 @@ local function run_batch(self, items, deliver, level)
     res, err, code = ingest_one(c, items[i].event, kinds[i], states[i])
     if not res then
       c:rollback()
-      if #items > 1 or self._batch then
+      if #items > 1 or batch then
         err = string_format("%s: item %d: %s", code, i, err:gsub("^[%u_]+: ", "", 1))
       end
       return nil, err, code
@@ -176,9 +176,8 @@ function Store:ingest_batch(items, opts)
   if type(items) ~= "table" then
     error("bad argument #1 to 'ingest_batch' (array of items expected, got " .. type(items) .. ")", 2)
   end
-  self._batch = true
-  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3)
-  self._batch = nil
+  -- `true`: errors name the item even in a list of one.
+  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3, true)
   return results, err, code
 end
 
