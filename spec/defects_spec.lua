@@ -2,6 +2,50 @@
 local roomstate = require "roomstate"
 local harness = require "roomstate.harness"
 local S = require "support"
+local server_mod = require "support.nginx_server" -- build_dir, sh
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- bin/roomstate with this build's module: exit status, stdout, stderr.
+local function cli(args)
+  local dir = S.tmpdir()
+  local status = server_mod.sh(string.format(
+    "{ ROOMSTATE_BUILD=%s bin/roomstate %s > %s/out 2> %s/err; }", q(server_mod.build_dir()),
+    args, dir, dir), true)
+  local out, err = S.read(dir .. "/out"), S.read(dir .. "/err")
+  S.rmdir(dir)
+  return status, out, err
+end
+
+-- roomstate.nginx loaded with `fake` as its ngx, to call its handlers
+-- without a server. The module caches ngx when loaded: a fresh copy.
+local function nginx_with(fake)
+  local saved_ngx, saved_mod = rawget(_G, "ngx"), package.loaded["roomstate.nginx"]
+  rawset(_G, "ngx", fake)
+  package.loaded["roomstate.nginx"] = nil
+  local ok, mod = pcall(require, "roomstate.nginx")
+  rawset(_G, "ngx", saved_ngx)
+  package.loaded["roomstate.nginx"] = saved_mod
+  assert(ok, mod)
+  return mod
+end
+
+-- A fake ngx for one request at a time: set fake.request = {method, uri, args}.
+local function fake_ngx()
+  local fake = { ERR = "err", WARN = "warn", logged = {}, now_ms = 1e12, request = {} }
+  fake.var = setmetatable({}, { __index = function(_, k)
+    if k == "request_uri" then return fake.request.uri end
+  end })
+  fake.req = {
+    get_method = function() return fake.request.method end,
+    get_uri_args = function() return fake.request.args or {} end,
+  }
+  fake.worker = { pid = function() return 4242 end, id = function() return 0 end }
+  fake.update_time = function() end
+  fake.now = function() return fake.now_ms / 1000 end
+  fake.log = function(level, ...) fake.logged[#fake.logged + 1] = { level, table.concat({ ... }) } end
+  return fake
+end
 
 describe("issue 11 defects", function()
   it("a raising ingest_batch does not leave the store in batch mode", function()
@@ -89,6 +133,56 @@ describe("issue 11 defects", function()
       raises("bad argument #1 to 'diff' (roomstate.State expected, got no value)",
              function() return st:diff() end)
       assert.same({}, (other:diff(other)))
+    end)
+  end)
+
+  describe("an unknown membership is a caller mistake", function()
+    local dir, path, room
+    setup(function()
+      dir = S.tmpdir()
+      path = dir .. "/m.db"
+      local store = assert(roomstate.open(path))
+      room = assert(harness.new(store):create_room("@a:x")).room.id
+      store:close()
+    end)
+    teardown(function() S.rmdir(dir) end)
+
+    it("in Lua", function()
+      local store = assert(roomstate.open(path))
+      local ok, err = pcall(store.members, store, room, "joined")
+      assert.is_false(ok)
+      assert.matches([[bad argument #2 to 'members' (join, invite, leave, ban or knock ]] ..
+                     [[expected, got "joined")]], err, 1, true)
+      assert.same({ "@a:x" }, store:members(room))
+      for _, m in ipairs(roomstate.MEMBERSHIPS) do assert.is_table(store:members(room, m)) end
+      store:close()
+    end)
+
+    it("on the command line: exit status 2 and a usage message", function()
+      local status, out, err = cli("members " .. q(path) .. " " .. q(room) .. " --membership joined")
+      assert.equal(2, status)
+      assert.equal("", out)
+      assert.matches('--membership must be one of join, invite, leave, ban, knock, got "joined"',
+                     err, 1, true)
+      assert.matches("see 'roomstate members --help'", err, 1, true)
+      assert.equal(0, (cli("members " .. q(path) .. " " .. q(room) .. " --membership knock")))
+    end)
+
+    it("over HTTP: 400 with an errcode", function()
+      local fake = fake_ngx()
+      local app = nginx_with(fake).new({ db = path })
+      local uri = "/rooms/" .. room:gsub("!", "%%21") .. "/members"
+      fake.request = { method = "GET", uri = uri .. "?membership=joined", args = { membership = "joined" } }
+      local status, body = app:route({ 0 })
+      assert.equal(400, status)
+      local doc = require("cjson").decode(body)
+      assert.equal("BAD_REQUEST", doc.errcode)
+      assert.matches('got "joined"', doc.error, 1, true)
+      fake.request = { method = "GET", uri = uri }
+      status, body = app:route({ 0 })
+      assert.equal(200, status, body)
+      assert.same({ "@a:x" }, require("cjson").decode(body).members)
+      app:store():close()
     end)
   end)
 end)

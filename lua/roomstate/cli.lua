@@ -391,8 +391,13 @@ Options:
   --json          {"room_id", "membership", "members": [...]}]],
   run = function(cmd, pos, opt)
     if #pos ~= 2 then usage_error(cmd, "expected DB ROOM, got %d arguments", #pos) end
-    local store = open_db(cmd, pos[1])
     local m = opt.membership or "join"
+    local roomstate = require "roomstate"
+    if not roomstate.is_membership(m) then
+      usage_error(cmd, "--membership must be one of %s, got %s",
+                  table_concat(roomstate.MEMBERSHIPS, ", "), show(m))
+    end
+    local store = open_db(cmd, pos[1])
     local list = must(cmd, store:members(pos[2], m))
     table_sort(list)
     if opt.json then

@@ -17,4 +17,9 @@ _M.open = Store.open
 -- carry in state_hash, from { {type=, state_key=, event_id=}, ... }.
 _M.state_hash = core.state_hash
 
+-- The memberships store:members takes ("join", "invite", "leave", "ban",
+-- "knock"), and a test for one, for front ends that check input first.
+_M.MEMBERSHIPS = Store.MEMBERSHIPS
+_M.is_membership = Store.is_membership
+
 return _M

@@ -402,8 +402,9 @@ end
 
 local function get_members(store, room)
   local m = ngx.req.get_uri_args(16).membership or "join"
-  if type(m) ~= "string" or m == "" or #m > 64 then
-    return bad("BAD_REQUEST", "membership must be a word like join or invite, got %s", show(m))
+  if not roomstate.is_membership(m) then
+    return bad("BAD_REQUEST", "membership must be one of %s, got %s",
+               table_concat(roomstate.MEMBERSHIPS, ", "), show(m))
   end
   local list, err, code = store:members(room, m)
   if not list then return from_failure(err, code) end

@@ -10,6 +10,7 @@ local outbox = require "roomstate.outbox"
 
 local type, error, setmetatable, tostring, pcall, pairs, string_format, math_floor, math_huge =
       type, error, setmetatable, tostring, pcall, pairs, string.format, math.floor, math.huge
+local table_concat = table.concat
 
 local Store = {}
 Store.__index = Store
@@ -212,8 +213,21 @@ end
 
 function Store:rooms() return check_open(self):rooms() end
 
+-- The memberships the member index keeps: the Matrix spec's five.
+local MEMBERSHIPS = { "join", "invite", "leave", "ban", "knock" }
+local IS_MEMBERSHIP = {}
+for i = 1, #MEMBERSHIPS do IS_MEMBERSHIP[MEMBERSHIPS[i]] = true end
+local MEMBERSHIP_EXPECTED = table_concat(MEMBERSHIPS, ", ", 1, #MEMBERSHIPS - 1) .. " or "
+                            .. MEMBERSHIPS[#MEMBERSHIPS]
+Store.MEMBERSHIPS = MEMBERSHIPS
+function Store.is_membership(m) return IS_MEMBERSHIP[m] == true end
+
+-- A membership nobody has (a typo of "join") is a caller mistake, not an
+-- empty list.
 function Store:members(room_id, membership)
   check_arg(type(room_id) == "string", 1, "members", "room ID string", room_id)
+  check_arg(membership == nil or IS_MEMBERSHIP[membership], 2, "members", MEMBERSHIP_EXPECTED,
+            membership)
   return check_open(self):members(room_id, membership)
 end
 
