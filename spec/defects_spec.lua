@@ -185,4 +185,55 @@ describe("issue 11 defects", function()
       app:store():close()
     end)
   end)
+
+  describe("nginx delivery tells a lost lease from a handler's error", function()
+    local dir, path
+    before_each(function()
+      dir = S.tmpdir()
+      path = dir .. "/l.db"
+      local store = assert(roomstate.open(path))
+      assert(harness.new(store):create_room("@a:x")) -- 5 outputs
+      store:close()
+    end)
+    after_each(function() S.rmdir(dir) end)
+
+    local function errors_logged(fake)
+      local n = 0
+      for _, l in ipairs(fake.logged) do if l[1] == fake.ERR then n = n + 1 end end
+      return n
+    end
+
+    it("logs a handler's error even when its text is the old lease-lost text", function()
+      for _, text in ipairs({ "roomstate.nginx: lease lost", "LEASE_LOST: mine" }) do
+        local fake = fake_ngx()
+        local app = nginx_with(fake).new({ db = path, consumers = {
+          { name = "c" .. #text, handler = function() error(text, 0) end } } })
+        app:deliver_round()
+        assert.equal(1, errors_logged(fake), text)
+        assert.matches(text, fake.logged[#fake.logged][2], 1, true)
+        app:store():close()
+      end
+    end)
+
+    it("stops quietly when another worker takes the lease mid-delivery", function()
+      local fake = fake_ngx()
+      local thief = assert(roomstate.open(path))
+      local seen = 0
+      local app = nginx_with(fake).new({ db = path, lease_ttl = 3, consumers = {
+        { name = "c", handler = function()
+            seen = seen + 1
+            -- the lease (3 ms) runs out and another owner takes it; then
+            -- over a third of the ttl passes, so the next output renews
+            assert.is_true(thief:try_lease("c", "thief", 1e6, fake.now_ms + 10))
+            local t = require("roomstate.core").clock()
+            repeat until require("roomstate.core").clock() - t > 0.002
+          end } } })
+      app:deliver_round()
+      assert.equal(1, seen)
+      assert.equal(0, errors_logged(fake))
+      assert.equal(1, app._stats.delivered)
+      app:store():close()
+      thief:close()
+    end)
+  end)
 end)
