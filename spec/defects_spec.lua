@@ -236,4 +236,35 @@ describe("issue 11 defects", function()
       thief:close()
     end)
   end)
+
+  describe("the command-line tool", function()
+    local dir
+    before_each(function() dir = S.tmpdir() end)
+    after_each(function() S.rmdir(dir) end)
+
+    it("state prints entries ordered by type, then state key", function()
+      local db = dir .. "/order.db"
+      local store = assert(roomstate.open(db))
+      local room = assert(harness.new(store):create_room("@z:x"))
+      assert(room:join("@b:x"))
+      assert(room:join("@a:x"))
+      assert(room:state("m.room.avatar", "", { url = "mxc://x/y" }))
+      store:close()
+      local status, out = cli("state " .. q(db) .. " " .. q(room.room.id) .. " --json")
+      assert.equal(0, status)
+      local got = {}
+      for _, e in ipairs(require("cjson").decode(out).state) do
+        got[#got + 1] = e.type .. " " .. e.state_key
+      end
+      assert.same({ "m.room.avatar ", "m.room.create ", "m.room.history_visibility ",
+                    "m.room.join_rules ", "m.room.member @a:x", "m.room.member @b:x",
+                    "m.room.member @z:x", "m.room.power_levels " }, got)
+      local _, text = cli("state " .. q(db) .. " " .. q(room.room.id))
+      local types = {}
+      for t, k in text:gmatch("(%S+)%s+(%S+)%s+%S+\n") do types[#types + 1] = t .. " " .. k end
+      assert.equal("m.room.avatar \"\"", types[1])
+      assert.equal("m.room.member @a:x", types[5])
+      assert.equal("m.room.power_levels \"\"", types[8])
+    end)
+  end)
 end)

@@ -340,7 +340,8 @@ command("state", {
   options = { at = true, before = true, json = false },
   help = [[
 Prints the state of ROOM: one line per entry, type, state key (an empty
-key shows as "") and event ID, ordered by type and key.
+key shows as "") and event ID, ordered by type, then by state key (as
+byte strings).
 
 Options:
   --at EVENT      the state after EVENT (the room once EVENT was applied)
@@ -364,6 +365,11 @@ Options:
     end
     must(cmd, st, err)
     local entries = entries_of(cmd, st)
+    -- The store's order follows internal IDs, which mean nothing to a reader.
+    table_sort(entries, function(a, b)
+      if a.type ~= b.type then return a.type < b.type end
+      return a.state_key < b.state_key
+    end)
     local hash = require("roomstate").state_hash(entries)
     if opt.json then
       write(string_format('{"room_id":%s,"at":%s,"state_hash":"%s","state":%s}\n', q(room),
