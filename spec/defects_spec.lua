@@ -242,6 +242,40 @@ describe("issue 11 defects", function()
     before_each(function() dir = S.tmpdir() end)
     after_each(function() S.rmdir(dir) end)
 
+    it("exits 130 with one clean line on Ctrl-C, and removes the empty database", function()
+      local db = dir .. "/int.db"
+      -- blank lines now and then keep the import reading, and running Lua
+      -- code where the interpreter can notice the signal
+      local status, out = server_mod.sh(string.format([[
+        cd %s && mkfifo %s/in
+        ( while :; do echo; sleep 0.05; done ) > %s/in & feeder=$!
+        ROOMSTATE_BUILD=%s bin/roomstate import %s - < %s/in > %s/out 2> %s/err & pid=$!
+        sleep 0.5; kill -INT $pid; wait $pid; echo "status $?"; kill $feeder]],
+        q(server_mod.cwd()), dir, dir, q(server_mod.build_dir()), q(db), dir, dir, dir), true)
+      assert.equal(0, status, out)
+      assert.matches("status 130", out, 1, true)
+      assert.equal("roomstate: interrupted\n", S.read(dir .. "/err"))
+      assert.is_nil(S.read(db))
+    end)
+
+    it("removes a database it created when the import fails before storing anything", function()
+      local bad = dir .. "/bad.jsonl"
+      S.write(bad, "{not json\n")
+      local db = dir .. "/new.db"
+      local status, _, err = cli("import " .. q(db) .. " " .. q(bad))
+      assert.equal(1, status)
+      assert.matches("bad.jsonl:1: NOT_JSON", err, 1, true)
+      for _, suffix in ipairs({ "", "-wal", "-shm" }) do assert.is_nil(S.read(db .. suffix)) end
+      status = cli("import " .. q(db) .. " " .. q(bad) .. " --keep-going")
+      assert.equal(1, status)
+      assert.is_nil(S.read(db))
+      -- a database that was there before stays, even empty
+      local store = assert(roomstate.open(db))
+      store:close()
+      assert.equal(1, (cli("import " .. q(db) .. " " .. q(bad))))
+      assert.is_string(S.read(db))
+    end)
+
     it("state prints entries ordered by type, then state key", function()
       local db = dir .. "/order.db"
       local store = assert(roomstate.open(db))
