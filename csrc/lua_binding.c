@@ -732,7 +732,7 @@ static int l_lease(lua_State *L)
     size_t n, ol;
     const char *name = luaL_checklstring(L, 2, &n);
     const char *owner = luaL_checklstring(L, 3, &ol);
-    int64_t ttl = check_int(L, 4, 0, 1e12);
+    int64_t ttl = check_int(L, 4, -1e12, 1e12); /* below 0: give the lease up */
     int64_t now = lua_isnoneornil(L, 5) ? wall_ms() : check_int(L, 5, 0, MAX_POSITION);
     int got;
     int rc = rs_consumer_lease(db, name, n, owner, ol, now, ttl, &got);

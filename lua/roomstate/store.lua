@@ -277,11 +277,12 @@ end
 -- Takes or renews a lease held in the database, so that among several
 -- processes (nginx workers) one at a time does a job such as delivering
 -- to a named consumer. now_ms defaults to the wall clock in milliseconds.
+-- A negative ttl_ms gives the holder's lease up, for another to take at once.
 function Store:try_lease(name, owner, ttl_ms, now_ms)
   check_arg(type(name) == "string", 1, "try_lease", "consumer name string", name)
   check_arg(type(owner) == "string", 2, "try_lease", "owner string", owner)
-  check_arg(type(ttl_ms) == "number" and ttl_ms == math_floor(ttl_ms), 3, "try_lease",
-            "ttl_ms integer", ttl_ms)
+  check_arg(type(ttl_ms) == "number" and ttl_ms == math_floor(ttl_ms) and ttl_ms >= -1e12
+            and ttl_ms <= 1e12, 3, "try_lease", "ttl_ms integer", ttl_ms)
   check_arg(now_ms == nil or is_count(now_ms), 4, "try_lease", "now_ms (an integer >= 0)", now_ms)
   return check_open(self):lease(name, owner, ttl_ms, now_ms and math_floor(now_ms))
 end
