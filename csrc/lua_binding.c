@@ -243,16 +243,52 @@ static void push_state(lua_State *L, int store_idx, rs_nid snap)
     lua_setfenv(L, -2);
 }
 
-/* The state at idx and its store's handle; raises if the store is closed. */
-static lstate *check_state(lua_State *L, int idx, rs_db **db)
+/* Raises for argument idx of the method `method` of a userdata (idx 1 is
+ * self), naming both. luaL_argerror names a function only from the call's
+ * debug info, and says '?' when the method was reached by a tail call,
+ * as the Lua layer and many callers reach it. */
+static int method_argerror(lua_State *L, int idx, const char *method, const char *msg)
 {
-    lstate *st = luaL_checkudata(L, idx, STATE_MT);
+    if (idx == 1)
+        return luaL_error(L, "calling '%s' on bad self (%s)", method, msg);
+    return luaL_error(L, "bad argument #%d to '%s' (%s)", idx - 1, method, msg);
+}
+
+static const char *type_got(lua_State *L, int idx)
+{
+    return lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
+}
+
+/* A string argument of a method: no number coerced to a type or key. */
+static const char *check_string_arg(lua_State *L, int idx, const char *method,
+                                    const char *what, size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        method_argerror(L, idx, method, lua_pushfstring(L, "%s string expected, got %s",
+                                                        what, type_got(L, idx)));
+    return lua_tolstring(L, idx, len);
+}
+
+/* The state at idx and its store's handle; raises, naming `method`, if it
+ * is no State or its store is closed. */
+static lstate *check_state(lua_State *L, int idx, rs_db **db, const char *method)
+{
+    lstate *st = lua_touserdata(L, idx);
+    int is_state = 0;
+    if (st && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, STATE_MT);
+        is_state = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!is_state)
+        method_argerror(L, idx, method, lua_pushfstring(L, STATE_MT " expected, got %s",
+                                                        type_got(L, idx)));
     lua_getfenv(L, idx);
     lua_rawgeti(L, -1, 1);
     lstore *s = lua_touserdata(L, -1);
     lua_pop(L, 2);
     if (!s || !s->db)
-        luaL_argerror(L, idx, "the state's store is closed");
+        method_argerror(L, idx, method, "the state's store is closed");
     rs_read_abandon(s->db);
     *db = s->db;
     return st;
@@ -286,10 +322,10 @@ static int push_event_ids(lua_State *L, rs_db *db, const rs_entry *e, size_t n)
 static int l_state_get(lua_State *L)
 {
     rs_db *db;
-    lstate *st = check_state(L, 1, &db);
+    lstate *st = check_state(L, 1, &db, "get");
     size_t tl, kl;
-    const char *t = luaL_checklstring(L, 2, &tl);
-    const char *k = luaL_checklstring(L, 3, &kl);
+    const char *t = check_string_arg(L, 2, "get", "type", &tl);
+    const char *k = check_string_arg(L, 3, "get", "state_key", &kl);
     rs_nid type, key, ev = 0;
     rs_read_begin(db); /* one read transaction for the three lookups */
     int rc = rs_id_lookup(db, RS_ID_TYPE, t, tl, &type);
@@ -316,7 +352,7 @@ static int l_state_get(lua_State *L)
 static int l_state_count(lua_State *L)
 {
     rs_db *db;
-    lstate *st = check_state(L, 1, &db);
+    lstate *st = check_state(L, 1, &db, "count");
     size_t nb, ne;
     int rc = rs_snapshot_info(db, st->snap, &nb, &ne);
     if (rc)
@@ -328,7 +364,7 @@ static int l_state_count(lua_State *L)
 static int l_state_event_ids(lua_State *L)
 {
     rs_db *db;
-    lstate *st = check_state(L, 1, &db);
+    lstate *st = check_state(L, 1, &db, "event_ids");
     void **box = new_box(L);
     size_t n;
     rs_read_begin(db);
@@ -358,7 +394,7 @@ static int entries_next(lua_State *L)
 static int l_state_entries(lua_State *L)
 {
     rs_db *db;
-    lstate *st = check_state(L, 1, &db);
+    lstate *st = check_state(L, 1, &db, "entries");
     void **box = new_box(L);
     size_t n;
     rs_read_begin(db);
@@ -392,10 +428,10 @@ static int l_state_entries(lua_State *L)
 static int l_state_diff(lua_State *L)
 {
     rs_db *db, *db2;
-    lstate *a = check_state(L, 1, &db);
-    lstate *b = check_state(L, 2, &db2);
+    lstate *a = check_state(L, 1, &db, "diff");
+    lstate *b = check_state(L, 2, &db2, "diff");
     if (db != db2)
-        luaL_argerror(L, 2, "the states belong to different stores");
+        method_argerror(L, 2, "diff", "the states belong to different stores");
     void **box = new_box(L);
     size_t nrem, nadd;
     rs_read_begin(db);
@@ -781,7 +817,7 @@ static int l_lease(lua_State *L)
     size_t n, ol;
     const char *name = luaL_checklstring(L, 2, &n);
     const char *owner = luaL_checklstring(L, 3, &ol);
-    int64_t ttl = check_int(L, 4, 0, 1e12);
+    int64_t ttl = check_int(L, 4, -1e12, 1e12); /* below 0: give the lease up */
     int64_t now = lua_isnoneornil(L, 5) ? wall_ms() : check_int(L, 5, 0, MAX_POSITION);
     int got;
     int rc = rs_consumer_lease(db, name, n, owner, ol, now, ttl, &got);
@@ -946,7 +982,7 @@ static int l_debug_snapshot(lua_State *L)
 {
     check_db(L, 1);
     rs_db *db;
-    lstate *st = check_state(L, 2, &db);
+    lstate *st = check_state(L, 2, &db, "debug_snapshot");
     void **box = new_box(L);
     size_t n, nb, ne;
     int rc = rs_debug_snapshot_blocks(db, st->snap, (rs_nid **)&box[0], &n);
@@ -977,7 +1013,7 @@ static int l_debug_apply(lua_State *L)
     rs_nid base = RS_EMPTY_SNAPSHOT;
     if (!lua_isnil(L, 3)) {
         rs_db *db2;
-        base = check_state(L, 3, &db2)->snap;
+        base = check_state(L, 3, &db2, "debug_apply")->snap;
         if (db2 != db)
             luaL_argerror(L, 3, "the state belongs to another store");
     }

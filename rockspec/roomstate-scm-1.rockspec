@@ -16,12 +16,14 @@ It needs lua-cjson at run time (Debian: lua-cjson) and SQLite 3 (libsqlite3-dev)
 }
 dependencies = {
    "lua >= 5.1, < 5.2",
+   "lua-cjson",
 }
 build = {
    type = "cmake",
    variables = {
       CMAKE_BUILD_TYPE = "Release",
       ROOMSTATE_TESTS = "OFF",
+      ROOMSTATE_WERROR = "OFF",
       LUA_INCDIR = "$(LUA_INCDIR)",
       LUA_LIBDIR = "$(LUA_LIBDIR)",
       LIBDIR = "$(LIBDIR)",

@@ -175,6 +175,7 @@ describe("roomstate (the command-line tool)", function()
       for t, k, e in assert(s:current_state(ROOM)):entries() do
         want[#want + 1] = { type = t, state_key = k, event_id = e }
       end
+      table.sort(want, function(a, b) return a.type .. "\0" .. a.state_key < b.type .. "\0" .. b.state_key end)
       assert.are.same(want, doc.state)
       assert.are.equal(s:state_hash(ROOM), doc.state_hash)
       s:close()

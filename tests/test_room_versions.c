@@ -10,7 +10,7 @@ static void check_table(t_run *t)
     const rs_room_version *v = rs_room_versions(&n);
     CHECK(t, n == 12, "twelve known versions, got %zu", n);
     for (size_t i = 0; i < n; i++) {
-        char id[4];
+        char id[24];
         snprintf(id, sizeof id, "%zu", i + 1);
         CHECK(t, strcmp(v[i].id, id) == 0, "version %zu is \"%s\"", i + 1, v[i].id);
         CHECK(t, rs_room_version_find(id, strlen(id)) == &v[i], "find %s", id);

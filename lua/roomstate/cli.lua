@@ -14,7 +14,7 @@ local string_byte, string_sub, string_find, string_format, string_rep, string_ma
 local table_concat, table_sort = table.concat, table.sort
 local math_floor, math_max, math_min = math.floor, math.max, math.min
 local io_open, io_stdin, io_stdout, io_stderr = io.open, io.stdin, io.stdout, io.stderr
-local os_time, os_execute = os.time, os.execute
+local os_time, os_execute, os_remove = os.time, os.execute, os.remove
 local math_huge = math.huge
 
 local _M = {}
@@ -113,6 +113,11 @@ local function file_size(path)
   return n
 end
 
+-- Removes a database file and the files SQLite keeps beside it.
+local function remove_db(path)
+  for _, suffix in ipairs({ "", "-wal", "-shm", "-journal" }) do os_remove(path .. suffix) end
+end
+
 -- Opens the database; commands other than import need it to exist.
 local function open_db(cmd, path, create)
   if not create and not file_exists(path) then
@@ -200,7 +205,9 @@ lines are skipped. Events are stored byte for byte as they appear.
 
 Lines are ingested in transactions of --batch lines. Events already in DB
 count as duplicates, not errors, so an interrupted import can simply be
-run again. On a terminal, a progress bar (events/s, ETA) goes to stderr.
+run again. An import that created DB and fails (or is interrupted) before
+storing any event removes DB again. On a terminal, a progress bar
+(events/s, ETA) goes to stderr.
 
 Options:
   --kind KIND     kind of lines that name none (default new)
@@ -209,7 +216,7 @@ Options:
   --progress      draw the progress bar even when stderr is not a terminal
   --no-progress   never draw it
   --json          print the summary as JSON on stdout]],
-  run = function(cmd, pos, opt)
+  run = function(cmd, pos, opt, on_failure)
     if #pos ~= 2 then usage_error(cmd, "expected DB FILE, got %d arguments", #pos) end
     local dbpath, path = pos[1], pos[2]
     local kind = opt.kind or "new"
@@ -227,12 +234,22 @@ Options:
       total = f:seek("end")
       f:seek("set", 0)
     end
+    local created = not file_exists(dbpath)
     local store = open_db(cmd, dbpath, true)
     local show_bar = not opt["no-progress"] and (opt.progress or stderr_is_tty())
 
     local t0 = clock()
     local done_bytes, last_draw = 0, -1
     local stats = { lines = 0, events = 0, new = 0, duplicates = 0, rewrites = 0, failed = 0 }
+
+    -- A failed import must not leave behind an empty database it created,
+    -- which would look like a successful one; stored events stay, so that
+    -- a rerun resumes.
+    local function discard_if_empty()
+      store:close()
+      if created and stats.events == 0 then remove_db(dbpath) end
+    end
+    on_failure(discard_if_empty)
 
     local function draw(final)
       local now = clock()
@@ -319,6 +336,7 @@ Options:
     local el = math_max(clock() - t0, 1e-6)
     if show_bar then draw(true) end
     store:close()
+    if stats.failed > 0 then discard_if_empty() end
     if opt.json then
       write(string_format('{"file":%s,"lines":%d,"events":%d,"new":%d,"duplicates":%d,' ..
                           '"rewrites":%d,"failed":%d,"seconds":%.3f}\n', q(path), stats.lines,
@@ -340,7 +358,8 @@ command("state", {
   options = { at = true, before = true, json = false },
   help = [[
 Prints the state of ROOM: one line per entry, type, state key (an empty
-key shows as "") and event ID, ordered by type and key.
+key shows as "") and event ID, ordered by type, then by state key (as
+byte strings).
 
 Options:
   --at EVENT      the state after EVENT (the room once EVENT was applied)
@@ -364,6 +383,11 @@ Options:
     end
     must(cmd, st, err)
     local entries = entries_of(cmd, st)
+    -- The store's order follows internal IDs, which mean nothing to a reader.
+    table_sort(entries, function(a, b)
+      if a.type ~= b.type then return a.type < b.type end
+      return a.state_key < b.state_key
+    end)
     local hash = require("roomstate").state_hash(entries)
     if opt.json then
       write(string_format('{"room_id":%s,"at":%s,"state_hash":"%s","state":%s}\n', q(room),
@@ -391,8 +415,13 @@ Options:
   --json          {"room_id", "membership", "members": [...]}]],
   run = function(cmd, pos, opt)
     if #pos ~= 2 then usage_error(cmd, "expected DB ROOM, got %d arguments", #pos) end
-    local store = open_db(cmd, pos[1])
     local m = opt.membership or "join"
+    local roomstate = require "roomstate"
+    if not roomstate.is_membership(m) then
+      usage_error(cmd, "--membership must be one of %s, got %s",
+                  table_concat(roomstate.MEMBERSHIPS, ", "), show(m))
+    end
+    local store = open_db(cmd, pos[1])
     local list = must(cmd, store:members(pos[2], m))
     table_sort(list)
     if opt.json then
@@ -630,9 +659,18 @@ local function command_help(c)
   return string_format("usage: %s %s [OPTIONS] %s\n\n%s\n", PROG, c.name, c.args, c.help)
 end
 
+-- The interpreter turns Ctrl-C (SIGINT) into an error whose only mark is
+-- its text: "interrupted!", from lua.c and luajit.c alike.
+local function is_interrupt(e)
+  return type(e) == "string" and string_find(e, "interrupted!$") ~= nil
+end
+
 -- main(argv) -> exit status. argv: the script's arguments (arg).
 function _M.main(argv)
   argv = argv or {}
+  -- Commands register here what to undo if they stop on an error.
+  local cleanups = {}
+  local function on_failure(fn) cleanups[#cleanups + 1] = fn end
   local ok, status = pcall(function()
     local name = argv[1]
     if name == nil or name == "-h" or name == "--help" then
@@ -656,9 +694,15 @@ function _M.main(argv)
       write(command_help(c))
       return 0
     end
-    return c.run(name, pos, opt)
+    return c.run(name, pos, opt, on_failure)
   end)
   if ok then return status end
+  -- Undo what the command left half done; a failing undo must not hide why.
+  for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
+  if is_interrupt(status) then
+    io_stderr:write(PROG, ": interrupted\n")
+    return 130 -- as a shell reports a process killed by SIGINT
+  end
   if type(status) == "table" and getmetatable(status) == Fail then
     io_stderr:write(status.msg, "\n")
     return status.status

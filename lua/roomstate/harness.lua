@@ -13,8 +13,9 @@
 -- returns nil, err, code and the cursor does not move.
 local core = require "roomstate.core"
 
-local type, setmetatable, select, string_format, tostring =
-      type, setmetatable, select, string.format, tostring
+local type, setmetatable, select, string_format, tostring, math_floor =
+      type, setmetatable, select, string.format, tostring, math.floor
+local clock, time_ms = core.clock, core.time_ms
 
 local _M = {}
 
@@ -23,12 +24,28 @@ Harness.__index = Harness
 local Cursor = {}
 Cursor.__index = Cursor
 
--- harness.new(store [, opts]) opts.server: the server name in IDs.
+-- Harnesses made in this process, so that two in one millisecond differ.
+local made = 0
+
+-- A seed no other harness has: two harnesses on one store (or one file
+-- shared by processes) must not make the same IDs, or the second
+-- create_room is a silent duplicate of the first.
+local function fresh_seed()
+  made = made + 1
+  return string_format("%x%05x%x", time_ms(), math_floor(clock() * 1e6) % 1048576, made)
+end
+
+-- harness.new(store [, opts]) opts.server: the server name in IDs;
+-- opts.seed: a string put into every event and room ID. A harness given
+-- neither gets a fresh seed; one given either makes the same IDs each run.
 function _M.new(store, opts)
   opts = opts or {}
+  local seed = opts.seed
+  if seed == nil and opts.server == nil then seed = fresh_seed() end
   return setmetatable({
     store = store,
     server = opts.server or "example.org",
+    seed = seed and seed ~= "" and (tostring(seed) .. "-") or "",
     version = opts.version or "10",
     counter = 0,
     depth = {},    -- event_id -> depth
@@ -38,7 +55,7 @@ end
 
 function Harness:next_id(tag)
   self.counter = self.counter + 1
-  return string_format("$%d-%s:%s", self.counter, tag or "ev", self.server)
+  return string_format("$%s%d-%s:%s", self.seed, self.counter, tag or "ev", self.server)
 end
 
 -- prev/auth references in the shape of the room's version; an unknown
@@ -88,7 +105,7 @@ function Harness:create_room(creator, opts)
   opts = opts or {}
   self.rooms = (self.rooms or 0) + 1
   local room = {
-    id = opts.room_id or string_format("!room%d:%s", self.rooms, self.server),
+    id = opts.room_id or string_format("!%sroom%d:%s", self.seed, self.rooms, self.server),
     creator = creator, version = opts.version or self.version,
   }
   local cur = setmetatable({ h = self, room = room, head = {} }, Cursor)

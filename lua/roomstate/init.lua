@@ -22,4 +22,9 @@ _M.state_hash = core.state_hash
 -- going over the whole state.
 _M.state_hash_update = core.state_hash_update
 
+-- The memberships store:members takes ("join", "invite", "leave", "ban",
+-- "knock"), and a test for one, for front ends that check input first.
+_M.MEMBERSHIPS = Store.MEMBERSHIPS
+_M.is_membership = Store.is_membership
+
 return _M

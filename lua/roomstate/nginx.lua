@@ -164,7 +164,7 @@ function _M.new(opts)
     delivery_interval = check_number(opts, "delivery_interval", 0.5, 0.001),
     lease_ttl = check_number(opts, "lease_ttl", 10000, 1),
     _store = nil, _pid = nil, _stale = {},
-    _lease_at = {}, _kick = false,
+    _lease_at = {}, _lease_lost = {}, _kick = false,
     _stats = { requests = 0, total = 0, max = 0, deliveries = 0, delivered = 0 },
   }, App)
   return self
@@ -194,7 +194,13 @@ function App:store()
       if now - (self._lease_at[name] or 0) > self.lease_ttl / 3 then
         ngx.update_time()
         local got = s:try_lease(name, self.owner, self.lease_ttl, ngx.now() * 1000)
-        if not got then error("roomstate.nginx: lease lost", 0) end
+        if not got then
+          -- deliver() reports any raise of a handler as code CALLBACK with
+          -- its text; this mark, not the text, tells deliver_round the raise
+          -- was this one, so a handler's own error is never taken for it.
+          self._lease_lost[name] = true
+          error("LEASE_LOST: another worker took the lease of consumer " .. name, 0)
+        end
         self._lease_at[name] = now
       end
       return handler(out)
@@ -225,13 +231,14 @@ function App:deliver_round()
     elseif got then
       self._lease_at[name] = clock() * 1000
       local t0 = clock()
+      self._lease_lost[name] = nil
       local delivered, errors = s:deliver(name)
       local st = self._stats
       st.deliveries = st.deliveries + 1
       st.delivered = st.delivered + (delivered[name] or 0)
       st.max_delivery = math_max(st.max_delivery or 0, clock() - t0)
       local e = errors and errors[name]
-      if e and e.error ~= "roomstate.nginx: lease lost" then
+      if e and not self._lease_lost[name] then
         ngx.log(ngx.ERR, "roomstate: consumer ", name, " failed at output ",
                 tostring(e.position), ": ", tostring(e.error))
       end
@@ -402,8 +409,9 @@ end
 
 local function get_members(store, room)
   local m = ngx.req.get_uri_args(16).membership or "join"
-  if type(m) ~= "string" or m == "" or #m > 64 then
-    return bad("BAD_REQUEST", "membership must be a word like join or invite, got %s", show(m))
+  if not roomstate.is_membership(m) then
+    return bad("BAD_REQUEST", "membership must be one of %s, got %s",
+               table_concat(roomstate.MEMBERSHIPS, ", "), show(m))
   end
   local list, err, code = store:members(room, m)
   if not list then return from_failure(err, code) end

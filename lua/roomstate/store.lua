@@ -8,8 +8,9 @@ local core = require "roomstate.core"
 local event = require "roomstate.event"
 local outbox = require "roomstate.outbox"
 
-local type, error, setmetatable, tostring, pcall, string_format, math_floor =
-      type, error, setmetatable, tostring, pcall, string.format, math.floor
+local type, error, setmetatable, tostring, pcall, pairs, string_format, math_floor, math_huge =
+      type, error, setmetatable, tostring, pcall, pairs, string.format, math.floor, math.huge
+local table_concat = table.concat
 
 local Store = {}
 Store.__index = Store
@@ -129,7 +130,7 @@ local function deliver_now(self, name, recent)
   return delivered, errors
 end
 
-local function run_batch(self, items, deliver, level)
+local function run_batch(self, items, deliver, level, batch)
   local c = check_open(self, level)
   if c:in_transaction() then error("ingest called from inside a batch", level) end
   local kinds, states = {}, {}
@@ -148,7 +149,7 @@ local function run_batch(self, items, deliver, level)
     res, err, code = ingest_one(c, items[i].event, kinds[i], states[i])
     if not res then
       c:rollback()
-      if #items > 1 or self._batch then
+      if #items > 1 or batch then
         err = string_format("%s: item %d: %s", code, i, err:gsub("^[%u_]+: ", "", 1))
       end
       return nil, err, code
@@ -186,39 +187,86 @@ function Store:ingest_batch(items, opts)
   if type(items) ~= "table" then
     error("bad argument #1 to 'ingest_batch' (array of items expected, got " .. type(items) .. ")", 2)
   end
-  self._batch = true
-  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3)
-  self._batch = nil
+  -- `true`: errors name the item even in a list of one.
+  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3, true)
   return results, err, code
 end
 
--- Queries: string IDs in, State objects or strings out.
-function Store:current_state(room_id) return check_open(self):current_state(room_id) end
-function Store:state_before(event_id) return check_open(self):state_before(event_id) end
-function Store:state_after(event_id) return check_open(self):state_after(event_id) end
-function Store:latest_events(room_id) return check_open(self):latest_events(room_id) end
-function Store:event(event_id) return check_open(self):event(event_id) end
+-- Caller mistakes in queries raise naming the method and the argument,
+-- counted as the caller counts them: a tail call into C would leave Lua
+-- only '?' to say. `level` as for error(), from the method's frame.
+local function check_arg(ok, n, fname, expected, v, level)
+  if ok then return end
+  local got = type(v) == "string" and string_format("%q", v) or type(v)
+  error(string_format("bad argument #%d to '%s' (%s expected, got %s)", n, fname, expected, got),
+        (level or 2) + 1)
+end
+
+local function is_count(v)
+  return type(v) == "number" and v >= 0 and v == math_floor(v) and v < math_huge
+end
+
+-- Queries: string IDs in, State objects or strings out. Those taking one
+-- ID are the core's method of the same name.
+local ONE_ID = {
+  current_state = "room ID", state_before = "event ID", state_after = "event ID",
+  latest_events = "room ID", event = "event ID",
+}
+for name, what in pairs(ONE_ID) do
+  local expected = what .. " string"
+  Store[name] = function(self, id)
+    check_arg(type(id) == "string", 1, name, expected, id)
+    local c = check_open(self)
+    return c[name](c, id)
+  end
+end
+
 function Store:rooms() return check_open(self):rooms() end
-function Store:members(room_id, membership) return check_open(self):members(room_id, membership) end
+
+-- The memberships the member index keeps: the Matrix spec's five.
+local MEMBERSHIPS = { "join", "invite", "leave", "ban", "knock" }
+local IS_MEMBERSHIP = {}
+for i = 1, #MEMBERSHIPS do IS_MEMBERSHIP[MEMBERSHIPS[i]] = true end
+local MEMBERSHIP_EXPECTED = table_concat(MEMBERSHIPS, ", ", 1, #MEMBERSHIPS - 1) .. " or "
+                            .. MEMBERSHIPS[#MEMBERSHIPS]
+Store.MEMBERSHIPS = MEMBERSHIPS
+function Store.is_membership(m) return IS_MEMBERSHIP[m] == true end
+
+-- A membership nobody has (a typo of "join") is a caller mistake, not an
+-- empty list.
+function Store:members(room_id, membership)
+  check_arg(type(room_id) == "string", 1, "members", "room ID string", room_id)
+  check_arg(membership == nil or IS_MEMBERSHIP[membership], 2, "members", MEMBERSHIP_EXPECTED,
+            membership)
+  return check_open(self):members(room_id, membership)
+end
+
+local function room_info(self, room_id, fname)
+  check_arg(type(room_id) == "string", 1, fname, "room ID string", room_id, 3)
+  return check_open(self, 3):room_info(room_id)
+end
 
 function Store:room_version(room_id)
-  local info, err, code = check_open(self):room_info(room_id)
+  local info, err, code = room_info(self, room_id, "room_version")
   if not info then return nil, err, code end
   return info.version
 end
 
 -- The room's current state hash (16 hex digits), as outputs carry it.
 function Store:state_hash(room_id)
-  local info, err, code = check_open(self):room_info(room_id)
+  local info, err, code = room_info(self, room_id, "state_hash")
   if not info then return nil, err, code end
   return info.state_hash
 end
 
 -- Outbox and subscribers.
+local function check_range(from, limit, fname)
+  check_arg(is_count(from), 1, fname, "position (an integer >= 0)", from, 3)
+  check_arg(limit == nil or is_count(limit), 2, fname, "limit (an integer >= 0)", limit, 3)
+end
+
 function Store:outputs(from, limit)
-  if type(from) ~= "number" then
-    error("bad argument #1 to 'outputs' (position expected, got " .. type(from) .. ")", 2)
-  end
+  check_range(from, limit, "outputs")
   return outbox.read(check_open(self), from, limit)
 end
 
@@ -226,16 +274,12 @@ end
 -- a list of JSON texts, one per output (JSON lines). Built from the stored
 -- bytes: [] stays [] and the event is byte for byte as ingested.
 function Store:outputs_json(from, limit)
-  if type(from) ~= "number" then
-    error("bad argument #1 to 'outputs_json' (position expected, got " .. type(from) .. ")", 2)
-  end
+  check_range(from, limit, "outputs_json")
   return outbox.read_json(check_open(self), from, limit)
 end
 
 function Store:outputs_json_list(from, limit)
-  if type(from) ~= "number" then
-    error("bad argument #1 to 'outputs_json_list' (position expected, got " .. type(from) .. ")", 2)
-  end
+  check_range(from, limit, "outputs_json_list")
   return outbox.read_raw(check_open(self), from, limit)
 end
 
@@ -243,10 +287,13 @@ end
 -- Takes or renews a lease held in the database, so that among several
 -- processes (nginx workers) one at a time does a job such as delivering
 -- to a named consumer. now_ms defaults to the wall clock in milliseconds.
+-- A negative ttl_ms gives the holder's lease up, for another to take at once.
 function Store:try_lease(name, owner, ttl_ms, now_ms)
-  if type(name) ~= "string" or type(owner) ~= "string" or type(ttl_ms) ~= "number" then
-    error("bad arguments to 'try_lease' (name, owner, ttl_ms expected)", 2)
-  end
+  check_arg(type(name) == "string", 1, "try_lease", "consumer name string", name)
+  check_arg(type(owner) == "string", 2, "try_lease", "owner string", owner)
+  check_arg(type(ttl_ms) == "number" and ttl_ms == math_floor(ttl_ms) and ttl_ms >= -1e12
+            and ttl_ms <= 1e12, 3, "try_lease", "ttl_ms integer", ttl_ms)
+  check_arg(now_ms == nil or is_count(now_ms), 4, "try_lease", "now_ms (an integer >= 0)", now_ms)
   return check_open(self):lease(name, owner, ttl_ms, now_ms and math_floor(now_ms))
 end
 
@@ -272,6 +319,7 @@ end
 
 function Store:trim_outputs() return check_open(self):trim_outputs() end
 function Store:purge_room(room_id)
+  check_arg(type(room_id) == "string", 1, "purge_room", "room ID string", room_id)
   local c = check_open(self)
   local pos, err, code = c:purge_room(room_id)
   if not pos then return nil, err, code end
