@@ -22,6 +22,11 @@ _M.state_hash = core.state_hash
 -- going over the whole state.
 _M.state_hash_update = core.state_hash_update
 
+-- roomstate.room_version(id) -> the rules of a known room version (a
+-- table of named flags), or nil; roomstate.room_versions() -> their IDs.
+_M.room_version = core.room_version
+_M.room_versions = core.room_versions
+
 -- The memberships store:members takes ("join", "invite", "leave", "ban",
 -- "knock"), and a test for one, for front ends that check input first.
 _M.MEMBERSHIPS = Store.MEMBERSHIPS
