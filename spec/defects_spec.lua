@@ -134,6 +134,27 @@ describe("issue 11 defects", function()
              function() return st:diff() end)
       assert.same({}, (other:diff(other)))
     end)
+
+    it("in ingest and ingest_batch options, naming the item", function()
+      raises("bad argument #2 to 'ingest' (options table expected, got string)",
+             store.ingest, store, "{}", "new")
+      raises("bad option 'kind' to 'ingest' (\"new\", \"old\" or \"outlier\" expected, got later)",
+             store.ingest, store, "{}", { kind = "later" })
+      raises("bad argument #1 to 'ingest_batch' (item 2: a table with an 'event' field expected)",
+             store.ingest_batch, store, { { event = "{}" }, {} })
+      raises("bad option 'state' to 'ingest_batch' (item 1: an outlier has no state)",
+             store.ingest_batch, store, { { event = "{}", kind = "outlier", state = {} } })
+    end)
+
+    it("on a closed store, naming the method", function()
+      local s = assert(roomstate.open(":memory:"))
+      s:close()
+      raises("'current_state' called on a closed store", s.current_state, s, "!r:x")
+      raises("'ingest' called on a closed store", s.ingest, s, "{}")
+      raises("'ingest_batch' called on a closed store", s.ingest_batch, s, {})
+      raises("'rooms' called on a closed store", s.rooms, s)
+      raises("'deliver' called on a closed store", s.deliver, s)
+    end)
   end)
 
   describe("an unknown membership is a caller mistake", function()

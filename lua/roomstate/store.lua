@@ -17,38 +17,41 @@ Store.__index = Store
 
 local KINDS = { new = true, old = true, outlier = true }
 
-local function check_open(self, level)
-  if self._core:is_closed() then error("the store is closed", (level or 2) + 1) end
+-- A closed store is a caller mistake; the message names the method.
+local function check_open(self, fname, level)
+  if self._core:is_closed() then
+    error(string_format("'%s' called on a closed store", fname), (level or 2) + 1)
+  end
   return self._core
 end
 
--- Caller mistakes in options raise, naming the value.
-local function check_opts(opts, what, level)
+-- Caller mistakes in options raise, naming the function, the option and
+-- the value, and for a batch the item.
+local function check_opts(opts, what, level, item)
+  local at = item and string_format("item %d: ", item) or ""
+  local function bad(option, fmt, ...)
+    error(string_format("bad option '%s' to '%s' (%s" .. fmt .. ")", option, what, at, ...), level + 1)
+  end
   if opts == nil then return "new", nil end
   if type(opts) ~= "table" then
-    error(string_format("bad argument to '%s' (options table expected, got %s)", what, type(opts)), level)
+    error(string_format("bad argument #2 to '%s' (options table expected, got %s)", what, type(opts)), level)
   end
   local kind = opts.kind
   if kind == nil then kind = "new" end
   if not KINDS[kind] then
-    error(string_format("bad option 'kind' to '%s' (\"new\", \"old\" or \"outlier\" expected, got %s)",
-                        what, tostring(kind)), level)
+    bad("kind", "\"new\", \"old\" or \"outlier\" expected, got %s", tostring(kind))
   end
   local state = opts.state
   if state ~= nil then
     if type(state) ~= "table" then
-      error(string_format("bad option 'state' to '%s' (array of event IDs expected, got %s)",
-                          what, type(state)), level)
+      bad("state", "array of event IDs expected, got %s", type(state))
     end
     for i = 1, #state do
       if type(state[i]) ~= "string" then
-        error(string_format("bad option 'state' to '%s' (state[%d] is %s, not an event ID)",
-                            what, i, type(state[i])), level)
+        bad("state", "state[%d] is %s, not an event ID", i, type(state[i]))
       end
     end
-    if kind == "outlier" then
-      error(string_format("bad option 'state' to '%s' (an outlier has no state)", what), level)
-    end
+    if kind == "outlier" then bad("state", "an outlier has no state") end
   end
   return kind, state
 end
@@ -131,15 +134,15 @@ local function deliver_now(self, name, recent)
 end
 
 local function run_batch(self, items, deliver, level, batch)
-  local c = check_open(self, level)
+  local c = check_open(self, batch and "ingest_batch" or "ingest", level)
   if c:in_transaction() then error("ingest called from inside a batch", level) end
   local kinds, states = {}, {}
   for i = 1, #items do
     local it = items[i]
     if type(it) ~= "table" or it.event == nil then
-      error(string_format("bad item %d (a table with an 'event' field expected)", i), level)
+      error(string_format("bad argument #1 to 'ingest_batch' (item %d: a table with an 'event' field expected)", i), level)
     end
-    kinds[i], states[i] = check_opts(it, "ingest_batch", level + 1)
+    kinds[i], states[i] = check_opts(it, "ingest_batch", level + 1, i)
   end
   local ok, err, code = c:begin()
   if not ok then return nil, err, code end
@@ -216,12 +219,12 @@ for name, what in pairs(ONE_ID) do
   local expected = what .. " string"
   Store[name] = function(self, id)
     check_arg(type(id) == "string", 1, name, expected, id)
-    local c = check_open(self)
+    local c = check_open(self, name)
     return c[name](c, id)
   end
 end
 
-function Store:rooms() return check_open(self):rooms() end
+function Store:rooms() return check_open(self, "rooms"):rooms() end
 
 -- The memberships the member index keeps: the Matrix spec's five.
 local MEMBERSHIPS = { "join", "invite", "leave", "ban", "knock" }
@@ -238,12 +241,12 @@ function Store:members(room_id, membership)
   check_arg(type(room_id) == "string", 1, "members", "room ID string", room_id)
   check_arg(membership == nil or IS_MEMBERSHIP[membership], 2, "members", MEMBERSHIP_EXPECTED,
             membership)
-  return check_open(self):members(room_id, membership)
+  return check_open(self, "members"):members(room_id, membership)
 end
 
 local function room_info(self, room_id, fname)
   check_arg(type(room_id) == "string", 1, fname, "room ID string", room_id, 3)
-  return check_open(self, 3):room_info(room_id)
+  return check_open(self, fname, 3):room_info(room_id)
 end
 
 function Store:room_version(room_id)
@@ -267,7 +270,7 @@ end
 
 function Store:outputs(from, limit)
   check_range(from, limit, "outputs")
-  return outbox.read(check_open(self), from, limit)
+  return outbox.read(check_open(self, "outputs"), from, limit)
 end
 
 -- The same outputs as one JSON array text, for serving over HTTP, or as
@@ -275,12 +278,12 @@ end
 -- bytes: [] stays [] and the event is byte for byte as ingested.
 function Store:outputs_json(from, limit)
   check_range(from, limit, "outputs_json")
-  return outbox.read_json(check_open(self), from, limit)
+  return outbox.read_json(check_open(self, "outputs_json"), from, limit)
 end
 
 function Store:outputs_json_list(from, limit)
   check_range(from, limit, "outputs_json_list")
-  return outbox.read_raw(check_open(self), from, limit)
+  return outbox.read_raw(check_open(self, "outputs_json_list"), from, limit)
 end
 
 -- store:try_lease(name, owner, ttl_ms [, now_ms]) -> true | false | nil, err, code
@@ -294,7 +297,7 @@ function Store:try_lease(name, owner, ttl_ms, now_ms)
   check_arg(type(ttl_ms) == "number" and ttl_ms == math_floor(ttl_ms) and ttl_ms >= -1e12
             and ttl_ms <= 1e12, 3, "try_lease", "ttl_ms integer", ttl_ms)
   check_arg(now_ms == nil or is_count(now_ms), 4, "try_lease", "now_ms (an integer >= 0)", now_ms)
-  return check_open(self):lease(name, owner, ttl_ms, now_ms and math_floor(now_ms))
+  return check_open(self, "try_lease"):lease(name, owner, ttl_ms, now_ms and math_floor(now_ms))
 end
 
 function Store:subscribe(name, fn, opts)
@@ -304,7 +307,7 @@ function Store:subscribe(name, fn, opts)
   if type(fn) ~= "function" then
     error("bad argument #2 to 'subscribe' (function expected, got " .. type(fn) .. ")", 2)
   end
-  return outbox.subscribe(check_open(self), self._subs, name, fn, opts)
+  return outbox.subscribe(check_open(self, "subscribe"), self._subs, name, fn, opts)
 end
 
 function Store:unsubscribe(name)
@@ -313,14 +316,14 @@ end
 
 -- store:deliver([name]) -> delivered, errors
 function Store:deliver(name)
-  check_open(self)
+  check_open(self, "deliver")
   return deliver_now(self, name)
 end
 
-function Store:trim_outputs() return check_open(self):trim_outputs() end
+function Store:trim_outputs() return check_open(self, "trim_outputs"):trim_outputs() end
 function Store:purge_room(room_id)
   check_arg(type(room_id) == "string", 1, "purge_room", "room ID string", room_id)
-  local c = check_open(self)
+  local c = check_open(self, "purge_room")
   local pos, err, code = c:purge_room(room_id)
   if not pos then return nil, err, code end
   if self._deliver then self:deliver() end
@@ -328,11 +331,11 @@ function Store:purge_room(room_id)
 end
 
 -- Verifies every stored invariant; true or nil, "CORRUPT: ...", "CORRUPT".
-function Store:check() return check_open(self):check() end
+function Store:check() return check_open(self, "check"):check() end
 
 -- The low-level surface: numeric IDs, counts, raw snapshots. For tests and
 -- tools only; applications never need it.
-function Store:debug() return check_open(self) end
+function Store:debug() return check_open(self, "debug") end
 
 function Store:__tostring()
   return "roomstate.Store (" .. (self._core:is_closed() and "closed" or "open") .. ")"
