@@ -207,6 +207,17 @@ describe("issue 11 defects", function()
     end)
   end)
 
+  it("delivery keeps the code of a callback that raises a table", function()
+    local store = assert(roomstate.open(":memory:", { deliver = false }))
+    assert(harness.new(store):create_room("@a:x"))
+    store:subscribe("t", function() error({ code = "MY_CODE", message = "said why" }) end)
+    store:subscribe("s", function() error("plain", 0) end)
+    local _, errors = store:deliver()
+    assert.same({ position = 1, error = "said why", code = "MY_CODE" }, errors.t)
+    assert.same({ position = 1, error = "plain", code = "CALLBACK" }, errors.s)
+    store:close()
+  end)
+
   describe("nginx delivery tells a lost lease from a handler's error", function()
     local dir, path
     before_each(function()

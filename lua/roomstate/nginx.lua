@@ -164,7 +164,7 @@ function _M.new(opts)
     delivery_interval = check_number(opts, "delivery_interval", 0.5, 0.001),
     lease_ttl = check_number(opts, "lease_ttl", 10000, 1),
     _store = nil, _pid = nil, _stale = {},
-    _lease_at = {}, _lease_lost = {}, _kick = false,
+    _lease_at = {}, _kick = false,
     _stats = { requests = 0, total = 0, max = 0, deliveries = 0, delivered = 0 },
   }, App)
   return self
@@ -195,11 +195,11 @@ function App:store()
         ngx.update_time()
         local got = s:try_lease(name, self.owner, self.lease_ttl, ngx.now() * 1000)
         if not got then
-          -- deliver() reports any raise of a handler as code CALLBACK with
-          -- its text; this mark, not the text, tells deliver_round the raise
-          -- was this one, so a handler's own error is never taken for it.
-          self._lease_lost[name] = true
-          error("LEASE_LOST: another worker took the lease of consumer " .. name, 0)
+          -- a table keeps its code through deliver(), so deliver_round
+          -- knows this raise by its code and a handler's own error (code
+          -- CALLBACK, whatever its text) is never taken for it
+          error({ code = "LEASE_LOST",
+                  message = "another worker took the lease of consumer " .. name }, 0)
         end
         self._lease_at[name] = now
       end
@@ -231,14 +231,13 @@ function App:deliver_round()
     elseif got then
       self._lease_at[name] = clock() * 1000
       local t0 = clock()
-      self._lease_lost[name] = nil
       local delivered, errors = s:deliver(name)
       local st = self._stats
       st.deliveries = st.deliveries + 1
       st.delivered = st.delivered + (delivered[name] or 0)
       st.max_delivery = math_max(st.max_delivery or 0, clock() - t0)
       local e = errors and errors[name]
-      if e and not self._lease_lost[name] then
+      if e and e.code ~= "LEASE_LOST" then
         ngx.log(ngx.ERR, "roomstate: consumer ", name, " failed at output ",
                 tostring(e.position), ": ", tostring(e.error))
       end

@@ -94,14 +94,23 @@ local function next_batch(core, recent, pos)
   return outs
 end
 
+-- A callback's raise as a failure: a table { code =, message = } keeps
+-- its code (the nginx module stops on LEASE_LOST that way); anything else
+-- is code CALLBACK with the raised value as text.
+local function callback_failure(position, raised)
+  if type(raised) == "table" and type(raised.code) == "string" then
+    return { position = position, error = tostring(raised.message or raised.code),
+             code = raised.code }
+  end
+  return { position = position, error = tostring(raised), code = "CALLBACK" }
+end
+
 -- Calls fn on each output of the batch until one raises; returns how many
 -- returned and, if one raised, the failure.
 local function run_callbacks(fn, batch)
   for i = 1, #batch do
     local ok, cb_err = pcall(fn, batch[i])
-    if not ok then
-      return i - 1, { position = batch[i].position, error = tostring(cb_err), code = "CALLBACK" }
-    end
+    if not ok then return i - 1, callback_failure(batch[i].position, cb_err) end
   end
   return #batch
 end
