@@ -71,5 +71,6 @@ void test_snapshot(t_run *t);
 void test_db(t_run *t);
 void test_ingest(t_run *t);
 void test_room_versions(t_run *t);
+void test_walk(t_run *t);
 
 #endif
