@@ -25,7 +25,8 @@ typedef struct ingest {
     /* room, IDs */
     rs_nid room, id, type, key;
     rs_room_row row;          /* as read at the start, written back changed */
-    const rs_room_version *version;
+    const rs_room_version *version; /* NULL: a room of an older file, version unknown */
+    int created_room;         /* this event created the room */
     rs_event_row old;         /* the event's row before this ingest */
     int is_new_row;
     rs_nid *prev;             /* the prev events' IDs, 0 for unknown ones */
@@ -68,8 +69,7 @@ static int is_create(const rs_event *ev)
 
 /* ---- room ---- */
 
-/* A create event names a room version the core knows, even one that
- * arrives for a room already created (as an outlier of a rewrite). */
+/* A create event names a room version the core knows. */
 static int create_version(ingest *c, const rs_room_version **v)
 {
     rs_str s = c->ev->room_version.s ? c->ev->room_version : (rs_str){"1", 1};
@@ -83,38 +83,49 @@ static int create_version(ingest *c, const rs_room_version **v)
 static int phase_room(ingest *c)
 {
     const rs_event *ev = c->ev;
-    const rs_room_version *created = NULL;
+    const rs_room_version *v;
     int rc = rs_id_lookup(c->db, RS_ID_ROOM, ev->room_id.s, ev->room_id.len, &c->room);
-    if ((rc != RS_OK && rc != RS_ENOTFOUND) ||
-        (is_create(ev) && (rc = create_version(c, &created))))
+    if (rc != RS_OK && rc != RS_ENOTFOUND)
         return rc;
     if (c->room && (rc = rs__room_read(c->db, c->room, &c->row)))
         return rc;
-    if (!c->row.created && !created)
+    if (c->row.created) {
+        c->version = rs_room_version_find(c->row.version, strlen(c->row.version));
+        return RS_OK;
+    }
+    if (!is_create(ev))
         return rs__fail(c->db, RS_EUNKNOWN_ROOM, "%.*s: room %.*s has no create event",
                         EVID(c), (int)ev->room_id.len, ev->room_id.s);
-    if (!c->row.created)
-        return rs__room_create(c->db, ev->room_id, (c->version = created)->id,
-                               &c->room, &c->row);
-    c->version = rs_room_version_find(c->row.version, strlen(c->row.version));
-    return RS_OK;
+    if ((rc = create_version(c, &v)))
+        return rc;
+    c->version = v;
+    c->created_room = 1;
+    return rs__room_create(c->db, ev->room_id, v->id, &c->room, &c->row);
+}
+
+/* A create event for a room that exists (an outlier of a rewrite) names a
+ * known version too; one stored already is a duplicate, whatever it says,
+ * so that an import can be run again over a room of an older file. */
+static int phase_create_version(ingest *c)
+{
+    const rs_room_version *v;
+    return is_create(c->ev) && !c->created_room && !c->done ? create_version(c, &v) : RS_OK;
 }
 
 /* The room version fixes the shape of prev_events and auth_events. A room
  * stored before versions were checked may have a version the core does
- * not know; its events are taken as they come, as they were then. */
+ * not know; as then, its events must use the [id] shape of v3 on. */
 static int phase_version_format(ingest *c)
 {
     const rs_room_version *v = c->version;
-    if (!v || c->ev->ref_shape == RS_REFS_NONE)
-        return RS_OK;
-    if ((c->ev->ref_shape == RS_REFS_PAIRS) == (v->ref_pairs != 0))
+    int pairs = v && v->ref_pairs;
+    if (c->ev->ref_shape == RS_REFS_NONE || (c->ev->ref_shape == RS_REFS_PAIRS) == pairs)
         return RS_OK;
     return rs__fail(c->db, RS_EBAD_EVENT,
                     "%.*s: prev_events/auth_events have the %s shape, but room "
-                    "version %s uses %s", EVID(c),
-                    c->ev->ref_shape == RS_REFS_PAIRS ? "[id, hashes]" : "[id]", v->id,
-                    v->ref_pairs ? "[id, hashes]" : "[id]");
+                    "version \"%s\" uses %s", EVID(c),
+                    c->ev->ref_shape == RS_REFS_PAIRS ? "[id, hashes]" : "[id]",
+                    v ? v->id : c->row.version, pairs ? "[id, hashes]" : "[id]");
 }
 
 /* ---- IDs ---- */
@@ -500,7 +511,8 @@ static int advance_room(ingest *c)
 static int walk(ingest *c)
 {
     int rc;
-    if ((rc = phase_room(c)) || (rc = phase_version_format(c)) || (rc = phase_ids(c)))
+    if ((rc = phase_room(c)) || (rc = phase_version_format(c)) || (rc = phase_ids(c)) ||
+        (rc = phase_create_version(c)))
         return rc;
     if (c->done)
         return RS_OK;

@@ -259,6 +259,22 @@ static const char *type_got(lua_State *L, int idx)
     return lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
 }
 
+/* The same for a plain function of roomstate.core, whose name Lua cannot
+ * give either when it is reached by a tail call (roomstate.state_hash). */
+static int func_argerror(lua_State *L, int idx, const char *fname, const char *msg)
+{
+    return luaL_error(L, "bad argument #%d to '%s' (%s)", idx, fname, msg);
+}
+
+/* A typed argument of a plain function, named on a mistake. */
+static void check_arg_type(lua_State *L, int idx, int type, const char *fname,
+                           const char *what)
+{
+    if (lua_type(L, idx) != type)
+        func_argerror(L, idx, fname, lua_pushfstring(L, "%s expected, got %s", what,
+                                                     type_got(L, idx)));
+}
+
 /* A string argument of a method: no number coerced to a type or key. */
 static const char *check_string_arg(lua_State *L, int idx, const char *method,
                                     const char *what, size_t *len)
@@ -499,12 +515,16 @@ static rs_str *field_array(lua_State *L, int t, const char *name, size_t *n)
     return str_array(L, lua_gettop(L), n, name);
 }
 
-static int64_t field_int(lua_State *L, int t, const char *name)
+/* An integer field; an optional one may be absent (0). Room versions 1-5
+ * allow floats in events, so a timestamp is taken in whole milliseconds
+ * (roomstate.event has checked that it is a number in range). */
+static int64_t field_int(lua_State *L, int t, const char *name, int required, int whole)
 {
     lua_getfield(L, t, name);
     lua_Number v = lua_tonumber(L, -1);
-    if (!lua_isnil(L, -1) &&
-        (lua_type(L, -1) != LUA_TNUMBER || !(v >= -MAX_POSITION && v <= MAX_POSITION)))
+    if ((required || !lua_isnil(L, -1)) &&
+        (lua_type(L, -1) != LUA_TNUMBER || !(v >= -MAX_POSITION && v <= MAX_POSITION) ||
+         (whole && v != (lua_Number)(int64_t)v)))
         luaL_error(L, "ingest: field '%s' must be an integer", name);
     lua_pop(L, 1);
     return (int64_t)v;
@@ -521,10 +541,10 @@ static void event_from_table(lua_State *L, int t, rs_event *ev)
     ev->type = field_str(L, t, "type", 1);
     ev->state_key = field_str(L, t, "state_key", 0);
     ev->json = field_str(L, t, "json", 1);
-    ev->depth = field_int(L, t, "depth");
+    ev->depth = field_int(L, t, "depth", 1, 1);
     if (ev->depth < 0)
         luaL_error(L, "ingest: field 'depth' must be a non-negative integer");
-    ev->origin_server_ts = field_int(L, t, "origin_server_ts");
+    ev->origin_server_ts = field_int(L, t, "origin_server_ts", 0, 0);
     ev->prev = field_array(L, t, "prev_events", &ev->nprev);
     ev->auth = field_array(L, t, "auth_events", &ev->nauth);
     lua_getfield(L, t, "pairs_shape");
@@ -591,7 +611,8 @@ static int l_room_version(lua_State *L)
     static const char *const id_formats[] = {"", "sender", "hash", "hash_url"};
     static const char *const state_res[] = {"", "v1", "v2", "v2.1"};
     size_t n;
-    const char *id = luaL_checklstring(L, 1, &n);
+    check_arg_type(L, 1, LUA_TSTRING, "room_version", "room version string");
+    const char *id = lua_tolstring(L, 1, &n);
     const rs_room_version *v = rs_room_version_find(id, n);
     if (!v) {
         lua_pushnil(L);
@@ -857,22 +878,22 @@ static int l_check(lua_State *L)
 
 /* The sum of the entry hashes of the entries table at idx, as the core
  * sums a room's state; raises naming the argument on a malformed entry. */
-static uint64_t entries_hash(lua_State *L, int idx)
+static uint64_t entries_hash(lua_State *L, int idx, const char *fname)
 {
-    luaL_checktype(L, idx, LUA_TTABLE);
+    check_arg_type(L, idx, LUA_TTABLE, fname, "entries table");
     uint64_t sum = 0;
     size_t n = lua_objlen(L, idx);
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, (int)i);
         if (!lua_istable(L, -1))
-            luaL_argerror(L, idx, "entries must be tables");
+            func_argerror(L, idx, fname, "entries must be tables");
         size_t tl, kl, el;
         lua_getfield(L, -1, "type");
         lua_getfield(L, -2, "state_key");
         lua_getfield(L, -3, "event_id");
         if (lua_type(L, -3) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING ||
             lua_type(L, -1) != LUA_TSTRING)
-            luaL_argerror(L, idx, "each entry needs string type, state_key and event_id");
+            func_argerror(L, idx, fname, "each entry needs string type, state_key and event_id");
         const char *t = lua_tolstring(L, -3, &tl);
         const char *k = lua_tolstring(L, -2, &kl);
         const char *e = lua_tolstring(L, -1, &el);
@@ -885,17 +906,18 @@ static uint64_t entries_hash(lua_State *L, int idx)
 /* roomstate.core.state_hash({ {type=, state_key=, event_id=}, ... }) */
 static int l_state_hash(lua_State *L)
 {
-    push_hex(L, entries_hash(L, 1));
+    push_hex(L, entries_hash(L, 1, "state_hash"));
     return 1;
 }
 
 /* A hash as push_hex prints it (either case accepted). */
-static uint64_t check_hex(lua_State *L, int idx)
+static uint64_t check_hex(lua_State *L, int idx, const char *fname)
 {
     size_t n;
-    const char *s = luaL_checklstring(L, idx, &n);
+    check_arg_type(L, idx, LUA_TSTRING, fname, "state hash string");
+    const char *s = lua_tolstring(L, idx, &n);
     if (n != 16)
-        luaL_argerror(L, idx, "state hash of 16 hex digits expected");
+        func_argerror(L, idx, fname, "state hash of 16 hex digits expected");
     uint64_t h = 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i], d;
@@ -904,7 +926,7 @@ static uint64_t check_hex(lua_State *L, int idx)
         else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
             d = (c | 0x20) - 'a' + 10;
         else
-            return (uint64_t)luaL_argerror(L, idx, "state hash of 16 hex digits expected");
+            return (uint64_t)func_argerror(L, idx, fname, "state hash of 16 hex digits expected");
         h = h << 4 | (uint64_t)d;
     }
     return h;
@@ -915,9 +937,9 @@ static uint64_t check_hex(lua_State *L, int idx)
  * the low bits, so a consumer cannot do this arithmetic itself. */
 static int l_state_hash_update(lua_State *L)
 {
-    uint64_t h = check_hex(L, 1);
-    uint64_t removed = entries_hash(L, 2);
-    uint64_t added = entries_hash(L, 3);
+    uint64_t h = check_hex(L, 1, "state_hash_update");
+    uint64_t removed = entries_hash(L, 2, "state_hash_update");
+    uint64_t added = entries_hash(L, 3, "state_hash_update");
     push_hex(L, h - removed + added);
     return 1;
 }
@@ -1124,7 +1146,7 @@ int luaopen_roomstate_core(lua_State *L)
     lua_pop(L, 1);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 12);
     lua_pushcfunction(L, l_open);
     lua_setfield(L, -2, "open");
     lua_pushcfunction(L, l_state_hash);

@@ -308,8 +308,11 @@ static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
         scratch->len = 0;
         int rc = render(db, sqlite3_column_blob(st, 1),
                         (size_t)sqlite3_column_bytes(st, 1), scratch);
-        if (rc)
-            return rs__fail(db, rc, "output %lld: %s", (long long)pos, rs_errmsg(db));
+        if (rc) {
+            char why[sizeof db->errmsg]; /* the message may not format into itself */
+            snprintf(why, sizeof why, "%s", rs_errmsg(db));
+            return rs__fail(db, rc, "output %lld: %s", (long long)pos, why);
+        }
         body = (const char *)scratch->p;
         bl = scratch->len;
     }

@@ -146,6 +146,19 @@ describe("issue 11 defects", function()
              store.ingest_batch, store, { { event = "{}", kind = "outlier", state = {} } })
     end)
 
+    it("in the module's functions and the remaining Store methods", function()
+      raises("bad argument #1 to 'state_hash' (entries table expected, got no value)",
+             function() return roomstate.state_hash() end)
+      raises("bad argument #1 to 'state_hash_update' (state hash string expected, got number)",
+             function() return roomstate.state_hash_update(5, {}, {}) end)
+      raises("bad argument #1 to 'room_version' (room version string expected, got no value)",
+             function() return roomstate.room_version() end)
+      raises("bad argument #2 to 'ingest_batch' (options table expected, got number)",
+             store.ingest_batch, store, {}, 5)
+      raises("bad argument #1 to 'unsubscribe' (consumer name expected, got nil)",
+             store.unsubscribe, store)
+    end)
+
     it("on a closed store, naming the method", function()
       local s = assert(roomstate.open(":memory:"))
       s:close()
@@ -205,6 +218,14 @@ describe("issue 11 defects", function()
       assert.same({ "@a:x" }, require("cjson").decode(body).members)
       app:store():close()
     end)
+  end)
+
+  it("the rockspec declares lua-cjson and does not build with -Werror", function()
+    local text = S.read("rockspec/roomstate-scm-1.rockspec")
+    assert.matches('"lua%-cjson', text)
+    assert.matches('ROOMSTATE_WERROR = "OFF"', text, 1, true)
+    local cmake = S.read("CMakeLists.txt")
+    assert.matches("option%(ROOMSTATE_WERROR", cmake)
   end)
 
   it("delivery keeps the code of a callback that raises a table", function()

@@ -86,6 +86,37 @@ describe("room versions", function()
     store:close()
   end)
 
+  it("keeps serving a room an older file stored with an unknown version", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/legacy.db"
+    local store = assert(roomstate.open(path))
+    local h = harness.new(store)
+    local room = assert(h:create_room("@a:x", { room_id = "!old:x" }))
+    local create_json = store:event(room.room.create_id)
+    store:close()
+    -- as a file from before versions were checked would hold it
+    S.sql_value(path, "UPDATE rooms SET version='banana' WHERE room_id='!old:x'")
+    store = assert(roomstate.open(path))
+    h = harness.new(store)
+    assert.equal("banana", store:room_version("!old:x"))
+    -- its own create event again is a duplicate, so an import can be rerun
+    local res = assert(store:ingest(create_json))
+    assert.is_true(res.duplicate)
+    -- its events keep the [id] shape, as before
+    local _, pdu = h:emit(room.room, room.head, { type = "m.room.message", content = {} },
+                          { ingest = false })
+    local ok = assert(store:ingest(pdu))
+    pdu.event_id = "$pairs:x"
+    pdu.prev_events = { { ok.event_id, { sha256 = "x" } } }
+    pdu.auth_events = {}
+    local bad, err, code = store:ingest(pdu)
+    assert.is_nil(bad)
+    assert.equal("BAD_EVENT", code)
+    assert.matches('room version "banana" uses [id]', err, 1, true)
+    store:close()
+    S.rmdir(dir)
+  end)
+
   it("takes a create event without room_version as version 1", function()
     local store = assert(roomstate.open(":memory:"))
     local pdu = create_pdu(nil)

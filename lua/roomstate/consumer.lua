@@ -12,8 +12,8 @@ local event = require "roomstate.event"
 local core = require "roomstate.core"
 
 local json = event.json
-local setmetatable, pairs, error, tostring =
-      setmetatable, pairs, error, tostring
+local setmetatable, pairs, error, tostring, assert =
+      setmetatable, pairs, error, tostring, assert
 local state_hash, state_hash_update = core.state_hash, core.state_hash_update
 
 local Consumer = {}

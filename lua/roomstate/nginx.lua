@@ -196,8 +196,8 @@ function App:store()
         local got = s:try_lease(name, self.owner, self.lease_ttl, ngx.now() * 1000)
         if not got then
           -- a table keeps its code through deliver(), so deliver_round
-          -- knows this raise by its code and a handler's own error (code
-          -- CALLBACK, whatever its text) is never taken for it
+          -- knows this raise by its code; a handler's own error is code
+          -- CALLBACK whatever its text, unless it raises this code itself
           error({ code = "LEASE_LOST",
                   message = "another worker took the lease of consumer " .. name }, 0)
         end

@@ -168,7 +168,11 @@ local function run_batch(self, items, deliver, level, batch)
   return results
 end
 
-local function wants_delivery(self, opts)
+local function wants_delivery(self, opts, fname)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string_format("bad argument #2 to '%s' (options table expected, got %s)", fname,
+                        type(opts)), 3)
+  end
   if opts and opts.deliver ~= nil then return opts.deliver end
   return self._deliver
 end
@@ -180,7 +184,7 @@ function Store:ingest(ev, opts)
   end
   local kind, state = check_opts(opts, "ingest", 3)
   local results, err, code = run_batch(self, { { event = ev, kind = kind, state = state } },
-                                       wants_delivery(self, opts), 3)
+                                       wants_delivery(self, opts, "ingest"), 3)
   if not results then return nil, err, code end
   return results[1]
 end
@@ -191,7 +195,7 @@ function Store:ingest_batch(items, opts)
     error("bad argument #1 to 'ingest_batch' (array of items expected, got " .. type(items) .. ")", 2)
   end
   -- `true`: errors name the item even in a list of one.
-  local results, err, code = run_batch(self, items, wants_delivery(self, opts), 3, true)
+  local results, err, code = run_batch(self, items, wants_delivery(self, opts, "ingest_batch"), 3, true)
   return results, err, code
 end
 
@@ -311,6 +315,9 @@ function Store:subscribe(name, fn, opts)
 end
 
 function Store:unsubscribe(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'unsubscribe' (consumer name expected, got " .. type(name) .. ")", 2)
+  end
   self._subs[name] = nil
 end
 
