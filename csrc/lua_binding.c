@@ -655,6 +655,119 @@ static int l_room_versions(lua_State *L)
     return 1;
 }
 
+/* ---- authorization ---- */
+
+/* The room version argument: an unknown one is a caller mistake. */
+static const rs_room_version *check_version(lua_State *L, int idx, const char *fname)
+{
+    size_t n;
+    check_arg_type(L, idx, LUA_TSTRING, fname, "room version string");
+    const char *id = lua_tolstring(L, idx, &n);
+    const rs_room_version *v = rs_room_version_find(id, n);
+    if (!v)
+        func_argerror(L, idx, fname, lua_pushfstring(L, "unknown room version \"%s\"", id));
+    return v;
+}
+
+/* Parsed events live in a box (freed by its __gc, even if a push raises):
+ * box[0] the event, box[1] an array of the auth events. */
+static int parse_into(lua_State *L, const rs_room_version *v, int idx, rs_auth_event **out)
+{
+    size_t len;
+    char err[200];
+    const char *json = lua_tolstring(L, idx, &len);
+    if (rs_auth_event_parse(v, json, len, out, err, sizeof err) == RS_OK)
+        return 1;
+    lua_pushnil(L);
+    lua_pushfstring(L, "BAD_FORMAT: %s", err);
+    return 0;
+}
+
+#define AUTH_BOX_MT "roomstate.AuthBox"
+
+typedef struct auth_box {
+    rs_auth_event *ev;
+    rs_auth_event **auth;
+    size_t nauth;
+} auth_box;
+
+static int auth_box_gc(lua_State *L)
+{
+    auth_box *b = lua_touserdata(L, 1);
+    rs_auth_event_free(b->ev);
+    for (size_t i = 0; i < b->nauth; i++)
+        rs_auth_event_free(b->auth[i]);
+    free(b->auth);
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+static auth_box *new_auth_box(lua_State *L)
+{
+    auth_box *b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, AUTH_BOX_MT);
+    lua_setmetatable(L, -2);
+    return b;
+}
+
+/* core.auth_check(version, event_json, { auth_json, ... }) -> true | nil, reason */
+static int l_auth_check(lua_State *L)
+{
+    const rs_room_version *v = check_version(L, 1, "auth_check");
+    check_arg_type(L, 2, LUA_TSTRING, "auth_check", "event JSON text");
+    check_arg_type(L, 3, LUA_TTABLE, "auth_check", "array of auth events");
+    size_t n = lua_objlen(L, 3);
+    auth_box *b = new_auth_box(L);
+    if (!(b->auth = calloc(n ? n : 1, sizeof *b->auth)))
+        return luaL_error(L, "auth_check: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, (int)i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "bad argument #3 to 'auth_check' (auth_events[%d] is not JSON text)",
+                       (int)i + 1);
+        int ok = parse_into(L, v, -1, &b->auth[i]);
+        if (!ok)
+            return 2;
+        b->nauth++;
+        lua_pop(L, 1);
+    }
+    if (!parse_into(L, v, 2, &b->ev))
+        return 2;
+    char reason[300];
+    if (rs_auth_check(v, b->ev, (const rs_auth_event *const *)b->auth, b->nauth, reason,
+                      sizeof reason)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, reason);
+    return 2;
+}
+
+/* core.auth_types(version, event_json) -> { {type, state_key}, ... } | nil, reason */
+static int l_auth_types(lua_State *L)
+{
+    const rs_room_version *v = check_version(L, 1, "auth_types");
+    check_arg_type(L, 2, LUA_TSTRING, "auth_types", "event JSON text");
+    auth_box *b = new_auth_box(L);
+    if (!parse_into(L, v, 2, &b->ev))
+        return 2;
+    rs_auth_type t[RS_AUTH_TYPES_MAX];
+    size_t n;
+    rs_auth_types(v, b->ev, t, &n);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushstring(L, t[i].type);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, t[i].state_key.s, t[i].state_key.len);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
 /* ---- queries ---- */
 
 static int l_current_state(lua_State *L)
@@ -1144,6 +1257,11 @@ int luaopen_roomstate_core(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
+    if (luaL_newmetatable(L, AUTH_BOX_MT)) {
+        lua_pushcfunction(L, auth_box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
     lua_createtable(L, 0, 12);
@@ -1159,6 +1277,10 @@ int luaopen_roomstate_core(lua_State *L)
     lua_setfield(L, -2, "room_version");
     lua_pushcfunction(L, l_room_versions);
     lua_setfield(L, -2, "room_versions");
+    lua_pushcfunction(L, l_auth_check);
+    lua_setfield(L, -2, "auth_check");
+    lua_pushcfunction(L, l_auth_types);
+    lua_setfield(L, -2, "auth_types");
     lua_pushcfunction(L, l_time_ms);
     lua_setfield(L, -2, "time_ms");
     luaL_getmetatable(L, STORE_MT);

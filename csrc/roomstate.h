@@ -339,6 +339,51 @@ int rs_event_json(rs_db *db, const char *event_id, size_t len,
                   const char **json, size_t *jlen);
 
 /* ------------------------------------------------------------------ */
+/* Authorization                                                       */
+
+/* An event decoded for the auth rules: its JSON parsed once into the
+ * typed fields the rules read. Opaque; free with rs_auth_event_free. */
+typedef struct rs_auth_event rs_auth_event;
+
+/* Parses an event's JSON under room version v's rules (v decides, for
+ * instance, whether power levels may be strings). A parsed event may still
+ * break the event format; rs_auth_check then refuses it with BAD_FORMAT.
+ * Errors: RS_EBAD_EVENT (not a JSON object; err says why), RS_ENOMEM. */
+int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
+                        rs_auth_event **out, char *err, size_t errlen);
+void rs_auth_event_free(rs_auth_event *e);
+
+/* One (type, state_key) pair of an auth events selection; the strings
+ * point into the event. */
+typedef struct rs_auth_type {
+    const char *type;
+    rs_str state_key;
+} rs_auth_type;
+#define RS_AUTH_TYPES_MAX 8
+
+/* The auth events selection of the server-server API: the pairs an
+ * event's auth events may be (none for a create event; no create event in
+ * v12). */
+int rs_auth_types(const rs_room_version *v, const rs_auth_event *ev,
+                  rs_auth_type out[RS_AUTH_TYPES_MAX], size_t *n);
+
+/* Checks ev against the auth rules of v, given its auth events (for v12
+ * the caller adds the room's create event, which v12 events do not cite).
+ * Returns 1 when allowed; 0 when refused, with "CODE: words" in reason
+ * (rlen bytes), CODE one of: BAD_FORMAT, CREATE_INVALID, NO_CREATE,
+ * AUTH_EVENTS_INVALID, NOT_FEDERATED, ALIASES_INVALID, MEMBER_INVALID,
+ * JOIN_NOT_ALLOWED, INVITE_NOT_ALLOWED, THIRD_PARTY_INVITE_INVALID,
+ * LEAVE_NOT_ALLOWED, BAN_NOT_ALLOWED, KNOCK_NOT_ALLOWED, SENDER_NOT_JOINED,
+ * POWER_TOO_LOW, STATE_KEY_NOT_SENDER, POWER_LEVELS_INVALID,
+ * POWER_CHANGE_NOT_ALLOWED, REDACTION_NOT_ALLOWED. Signatures of the
+ * event itself (and of join_authorised_via_users_server's server) are not
+ * checked here; a third-party invite's `signed` block is. Whether an auth
+ * event was itself rejected is the caller's to know (the store does). */
+int rs_auth_check(const rs_room_version *v, const rs_auth_event *ev,
+                  const rs_auth_event *const *auth, size_t nauth, char *reason,
+                  size_t rlen);
+
+/* ------------------------------------------------------------------ */
 /* Rooms                                                               */
 
 typedef struct rs_room_info {

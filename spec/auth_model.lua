@@ -22,8 +22,9 @@
 --                              `creator`, v12 bad `additional_creators`)
 --   NO_CREATE                  2.4 (no m.room.create among the auth events;
 --                              in v12 the caller supplies it)
---   BAD_FORMAT                 2.5 (an auth event from another room) and the
---                              shape checks the rules need (sender sigil,
+--   AUTH_EVENTS_INVALID        2.5 (an auth event from another room); the C
+--                              core also gives it for 2.1 and 2.2
+--   BAD_FORMAT                 the shape checks the rules need (sender sigil,
 --                              state_key type, create state_key "", content
 --                              an object, `redacts` placement by version)
 --   NOT_FEDERATED              3
@@ -754,7 +755,7 @@ function M.check(version, ev, auth_state)
   -- event has no room_id; its ID is the room's, the caller's check.
   for _, a in pairs(auth_state) do
     if not (rules.room_id_is_create_hash and a.type == "m.room.create") and a.room_id ~= ev.room_id then
-      return refuse("BAD_FORMAT", "an auth event is from room " .. tostring(a.room_id))
+      return refuse("AUTH_EVENTS_INVALID", "an auth event is from room " .. tostring(a.room_id))
     end
   end
 

@@ -7,6 +7,7 @@
 --   print(st:get("m.room.member", "@alice:example.org"))
 local core = require "roomstate.core"
 local Store = require "roomstate.store"
+local auth = require "roomstate.auth"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -26,6 +27,11 @@ _M.state_hash_update = core.state_hash_update
 -- table of named flags), or nil; roomstate.room_versions() -> their IDs.
 _M.room_version = core.room_version
 _M.room_versions = core.room_versions
+
+-- roomstate.auth_check(room_version, event, auth_events) -> true | nil, reason
+-- roomstate.auth_types(room_version, event) -> { {type, state_key}, ... }
+_M.auth_check = auth.auth_check
+_M.auth_types = auth.auth_types
 
 -- The memberships store:members takes ("join", "invite", "leave", "ban",
 -- "knock"), and a test for one, for front ends that check input first.

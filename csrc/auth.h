@@ -1,0 +1,89 @@
+/* auth.h - what the authorization files share (not installed): an event
+ * decoded once into the typed fields the Matrix auth rules read, and the
+ * power levels of an m.room.power_levels event. The rules never look at
+ * JSON: auth_event.c extracts everything they need when the event is
+ * parsed, so checking an event against its auth events parses nothing. */
+#ifndef RS_AUTH_H
+#define RS_AUTH_H
+#include <jansson.h>
+
+#include "roomstate.h"
+
+/* Power levels are integers in [-(2^53)+1, 2^53-1]; a room creator in v12
+ * outranks every such value. */
+#define RS_POWER_INFINITE INT64_MAX
+
+/* One entry of a users, events or notifications map, sorted by key. */
+typedef struct rs_level {
+    const char *key;
+    size_t klen;
+    int64_t level;
+} rs_level;
+
+typedef struct rs_level_map {
+    rs_level *e;
+    size_t n;
+} rs_level_map;
+
+/* The top-level levels, in the order the power-change rule lists them. */
+enum {
+    RS_PL_USERS_DEFAULT, RS_PL_EVENTS_DEFAULT, RS_PL_STATE_DEFAULT, RS_PL_BAN,
+    RS_PL_REDACT, RS_PL_KICK, RS_PL_INVITE, RS_PL_NFIELDS
+};
+
+/* The content of an m.room.power_levels event. `present` says which
+ * top-level fields the content has: the change rule compares what is
+ * written, not the defaults. */
+typedef struct rs_power {
+    int64_t field[RS_PL_NFIELDS];
+    unsigned present;              /* bit i: field[i] is in the content */
+    rs_level_map users, events, notifications;
+    const char *invalid;           /* why the content breaks the rules' format, or NULL */
+} rs_power;
+
+/* The default of each top-level field when the content does not give it. */
+int64_t rs__power_default(int field);
+/* Decodes content under the version's rules (strings in v1-v9, floats in
+ * v1-v5, strict integers from v10). -1 when out of memory. */
+int rs__power_decode(const rs_room_version *v, const json_t *content, rs_power *p);
+void rs__power_free(rs_power *p);
+/* A map's level for key, or -1 in *found = 0 when absent. */
+int64_t rs__level_get(const rs_level_map *m, const char *key, size_t klen, int *found);
+
+typedef struct rs_invite3 {         /* content.third_party_invite of a member event */
+    int present, has_signed;
+    rs_str mxid, token;
+    const json_t *signed_obj;       /* the `signed` object, for its signature */
+} rs_invite3;
+
+struct rs_auth_event {
+    json_t *root;                   /* owns every string below */
+    const char *format_fault;       /* a field the rules need has the wrong type */
+    rs_str event_id, room_id, sender, type;
+    rs_str state_key;               /* s == NULL: not a state event */
+    size_t nprev;
+    rs_str prev0;                   /* the first prev event's ID */
+    rs_str redacts;
+    /* content fields, by type; s == NULL when absent or not a string */
+    int has_membership;
+    rs_str membership;              /* m.room.member */
+    int has_authorised_via;         /* m.room.member: the key is present */
+    rs_str authorised_via;          /* m.room.member: join_authorised_via_users_server */
+    rs_invite3 invite3;             /* m.room.member */
+    rs_str join_rule;               /* m.room.join_rules */
+    int has_creator, has_version, no_federate; /* m.room.create */
+    rs_str creator, room_version;
+    const json_t *additional_creators;
+    const json_t *public_keys;      /* m.room.third_party_invite content */
+    rs_power power;                 /* m.room.power_levels */
+    int is_power;
+};
+
+/* The user ID grammar the rules check: "@localpart:domain". */
+int rs__valid_user_id(const char *s, size_t len);
+/* The domain of "@local:domain" or "!opaque:domain"; empty when none. */
+rs_str rs__id_domain(rs_str id);
+
+int rs__str_is(rs_str s, const char *lit);
+int rs__str_eq(rs_str a, rs_str b);
+#endif

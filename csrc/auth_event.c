@@ -1,0 +1,182 @@
+/* auth_event.c - an event's JSON parsed once (jansson) into the typed
+ * fields the auth rules read (auth.h). Fields of the wrong JSON type are
+ * left absent: the rules then refuse or ignore them as the spec says for a
+ * missing field, so a malformed event never passes by being malformed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+
+int rs__str_is(rs_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.s && s.len == n && memcmp(s.s, lit, n) == 0;
+}
+
+int rs__str_eq(rs_str a, rs_str b)
+{
+    return a.s && b.s && a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
+}
+
+int rs__valid_user_id(const char *s, size_t len)
+{
+    const char *colon = len > 1 ? memchr(s, ':', len) : NULL;
+    return len > 0 && len <= 255 && s[0] == '@' && colon && colon > s + 1 &&
+           colon < s + len - 1;
+}
+
+rs_str rs__id_domain(rs_str id)
+{
+    const char *colon = id.s ? memchr(id.s, ':', id.len) : NULL;
+    if (!colon)
+        return (rs_str){"", 0};
+    return (rs_str){colon + 1, id.len - (size_t)(colon + 1 - id.s)};
+}
+
+/* A string member as rs_str, or absent. */
+static rs_str str_of(const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!json_is_string(v))
+        return (rs_str){NULL, 0};
+    return (rs_str){json_string_value(v), json_string_length(v)};
+}
+
+/* prev_events are IDs, or [ID, hashes] pairs in v1-v2. */
+static rs_str first_prev(const json_t *prev)
+{
+    const json_t *p = json_array_get(prev, 0);
+    if (json_is_array(p))
+        p = json_array_get(p, 0);
+    if (!json_is_string(p))
+        return (rs_str){NULL, 0};
+    return (rs_str){json_string_value(p), json_string_length(p)};
+}
+
+static void member_fields(rs_auth_event *e, const json_t *content)
+{
+    e->has_membership = json_object_get(content, "membership") != NULL;
+    e->membership = str_of(content, "membership");
+    e->has_authorised_via = json_object_get(content, "join_authorised_via_users_server") != NULL;
+    e->authorised_via = str_of(content, "join_authorised_via_users_server");
+    const json_t *tpi = json_object_get(content, "third_party_invite");
+    if (!tpi)
+        return;
+    e->invite3.present = 1;
+    const json_t *sig = json_object_get(tpi, "signed");
+    if (!json_is_object(sig))
+        return;
+    e->invite3.has_signed = 1;
+    e->invite3.signed_obj = sig;
+    e->invite3.mxid = str_of(sig, "mxid");
+    e->invite3.token = str_of(sig, "token");
+}
+
+static void create_fields(rs_auth_event *e, const json_t *content)
+{
+    e->has_creator = json_object_get(content, "creator") != NULL;
+    e->creator = str_of(content, "creator");
+    e->has_version = json_object_get(content, "room_version") != NULL;
+    e->room_version = str_of(content, "room_version");
+    e->no_federate = json_is_false(json_object_get(content, "m.federate"));
+    e->additional_creators = json_object_get(content, "additional_creators");
+}
+
+/* The fields the rules read of each type that affects authorization. */
+static int content_fields(const rs_room_version *v, rs_auth_event *e)
+{
+    const json_t *content = json_object_get(e->root, "content");
+    if (!json_is_object(content))
+        content = NULL;
+    if (rs__str_is(e->type, "m.room.redaction"))
+        e->redacts = v->redacts_in_content ? str_of(content, "redacts")
+                                           : str_of(e->root, "redacts");
+    if (!content)
+        return 0;
+    if (rs__str_is(e->type, "m.room.member")) /* the selection reads it, state key or not */
+        member_fields(e, content);
+    if (!e->state_key.s)
+        return 0;
+    if (rs__str_is(e->type, "m.room.create"))
+        create_fields(e, content);
+    else if (rs__str_is(e->type, "m.room.join_rules"))
+        e->join_rule = str_of(content, "join_rule");
+    else if (rs__str_is(e->type, "m.room.third_party_invite"))
+        e->public_keys = content;
+    else if (rs__str_is(e->type, "m.room.power_levels")) {
+        e->is_power = 1;
+        return rs__power_decode(v, content, &e->power);
+    }
+    return 0;
+}
+
+/* The fields every rule relies on: a rule reading an absent sender or
+ * type would decide on nothing. */
+static const char *format_fault(const rs_room_version *v, const rs_auth_event *e)
+{
+    const json_t *sk = json_object_get(e->root, "state_key");
+    const json_t *content = json_object_get(e->root, "content");
+    if (!e->type.s)
+        return "type is missing or not a string";
+    if (!e->sender.s || !rs__valid_user_id(e->sender.s, e->sender.len))
+        return "sender is missing or not a user ID";
+    if (!json_is_object(content))
+        return "content is not an object";
+    if (sk && !json_is_string(sk))
+        return "state_key is not a string";
+    if (rs__str_is(e->type, "m.room.create"))
+        return rs__str_is(e->state_key, "") ? NULL : "a create event's state_key is not empty";
+    if (!e->room_id.s || e->room_id.s[0] != '!')
+        return "room_id is missing or not a room ID";
+    if (rs__str_is(e->type, "m.room.redaction")) {
+        /* v1-v10 put redacts at the top level, v11 in content */
+        rs_str r = str_of(v->redacts_in_content ? content : e->root, "redacts");
+        if (!r.s || r.s[0] != '$')
+            return "redacts is missing from its place for the room version, or not an event ID";
+    }
+    return NULL;
+}
+
+int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
+                        rs_auth_event **out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    *out = NULL;
+    rs_auth_event *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    e->root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(e->root)) {
+        snprintf(err, errlen, "%s", e->root ? "the event is not a JSON object" : jerr.text);
+        rs_auth_event_free(e);
+        return RS_EBAD_EVENT;
+    }
+    e->event_id = str_of(e->root, "event_id");
+    e->room_id = str_of(e->root, "room_id");
+    e->sender = str_of(e->root, "sender");
+    e->type = str_of(e->root, "type");
+    e->state_key = str_of(e->root, "state_key");
+    e->format_fault = format_fault(v, e);
+    const json_t *prev = json_object_get(e->root, "prev_events");
+    e->nprev = json_is_array(prev) ? json_array_size(prev) : 0;
+    e->prev0 = first_prev(prev);
+    if (content_fields(v, e) != 0) {
+        snprintf(err, errlen, "out of memory");
+        rs_auth_event_free(e);
+        return RS_ENOMEM;
+    }
+    *out = e;
+    return RS_OK;
+}
+
+void rs_auth_event_free(rs_auth_event *e)
+{
+    if (!e)
+        return;
+    rs__power_free(&e->power);
+    json_decref(e->root);
+    free(e);
+}

@@ -1,0 +1,157 @@
+/* power_levels.c - the content of an m.room.power_levels event, decoded
+ * once into integers and sorted maps, under the value rules of its room
+ * version: strings such as " +50 " in v1-v9, floats truncated in v1-v5,
+ * strict integers from v10 (content/rooms/fragments/v1-stringy-power-levels
+ * and v1-floaty-power-levels; v10's rules 10.1 and 10.2). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+
+#define MAX_LEVEL 9007199254740991LL /* 2^53 - 1, the canonical JSON range */
+
+static const char *const field_names[RS_PL_NFIELDS] = {
+    "users_default", "events_default", "state_default", "ban", "redact", "kick",
+    "invite",
+};
+
+int64_t rs__power_default(int field)
+{
+    switch (field) {
+    case RS_PL_STATE_DEFAULT:
+    case RS_PL_BAN:
+    case RS_PL_REDACT:
+    case RS_PL_KICK:
+        return 50;
+    default:
+        return 0; /* users_default, events_default, invite */
+    }
+}
+
+/* " +0100 ": optional white space, one sign, digits, white space. */
+static int parse_stringy(const char *s, int64_t *out)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    int neg = *s == '-';
+    s += *s == '-' || *s == '+';
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    int64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (MAX_LEVEL - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s)
+        return -1;
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* One level value; -1 when the version does not allow its form. */
+static int level_of(const rs_room_version *v, const json_t *j, int64_t *out)
+{
+    if (json_is_integer(j)) {
+        json_int_t x = json_integer_value(j);
+        if (x < -MAX_LEVEL || x > MAX_LEVEL)
+            return -1;
+        *out = x;
+        return 0;
+    }
+    if (json_is_string(j) && !v->integer_power)
+        return parse_stringy(json_string_value(j), out);
+    if (json_is_real(j) && !v->strict_json) {
+        double d = json_real_value(j);
+        if (!(d > -9.3e18 && d < 9.3e18))
+            return -1;
+        *out = (int64_t)d; /* truncated at the decimal point */
+        return 0;
+    }
+    return -1;
+}
+
+static int level_cmp(const void *a, const void *b)
+{
+    const rs_level *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* A map of levels; users' keys must be user IDs. Returns -1 out of
+ * memory; a bad map sets p->invalid. */
+static int decode_map(const rs_room_version *v, const json_t *obj, int users,
+                      rs_level_map *m, rs_power *p)
+{
+    const char *key;
+    const json_t *val;
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj)) {
+        p->invalid = users ? "users is not an object" : "events or notifications is not an object";
+        return 0;
+    }
+    if (!(m->e = malloc((json_object_size(obj) + 1) * sizeof *m->e)))
+        return -1;
+    json_object_foreach((json_t *)obj, key, val) {
+        rs_level *e = &m->e[m->n];
+        e->key = key;
+        e->klen = strlen(key);
+        if (users && !rs__valid_user_id(key, e->klen)) {
+            p->invalid = "users has a key that is not a user ID";
+            continue;
+        }
+        if (level_of(v, val, &e->level) != 0) {
+            p->invalid = users ? "users has a value that is not an integer"
+                               : "events or notifications has a value that is not an integer";
+            continue;
+        }
+        m->n++;
+    }
+    qsort(m->e, m->n, sizeof *m->e, level_cmp);
+    return 0;
+}
+
+int rs__power_decode(const rs_room_version *v, const json_t *content, rs_power *p)
+{
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < RS_PL_NFIELDS; i++) {
+        const json_t *f = json_object_get(content, field_names[i]);
+        p->field[i] = rs__power_default(i);
+        if (!f)
+            continue;
+        p->present |= 1u << i;
+        if (level_of(v, f, &p->field[i]) != 0) {
+            p->invalid = "a level is not an integer";
+            p->field[i] = rs__power_default(i);
+        }
+    }
+    if (decode_map(v, json_object_get(content, "users"), 1, &p->users, p) ||
+        decode_map(v, json_object_get(content, "events"), 0, &p->events, p) ||
+        (v->notifications_power && /* v6: before, the rules never read it */
+         decode_map(v, json_object_get(content, "notifications"), 0, &p->notifications, p))) {
+        rs__power_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+void rs__power_free(rs_power *p)
+{
+    free(p->users.e);
+    free(p->events.e);
+    free(p->notifications.e);
+    memset(p, 0, sizeof *p);
+}
+
+int64_t rs__level_get(const rs_level_map *m, const char *key, size_t klen, int *found)
+{
+    rs_level want = {key, klen, 0};
+    const rs_level *e = m->n ? bsearch(&want, m->e, m->n, sizeof *m->e, level_cmp) : NULL;
+    *found = e != NULL;
+    return e ? e->level : -1;
+}
