@@ -72,5 +72,6 @@ void test_db(t_run *t);
 void test_ingest(t_run *t);
 void test_room_versions(t_run *t);
 void test_walk(t_run *t);
+void test_crypto(t_run *t);
 
 #endif
