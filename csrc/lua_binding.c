@@ -597,7 +597,7 @@ static int l_room_version(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 18);
+    lua_createtable(L, 0, 22);
     lua_pushstring(L, v->id);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, id_formats[v->event_id_format]);
@@ -618,6 +618,10 @@ static int l_room_version(lua_State *L)
     push_flag(L, "redacts_in_content", v->redacts_in_content);
     push_flag(L, "room_id_from_create", v->room_id_from_create);
     push_flag(L, "privileged_creators", v->privileged_creators);
+    push_flag(L, "redact_keeps_aliases", v->redact_keeps_aliases);
+    push_flag(L, "redact_keeps_restricted", v->redact_keeps_restricted);
+    push_flag(L, "redact_drops_origin", v->redact_drops_origin);
+    push_flag(L, "redact_keeps_auth_keys", v->redact_keeps_auth_keys);
     return 1;
 }
 
