@@ -49,6 +49,10 @@ int rs__canonical_json(const json_t *v, rs_buf *out);
 int rs__canonical_json_ex(const json_t *v, unsigned flags,
                           const char *const *omit, rs_buf *out);
 
+/* The flags event hashes of version v use: RS_CJSON_NO_REALS from v6
+ * (strict_json), RS_CJSON_ANY_INT before it. */
+unsigned rs__canonical_flags(const rs_room_version *v);
+
 /* Parses JSON text as the core always does: duplicate keys refused (their
  * canonical form would be ambiguous), "\u0000" allowed. NULL on malformed
  * text, with jansson's message in err when err is not NULL. */

@@ -153,7 +153,7 @@ int rs__redact(const json_t *event, const rs_room_version *v, json_t **out)
 
 /* From v6 events are strictly canonical (no reals at all); before it they
  * may carry integers past 2^53 (appendices, "Canonical JSON", warning). */
-static unsigned canonical_flags(const rs_room_version *v)
+unsigned rs__canonical_flags(const rs_room_version *v)
 {
     return v->strict_json ? RS_CJSON_NO_REALS : RS_CJSON_ANY_INT;
 }
@@ -162,7 +162,7 @@ static int hash_canonical(const json_t *obj, const rs_room_version *v,
                           const char *const *omit, unsigned char out[RS_SHA256_BYTES])
 {
     rs_buf b = {0};
-    int rc = rs__canonical_json_ex(obj, canonical_flags(v), omit, &b);
+    int rc = rs__canonical_json_ex(obj, rs__canonical_flags(v), omit, &b);
     if (rc == RS_OK)
         rs__sha256(b.p, b.len, out);
     rs_buf_free(&b);
