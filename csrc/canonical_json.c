@@ -5,7 +5,6 @@
  * parsed, and UTF-8 byte order is code point order, so keys sort with
  * memcmp and strings are copied through with only the escapes the
  * grammar requires. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +45,13 @@ static int put_int(rs_buf *b, json_int_t i, unsigned flags)
  * says which integer it was, so it is refused even with RS_CJSON_ANY_INT. */
 static int put_real(rs_buf *b, double d, unsigned flags)
 {
-    if ((flags & RS_CJSON_NO_REALS) || !isfinite(d) || d != floor(d) ||
-        fabs(d) > (double)MAX_SAFE_INT)
+    /* NaN fails both comparisons, and infinities the range */
+    if ((flags & RS_CJSON_NO_REALS) || !(d >= -(double)MAX_SAFE_INT && d <= (double)MAX_SAFE_INT))
         return RS_EINVAL;
-    return put_int(b, (json_int_t)d, flags);
+    json_int_t i = (json_int_t)d;
+    if ((double)i != d)
+        return RS_EINVAL;
+    return put_int(b, i, flags);
 }
 
 /* The grammar's escapes: a short form where one exists, else \u00XX in

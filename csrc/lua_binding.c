@@ -13,6 +13,7 @@
 
 #include "lauxlib.h"
 #include "lua.h"
+#include "crypto.h"
 #include "roomstate.h"
 
 #define STORE_MT "roomstate.Store"
@@ -597,6 +598,221 @@ static int l_ingest(lua_State *L)
     return 1;
 }
 
+/* ---- canonical JSON, signatures and event hashes: test and tool helpers ----
+ * Thin wrappers over crypto.h so that specs can hold the C code against
+ * other implementations (spec/crypto_spec.lua). Not part of roomstate's
+ * own API: they live on roomstate.core only. */
+
+#define JSON_MT "roomstate.Json"
+
+/* A parsed value owned by a userdata on the stack, so a push that raises
+ * cannot leak it. */
+static json_t **new_json_box(lua_State *L)
+{
+    json_t **box = lua_newuserdata(L, sizeof *box);
+    *box = NULL;
+    luaL_getmetatable(L, JSON_MT);
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+static int json_box_gc(lua_State *L)
+{
+    json_t **box = lua_touserdata(L, 1);
+    json_decref(*box);
+    *box = NULL;
+    return 0;
+}
+
+static int data_fail(lua_State *L, const char *code, const char *msg)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", code, msg);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+/* The JSON text at idx, parsed; NULL after pushing nil, "NOT_JSON: ...". */
+static json_t *json_arg(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, idx, &n);
+    json_t **box = new_json_box(L);
+    json_error_t err;
+    *box = rs__json_parse(s, n, &err);
+    if (!*box)
+        data_fail(L, "NOT_JSON", lua_pushfstring(L, "%s (line %d, column %d)", err.text,
+                                                 err.line, err.column));
+    return *box;
+}
+
+/* The room version argument: an unknown one is a caller mistake. */
+static const rs_room_version *check_version(lua_State *L, int idx, const char *fname)
+{
+    size_t n;
+    check_arg_type(L, idx, LUA_TSTRING, fname, "room version string");
+    const char *id = lua_tolstring(L, idx, &n);
+    const rs_room_version *v = rs_room_version_find(id, n);
+    if (!v)
+        func_argerror(L, idx, fname, lua_pushfstring(L, "unknown room version \"%s\"", id));
+    return v;
+}
+
+
+static int crypto_fail(lua_State *L, int rc)
+{
+    if (rc == RS_ENOMEM)
+        return data_fail(L, rs_code_name(rc), "out of memory");
+    return data_fail(L, "NOT_CANONICAL",
+                     "a real, or an integer outside [-(2^53)+1, 2^53-1], has no canonical JSON");
+}
+
+static int push_canonical(lua_State *L, const json_t *v, unsigned flags)
+{
+    void **mem = new_box(L);
+    rs_buf b = {0};
+    int rc = rs__canonical_json_ex(v, flags, NULL, &b);
+    mem[0] = b.p;
+    if (rc != RS_OK)
+        return crypto_fail(L, rc);
+    lua_pushlstring(L, (const char *)b.p, b.len);
+    return 1;
+}
+
+/* core.canonical_json(text) -> the canonical JSON of text */
+static int l_canonical_json(lua_State *L)
+{
+    json_t *v = json_arg(L, 1);
+    return v ? push_canonical(L, v, 0) : 3;
+}
+
+/* core.redact(version, text) -> the redacted event, as canonical JSON */
+static int l_redact(lua_State *L)
+{
+    const rs_room_version *rv = check_version(L, 1, "redact");
+    json_t *v = json_arg(L, 2);
+    if (!v)
+        return 3;
+    json_t **red = new_json_box(L);
+    int rc = rs__redact(v, rv, red);
+    if (rc == RS_EINVAL)
+        return data_fail(L, "BAD_EVENT", "an event is a JSON object");
+    return rc == RS_OK ? push_canonical(L, *red, rs__canonical_flags(rv)) : crypto_fail(L, rc);
+}
+
+/* core.reference_hash(version, text) -> its SHA-256, unpadded standard base64 */
+static int l_reference_hash(lua_State *L)
+{
+    const rs_room_version *rv = check_version(L, 1, "reference_hash");
+    json_t *v = json_arg(L, 2);
+    if (!v)
+        return 3;
+    unsigned char h[RS_SHA256_BYTES];
+    char out[RS_B64_LEN(RS_SHA256_BYTES) + 1];
+    int rc = rs__reference_hash(v, rv, h);
+    if (rc != RS_OK)
+        return crypto_fail(L, rc);
+    rs__b64_encode(h, sizeof h, RS_B64_STD, out);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+/* core.event_id(version, text) -> "$" and the reference hash (v3 and later);
+ * core.room_id(version, create_text) -> "!" and it (v12 and later) */
+static int hash_id(lua_State *L, int room)
+{
+    const rs_room_version *rv = check_version(L, 1, room ? "room_id" : "event_id");
+    if (room ? !rv->room_id_from_create : rv->event_id_format == RS_EVENT_ID_SENDER)
+        luaL_argerror(L, 1, room ? "room IDs of this version are not hashes"
+                                 : "event IDs of this version are not hashes");
+    json_t *v = json_arg(L, 2);
+    if (!v)
+        return 3;
+    char out[RS_HASH_ID_LEN + 1];
+    int rc = room ? rs__room_id_from_create(v, rv, out) : rs__event_id(v, rv, out);
+    if (rc == RS_EINVAL && room)
+        return data_fail(L, "BAD_EVENT", "not an m.room.create event, or no canonical JSON");
+    if (rc != RS_OK)
+        return crypto_fail(L, rc);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+static int l_event_id(lua_State *L)
+{
+    return hash_id(L, 0);
+}
+
+static int l_room_id(lua_State *L)
+{
+    return hash_id(L, 1);
+}
+
+/* The arguments of verify_json and sign_json: (text, entity, key_id,
+ * key_b64), the key 32 bytes of unpadded base64 (a malformed one raises).
+ * 0 after pushing nil, "NOT_JSON: ..." when the text does not parse. */
+typedef struct signing_args {
+    const char *entity, *key_id;
+    unsigned char key[32];
+    json_t *obj;
+} signing_args;
+
+static int check_signing_args(lua_State *L, signing_args *a)
+{
+    size_t len, got;
+    a->entity = luaL_checkstring(L, 2);
+    a->key_id = luaL_checkstring(L, 3);
+    const char *k = luaL_checklstring(L, 4, &len);
+    if (rs__b64_decode(k, len, RS_B64_STD, a->key, sizeof a->key, &got) != RS_OK ||
+        got != sizeof a->key)
+        luaL_argerror(L, 4, "unpadded base64 of 32 bytes expected");
+    a->obj = json_arg(L, 1);
+    return a->obj != NULL;
+}
+
+/* core.verify_json(text, entity, key_id, pubkey_b64) -> true, or
+ * nil, "MISMATCH: ...", "MISMATCH" (also MISSING, ALGORITHM, MALFORMED,
+ * NOT_CANONICAL) */
+static int l_verify_json(lua_State *L)
+{
+    signing_args a;
+    if (!check_signing_args(L, &a))
+        return 3;
+    rs_sig r = rs__verify_signed(a.obj, a.entity, a.key_id, a.key);
+    if (r != RS_SIG_OK)
+        return data_fail(L, rs__sig_name(r),
+                         lua_pushfstring(L, "the signature of %s with %s", a.entity, a.key_id));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* obj[name], made an empty object if it is not one; NULL out of memory */
+static json_t *object_at(json_t *obj, const char *name)
+{
+    json_t *o = json_object_get(obj, name);
+    if (json_is_object(o))
+        return o;
+    return json_object_set_new(obj, name, json_object()) == 0 ? json_object_get(obj, name)
+                                                               : NULL;
+}
+
+/* core.sign_json(text, entity, key_id, seed_b64) -> the object signed, as
+ * canonical JSON */
+static int l_sign_json(lua_State *L)
+{
+    signing_args a;
+    if (!check_signing_args(L, &a))
+        return 3;
+    char sig[RS_ED25519_SIG_B64 + 1];
+    int rc = rs__sign_json(a.obj, a.key, sig);
+    if (rc != RS_OK)
+        return crypto_fail(L, rc);
+    json_t *mine = object_at(object_at(a.obj, "signatures"), a.entity);
+    if (!mine || json_object_set_new(mine, a.key_id, json_string(sig)) != 0)
+        return crypto_fail(L, RS_ENOMEM);
+    return push_canonical(L, a.obj, 0);
+}
+
 /* ---- room versions ---- */
 
 static void push_flag(lua_State *L, const char *name, int on)
@@ -618,7 +834,7 @@ static int l_room_version(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 18);
+    lua_createtable(L, 0, 22);
     lua_pushstring(L, v->id);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, id_formats[v->event_id_format]);
@@ -639,6 +855,10 @@ static int l_room_version(lua_State *L)
     push_flag(L, "redacts_in_content", v->redacts_in_content);
     push_flag(L, "room_id_from_create", v->room_id_from_create);
     push_flag(L, "privileged_creators", v->privileged_creators);
+    push_flag(L, "redact_keeps_aliases", v->redact_keeps_aliases);
+    push_flag(L, "redact_keeps_restricted", v->redact_keeps_restricted);
+    push_flag(L, "redact_drops_origin", v->redact_drops_origin);
+    push_flag(L, "redact_keeps_auth_keys", v->redact_keeps_auth_keys);
     return 1;
 }
 
@@ -656,18 +876,6 @@ static int l_room_versions(lua_State *L)
 }
 
 /* ---- authorization ---- */
-
-/* The room version argument: an unknown one is a caller mistake. */
-static const rs_room_version *check_version(lua_State *L, int idx, const char *fname)
-{
-    size_t n;
-    check_arg_type(L, idx, LUA_TSTRING, fname, "room version string");
-    const char *id = lua_tolstring(L, idx, &n);
-    const rs_room_version *v = rs_room_version_find(id, n);
-    if (!v)
-        func_argerror(L, idx, fname, lua_pushfstring(L, "unknown room version \"%s\"", id));
-    return v;
-}
 
 /* Parsed events live in a box (freed by its __gc, even if a push raises):
  * box[0] the event, box[1] an array of the auth events. */
@@ -1262,6 +1470,11 @@ int luaopen_roomstate_core(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
+    if (luaL_newmetatable(L, JSON_MT)) {
+        lua_pushcfunction(L, json_box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
     lua_createtable(L, 0, 12);
@@ -1283,6 +1496,12 @@ int luaopen_roomstate_core(lua_State *L)
     lua_setfield(L, -2, "auth_types");
     lua_pushcfunction(L, l_time_ms);
     lua_setfield(L, -2, "time_ms");
+    static const luaL_Reg crypto_helpers[] = {
+        {"canonical_json", l_canonical_json}, {"redact", l_redact},
+        {"reference_hash", l_reference_hash}, {"event_id", l_event_id},
+        {"room_id", l_room_id},               {"verify_json", l_verify_json},
+        {"sign_json", l_sign_json},           {NULL, NULL}};
+    luaL_register(L, NULL, crypto_helpers);
     luaL_getmetatable(L, STORE_MT);
     lua_getfield(L, -1, "__index");
     lua_setfield(L, -3, "Store");

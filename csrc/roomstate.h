@@ -248,6 +248,16 @@ typedef struct rs_room_version {
     unsigned redacts_in_content : 1; /* v11: m.room.redaction's redacts is in content */
     unsigned room_id_from_create : 1; /* v12: the room ID is the create event's hash */
     unsigned privileged_creators : 1; /* v12: creators (and additional_creators) outrank all */
+    /* redaction algorithm variants (the version pages' "Redactions"), read
+     * by the reference hash: a wrong one gives every event a wrong ID */
+    unsigned redact_keeps_aliases : 1;    /* v1-v5: m.room.aliases keeps `aliases` */
+    unsigned redact_keeps_restricted : 1; /* v9: `join_authorised_via_users_server`
+                                             and join rules' `allow` are kept */
+    unsigned redact_drops_origin : 1;     /* v11: top-level `origin`, `membership`
+                                             and `prev_state` are no longer kept */
+    unsigned redact_keeps_auth_keys : 1;  /* v11: create content whole, power
+                                             levels' `invite`, the invite's
+                                             `signed`, redaction's `redacts` */
 } rs_room_version;
 
 /* The rules of a known room version, or NULL for an unknown one. */

@@ -10,7 +10,9 @@ description = {
 roomstate keeps the state of every Matrix room before and after every event,
 in deduplicated packed blocks on SQLite, tracks forward extremities and the
 current state, and emits outputs (with full-state rewrites) to subscribers.
-It needs lua-cjson at run time (Debian: lua-cjson) and SQLite 3 (libsqlite3-dev).
+It needs lua-cjson at run time (Debian: lua-cjson), and to build SQLite 3,
+jansson and libsodium (libsqlite3-dev, libjansson-dev, libsodium-dev), found
+with pkg-config.
 ]],
    license = "Apache-2.0",
 }

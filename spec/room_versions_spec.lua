@@ -13,13 +13,15 @@ local S = require "support"
 -- version changed, written out independently of the C table.
 local expected = {
   ["1"] = { event_id_format = "sender", state_res = "v1", ref_pairs = true,
-            redaction_rule = true, aliases_rule = true },
+            redaction_rule = true, aliases_rule = true, redact_keeps_aliases = true },
   ["2"] = { event_id_format = "sender", state_res = "v2", ref_pairs = true,
-            redaction_rule = true, aliases_rule = true },
-  ["3"] = { event_id_format = "hash", state_res = "v2", aliases_rule = true },
-  ["4"] = { event_id_format = "hash_url", state_res = "v2", aliases_rule = true },
+            redaction_rule = true, aliases_rule = true, redact_keeps_aliases = true },
+  ["3"] = { event_id_format = "hash", state_res = "v2", aliases_rule = true,
+            redact_keeps_aliases = true },
+  ["4"] = { event_id_format = "hash_url", state_res = "v2", aliases_rule = true,
+            redact_keeps_aliases = true },
   ["5"] = { event_id_format = "hash_url", state_res = "v2", aliases_rule = true,
-            key_validity = true },
+            key_validity = true, redact_keeps_aliases = true },
 }
 local v6 = { event_id_format = "hash_url", state_res = "v2", key_validity = true,
              strict_json = true, notifications_power = true }
@@ -32,16 +34,19 @@ end
 expected["6"] = v6
 expected["7"] = with(v6, { knocking = true })
 expected["8"] = with(expected["7"], { restricted_join = true })
-expected["9"] = expected["8"]
-expected["10"] = with(expected["8"], { knock_restricted = true, integer_power = true })
-expected["11"] = with(expected["10"], { creator_is_sender = true, redacts_in_content = true })
+expected["9"] = with(expected["8"], { redact_keeps_restricted = true })
+expected["10"] = with(expected["9"], { knock_restricted = true, integer_power = true })
+expected["11"] = with(expected["10"], { creator_is_sender = true, redacts_in_content = true,
+                                        redact_drops_origin = true,
+                                        redact_keeps_auth_keys = true })
 expected["12"] = with(expected["11"], { state_res = "v2.1", room_id_from_create = true,
                                         privileged_creators = true })
 
 local FLAGS = { "ref_pairs", "key_validity", "redaction_rule", "aliases_rule", "strict_json",
                 "notifications_power", "knocking", "restricted_join", "knock_restricted",
                 "integer_power", "creator_is_sender", "redacts_in_content",
-                "room_id_from_create", "privileged_creators" }
+                "room_id_from_create", "privileged_creators", "redact_keeps_aliases",
+                "redact_keeps_restricted", "redact_drops_origin", "redact_keeps_auth_keys" }
 
 describe("room versions", function()
   it("knows versions 1 to 12 with the rules each introduced", function()

@@ -21,6 +21,10 @@ static void check_table(t_run *t)
         CHECK(t, v[i].restricted_join == (i >= 7), "v%s restricted", id);
         CHECK(t, v[i].integer_power == (i >= 9), "v%s integer power", id);
         CHECK(t, v[i].creator_is_sender == (i >= 10), "v%s creator", id);
+        CHECK(t, v[i].redact_keeps_aliases == (i < 5), "v%s redaction keeps aliases", id);
+        CHECK(t, v[i].redact_keeps_restricted == (i >= 8), "v%s redaction keeps allow", id);
+        CHECK(t, v[i].redact_drops_origin == (i >= 10) && v[i].redact_keeps_auth_keys == (i >= 10),
+              "v%s v11 redaction", id);
         CHECK(t, (v[i].state_res == RS_STATE_RES_V1) == (i == 0), "v%s state res", id);
         CHECK(t, (v[i].state_res == RS_STATE_RES_V2_1) == (i == 11), "v%s v2.1", id);
     }
