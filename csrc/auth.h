@@ -57,6 +57,8 @@ typedef struct rs_invite3 {         /* content.third_party_invite of a member ev
 } rs_invite3;
 
 struct rs_auth_event {
+    int refs;                       /* the auth cache and each user hold one */
+    size_t bytes;                   /* the JSON's size, for the cache's bound */
     json_t *root;                   /* owns every string below */
     const char *format_fault;       /* a field the rules need has the wrong type */
     rs_str event_id, room_id, sender, type;

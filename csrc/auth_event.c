@@ -148,6 +148,8 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
         snprintf(err, errlen, "out of memory");
         return RS_ENOMEM;
     }
+    e->refs = 1;
+    e->bytes = len;
     e->root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(e->root)) {
         snprintf(err, errlen, "%s", e->root ? "the event is not a JSON object" : jerr.text);
@@ -174,7 +176,7 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
 
 void rs_auth_event_free(rs_auth_event *e)
 {
-    if (!e)
+    if (!e || --e->refs > 0)
         return;
     rs__power_free(&e->power);
     json_decref(e->root);

@@ -1,7 +1,6 @@
 /* auth_invite3.c - v12 rule 5.4.1: an invite from a third-party invite,
  * whose `signed` block must carry a signature by one of the public keys of
  * the room's m.room.third_party_invite event for its token. */
-#include <sodium.h>
 #include <string.h>
 
 #include "auth_check.h"
@@ -35,25 +34,21 @@ int rs__invite3_ok(rs_auth_ctx *c, rs_str target)
 }
 
 /* A public key as the spec writes them: unpadded base64, standard or
- * URL-safe (padded keys are tolerated, as Synapse does). */
-static int decode_key(const char *b64, unsigned char key[crypto_sign_PUBLICKEYBYTES])
+ * URL-safe (padding tolerated, as Synapse does). */
+static int decode_key(const char *b64, unsigned char key[RS_ED25519_PUBLIC_BYTES])
 {
-    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING,
-                                   sodium_base64_VARIANT_ORIGINAL,
-                                   sodium_base64_VARIANT_URLSAFE};
-    for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
-        size_t n = 0;
-        if (sodium_base642bin(key, crypto_sign_PUBLICKEYBYTES, b64, strlen(b64), NULL, &n,
-                              NULL, variants[i]) == 0 &&
-            n == crypto_sign_PUBLICKEYBYTES)
-            return 0;
-    }
-    return -1;
+    size_t n = 0, len = strlen(b64);
+    if (rs__b64_decode(b64, len, RS_B64_STD, key, RS_ED25519_PUBLIC_BYTES, &n) == RS_OK &&
+        n == RS_ED25519_PUBLIC_BYTES)
+        return 0;
+    return rs__b64_decode(b64, len, RS_B64_URL, key, RS_ED25519_PUBLIC_BYTES, &n) == RS_OK &&
+                   n == RS_ED25519_PUBLIC_BYTES
+               ? 0
+               : -1;
 }
 
 /* The 3PID server's keys: content.public_key and public_keys[].public_key. */
-static size_t tpi_keys(const json_t *content, unsigned char keys[][crypto_sign_PUBLICKEYBYTES],
+static size_t tpi_keys(const json_t *content, unsigned char keys[][RS_ED25519_PUBLIC_BYTES],
                        size_t max)
 {
     size_t n = 0;
@@ -69,46 +64,22 @@ static size_t tpi_keys(const json_t *content, unsigned char keys[][crypto_sign_P
     return n;
 }
 
-static int sig_matches(const rs_buf *msg, const char *sig_b64,
-                       unsigned char keys[][crypto_sign_PUBLICKEYBYTES], size_t nkeys)
-{
-    unsigned char sig[crypto_sign_BYTES];
-    size_t n = 0;
-    if (sodium_base642bin(sig, sizeof sig, sig_b64, strlen(sig_b64), NULL, &n, NULL,
-                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
-        n != sizeof sig)
-        return 0;
-    for (size_t k = 0; k < nkeys; k++)
-        if (crypto_sign_verify_detached(sig, msg->p, msg->len, keys[k]) == 0)
-            return 1;
-    return 0;
-}
-
-/* "If any signature in signed matches any public key": every signature of
- * every signer is tried against every key, over the canonical JSON of
- * signed without its signatures. */
+/* "If any signature in signed matches any public key": every Ed25519
+ * signature of every signer is tried against every key (rs__verify_signed
+ * refuses other algorithms, as Ruma and Synapse do). */
 static int signed_by_any(const json_t *signed_obj, const json_t *tpi_content)
 {
-    static const char *const omit[] = {"signatures", "unsigned", NULL};
-    unsigned char keys[16][crypto_sign_PUBLICKEYBYTES];
+    unsigned char keys[16][RS_ED25519_PUBLIC_BYTES];
     size_t nkeys = tpi_keys(tpi_content, keys, 16);
     const json_t *sigs = json_object_get(signed_obj, "signatures");
-    rs_buf msg = {0};
-    int ok = 0;
-    if (!nkeys || !json_is_object(sigs) ||
-        rs__canonical_json_ex(signed_obj, 0, omit, &msg) != RS_OK) {
-        rs_buf_free(&msg);
-        return 0;
-    }
     const char *entity, *key_id;
     const json_t *by, *sig;
     json_object_foreach((json_t *)sigs, entity, by) {
         json_object_foreach((json_t *)by, key_id, sig) {
-            /* a signature is Ed25519 by its key ID, as Ruma and Synapse read it */
-            if (!ok && !strncmp(key_id, "ed25519:", 8) && json_is_string(sig))
-                ok = sig_matches(&msg, json_string_value(sig), keys, nkeys);
+            for (size_t k = 0; k < nkeys; k++)
+                if (rs__verify_signed(signed_obj, entity, key_id, keys[k]) == RS_SIG_OK)
+                    return 1;
         }
     }
-    rs_buf_free(&msg);
-    return ok;
+    return 0;
 }

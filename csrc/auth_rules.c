@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth_check.h"
+#include "crypto.h"
 
 int rs__deny(rs_auth_ctx *c, const char *code, const char *fmt, ...)
 {
@@ -107,14 +108,22 @@ static int check_create(rs_auth_ctx *c)
 
 /* ---- rules 2 and 3: the auth events ---- */
 
-/* v12 rule 2: the room ID is the create event's ID with the sigil `!`. */
+/* v12 rule 2: the room ID is the create event's ID with the sigil `!`.
+ * The ID is the one the event states (the store keeps it), else its
+ * reference hash. */
 static int room_of_create(rs_auth_ctx *c)
 {
+    char derived[RS_HASH_ID_LEN + 1];
     rs_str id = c->create ? c->create->event_id : (rs_str){NULL, 0};
     const rs_str room = c->ev->room_id;
     if (!c->create)
         return rs__deny(c, "NO_CREATE", "the create event of the room is not given");
-    if (id.s && !(room.len == id.len && id.len > 1 && !memcmp(room.s + 1, id.s + 1, id.len - 1)))
+    if (!id.s) {
+        if (rs__room_id_from_create(c->create->root, c->v, derived) != RS_OK)
+            return rs__deny(c, "CREATE_INVALID", "the create event has no reference hash");
+        id = (rs_str){derived, strlen(derived)};
+    }
+    if (!(room.len == id.len && id.len > 1 && !memcmp(room.s + 1, id.s + 1, id.len - 1)))
         return rs__deny(c, "CREATE_INVALID", "the room ID is not that of the create event");
     return 1;
 }

@@ -69,7 +69,54 @@ static int check_snapshot_rooms(rs_db *db, rs_nid snap, rs_nid room)
     return rc;
 }
 
-static int check_snapshots(rs_db *db)
+typedef struct nid_set {
+    rs_nid *v;
+    size_t n;
+} nid_set;
+
+static int nid_cmp(const void *a, const void *b)
+{
+    rs_nid x = *(const rs_nid *)a, y = *(const rs_nid *)b;
+    return (x > y) - (x < y);
+}
+
+/* The rejected events, sorted: no snapshot may hold one. Usually few. */
+static int rejected_set(rs_db *db, nid_set *s)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int step, rc = RS_OK;
+    s->v = NULL;
+    s->n = 0;
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid FROM events WHERE status=1 ORDER BY nid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking rejected events");
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->n == cap) {
+            rs_nid *p = realloc(s->v, (cap = cap ? 2 * cap : 64) * sizeof *p);
+            if (!p) {
+                rc = rs__fail(db, RS_ENOMEM, "out of memory");
+                break;
+            }
+            s->v = p;
+        }
+        s->v[s->n++] = sqlite3_column_int64(st, 0);
+    }
+    if (rc == RS_OK && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking rejected events");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int holds_rejected(const nid_set *s, const rs_entry *e, size_t n)
+{
+    for (size_t i = 0; s->n && i < n; i++)
+        if (bsearch(&e[i].event, s->v, s->n, sizeof *s->v, nid_cmp))
+            return 1;
+    return 0;
+}
+
+static int check_snapshots(rs_db *db, const nid_set *rejected)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql, "SELECT nid, nentries, room_nid FROM snapshots", -1,
@@ -89,8 +136,11 @@ static int check_snapshots(rs_db *db)
                           (long long)id, why);
             break;
         }
+        int bad = holds_rejected(rejected, e, n);
         free(e);
-        if ((int64_t)n != want)
+        if (bad)
+            rc = corrupt(db, "a snapshot holds a rejected event: snapshot", (long long)id);
+        else if ((int64_t)n != want)
             rc = corrupt(db, "snapshot entry count is wrong: snapshot", (long long)id);
         else
             rc = check_snapshot_rooms(db, id, sqlite3_column_int64(st, 2));
@@ -136,6 +186,9 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
             break;
         if (!r.before)
             rc = corrupt(db, "an extremity has no state: event", (long long)ext[i]);
+        else if (r.status != RS_STATUS_ACCEPTED)
+            rc = corrupt(db, "an extremity was rejected or soft-failed: event",
+                         (long long)ext[i]);
         ext[i] = r.after;
     }
     if (!rc && next && (rc = rs__resolve_states(db, ext, next, &merged)))
@@ -202,8 +255,13 @@ out:
 
 int rs_check(rs_db *db)
 {
+    nid_set rejected;
     int rc;
-    if ((rc = check_blocks(db)) || (rc = check_snapshots(db)))
+    if ((rc = check_blocks(db)) || (rc = rejected_set(db, &rejected)))
+        return rc;
+    rc = check_snapshots(db, &rejected);
+    free(rejected.v);
+    if (rc)
         return rc;
     if ((rc = check_query_empty(
              db,

@@ -115,10 +115,17 @@ static const char v3_to_v4[] =
     "ALTER TABLE members ADD COLUMN event_nid INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE members ADD COLUMN ehash INTEGER NOT NULL DEFAULT 0;";
 
+/* v5 records the auth rules' verdict on each event: status 0 accepted, 1
+ * rejected, 2 soft-failed (RS_STATUS_*), and why. Events stored before
+ * were accepted, as the library then accepted everything. */
+static const char v4_to_v5[] =
+    "ALTER TABLE events ADD COLUMN status INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN reason TEXT;";
+
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
-static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2,
-                                                          v2_to_v3, v3_to_v4};
+static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2, v2_to_v3,
+                                                          v3_to_v4, v4_to_v5};
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 {
@@ -219,6 +226,7 @@ int rs__row_cached(rs_db *db, const char key[9], void *row, size_t size)
 
 void rs__cache_clear(rs_db *db)
 {
+    rs__auth_cache_clear(db->auth_cache);
     rs_lru_clear(db->to_id);
     rs_lru_clear(db->to_str);
     rs_lru_clear(db->blobs);
@@ -309,9 +317,10 @@ fail:
 int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
             size_t errlen)
 {
-    rs_options o = {0, 5000, 65536, (size_t)64 << 20};
+    rs_options o = {0, 5000, 65536, (size_t)64 << 20, 0};
     if (opts) {
         o.synchronous_full = opts->synchronous_full;
+        o.authorize = opts->authorize;
         if (opts->busy_timeout_ms > 0)
             o.busy_timeout_ms = opts->busy_timeout_ms;
         if (opts->id_cache_entries)
@@ -333,7 +342,9 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o.id_cache_entries * 128, o.id_cache_entries);
-    if (!db->to_id || !db->to_str || !db->blobs || !db->rows) {
+    db->auth_cache = rs__auth_cache_new();
+    db->authorize = o.authorize != 0;
+    if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
         goto fail;
     }
@@ -383,6 +394,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->to_str);
     rs_lru_free(db->blobs);
     rs_lru_free(db->rows);
+    rs__auth_cache_free(db->auth_cache);
     rs_buf_free(&db->scratch);
     free(db);
 }

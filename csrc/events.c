@@ -22,7 +22,8 @@ void rs__event_row_remember(rs_db *db, rs_nid ev, const rs_event_row *r)
     rs_lru_put(db->rows, key, sizeof key, r, sizeof *r);
 }
 
-/* The row's fields from columns first..first+5 of a statement. */
+/* The row's fields from columns first..first+5 of a statement (the status
+ * is column first+6 of EVENT_ROW only). */
 static void row_from(sqlite3_stmt *st, int first, rs_event_row *r)
 {
     r->room = sqlite3_column_int64(st, first);
@@ -45,8 +46,10 @@ int rs__event_row_read(rs_db *db, rs_nid ev, rs_event_row *r)
         return rc;
     sqlite3_bind_int64(st, 1, ev);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
+    if (step == SQLITE_ROW) {
         row_from(st, 0, r);
+        r->status = sqlite3_column_int(st, 6);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (step == SQLITE_ROW)
@@ -118,13 +121,16 @@ static void bind_row(sqlite3_stmt *st, const rs_event *ev, rs_nid id,
 }
 
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
-                        const rs_event_row *r, uint64_t hash)
+                        const rs_event_row *r, uint64_t hash, const char *reason)
 {
     sqlite3_stmt *st;
     int rc = rs__prepare(db, is_new ? ST_EVENT_INSERT : ST_EVENT_STORE, &st);
     if (rc)
         return rc;
     bind_row(st, ev, id, r, hash);
+    sqlite3_bind_int(st, 13, r->status);
+    if (reason)
+        sqlite3_bind_text(st, 14, reason, -1, SQLITE_TRANSIENT);
     if (is_new)
         sqlite3_bind_text(st, 12, ev->event_id.s, (int)ev->event_id.len,
                           SQLITE_STATIC);
@@ -219,4 +225,30 @@ int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
+}
+
+int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *status,
+                    const char **reason)
+{
+    sqlite3_stmt *st;
+    *status = RS_STATUS_ACCEPTED;
+    *reason = NULL;
+    int rc = rs__prepare(db, ST_EVENT_STATUS, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *status = (rs_status)sqlite3_column_int(st, 0);
+        const char *r = (const char *)sqlite3_column_text(st, 1);
+        if (r) {
+            snprintf(db->reason, sizeof db->reason, "%s", r);
+            *reason = db->reason;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (step == SQLITE_DONE)
+        return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
+    return step == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reading an event");
 }

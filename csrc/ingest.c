@@ -34,6 +34,10 @@ typedef struct ingest {
     /* states */
     rs_nid before, after;     /* 0: no state */
 
+    /* the auth rules' verdict (accepted when the store does not authorise) */
+    rs_auth_event *parsed;
+    rs_auth_verdict verdict;
+
     /* the room after a new event */
     rs_nid ext[RS_MAX_EXTREMITIES + 1];
     size_t next;
@@ -154,6 +158,9 @@ static int phase_ids(ingest *c)
         c->res->duplicate = 1;
         c->res->state_known = o->before != 0;
         c->done = 1;
+        if (o->status != RS_STATUS_ACCEPTED) /* the verdict it was stored with */
+            return rs_event_status(db, ev->event_id.s, ev->event_id.len, &c->res->status,
+                                   &c->res->reason);
     }
     c->is_new_row = !c->id;
     return RS_OK;
@@ -229,16 +236,42 @@ static int phase_state_before(ingest *c)
 
 /* ---- authorization ---- */
 
-/* The slot for the Matrix auth rules, in the order the specification's
- * "checks performed on receipt of a PDU" runs them:
+/* The Matrix auth rules, in the order the specification's "checks
+ * performed on receipt of a PDU" runs them (authorize.c):
  *   1. against the event's own auth events (rejects),
- *   2. against the state before the event (rejects),
+ *   2. against the state before the event (rejects; an explicit state list
+ *      is the state before a rewrite),
  *   3. against the room's current state, for a new event (soft-fails).
- * Not implemented yet: every event is accepted. */
+ * A room of an older file with an unknown version has no rules to apply. A
+ * create event that fails is refused: stored, it would found a room. */
 static int phase_authorize(ingest *c)
 {
-    (void)c;
+    char err[200];
+    if (!c->db->authorize || !c->version)
+        return RS_OK;
+    const rs_event *ev = c->ev;
+    int rc = rs_auth_event_parse(c->version, ev->json.s, ev->json.len, &c->parsed, err,
+                                 sizeof err);
+    if (rc)
+        return rs__fail(c->db, rc, "%.*s: %s", EVID(c), err);
+    rs_auth_req q = {
+        .v = c->version, .ev = c->parsed, .event_id = ev->event_id, .auth = ev->auth,
+        .nauth = ev->nauth, .before = c->before,
+        .current = c->kind == RS_KIND_NEW && !c->state ? c->row.current : 0,
+    };
+    if ((rc = rs__authorize(c->db, &q, &c->verdict)))
+        return rc;
+    if (c->verdict.status != RS_STATUS_ACCEPTED && is_create(ev))
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: the create event is refused: %s",
+                        EVID(c), c->verdict.reason);
+    c->res->status = c->verdict.status;
+    c->res->reason = c->verdict.reason;
     return RS_OK;
+}
+
+static int accepted(const ingest *c)
+{
+    return c->verdict.status == RS_STATUS_ACCEPTED;
 }
 
 /* ---- the state after, the row, the edges ---- */
@@ -251,18 +284,19 @@ static int phase_state_after(ingest *c)
     if (c->is_new_row && (rc = rs__event_next_nid(c->db, &c->id)))
         return rc;
     c->after = c->before;
-    if (!c->before || !c->ev->state_key.s)
-        return RS_OK;
+    if (!c->before || !c->ev->state_key.s || c->verdict.status == RS_STATUS_REJECTED)
+        return RS_OK; /* a rejected event is in no state */
     rs_entry self = {c->type, c->key, c->id};
     return rs_snapshot_apply(c->db, c->room, c->before, &self, 1, &c->after);
 }
 
 static int phase_row(ingest *c)
 {
-    rs_event_row r = {c->room, c->type, c->key, (int)c->kind, c->before, c->after};
+    rs_event_row r = {c->room, c->type, c->key, (int)c->kind, c->before, c->after,
+                      (int)c->verdict.status};
     c->res->state_known = c->before != 0;
     return rs__event_row_write(c->db, c->ev, c->id, c->is_new_row, &r,
-                               rs__event_hash(c->ev));
+                               rs__event_hash(c->ev), c->verdict.reason);
 }
 
 /* Edges answer one question: does a stored event list this one as a prev?
@@ -520,15 +554,17 @@ static int walk(ingest *c)
         (rc = phase_authorize(c)) || (rc = phase_state_after(c)) ||
         (rc = phase_row(c)) || (rc = phase_edges(c)))
         return rc;
-    if (c->kind == RS_KIND_NEW)
+    /* an event that is not accepted is no extremity and has no output */
+    if (c->kind == RS_KIND_NEW && accepted(c))
         return advance_room(c);
-    if (c->kind == RS_KIND_OLD)
+    if (c->kind == RS_KIND_OLD && accepted(c))
         return rs__output_old_event(c->db, c->room, c->id, &c->res->position);
     return RS_OK;
 }
 
 static void ingest_free(ingest *c)
 {
+    rs_auth_event_free(c->parsed);
     free(c->prev);
     free(c->rem);
     free(c->add);

@@ -8,7 +8,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 4
+#define RS_SCHEMA_VERSION 5
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* Every statement the core runs more than once, prepared once per handle on
@@ -34,18 +34,22 @@
     X(SNAP_GET, "SELECT nentries, room_nid, data FROM snapshots WHERE nid=?1") \
     X(SNAP_PUT, "INSERT INTO snapshots(room_nid,nentries,data) VALUES(?1,?2,?3)") \
     X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \
-                 "after_snap, ehash FROM events WHERE nid=?1")                 \
+                 "after_snap, status FROM events WHERE nid=?1")                \
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
                    "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
-                   "membership=?9, ehash=?10, json=?11 WHERE nid=?1")          \
+                   "membership=?9, ehash=?10, json=?11, status=?13, "          \
+                   "reason=?14 WHERE nid=?1")                                  \
     X(EVENT_INSERT, "INSERT INTO events(nid, room_nid, type_nid, key_nid, "     \
                     "kind, before_snap, after_snap, depth, membership, ehash, " \
-                    "json, event_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"   \
-                    "?11,?12)")                                                \
+                    "json, event_id, status, reason) VALUES(?1,?2,?3,?4,?5,?6," \
+                    "?7,?8,?9,?10,?11,?12,?13,?14)")                           \
     X(EVENT_NEXT_NID, "SELECT coalesce(max(nid), 0) + 1 FROM events")          \
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
+    X(EVENT_JSON_NID, "SELECT json FROM events WHERE nid=?1 AND kind>0")       \
+    X(EVENT_STATUS, "SELECT status, reason FROM events WHERE event_id=?1 "     \
+                    "AND kind>0")                                              \
     X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
                    "WHERE event_id=?1")                                        \
     X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
@@ -94,6 +98,8 @@ enum {
     ST_COUNT
 };
 
+typedef struct rs_auth_cache rs_auth_cache;
+
 struct rs_db {
     sqlite3 *sql;
     sqlite3_stmt *stmt[ST_COUNT];
@@ -112,6 +118,9 @@ struct rs_db {
     rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
     int64_t data_version;  /* PRAGMA data_version the rows cache belongs to */
     rs_buf scratch;    /* strings returned to the caller */
+    int authorize;     /* ingest applies the auth rules */
+    rs_auth_cache *auth_cache; /* stored events decoded for the rules */
+    char reason[300];  /* why the last ingested event was rejected or soft-failed */
     char errmsg[512];
 };
 
@@ -177,6 +186,7 @@ typedef struct rs_event_row {
     rs_nid room, type, key;
     int kind;                 /* 0: only referenced, never stored */
     rs_nid before, after;     /* 0: no state */
+    int status;               /* RS_STATUS_*; read by nid only (not by rs__event_by_id's miss) */
 } rs_event_row;
 /* A row through the cache; all zero (kind 0) when there is none. */
 int rs__event_row_read(rs_db *db, rs_nid ev, rs_event_row *r);
@@ -189,10 +199,37 @@ int rs__event_next_nid(rs_db *db, rs_nid *id);
  * its string ID when is_new, else filled into the row that only
  * referenced it or held it as an outlier or old event. */
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
-                        const rs_event_row *r, uint64_t hash);
+                        const rs_event_row *r, uint64_t hash, const char *reason);
 /* The entry hash and membership stored with a state event. */
 int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
                           const char **membership, size_t *mlen);
+
+/* ---- authorization in the store (auth_cache.c, authorize.c) ---- */
+
+rs_auth_cache *rs__auth_cache_new(void);
+void rs__auth_cache_free(rs_auth_cache *c);
+void rs__auth_cache_clear(rs_auth_cache *c);
+/* Stored event nid decoded for the auth rules, through the cache; the
+ * caller releases it with rs_auth_event_free. */
+int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out);
+
+/* One event to authorise (authorize.c). */
+typedef struct rs_auth_req {
+    const rs_room_version *v;
+    const rs_auth_event *ev;   /* the event, parsed */
+    rs_str event_id;
+    const rs_str *auth;        /* its auth event IDs */
+    size_t nauth;
+    rs_nid before;             /* the state before it; 0: none (an outlier) */
+    rs_nid current;            /* the room's current state, for a new event; 0: none */
+} rs_auth_req;
+typedef struct rs_auth_verdict {
+    rs_status status;
+    const char *reason;        /* "CODE: words" in db->reason when not accepted */
+} rs_auth_verdict;
+/* The checks on receipt of a PDU, in order. Errors: RS_EMISSING_AUTH
+ * naming the auth events not stored, RS_ECORRUPT, RS_ENOMEM, RS_ESQL. */
+int rs__authorize(rs_db *db, const rs_auth_req *q, rs_auth_verdict *out);
 
 /* ---- the state hash (state_hash.c) ---- */
 

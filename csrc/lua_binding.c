@@ -138,7 +138,7 @@ static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt,
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    rs_options o = {0, 0, 0, 0};
+    rs_options o = {0, 0, 0, 0, 0};
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         lua_getfield(L, 2, "synchronous");
@@ -152,6 +152,11 @@ static int l_open(lua_State *L)
         o.busy_timeout_ms = (int)opt_size(L, 2, "busy_timeout", 0, 86400000.0);
         o.id_cache_entries = opt_size(L, 2, "id_cache_entries", 0, 1e9);
         o.block_cache_bytes = opt_size(L, 2, "block_cache_bytes", 0, 1e12);
+        lua_getfield(L, 2, "authorize");
+        if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+            luaL_argerror(L, 2, "authorize must be a boolean");
+        o.authorize = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
     lstore *s = lua_newuserdata(L, sizeof *s);
     s->db = NULL;
@@ -595,6 +600,10 @@ static int l_ingest(lua_State *L)
     lua_setfield(L, -2, "state_known");
     lua_pushnumber(L, (lua_Number)r.position);
     lua_setfield(L, -2, "position");
+    if (r.status != RS_STATUS_ACCEPTED) {
+        lua_pushstring(L, r.reason ? r.reason : "");
+        lua_setfield(L, -2, r.status == RS_STATUS_REJECTED ? "rejected" : "soft_failed");
+    }
     return 1;
 }
 
@@ -1058,6 +1067,25 @@ static int l_rooms(lua_State *L)
     return push_strlist(L, db, rs_rooms(db, &l), &l, box);
 }
 
+/* store:event_status(event_id) -> "accepted" | "rejected" | "soft_failed", reason */
+static int l_event_status(lua_State *L)
+{
+    static const char *const names[] = {"accepted", "rejected", "soft_failed"};
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *id = check_string_arg(L, 2, "event_status", "event ID", &n);
+    rs_status st;
+    const char *reason;
+    int rc = rs_event_status(db, id, n, &st, &reason);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushstring(L, names[st <= RS_STATUS_SOFT_FAILED ? st : 0]);
+    if (!reason)
+        return 1;
+    lua_pushstring(L, reason);
+    return 2;
+}
+
 static int l_event(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
@@ -1410,6 +1438,7 @@ static const luaL_Reg store_methods[] = {
     {"members", l_members},
     {"rooms", l_rooms},
     {"event", l_event},
+    {"event_status", l_event_status},
     {"room_info", l_room_info},
     {"outputs", l_outputs},
     {"outputs_last", l_outputs_last},

@@ -62,7 +62,8 @@ typedef struct rs_db rs_db;
     X(RS_ENO_STATE, "NO_STATE")          /* the event is stored without state (outlier) */ \
     X(RS_ECORRUPT, "CORRUPT")            /* stored data fails to decode */      \
     X(RS_EMISMATCH, "EVENT_MISMATCH")    /* an event ID already stored with other fields */ \
-    X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */
+    X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */ \
+    X(RS_EMISSING_AUTH, "MISSING_AUTH")  /* auth events of the event are not stored */
 
 enum {
 #define RS_CODE_ENUM(code, name) code,
@@ -83,6 +84,7 @@ typedef struct rs_options {
     size_t id_cache_entries;  /* bound of each string<->ID cache and of the
                                  room/event row cache; default 65536 */
     size_t block_cache_bytes; /* bound of the block cache; default 64 MiB */
+    int authorize;            /* 1: rs_ingest applies the auth rules (see rs_ingest) */
 } rs_options;
 
 /*
@@ -280,6 +282,13 @@ typedef enum rs_kind {
     RS_KIND_NEW = 3
 } rs_kind;
 
+/* The auth rules' verdict on a stored event. */
+typedef enum rs_status {
+    RS_STATUS_ACCEPTED = 0,
+    RS_STATUS_REJECTED = 1,   /* failed against its auth events or its state before */
+    RS_STATUS_SOFT_FAILED = 2 /* passed those, failed against the room's current state */
+} rs_status;
+
 /* The shape of an event's prev_events and auth_events, which its room
  * version fixes (rs_room_version.ref_pairs). */
 typedef enum rs_ref_shape {
@@ -318,6 +327,8 @@ typedef struct rs_ingest_result {
     int rewrote;         /* the event replaced the room's state */
     int state_known;     /* the event has a state before it */
     int64_t position;    /* position of the output written, 0 if none */
+    rs_status status;    /* the auth rules' verdict (accepted without authorize) */
+    const char *reason;  /* "CODE: words" when not accepted; valid until the next call */
 } rs_ingest_result;
 
 /*
@@ -329,8 +340,20 @@ typedef struct rs_ingest_result {
  * Must run inside rs_begin/rs_commit. On failure part of the event may be
  * written, so the transaction is marked failed: rs_commit then refuses it
  * (RS_EINVAL) and rolls it back; call rs_rollback.
+ * With rs_options.authorize, the event is checked against the auth rules
+ * of its room's version, as the server-server API's checks on receipt
+ * say: against its auth events (which must be stored: RS_EMISSING_AUTH
+ * otherwise), then against the state before it; a new event also against
+ * the room's current state. An event that fails the first two is stored
+ * REJECTED: its state after is its state before, it is never an
+ * extremity and has no output. One that fails only the last is stored
+ * SOFT_FAILED: with its states, but not an extremity, no change to the
+ * current state, no output. Outliers are checked against their auth events
+ * only. A create event that fails is refused (RS_EBAD_EVENT): it would
+ * found a room. res->status and res->reason say the verdict.
  * Errors: RS_EBAD_EVENT (an unknown room version in a create event, or
  * prev/auth events of the wrong shape for the room's version),
+ * RS_EMISSING_AUTH (auth events not stored, with authorize),
  * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev
  * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,
@@ -348,6 +371,11 @@ int rs_event_state(rs_db *db, const char *event_id, size_t len,
 int rs_event_json(rs_db *db, const char *event_id, size_t len,
                   const char **json, size_t *jlen);
 
+/* The auth rules' verdict on a stored event, and why (NULL when accepted;
+ * valid until the next call). Errors: RS_ENOTFOUND. */
+int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *status,
+                    const char **reason);
+
 /* ------------------------------------------------------------------ */
 /* Authorization                                                       */
 
@@ -361,6 +389,7 @@ typedef struct rs_auth_event rs_auth_event;
  * Errors: RS_EBAD_EVENT (not a JSON object; err says why), RS_ENOMEM. */
 int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
                         rs_auth_event **out, char *err, size_t errlen);
+/* Releases the caller's reference (the store's cache may hold another). */
 void rs_auth_event_free(rs_auth_event *e);
 
 /* One (type, state_key) pair of an auth events selection; the strings

@@ -12,9 +12,10 @@
 -- depth), ingests it and returns event_id, result; on an ingest failure it
 -- returns nil, err, code and the cursor does not move.
 local core = require "roomstate.core"
+local event = require "roomstate.event"
 
-local type, setmetatable, select, string_format, tostring, math_floor =
-      type, setmetatable, select, string.format, tostring, math.floor
+local type, setmetatable, select, string_format, tostring, math_floor, ipairs =
+      type, setmetatable, select, string.format, tostring, math.floor, ipairs
 local clock, time_ms = core.clock, core.time_ms
 
 local _M = {}
@@ -73,6 +74,22 @@ local function refs(room, ids)
   return out
 end
 
+-- The auth events the selection picks from the state after the first prev
+-- event, so that scripted events pass a store that authorises; the
+-- create event alone when that state is not known (a remote branch).
+local function auth_events(self, room, prev, pdu)
+  if not room.create_id or pdu.event_id == room.create_id then return {} end
+  local st = prev[1] and self.store:state_after(prev[1])
+  local rules = core.room_version(room.version)
+  if not st or not rules then return { room.create_id } end
+  local out = {}
+  for _, t in ipairs(core.auth_types(room.version, event.json.encode(pdu)) or {}) do
+    local id = st:get(t[1], t[2])
+    if id then out[#out + 1] = id end
+  end
+  return out
+end
+
 -- Builds a PDU on `prev` and ingests it unless opts.ingest == false.
 function Harness:emit(room, prev, fields, opts)
   opts = opts or {}
@@ -82,14 +99,13 @@ function Harness:emit(room, prev, fields, opts)
     if d > depth then depth = d end
   end
   local id = opts.event_id or self:next_id(fields.tag)
-  local auth = {}
-  if room.create_id and room.create_id ~= id then auth[1] = room.create_id end
   local pdu = {
     event_id = id, room_id = room.id, sender = fields.sender or room.creator,
     type = fields.type, state_key = fields.state_key, content = fields.content or {},
-    prev_events = refs(room, prev), auth_events = refs(room, auth),
-    depth = depth + 1, origin_server_ts = 1700000000000 + self.counter,
+    prev_events = refs(room, prev), depth = depth + 1,
+    origin_server_ts = 1700000000000 + self.counter,
   }
+  pdu.auth_events = refs(room, opts.auth_events or auth_events(self, room, prev, pdu))
   self.depth[id] = depth + 1
   self.events[id] = pdu
   if opts.ingest == false then return id, pdu end

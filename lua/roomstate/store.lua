@@ -217,7 +217,7 @@ end
 -- ID are the core's method of the same name.
 local ONE_ID = {
   current_state = "room ID", state_before = "event ID", state_after = "event ID",
-  latest_events = "room ID", event = "event ID",
+  latest_events = "room ID", event = "event ID", event_status = "event ID",
 }
 for name, what in pairs(ONE_ID) do
   local expected = what .. " string"

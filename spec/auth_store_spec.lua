@@ -1,0 +1,262 @@
+-- Issue 12 §3: what ingest does with an event that fails the auth rules,
+-- with roomstate.open(path, { authorize = true }): rejected against its
+-- auth events or against the state before it, soft-failed against the
+-- current state, a child of a rejected event, the same event again, a
+-- rejected event inside a batch, auth events that are not stored, and
+-- check() holding it all.
+local roomstate = require "roomstate"
+local harness = require "roomstate.harness"
+local S = require "support"
+
+local ALICE, BOB, EVE = "@alice:x", "@bob:x", "@eve:y"
+
+local function open()
+  local store = assert(roomstate.open(":memory:", { authorize = true }))
+  local h = harness.new(store, { server = "x" })
+  local room = assert(h:create_room(ALICE))
+  return store, h, room
+end
+
+local function outputs_since(store, pos)
+  return #assert(store:outputs(pos + 1, 1000))
+end
+
+local function last_position(store)
+  local outs = assert(store:outputs(1, 100000))
+  return outs[#outs] and outs[#outs].position or 0
+end
+
+describe("ingest with authorization", function()
+  it("accepts a scripted room: every harness event passes", function()
+    local store, _, room = open()
+    assert(room:join(BOB))
+    assert(room:state("m.room.topic", "", { topic = "t" }))
+    local id, res = assert(room:send("hello", { sender = BOB }))
+    assert.is_nil(res.rejected)
+    assert.equal("accepted", store:event_status(id))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("rejects an event against its auth events: stored, in no state, no extremity, no output",
+     function()
+    local store, h, room = open()
+    local pos = last_position(store)
+    local head = room.head[1]
+    local before = store:current_state(room.room.id)
+    -- eve never joined: her message cites what a joined sender would
+    local id, res = assert(room:send("let me in", { sender = EVE }))
+    assert.matches("^SENDER_NOT_JOINED: ", res.rejected)
+    local status, reason = store:event_status(id)
+    assert.equal("rejected", status)
+    assert.equal(res.rejected, reason)
+    assert.same({ head }, store:latest_events(room.room.id))
+    assert.equal(0, outputs_since(store, pos))
+    assert.same({}, res.outputs)
+    -- a rejected state event: its state after is its state before
+    local sid, sres = h:emit(room.room, { head }, { type = "m.room.topic", state_key = "",
+                                                    sender = EVE, content = { topic = "x" } })
+    assert.truthy(sid)
+    assert.matches("^SENDER_NOT_JOINED", sres.rejected)
+    local _, added = store:state_before(sid):diff(store:state_after(sid))
+    assert.same({}, added)
+    assert.same({}, (before:diff(store:current_state(room.room.id))))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("rejects an event against the state before it, though its auth events allow it", function()
+    local store, h, room = open()
+    local join = assert(room:join(BOB))
+    assert(room:ban(BOB, { by = ALICE }))
+    -- bob cites his join, not the ban that is in the state before
+    local auth = { room.room.create_id }
+    local st = store:state_after(join)
+    auth[#auth + 1] = st:get("m.room.power_levels", "")
+    auth[#auth + 1] = join
+    local id, res = h:emit(room.room, room.head, { type = "m.room.message", sender = BOB,
+                                                   content = { body = "still here" } },
+                           { auth_events = auth })
+    assert.truthy(id)
+    assert.matches("^SENDER_NOT_JOINED", res.rejected)
+    assert.equal("rejected", (store:event_status(id)))
+    store:close()
+  end)
+
+  it("soft-fails a new event that passes at its state but not against the current state",
+     function()
+    local store, _, room = open()
+    local join = assert(room:join(BOB))
+    local side = room:at(join)
+    assert(room:ban(BOB, { by = ALICE }))
+    local pos = last_position(store)
+    local latest = store:latest_events(room.room.id)
+    local hash = store:state_hash(room.room.id)
+    -- bob's branch does not know of the ban
+    local id, res = assert(side:send("from the old branch", { sender = BOB }))
+    assert.matches("^SENDER_NOT_JOINED", res.soft_failed)
+    assert.is_nil(res.rejected)
+    assert.equal("soft_failed", (store:event_status(id)))
+    assert.same(latest, store:latest_events(room.room.id))
+    assert.equal(hash, store:state_hash(room.room.id))
+    assert.equal(0, outputs_since(store, pos))
+    -- it keeps its states, as soft-failed events do
+    assert.truthy(store:state_after(id))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("computes a child's state through a rejected prev event", function()
+    local store, h, room = open()
+    local head = room.head[1]
+    local bad = h:emit(room.room, { head }, { type = "m.room.topic", state_key = "", sender = EVE,
+                                              content = { topic = "eve's" } })
+    -- on the rejected event and on the head: their states agree, since the
+    -- rejected one's state after is its state before, the head's
+    local child, res = h:emit(room.room, { bad, head }, { type = "m.room.topic",
+                                                          state_key = "",
+                                                          content = { topic = "alice's" } })
+    assert.truthy(child)
+    assert.is_nil(res.rejected)
+    local st = store:state_after(child)
+    assert.equal(child, st:get("m.room.topic", ""))
+    -- the rejected topic is nowhere in it
+    local before = store:state_before(child)
+    assert.is_nil(before:get("m.room.topic", ""))
+    assert.same({ child }, store:latest_events(room.room.id))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("reports the stored verdict when the same event comes again", function()
+    local store, h, room = open()
+    local id, pdu = h:emit(room.room, room.head, { type = "m.room.message", sender = EVE,
+                                                   content = { body = "x" } }, { ingest = false })
+    local first = assert(store:ingest(pdu))
+    local again = assert(store:ingest(pdu))
+    assert.is_true(again.duplicate)
+    assert.equal(first.rejected, again.rejected)
+    assert.equal("rejected", (store:event_status(id)))
+    store:close()
+  end)
+
+  it("a rejected event in a batch does not fail the batch", function()
+    local store, h, room = open()
+    local _, good = h:emit(room.room, room.head, { type = "m.room.message",
+                                                   content = { body = "ok" } }, { ingest = false })
+    local _, bad = h:emit(room.room, room.head, { type = "m.room.message", sender = EVE,
+                                                  content = { body = "no" } }, { ingest = false })
+    local res = assert(store:ingest_batch({ { event = good }, { event = bad } }))
+    assert.is_nil(res[1].rejected)
+    assert.matches("^SENDER_NOT_JOINED", res[2].rejected)
+    assert.same({ res[1].event_id }, store:latest_events(room.room.id))
+    store:close()
+  end)
+
+  it("fails with MISSING_AUTH naming auth events that are not stored, writing nothing", function()
+    local store, h, room = open()
+    local c0 = S.counts(store)
+    local _, pdu = h:emit(room.room, room.head, { type = "m.room.message",
+                                                  content = { body = "x" } },
+                          { ingest = false, auth_events = { room.room.create_id, "$nowhere:x" } })
+    local res, err, code = store:ingest(pdu)
+    assert.is_nil(res)
+    assert.equal("MISSING_AUTH", code)
+    assert.matches("$nowhere:x", err, 1, true)
+    assert.same(c0, S.counts(store))
+    store:close()
+  end)
+
+  it("checks an outlier against its auth events only", function()
+    local store, h, room = open()
+    local remote = { h:next_id("remote") }
+    local st = store:current_state(room.room.id)
+    local auth = { room.room.create_id, st:get("m.room.power_levels", ""),
+                   st:get("m.room.member", ALICE) }
+    -- no state is known for it; its auth events alone decide
+    local ok = h:emit(room.room, remote, { type = "m.room.topic", state_key = "",
+                                           content = { topic = "o" } },
+                      { kind = "outlier", auth_events = auth })
+    assert.equal("accepted", (store:event_status(ok)))
+    local bad, res = h:emit(room.room, remote, { type = "m.room.topic", state_key = "",
+                                                 sender = EVE, content = { topic = "o" } },
+                            { kind = "outlier", auth_events = auth })
+    -- alice's membership is not eve's to cite (rule 3.2)
+    assert.matches("^AUTH_EVENTS_INVALID", res.rejected)
+    assert.equal("rejected", (store:event_status(bad)))
+    store:close()
+  end)
+
+  it("refuses a create event that fails the rules, storing nothing", function()
+    local store = assert(roomstate.open(":memory:", { authorize = true }))
+    local pdu = S.pdu({ type = "m.room.create", state_key = "", event_id = "$c:x",
+                        room_id = "!r:y", sender = "@a:x", prev_events = {}, auth_events = {},
+                        depth = 1, content = { creator = "@a:x", room_version = "10" } })
+    local res, err, code = store:ingest(pdu)
+    assert.is_nil(res)
+    assert.equal("BAD_EVENT", code)
+    assert.matches("CREATE_INVALID", err)
+    assert.same({}, store:rooms())
+    store:close()
+  end)
+
+  it("check() finds a rejected event put into a state behind the library's back", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/a.db"
+    local store = assert(roomstate.open(path, { authorize = true }))
+    local h = harness.new(store, { server = "x" })
+    local room = assert(h:create_room(ALICE))
+    local bad = h:emit(room.room, room.head, { type = "m.room.message", sender = EVE,
+                                               content = { body = "x" } })
+    local good = assert(room:send("fine"))
+    store:close()
+    S.sql_value(path, "UPDATE events SET status=1 WHERE event_id='" .. good .. "'")
+    store = assert(roomstate.open(path, { authorize = true }))
+    local ok, err = store:check()
+    assert.is_nil(ok)
+    assert.matches("rejected", err)
+    assert.truthy(bad)
+    store:close()
+    S.rmdir(dir)
+  end)
+
+  it("a store without authorize stores every event as accepted", function()
+    local store = assert(roomstate.open(":memory:"))
+    local h = harness.new(store, { server = "x" })
+    local room = assert(h:create_room(ALICE))
+    local id, res = assert(room:send("anyone", { sender = EVE }))
+    assert.is_nil(res.rejected)
+    assert.equal("accepted", (store:event_status(id)))
+    store:close()
+  end)
+end)
+
+describe("third-party invite signatures", function()
+  -- {"mxid": "@dave:a.org", "token": "tok"} signed by id.org's ed25519:0
+  -- (python3-signedjson, the seed of the spec's signing example)
+  local PUB = "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI"
+  local SIG = "mon3+mrqJyT+GTYGZ7AqcFHshgGzq4631ks4O+HKJv3XXKgS3jC4RkXRGPboQDbUXpQmU0L76ogbAqZPMK8sAg"
+  local function events(sig)
+    local room = "!r:a.org"
+    local create = { type = "m.room.create", state_key = "", sender = "@alice:a.org",
+                     room_id = room, event_id = "$c:a.org", content = { creator = "@alice:a.org" } }
+    local tpi = { type = "m.room.third_party_invite", state_key = "tok", sender = "@bob:a.org",
+                  room_id = room, content = { public_key = PUB, display_name = "d" } }
+    local invite = { type = "m.room.member", state_key = "@dave:a.org", sender = "@bob:a.org",
+                     room_id = room, content = { membership = "invite", third_party_invite = {
+                       display_name = "d", signed = { mxid = "@dave:a.org", token = "tok",
+                       signatures = { ["id.org"] = { ["ed25519:0"] = sig } } } } } }
+    return invite, { create, tpi }
+  end
+
+  it("passes a valid signature and refuses a corrupted one of the right length", function()
+    local invite, auth = events(SIG)
+    assert.is_true(roomstate.auth_check("10", invite, auth))
+    local flipped = (SIG:sub(1, 10) == "mon3+mrqJy" and "A" or "B") .. SIG:sub(2)
+    assert.equal(#SIG, #flipped)
+    invite, auth = events(flipped)
+    local ok, why = roomstate.auth_check("10", invite, auth)
+    assert.is_nil(ok)
+    assert.matches("^THIRD_PARTY_INVITE_INVALID", why)
+  end)
+end)
