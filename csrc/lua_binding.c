@@ -886,9 +886,11 @@ static int l_room_versions(lua_State *L)
 
 /* ---- authorization ---- */
 
-/* Parsed events live in a box (freed by its __gc, even if a push raises):
- * box[0] the event, box[1] an array of the auth events. */
-static int parse_into(lua_State *L, const rs_room_version *v, int idx, rs_auth_event **out)
+/* Parses JSON text at idx; on a malformed one pushes nil and a reason
+ * naming `what`. The parsed events live in an auth_box (below), freed by
+ * its __gc even if a push raises. */
+static int parse_into(lua_State *L, const rs_room_version *v, int idx, rs_auth_event **out,
+                      const char *what)
 {
     size_t len;
     char err[200];
@@ -896,7 +898,7 @@ static int parse_into(lua_State *L, const rs_room_version *v, int idx, rs_auth_e
     if (rs_auth_event_parse(v, json, len, out, err, sizeof err) == RS_OK)
         return 1;
     lua_pushnil(L);
-    lua_pushfstring(L, "BAD_FORMAT: %s", err);
+    lua_pushfstring(L, "BAD_FORMAT: %s: %s", what, err);
     return 0;
 }
 
@@ -943,13 +945,15 @@ static int l_auth_check(lua_State *L)
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "bad argument #3 to 'auth_check' (auth_events[%d] is not JSON text)",
                        (int)i + 1);
-        int ok = parse_into(L, v, -1, &b->auth[i]);
+        char what[32];
+        snprintf(what, sizeof what, "auth_events[%d]", (int)i + 1);
+        int ok = parse_into(L, v, -1, &b->auth[i], what);
         if (!ok)
             return 2;
         b->nauth++;
         lua_pop(L, 1);
     }
-    if (!parse_into(L, v, 2, &b->ev))
+    if (!parse_into(L, v, 2, &b->ev, "the event"))
         return 2;
     char reason[300];
     if (rs_auth_check(v, b->ev, (const rs_auth_event *const *)b->auth, b->nauth, reason,
@@ -968,7 +972,7 @@ static int l_auth_types(lua_State *L)
     const rs_room_version *v = check_version(L, 1, "auth_types");
     check_arg_type(L, 2, LUA_TSTRING, "auth_types", "event JSON text");
     auth_box *b = new_auth_box(L);
-    if (!parse_into(L, v, 2, &b->ev))
+    if (!parse_into(L, v, 2, &b->ev, "the event"))
         return 2;
     rs_auth_type t[RS_AUTH_TYPES_MAX];
     size_t n;
