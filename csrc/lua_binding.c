@@ -1491,44 +1491,36 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+/* A metatable for a box type: only its __gc, which frees what it holds. */
+static void new_box_type(lua_State *L, const char *name, lua_CFunction gc)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+}
+
 int luaopen_roomstate_core(lua_State *L)
 {
-    if (luaL_newmetatable(L, BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, AUTH_BOX_MT)) {
-        lua_pushcfunction(L, auth_box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, JSON_MT)) {
-        lua_pushcfunction(L, json_box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg functions[] = {
+        {"open", l_open},
+        {"state_hash", l_state_hash},
+        {"state_hash_update", l_state_hash_update},
+        {"clock", l_clock},
+        {"room_version", l_room_version},
+        {"room_versions", l_room_versions},
+        {"auth_check", l_auth_check},
+        {"auth_types", l_auth_types},
+        {"time_ms", l_time_ms},
+        {NULL, NULL}};
+    new_box_type(L, BOX_MT, box_gc);
+    new_box_type(L, AUTH_BOX_MT, auth_box_gc);
+    new_box_type(L, JSON_MT, json_box_gc);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);
-    lua_createtable(L, 0, 12);
-    lua_pushcfunction(L, l_open);
-    lua_setfield(L, -2, "open");
-    lua_pushcfunction(L, l_state_hash);
-    lua_setfield(L, -2, "state_hash");
-    lua_pushcfunction(L, l_state_hash_update);
-    lua_setfield(L, -2, "state_hash_update");
-    lua_pushcfunction(L, l_clock);
-    lua_setfield(L, -2, "clock");
-    lua_pushcfunction(L, l_room_version);
-    lua_setfield(L, -2, "room_version");
-    lua_pushcfunction(L, l_room_versions);
-    lua_setfield(L, -2, "room_versions");
-    lua_pushcfunction(L, l_auth_check);
-    lua_setfield(L, -2, "auth_check");
-    lua_pushcfunction(L, l_auth_types);
-    lua_setfield(L, -2, "auth_types");
-    lua_pushcfunction(L, l_time_ms);
-    lua_setfield(L, -2, "time_ms");
+    lua_createtable(L, 0, 20);
+    luaL_register(L, NULL, functions);
     static const luaL_Reg crypto_helpers[] = {
         {"canonical_json", l_canonical_json}, {"redact", l_redact},
         {"reference_hash", l_reference_hash}, {"event_id", l_event_id},
