@@ -162,6 +162,8 @@ typedef struct bsys_ops {
 } bsys_ops;
 
 extern const bsys_ops bsys_roomstate, bsys_dendrite, bsys_synapse, bsys_ceiling;
+/* roomstate opened with rs_options.authorize ("roomstate-auth") */
+extern const bsys_ops bsys_roomstate_auth;
 const bsys_ops *bsys_find(const char *name);
 
 /* ---- shared SQLite helpers for the baselines (sqlutil.c) ---- */
