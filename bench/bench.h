@@ -87,6 +87,13 @@ gen *gen_new(bworkload w, double scale, uint64_t seed, size_t max_samples);
 /* Draws the query points from another reservoir over the same events
  * (call before the first gen_next); 0, the default, is the usual one. */
 void gen_set_sample_salt(gen *g, uint64_t salt);
+/* on = 1 (call before the first gen_next): every event passes the auth
+ * rules of its room version, so a store opened with authorize accepts it:
+ * joins also cite the join rules, and the join rules are public. The
+ * workload is otherwise the same stream of events (same IDs, types,
+ * senders and order); off (the default) leaves the output byte for byte
+ * as it always was. */
+void gen_set_authorizable(gen *g, int on);
 /* Events produced so far. */
 int64_t gen_produced(const gen *g);
 void gen_free(gen *g);
@@ -155,6 +162,8 @@ typedef struct bsys_ops {
 } bsys_ops;
 
 extern const bsys_ops bsys_roomstate, bsys_dendrite, bsys_synapse, bsys_ceiling;
+/* roomstate opened with rs_options.authorize ("roomstate-auth") */
+extern const bsys_ops bsys_roomstate_auth;
 const bsys_ops *bsys_find(const char *name);
 
 /* ---- shared SQLite helpers for the baselines (sqlutil.c) ---- */

@@ -19,6 +19,13 @@
  *               cycles each: 200 local events, our user leaves, 2% of the
  *               state changes remotely (outliers), we rejoin with the full
  *               state list again.
+ *
+ * gen_set_authorizable makes every event pass the auth rules (room version
+ * 10) for a store opened with authorize: the room ID on the creator's
+ * server, the create event stating its ID, public join rules, joins citing
+ * them, unique power-levels users, and the sender and auth event IDs in
+ * the rs_event. The stream of events is otherwise the same; without it
+ * the output is byte for byte what it always was.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +86,7 @@ struct gen {
     bworkload w;
     uint64_t seed, rng;
     uint64_t sample_salt;    /* 0, or another reservoir over the same events */
+    int authorizable;        /* 1: events pass the auth rules (gen_set_authorizable) */
     gen_params p;
     groom *rooms;
     size_t nrooms;
@@ -96,6 +104,9 @@ struct gen {
     bev cur;
     char id[48], prev_id[48], key[96];
     rs_str prev;
+    /* authorizable: the fields the auth rules read, beside the JSON */
+    char sender[96], auth_ids[4][48];
+    rs_str auth[4];
     bbuf json;
     rs_str *state;
     size_t nstate, state_cap;
@@ -272,7 +283,30 @@ static int add_id(gen *g, bbuf *b, int64_t ev, int comma)
     return bbuf_fmt(b, "%s\"%s\"", comma ? "," : "", id);
 }
 
+/* An auth event: into the JSON and, for authorizable events, into the
+ * event's list of auth event IDs too (ingest reads that list). */
+static int add_auth(gen *g, bbuf *b, int64_t ev, int *comma)
+{
+    if (g->authorizable && g->cur.ev.nauth < 4) {
+        char *at = g->auth_ids[g->cur.ev.nauth];
+        event_id(g, ev, at);
+        g->auth[g->cur.ev.nauth++] = (rs_str){at, 44};
+    }
+    return add_id(g, b, ev, (*comma)++);
+}
+
 typedef enum ckind { C_MESSAGE, C_JOIN, C_LEAVE, C_OTHER } ckind;
+
+/* Moves the room's ID to the server given (same localpart): the create
+ * event's sender must be of the room ID's server. Called as the create
+ * event is built, before anything else used the ID. */
+static void room_on_server(groom *r, const char *server)
+{
+    const char *colon = memchr(r->id, ':', r->idlen);
+    size_t loc = colon ? (size_t)(colon - r->id) : r->idlen;
+    int n = snprintf(r->id + loc, sizeof r->id - loc, ":%s", server);
+    r->idlen = loc + (n > 0 ? (size_t)n : 0);
+}
 
 /* Builds the event (strings and JSON) for the room's model as it is before
  * the event; the caller updates the model afterwards. */
@@ -285,6 +319,8 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
     size_t ulen = user_id(g, sender, uid, sizeof uid);
     const char *type;
     memset(e, 0, sizeof *e);
+    if (g->authorizable && ck == C_OTHER && other == 0)
+        room_on_server(r, user_server(g, sender)); /* auth rule 1.2 */
     event_id(g, n, g->id);
     e->ev.event_id = (rs_str){g->id, 44};
     e->ev.room_id = (rs_str){r->id, r->idlen};
@@ -326,12 +362,24 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
     int comma = 0;
     if (ck != C_OTHER || other != 0) {
         if (r->other[0] >= 0)
-            bad |= add_id(g, b, r->other[0], comma++);
+            bad |= add_auth(g, b, r->other[0], &comma);
         if (r->other[1] >= 0)
-            bad |= add_id(g, b, r->other[1], comma++);
+            bad |= add_auth(g, b, r->other[1], &comma);
+        /* the auth events selection adds the join rules for a join */
+        if (g->authorizable && ck == C_JOIN && r->other[2] >= 0)
+            bad |= add_auth(g, b, r->other[2], &comma);
         long ss = slot >= 0 ? slot : -1;
         if (ss >= 0 && r->mev[ss] >= 0)
-            bad |= add_id(g, b, r->mev[ss], comma++);
+            bad |= add_auth(g, b, r->mev[ss], &comma);
+    }
+    if (g->authorizable) {
+        e->ev.auth = g->auth;
+        memcpy(g->sender, uid, ulen + 1);
+        e->ev.sender = (rs_str){g->sender, ulen};
+        if (ck == C_OTHER && other == 0)
+            e->ev.creator = e->ev.sender;
+        else if (ck == C_OTHER && other == 2)
+            e->ev.join_rule = (rs_str){"public", 6};
     }
     bad |= bbuf_str(b, "],\"content\":{");
     switch (ck) {
@@ -362,12 +410,27 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
                                "\"events_default\":0,\"invite\":0,\"kick\":50,"
                                "\"redact\":50,\"state_default\":50,\"users\":{\"%s\":100",
                             uid);
+            int32_t listed[4];
             for (int i = 0; i < 4; i++) {
                 char m[96];
-                user_id(g, (int32_t)(1 + rnd_below(g, 1000)), m, sizeof m);
+                int32_t u = (int32_t)(1 + rnd_below(g, 1000)), dup = u == sender;
+                for (int j = 0; j < i; j++)
+                    dup |= listed[j] == u;
+                listed[i] = u;
+                if (dup && g->authorizable)
+                    continue; /* a JSON object's keys are unique (the core refuses repeats) */
+                user_id(g, u, m, sizeof m);
                 bad |= bbuf_fmt(b, ",\"%s\":50", m);
             }
             bad |= bbuf_str(b, "},\"users_default\":0");
+        } else if (other == 2 && g->authorizable) {
+            /* a public room, so that anyone may join; the words the
+             * default text would use are drawn all the same, so the
+             * stream of events stays the one of the default output */
+            int nw = 2 + (int)rnd_below(g, 12);
+            for (int i = 0; i < nw; i++)
+                (void)rnd(g);
+            bad |= bbuf_str(b, "\"join_rule\":\"public\"");
         } else {
             bad |= bbuf_str(b, "\"value\":\"");
             bad |= json_text(g, b, 2 + (int)rnd_below(g, 12));
@@ -375,10 +438,17 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
         }
         break;
     }
-    bad |= bbuf_fmt(b, "},\"depth\":%lld,\"hashes\":{\"sha256\":\"%s\"},"
+    bad |= bbuf_fmt(b, "},\"depth\":%lld,", (long long)e->ev.depth);
+    /* The auth rules know the create event's ID only when its JSON states
+     * it (rule 5.3.1, the creator's first join): the core decodes stored
+     * events from their JSON alone. Events of v3 and later carry no
+     * event_id; Lua callers add one, as this does for the create event. */
+    if (g->authorizable && ck == C_OTHER && other == 0)
+        bad |= bbuf_fmt(b, "\"event_id\":\"%s\",", g->id);
+    bad |= bbuf_fmt(b, "\"hashes\":{\"sha256\":\"%s\"},"
                        "\"origin\":\"%s\",\"origin_server_ts\":%lld,"
                        "\"prev_events\":[",
-                    (long long)e->ev.depth, hash, user_server(g, sender),
+                    hash, user_server(g, sender),
                     1700000000000LL + (long long)n * 997);
     if (prev >= 0)
         bad |= add_id(g, b, prev, 0);
@@ -647,6 +717,11 @@ int64_t gen_produced(const gen *g)
 void gen_set_sample_salt(gen *g, uint64_t salt)
 {
     g->sample_salt = salt;
+}
+
+void gen_set_authorizable(gen *g, int on)
+{
+    g->authorizable = on != 0;
 }
 
 const qpoint *gen_samples(const gen *g, size_t *n)

@@ -8,6 +8,9 @@ def ratio(a; b): if (a != null and b != null and b != 0) then (a / b) else null 
 | run("big-room"; "dendrite") as $de
 | run("big-room"; "synapse") as $sy
 | run("big-room"; "ceiling") as $ce
+| run("big-room"; "roomstate-auth") as $ra
+| (run("big-room"; "roomstate-authev") // $rs) as $roff
+| (run("big-room"; "ceiling-authev") // $ce) as $cae
 | {
     schema: 1,
     machine: {cpu: $cpu, cores: ($cores | tonumber), mem_kb: ($memkb | tonumber),
@@ -23,6 +26,13 @@ def ratio(a; b): if (a != null and b != null and b != 0) then (a / b) else null 
       ingest_vs_ceiling: {
         target: ">= 0.5",
         measured: ratio($rs.events_per_second; $ce.events_per_second)},
+      authorized_ingest_vs_ceiling: {
+        target: ">= 0.75",
+        basis: "roomstate-auth against the ceiling fed the same events (ceiling-authev, else ceiling)",
+        measured: ratio($ra.events_per_second; $cae.events_per_second)},
+      authorization_share_of_ingest: {
+        basis: "1 - ingest seconds with authorization off / on, off being roomstate-authev (the same events), else roomstate",
+        measured: (if ($ra != null and $roff != null) then 1 - $roff.ingest_seconds / $ra.ingest_seconds else null end)},
       state_bytes_dendrite_over_roomstate: {
         target: ">= 10",
         basis: "state bytes per event (dbstat pages of the state tables)",

@@ -5,13 +5,20 @@
  *           --workload big-room|many-rooms|rewrites --db PATH --out FILE
  *           [--scale 1.0] [--seed 1] [--samples 1000] [--series FILE]
  *           [--budget-seconds S] [--budget-bytes B] [--query-seconds S]
+ *           [--authorize] [--auth-events]
  *
  * Ingest: batches of 1,000 events per transaction; the clock runs only
  * around begin, ingest and commit calls (never around the generator).
  * Queries run on a fresh handle after the file was closed and reopened,
  * over query points the generator sampled uniformly (reservoir sampling).
  * --queries-only runs them again on the file a run left (same --system,
- * --workload, --scale, --seed), in a fresh process, ingesting nothing. */
+ * --workload, --scale, --seed), in a fresh process, ingesting nothing.
+ *
+ * --auth-events: the generator makes every event pass the auth rules
+ * (gen_set_authorizable); the run is reported as "<system>-authev".
+ * --authorize (roomstate only; the same as --system roomstate-auth): the
+ * store is opened with rs_options.authorize, fed such events, and the run
+ * fails unless every event was accepted (events.status = 0 for all). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,6 +45,8 @@ typedef struct opts {
     uint64_t seed;
     size_t samples;
     int queries_only;
+    int auth_events;         /* gen_set_authorizable */
+    char label[64];          /* the run's name in the figures */
 } opts;
 
 typedef struct qres {
@@ -51,7 +60,7 @@ static void usage(void)
     fprintf(stderr, "usage: rsbench --system S --workload W --db PATH --out FILE "
                     "[--scale X] [--seed N] [--samples N] [--series FILE] "
                     "[--budget-seconds S] [--budget-bytes B] [--query-seconds S] "
-                    "[--queries-only]\n");
+                    "[--queries-only] [--authorize] [--auth-events]\n");
     exit(2);
 }
 
@@ -120,6 +129,7 @@ static gen *served_points(const opts *o, const gen *main)
     gen *g = gen_new(w, o->scale, o->seed, o->samples * (SERVED_WARMUP + 1));
     if (!g)
         return NULL;
+    gen_set_authorizable(g, o->auth_events);
     gen_set_sample_salt(g, 0x5e47ed);
     while (gen_produced(g) < gen_produced(main) && gen_next(g, &gerr))
         ;
@@ -293,10 +303,19 @@ int main(int argc, char **argv)
 {
     opts o = {.scale = 1.0, .seed = 1, .samples = 1000, .budget_s = 1e9,
               .budget_bytes = INT64_MAX, .query_s = 20};
+    int authorize = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--queries-only")) {
             o.queries_only = 1;
+            continue;
+        }
+        if (!strcmp(a, "--authorize")) {
+            authorize = 1;
+            continue;
+        }
+        if (!strcmp(a, "--auth-events")) {
+            o.auth_events = 1;
             continue;
         }
         if (!v)
@@ -320,12 +339,25 @@ int main(int argc, char **argv)
     if (!o.system || !o.workload || !o.db || !o.out || !(ops = bsys_find(o.system)) ||
         workload_parse(o.workload, &w) || o.scale <= 0)
         usage();
+    if (authorize) {
+        if (ops != &bsys_roomstate && ops != &bsys_roomstate_auth) {
+            fprintf(stderr, "rsbench: --authorize is for --system roomstate\n");
+            return 2;
+        }
+        ops = &bsys_roomstate_auth;
+    }
+    if (ops == &bsys_roomstate_auth)
+        o.auth_events = 1;
+    snprintf(o.label, sizeof o.label, "%s%s", ops->name,
+             o.auth_events && ops != &bsys_roomstate_auth ? "-authev" : "");
+    o.system = o.label;
 
     gen *g = gen_new(w, o.scale, o.seed, o.samples);
     if (!g) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
+    gen_set_authorizable(g, o.auth_events);
     if (o.queries_only)
         return queries_only(&o, ops, g);
     const gen_params *gp = gen_get_params(g);
@@ -469,6 +501,24 @@ int main(int argc, char **argv)
         gen_free(g);
         return 1;
     }
+    /* with authorization on, the workload is meant to pass the auth rules:
+     * a rejected or soft-failed event means the generator or the rules are
+     * wrong, and the figures would not measure what they claim to */
+    int64_t not_accepted = -1;
+    if (ops == &bsys_roomstate || ops == &bsys_roomstate_auth) {
+        if (sql_file_scalar(o.db, "SELECT count(*) FROM events WHERE status<>0",
+                            &not_accepted)) {
+            fprintf(stderr, "%s: counting rejected events failed\n", o.system);
+            gen_free(g);
+            return 1;
+        }
+        if (ops == &bsys_roomstate_auth && not_accepted != 0) {
+            fprintf(stderr, "%s: %lld of %lld events were not accepted by the auth rules\n",
+                    o.system, (long long)not_accepted, (long long)events);
+            gen_free(g);
+            return 1;
+        }
+    }
 
     /* ---- queries on a fresh handle ---- */
     qres q[NQ];
@@ -478,17 +528,24 @@ int main(int argc, char **argv)
     }
 
     /* ---- the figures ---- */
+    char na[24] = "null"; /* no status column outside roomstate */
+    if (not_accepted >= 0)
+        snprintf(na, sizeof na, "%lld", (long long)not_accepted);
     bbuf b = {0};
     int bad = bbuf_fmt(&b, "{\"system\":\"%s\",\"workload\":\"%s\",\"scale\":%g,"
                            "\"seed\":%llu,\"stopped\":%s,\"stop_reason\":\"%s\","
                            "\"events_planned\":%lld,\"events\":%lld,\"state_events\":%lld,"
                            "\"messages\":%lld,\"outliers\":%lld,\"rewrites\":%lld,"
-                           "\"members_final\":%lld,\"batches\":%lld,",
+                           "\"members_final\":%lld,\"batches\":%lld,"
+                           "\"scheme\":\"%s\",\"authorize\":%s,\"auth_events\":%s,"
+                           "\"events_not_accepted\":%s,",
                        o.system, o.workload, o.scale, (unsigned long long)o.seed,
                        stopped ? "true" : "false", stop_reason,
                        (long long)gp->events, (long long)events, (long long)state_n,
                        (long long)msg_n, (long long)outliers, (long long)rewrites,
-                       (long long)members, (long long)batches);
+                       (long long)members, (long long)batches, ops->name,
+                       ops == &bsys_roomstate_auth ? "true" : "false",
+                       o.auth_events ? "true" : "false", na);
     bad |= bbuf_fmt(&b, "\"ingest_seconds\":%.3f,\"events_per_second\":%.1f,"
                         "\"message_cost_us\":%.3f,\"state_event_cost_us\":%.3f,"
                         "\"rewrite_cost_ms\":%.3f,",

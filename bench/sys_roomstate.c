@@ -13,20 +13,33 @@ typedef struct rsh {
     char path[4096];
 } rsh;
 
-static int r_open(const char *path, void **h, char *err, size_t errlen)
+static int open_with(const char *path, const rs_options *opts, void **h, char *err,
+                     size_t errlen)
 {
     rsh *x = calloc(1, sizeof *x);
     if (!x) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (rs_open(path, NULL, &x->db, err, errlen) != RS_OK) {
+    if (rs_open(path, opts, &x->db, err, errlen) != RS_OK) {
         free(x);
         return -1;
     }
     snprintf(x->path, sizeof x->path, "%s", path);
     *h = x;
     return 0;
+}
+
+static int r_open(const char *path, void **h, char *err, size_t errlen)
+{
+    return open_with(path, NULL, h, err, errlen);
+}
+
+/* The defaults of rs_open but for authorize: ingest applies the auth rules. */
+static int r_open_auth(const char *path, void **h, char *err, size_t errlen)
+{
+    rs_options o = {.authorize = 1};
+    return open_with(path, &o, h, err, errlen);
 }
 
 static void r_close(void *h)
@@ -246,6 +259,15 @@ static int r_sizes(const char *path, bsizes *out)
 
 const bsys_ops bsys_roomstate = {
     "roomstate",     r_open,         r_close,        r_errmsg,
+    r_begin,         r_commit,       r_ingest,       r_payload,
+    r_current_load,  r_lookup,       r_diff,         r_state_before,
+    r_state_strings, r_current_strings, r_lookup_string, r_sizes,
+};
+
+/* The same with rs_options.authorize: fed events that pass the auth rules
+ * (gen_set_authorizable), it measures what authorisation costs at ingest. */
+const bsys_ops bsys_roomstate_auth = {
+    "roomstate-auth", r_open_auth,   r_close,        r_errmsg,
     r_begin,         r_commit,       r_ingest,       r_payload,
     r_current_load,  r_lookup,       r_diff,         r_state_before,
     r_state_strings, r_current_strings, r_lookup_string, r_sizes,

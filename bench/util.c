@@ -364,7 +364,7 @@ out:
 const bsys_ops *bsys_find(const char *name)
 {
     const bsys_ops *all[] = {&bsys_roomstate, &bsys_dendrite, &bsys_synapse,
-                             &bsys_ceiling};
+                             &bsys_ceiling, &bsys_roomstate_auth};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
