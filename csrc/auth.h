@@ -59,7 +59,8 @@ typedef struct rs_invite3 {         /* content.third_party_invite of a member ev
 struct rs_auth_event {
     int refs;                       /* the auth cache and each user hold one */
     size_t bytes;                   /* the JSON's size, for the cache's bound */
-    json_t *root;                   /* owns every string below */
+    json_t *root;                   /* owns every string below, but for own_id */
+    char *own_id;                   /* the stored ID, when the JSON states none */
     const char *format_fault;       /* a field the rules need has the wrong type */
     rs_str event_id, room_id, sender, type;
     rs_str state_key;               /* s == NULL: not a state event */
@@ -80,6 +81,11 @@ struct rs_auth_event {
     rs_power power;                 /* m.room.power_levels */
     int is_power;
 };
+
+/* Gives the event the ID it is known by when its JSON states none, as
+ * PDUs of v3 on do (their ID is a hash): rule 5.3.1 compares the create
+ * event's ID. -1 when out of memory. */
+int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len);
 
 /* The user ID grammar the rules check: "@localpart:domain". */
 int rs__valid_user_id(const char *s, size_t len);

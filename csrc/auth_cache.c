@@ -1,16 +1,17 @@
 /* auth_cache.c - stored events decoded for the auth rules, kept per handle
  * so that the events every check consults (the create event, the power
  * levels of a large room, the members) are parsed once per process, not
- * once per event that cites them. Direct-mapped by event ID, bounded in
- * slots and in JSON bytes; an entry is reference-counted, so a check
- * holding it keeps it whatever the cache evicts meanwhile. */
+ * once per event that cites them. Direct-mapped by event ID, as many slots
+ * as the handle's ID caches hold IDs (a 20,000-member room missed a 4,096
+ * slot cache on most member events), bounded in JSON bytes; an entry is
+ * reference-counted, so a check holding it keeps it whatever the cache
+ * evicts meanwhile. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "internal.h"
 
-#define SLOTS 4096
 #define MAX_BYTES ((size_t)64 << 20)
 
 typedef struct slot {
@@ -20,18 +21,21 @@ typedef struct slot {
 } slot;
 
 struct rs_auth_cache {
-    slot s[SLOTS];
-    size_t bytes;
+    size_t nslots, bytes;
+    slot s[];
 };
 
-rs_auth_cache *rs__auth_cache_new(void)
+rs_auth_cache *rs__auth_cache_new(size_t slots)
 {
-    return calloc(1, sizeof(rs_auth_cache));
+    rs_auth_cache *c = calloc(1, sizeof *c + (slots ? slots : 1) * sizeof(slot));
+    if (c)
+        c->nslots = slots ? slots : 1;
+    return c;
 }
 
 void rs__auth_cache_clear(rs_auth_cache *c)
 {
-    for (size_t i = 0; c && i < SLOTS; i++) {
+    for (size_t i = 0; c && i < c->nslots; i++) {
         rs_auth_event_free(c->s[i].e);
         c->s[i] = (slot){0, NULL, NULL};
     }
@@ -47,7 +51,7 @@ void rs__auth_cache_free(rs_auth_cache *c)
 
 static void put(rs_auth_cache *c, rs_nid nid, const rs_room_version *v, rs_auth_event *e)
 {
-    slot *s = &c->s[(uint64_t)nid % SLOTS];
+    slot *s = &c->s[(uint64_t)nid % c->nslots];
     if (e->bytes > MAX_BYTES / 4)
         return; /* not worth what it would evict */
     if (c->bytes + e->bytes > MAX_BYTES)
@@ -71,9 +75,15 @@ static int load(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event *
         return rc;
     sqlite3_bind_int64(st, 1, nid);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
+    if (step == SQLITE_ROW) {
         rc = rs_auth_event_parse(v, sqlite3_column_blob(st, 0),
                                  (size_t)sqlite3_column_bytes(st, 0), out, err, sizeof err);
+        if (rc == RS_OK && rs__auth_event_set_id(*out, (const char *)sqlite3_column_text(st, 1),
+                                                 (size_t)sqlite3_column_bytes(st, 1))) {
+            rs_auth_event_free(*out);
+            rc = RS_ENOMEM;
+        }
+    }
     else
         rc = step == SQLITE_DONE ? rs__fail(db, RS_ECORRUPT, "no JSON for event %lld",
                                             (long long)nid)
@@ -88,7 +98,7 @@ static int load(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event *
 
 int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out)
 {
-    slot *s = &db->auth_cache->s[(uint64_t)nid % SLOTS];
+    slot *s = &db->auth_cache->s[(uint64_t)nid % db->auth_cache->nslots];
     if (s->e && s->nid == nid && s->v == v) {
         s->e->refs++;
         *out = s->e;

@@ -174,10 +174,23 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
     return RS_OK;
 }
 
+int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len)
+{
+    if (e->event_id.s || !id)
+        return 0;
+    if (!(e->own_id = malloc(len + 1)))
+        return -1;
+    memcpy(e->own_id, id, len);
+    e->own_id[len] = 0;
+    e->event_id = (rs_str){e->own_id, len};
+    return 0;
+}
+
 void rs_auth_event_free(rs_auth_event *e)
 {
     if (!e || --e->refs > 0)
         return;
+    free(e->own_id);
     rs__power_free(&e->power);
     json_decref(e->root);
     free(e);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth_check.h"
+#include "crypto.h"
 
 int rs__membership_is(rs_str m, const char *lit)
 {
@@ -27,20 +28,20 @@ static rs_str join_rule(const rs_auth_ctx *c)
 }
 
 /* 5.3.1: the creator's own join straight after the create event. The
- * create event's ID is the one it states, or in v12 the room ID with the
- * sigil `$` (an event ID's sigil differs; the rest is the same). */
+ * create event's ID is the one it states or the store knows it by, else
+ * from v3 its reference hash (v12: the room ID is that hash too). */
 static int is_first_join(const rs_auth_ctx *c)
 {
     const rs_auth_event *ev = c->ev;
-    rs_str p = ev->prev0, room = ev->room_id;
+    char hashed[RS_HASH_ID_LEN + 1];
+    rs_str p = ev->prev0, id = c->create ? c->create->event_id : (rs_str){NULL, 0};
     if (!c->create || ev->nprev != 1 || !p.s)
         return 0;
-    int same = c->create->event_id.s
-                   ? rs__str_eq(p, c->create->event_id)
-                   : c->v->room_id_from_create && room.s && p.len == room.len && p.len > 1 &&
-                         !memcmp(p.s + 1, room.s + 1, p.len - 1);
+    if (!id.s && c->v->event_id_format != RS_EVENT_ID_SENDER &&
+        rs__event_id(c->create->root, c->v, hashed) == RS_OK)
+        id = (rs_str){hashed, strlen(hashed)};
     rs_str creator = c->v->creator_is_sender ? c->create->sender : c->create->creator;
-    return same && rs__str_eq(ev->state_key, creator);
+    return rs__str_eq(p, id) && rs__str_eq(ev->state_key, creator);
 }
 
 /* 5.3.5: a restricted join is allowed for a user an invite-capable member

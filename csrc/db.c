@@ -342,7 +342,7 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o.id_cache_entries * 128, o.id_cache_entries);
-    db->auth_cache = rs__auth_cache_new();
+    db->auth_cache = rs__auth_cache_new(o.id_cache_entries);
     db->authorize = o.authorize != 0;
     if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "internal.h"
 
 typedef struct ingest {
@@ -254,6 +255,8 @@ static int phase_authorize(ingest *c)
                                  sizeof err);
     if (rc)
         return rs__fail(c->db, rc, "%.*s: %s", EVID(c), err);
+    if (rs__auth_event_set_id(c->parsed, ev->event_id.s, ev->event_id.len))
+        return rs__fail(c->db, RS_ENOMEM, "out of memory");
     rs_auth_req q = {
         .v = c->version, .ev = c->parsed, .event_id = ev->event_id, .auth = ev->auth,
         .nauth = ev->nauth, .before = c->before,

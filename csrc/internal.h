@@ -47,7 +47,7 @@
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
-    X(EVENT_JSON_NID, "SELECT json FROM events WHERE nid=?1 AND kind>0")       \
+    X(EVENT_JSON_NID, "SELECT json, event_id FROM events WHERE nid=?1 AND kind>0") \
     X(EVENT_STATUS, "SELECT status, reason FROM events WHERE event_id=?1 "     \
                     "AND kind>0")                                              \
     X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
@@ -206,7 +206,9 @@ int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
 
 /* ---- authorization in the store (auth_cache.c, authorize.c) ---- */
 
-rs_auth_cache *rs__auth_cache_new(void);
+/* slots: how many decoded events it holds at most (the handle's ID cache
+ * size); a bound on their JSON bytes holds too. */
+rs_auth_cache *rs__auth_cache_new(size_t slots);
 void rs__auth_cache_free(rs_auth_cache *c);
 void rs__auth_cache_clear(rs_auth_cache *c);
 /* Stored event nid decoded for the auth rules, through the cache; the

@@ -166,9 +166,48 @@ static void check_selection(t_run *t)
           "duplicate keys refused");
 }
 
+
+/* Found by the authorizing benchmark: events of v3 on state no event_id in
+ * their JSON, so the creator's first join must find the create event by
+ * the ID the store knows it by (rule 5.3.1), not by its JSON. */
+static void check_stored_ids(t_run *t)
+{
+    rs_db *db;
+    char err[200];
+    rs_options o = {.authorize = 1};
+    CHECK(t, rs_open(":memory:", &o, &db, err, sizeof err) == RS_OK, "open: %s", err);
+    const char *cj = "{\"type\":\"m.room.create\",\"state_key\":\"\",\"sender\":\"@a:x\","
+                     "\"room_id\":\"!r:x\",\"prev_events\":[],\"auth_events\":[],"
+                     "\"content\":{\"creator\":\"@a:x\",\"room_version\":\"10\"}}";
+    const char *jj = "{\"type\":\"m.room.member\",\"state_key\":\"@a:x\",\"sender\":\"@a:x\","
+                     "\"room_id\":\"!r:x\",\"prev_events\":[\"$c\"],\"auth_events\":[\"$c\"],"
+                     "\"content\":{\"membership\":\"join\"}}";
+    const rs_str prev[] = {T_STR("$c")};
+    const rs_event create = {.event_id = T_STR("$c"), .room_id = T_STR("!r:x"),
+                             .sender = T_STR("@a:x"), .type = T_STR("m.room.create"),
+                             .state_key = T_STR(""), .room_version = T_STR("10"),
+                             .depth = 1, .json = {cj, strlen(cj)}};
+    const rs_event join = {.event_id = T_STR("$j"), .room_id = T_STR("!r:x"),
+                           .sender = T_STR("@a:x"), .type = T_STR("m.room.member"),
+                           .state_key = T_STR("@a:x"), .membership = T_STR("join"),
+                           .prev = prev, .nprev = 1, .auth = prev, .nauth = 1,
+                           .ref_shape = RS_REFS_IDS, .depth = 2, .json = {jj, strlen(jj)}};
+    rs_ingest_result r1, r2;
+    rs_begin(db);
+    CHECK(t, rs_ingest(db, &create, RS_KIND_NEW, NULL, 0, &r1) == RS_OK, "create: %s",
+          rs_errmsg(db));
+    CHECK(t, rs_ingest(db, &join, RS_KIND_NEW, NULL, 0, &r2) == RS_OK, "join: %s",
+          rs_errmsg(db));
+    CHECK(t, r2.status == RS_STATUS_ACCEPTED, "the creator's join is accepted: %s",
+          r2.reason ? r2.reason : "");
+    rs_commit(db);
+    rs_close(db);
+}
+
 void test_auth(t_run *t)
 {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(t, &cases[i]);
     check_selection(t);
+    check_stored_ids(t);
 }
