@@ -374,6 +374,7 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
     }
     if (g->authorizable) {
         e->ev.auth = g->auth;
+        e->ev.auth_plain = 1; /* the core parses what the fields lack (create, power levels) */
         memcpy(g->sender, uid, ulen + 1);
         e->ev.sender = (rs_str){g->sender, ulen};
         if (ck == C_OTHER && other == 0)

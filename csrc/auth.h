@@ -87,6 +87,13 @@ struct rs_auth_event {
  * event's ID. -1 when out of memory. */
 int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len);
 
+/* The ingested event for the rules: built from the fields the caller
+ * decoded when they are all the rules read (rs_event.auth_plain), else
+ * parsed from its JSON. Strings point into ev then: use it while ev
+ * lives, never cache it. */
+int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, rs_auth_event **out,
+                        char *err, size_t errlen);
+
 /* The user ID grammar the rules check: "@localpart:domain". */
 int rs__valid_user_id(const char *s, size_t len);
 /* The domain of "@local:domain" or "!opaque:domain"; empty when none. */

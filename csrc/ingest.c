@@ -251,8 +251,7 @@ static int phase_authorize(ingest *c)
     if (!c->db->authorize || !c->version)
         return RS_OK;
     const rs_event *ev = c->ev;
-    int rc = rs_auth_event_parse(c->version, ev->json.s, ev->json.len, &c->parsed, err,
-                                 sizeof err);
+    int rc = rs__auth_event_from(c->version, ev, &c->parsed, err, sizeof err);
     if (rc)
         return rs__fail(c->db, rc, "%.*s: %s", EVID(c), err);
     if (rs__auth_event_set_id(c->parsed, ev->event_id.s, ev->event_id.len))

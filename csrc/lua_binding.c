@@ -568,6 +568,9 @@ static void event_from_table(lua_State *L, int t, rs_event *ev)
     ev->join_rule = field_str(L, t, "join_rule", 0);
     ev->authorised_via = field_str(L, t, "authorised_via", 0);
     ev->invite_token = field_str(L, t, "invite_token", 0);
+    lua_getfield(L, t, "auth_plain");
+    ev->auth_plain = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 }
 
 /* store:ingest(fields, kind [, state]) with fields already validated */
