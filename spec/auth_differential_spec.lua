@@ -66,7 +66,6 @@ describe("the C auth rules against the naive model", function()
       local kinds = 0
       for _ in pairs(refused) do kinds = kinds + 1 end
       assert.is_true(kinds >= 5, "refusal codes seen: " .. kinds)
-      print(("v%s: %d events, %d allowed, %d refusal codes"):format(v, checked, allowed, kinds))
     end)
   end
 end)
