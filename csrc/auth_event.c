@@ -96,6 +96,10 @@ static int content_fields(const rs_room_version *v, rs_auth_event *e)
         return 0;
     if (rs__str_is(e->type, "m.room.member")) /* the selection reads it, state key or not */
         member_fields(e, content);
+    if (rs__str_is(e->type, "m.room.power_levels")) { /* the rule applies by type */
+        e->is_power = 1;
+        return rs__power_decode(v, content, &e->power);
+    }
     if (!e->state_key.s)
         return 0;
     if (rs__str_is(e->type, "m.room.create"))
@@ -104,11 +108,20 @@ static int content_fields(const rs_room_version *v, rs_auth_event *e)
         e->join_rule = str_of(content, "join_rule");
     else if (rs__str_is(e->type, "m.room.third_party_invite"))
         e->public_keys = content;
-    else if (rs__str_is(e->type, "m.room.power_levels")) {
-        e->is_power = 1;
-        return rs__power_decode(v, content, &e->power);
-    }
     return 0;
+}
+
+/* The JSON as the ingest decoder (lua-cjson) reads it, so that every
+ * event the store accepted parses here too: a repeated key keeps its last
+ * value, and an integer beyond 64 bits is read as a real (the whole event
+ * then, which only v1-v5 power levels tolerate: from v6 such an event is
+ * not canonical JSON). */
+static json_t *parse_as_ingest(const char *json, size_t len, json_error_t *err)
+{
+    json_t *v = json_loadb(json, len, JSON_ALLOW_NUL, err);
+    if (!v && strstr(err->text, "too big"))
+        v = json_loadb(json, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
+    return v;
 }
 
 /* The fields every rule relies on: a rule reading an absent sender or
@@ -150,7 +163,7 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
     }
     e->refs = 1;
     e->bytes = len;
-    e->root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    e->root = parse_as_ingest(json, len, &jerr);
     if (!json_is_object(e->root)) {
         snprintf(err, errlen, "%s", e->root ? "the event is not a JSON object" : jerr.text);
         rs_auth_event_free(e);

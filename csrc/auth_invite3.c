@@ -47,39 +47,35 @@ static int decode_key(const char *b64, unsigned char key[RS_ED25519_PUBLIC_BYTES
                : -1;
 }
 
-/* The 3PID server's keys: content.public_key and public_keys[].public_key. */
-static size_t tpi_keys(const json_t *content, unsigned char keys[][RS_ED25519_PUBLIC_BYTES],
-                       size_t max)
+/* Whether a signature in signed verifies under the key written b64. */
+static int signed_by_key(const json_t *signed_obj, const json_t *b64)
 {
-    size_t n = 0;
-    const json_t *one = json_object_get(content, "public_key");
-    if (json_is_string(one) && decode_key(json_string_value(one), keys[n]) == 0)
-        n++;
-    const json_t *list = json_object_get(content, "public_keys");
-    for (size_t i = 0; json_is_array(list) && i < json_array_size(list) && n < max; i++) {
-        const json_t *k = json_object_get(json_array_get(list, i), "public_key");
-        if (json_is_string(k) && decode_key(json_string_value(k), keys[n]) == 0)
-            n++;
-    }
-    return n;
-}
-
-/* "If any signature in signed matches any public key": every Ed25519
- * signature of every signer is tried against every key (rs__verify_signed
- * refuses other algorithms, as Ruma and Synapse do). */
-static int signed_by_any(const json_t *signed_obj, const json_t *tpi_content)
-{
-    unsigned char keys[16][RS_ED25519_PUBLIC_BYTES];
-    size_t nkeys = tpi_keys(tpi_content, keys, 16);
+    unsigned char key[RS_ED25519_PUBLIC_BYTES];
     const json_t *sigs = json_object_get(signed_obj, "signatures");
     const char *entity, *key_id;
     const json_t *by, *sig;
+    if (!json_is_string(b64) || decode_key(json_string_value(b64), key) != 0)
+        return 0;
     json_object_foreach((json_t *)sigs, entity, by) {
         json_object_foreach((json_t *)by, key_id, sig) {
-            for (size_t k = 0; k < nkeys; k++)
-                if (rs__verify_signed(signed_obj, entity, key_id, keys[k]) == RS_SIG_OK)
-                    return 1;
+            if (rs__verify_signed(signed_obj, entity, key_id, key) == RS_SIG_OK)
+                return 1;
         }
     }
+    return 0;
+}
+
+/* "If any signature in signed matches any public key": every Ed25519
+ * signature of every signer (rs__verify_signed refuses other algorithms,
+ * as Ruma and Synapse do) against content.public_key and every
+ * public_keys[].public_key of the third-party invite event. */
+static int signed_by_any(const json_t *signed_obj, const json_t *tpi_content)
+{
+    const json_t *list = json_object_get(tpi_content, "public_keys");
+    if (signed_by_key(signed_obj, json_object_get(tpi_content, "public_key")))
+        return 1;
+    for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++)
+        if (signed_by_key(signed_obj, json_object_get(json_array_get(list, i), "public_key")))
+            return 1;
     return 0;
 }

@@ -148,6 +148,9 @@ static int check_auth_events(rs_auth_ctx *c)
     for (size_t i = 0; i < c->nauth; i++) {
         const rs_auth_event *a = c->auth[i];
         int implied = c->v->room_id_from_create && a == c->create;
+        if (a->format_fault)
+            return rs__deny(c, "AUTH_EVENTS_INVALID", "an auth event is malformed: %s",
+                            a->format_fault);
         for (size_t j = 0; j < i; j++)
             if (rs__str_eq(a->type, c->auth[j]->type) &&
                 rs__str_eq(a->state_key, c->auth[j]->state_key))

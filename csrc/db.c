@@ -120,7 +120,9 @@ static const char v3_to_v4[] =
  * were accepted, as the library then accepted everything. */
 static const char v4_to_v5[] =
     "ALTER TABLE events ADD COLUMN status INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE events ADD COLUMN reason TEXT;";
+    "ALTER TABLE events ADD COLUMN reason TEXT;"
+    /* rejected events are few: a state list is held against a room's */
+    "CREATE INDEX events_rejected ON events(room_nid) WHERE status=1;";
 
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */

@@ -245,11 +245,29 @@ static int phase_state_before(ingest *c)
  *   3. against the room's current state, for a new event (soft-fails).
  * A room of an older file with an unknown version has no rules to apply. A
  * create event that fails is refused: stored, it would found a room. */
+/* An event stored before (an outlier, now old or new) keeps the verdict it
+ * was stored with: it may already stand in a snapshot, which a verdict
+ * turned to rejected would corrupt; Synapse never checks a persisted
+ * event again either. */
+static int keep_verdict(ingest *c)
+{
+    c->verdict.status = (rs_status)c->old.status;
+    if (c->old.status == RS_STATUS_ACCEPTED)
+        return RS_OK;
+    int rc = rs_event_status(c->db, c->ev->event_id.s, c->ev->event_id.len,
+                             &c->verdict.status, &c->verdict.reason);
+    c->res->status = c->verdict.status;
+    c->res->reason = c->verdict.reason;
+    return rc;
+}
+
 static int phase_authorize(ingest *c)
 {
     char err[200];
     if (!c->db->authorize || !c->version)
         return RS_OK;
+    if (c->old.kind > 0)
+        return keep_verdict(c);
     const rs_event *ev = c->ev;
     int rc = rs__auth_event_from(c->version, ev, &c->parsed, err, sizeof err);
     if (rc)

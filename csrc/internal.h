@@ -48,6 +48,7 @@
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
     X(EVENT_JSON_NID, "SELECT json, event_id FROM events WHERE nid=?1 AND kind>0") \
+    X(ROOM_REJECTED, "SELECT nid FROM events WHERE room_nid=?1 AND status=1")  \
     X(EVENT_STATUS, "SELECT status, reason FROM events WHERE event_id=?1 "     \
                     "AND kind>0")                                              \
     X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \

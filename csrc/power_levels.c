@@ -29,7 +29,8 @@ int64_t rs__power_default(int field)
     }
 }
 
-/* " +0100 ": optional white space, one sign, digits, white space. */
+/* " +0100 ": optional white space, one sign, digits, white space. The
+ * format sets no range; a value past 64 bits saturates. */
 static int parse_stringy(const char *s, int64_t *out)
 {
     while (isspace((unsigned char)*s))
@@ -39,11 +40,8 @@ static int parse_stringy(const char *s, int64_t *out)
     if (!isdigit((unsigned char)*s))
         return -1;
     int64_t v = 0;
-    for (; isdigit((unsigned char)*s); s++) {
-        if (v > (MAX_LEVEL - (*s - '0')) / 10)
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
+    for (; isdigit((unsigned char)*s); s++)
+        v = v > (INT64_MAX - (*s - '0')) / 10 ? INT64_MAX : v * 10 + (*s - '0');
     while (isspace((unsigned char)*s))
         s++;
     if (*s)
@@ -52,12 +50,14 @@ static int parse_stringy(const char *s, int64_t *out)
     return 0;
 }
 
-/* One level value; -1 when the version does not allow its form. */
+/* One level value; -1 when the version does not allow its form. From v6
+ * canonical JSON bounds integers to 2^53; before, any 64-bit integer and
+ * any double (truncated, saturating) is a level. */
 static int level_of(const rs_room_version *v, const json_t *j, int64_t *out)
 {
     if (json_is_integer(j)) {
         json_int_t x = json_integer_value(j);
-        if (x < -MAX_LEVEL || x > MAX_LEVEL)
+        if (v->strict_json && (x < -MAX_LEVEL || x > MAX_LEVEL))
             return -1;
         *out = x;
         return 0;
@@ -66,9 +66,7 @@ static int level_of(const rs_room_version *v, const json_t *j, int64_t *out)
         return parse_stringy(json_string_value(j), out);
     if (json_is_real(j) && !v->strict_json) {
         double d = json_real_value(j);
-        if (!(d > -9.3e18 && d < 9.3e18))
-            return -1;
-        *out = (int64_t)d; /* truncated at the decimal point */
+        *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
         return 0;
     }
     return -1;

@@ -112,6 +112,52 @@ static int store_list(rs_db *db, rs_nid room, rs_nid current, const rs_entry *gi
     return rc;
 }
 
+static int nid_cmp(const void *a, const void *b)
+{
+    rs_nid x = *(const rs_nid *)a, y = *(const rs_nid *)b;
+    return (x > y) - (x < y);
+}
+
+static int rejected_given(rs_db *db, rs_nid ev)
+{
+    const char *id;
+    size_t len;
+    int rc = rs_id_string(db, RS_ID_EVENT, ev, &id, &len);
+    return rc ? rc : rs__fail(db, RS_EBAD_STATE, "the state list has a rejected event: %.*s",
+                              (int)len, id);
+}
+
+/* A rejected event is in no state, a given one included. The room's
+ * rejected events come from an index that holds just them; each is looked
+ * up among the given events, sorted. */
+static int no_rejected(rs_db *db, rs_nid room, const rs_entry *given, size_t n)
+{
+    sqlite3_stmt *st;
+    rs_nid *ids = malloc((n ? n : 1) * sizeof *ids);
+    int step = SQLITE_DONE;
+    int rc = ids ? rs__prepare(db, ST_ROOM_REJECTED, &st)
+                 : rs__fail(db, RS_ENOMEM, "out of memory");
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = given[i].event;
+    qsort(ids, n, sizeof *ids, nid_cmp);
+    sqlite3_bind_int64(st, 1, room);
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_nid ev = sqlite3_column_int64(st, 0);
+        if (n && bsearch(&ev, ids, n, sizeof *ids, nid_cmp))
+            rc = rejected_given(db, ev);
+    }
+    if (rc == RS_OK && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "reading rejected events");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(ids);
+    return rc;
+}
+
 int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
                    size_t n, rs_nid *out)
 {
@@ -119,6 +165,8 @@ int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
     if (!given)
         return rs__fail(db, RS_ENOMEM, "out of memory");
     int rc = list_entries(db, room, state, n, given);
+    if (rc == RS_OK)
+        rc = no_rejected(db, room, given, n);
     if (rc == RS_OK)
         rc = sort_unique(db, given, &n);
     if (rc == RS_OK)

@@ -220,6 +220,65 @@ describe("ingest with authorization", function()
     S.rmdir(dir)
   end)
 
+  -- found in review: events the ingest decoder (cjson) accepts must parse
+  -- for the rules later, or the room is stuck
+  it("later checks read an accepted event with a repeated key or a huge integer", function()
+    local store, h, room = open()
+    local text = ('{"type":"m.room.member","state_key":"%s","sender":"%s","room_id":"%s",'
+      .. '"event_id":"$big:x","prev_events":["%s"],"auth_events":[%s],"depth":50,'
+      .. '"content":{"membership":"join","n":123456789012345678901234,"n":1}}')
+    local st = store:current_state(room.room.id)
+    local auth = ('"%s","%s","%s"'):format(room.room.create_id, st:get("m.room.power_levels", ""),
+                                          st:get("m.room.join_rules", ""))
+    local res = assert(store:ingest(text:format(BOB, BOB, room.room.id, room.head[1], auth)))
+    assert.is_nil(res.rejected)
+    room.head = { "$big:x" }
+    local msg, mres = room:send("after", { sender = BOB })
+    assert.truthy(msg, mres)
+    assert.is_nil(mres.rejected)
+    assert(room:ban(BOB, { by = ALICE }))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("refuses a rewrite whose state lists a rejected event", function()
+    local store, h, room = open()
+    local remote = { h:next_id("remote") }
+    local bad = h:emit(room.room, remote, { type = "m.room.topic", state_key = "", sender = EVE,
+                                            content = { topic = "e" } },
+                       { kind = "outlier", auth_events = { room.room.create_id } })
+    assert.equal("rejected", (store:event_status(bad)))
+    local state = assert(store:current_state(room.room.id)):event_ids()
+    state[#state + 1] = bad
+    local id, err, code = h:emit(room.room, room.head, { type = "m.room.member",
+      state_key = "@z:x", sender = "@z:x", content = { membership = "join" } }, { state = state })
+    assert.is_nil(id)
+    assert.equal("BAD_STATE", code)
+    assert.matches("rejected event: " .. bad, err, 1, true)
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("keeps the verdict of an event stored before when it comes again at a stronger kind",
+     function()
+    local store, h, room = open()
+    local join = assert(room:join(BOB))
+    assert(room:ban(BOB, { by = ALICE }))
+    local st = store:state_after(join)
+    local auth = { room.room.create_id, st:get("m.room.power_levels", ""), join }
+    -- accepted as an outlier against its auth events (bob's join)
+    local id, pdu = h:emit(room.room, room.head, { type = "m.room.message", sender = BOB,
+                                                   content = { body = "b" } },
+                           { ingest = false, auth_events = auth })
+    assert.is_nil(assert(store:ingest(pdu, { kind = "outlier" })).rejected)
+    -- as an old event its state before has the ban; the stored verdict stands
+    local res = assert(store:ingest(pdu, { kind = "old" }))
+    assert.is_nil(res.rejected)
+    assert.equal("accepted", (store:event_status(id)))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
   it("a store without authorize stores every event as accepted", function()
     local store = assert(roomstate.open(":memory:"))
     local h = harness.new(store, { server = "x" })
@@ -228,6 +287,27 @@ describe("ingest with authorization", function()
     assert.is_nil(res.rejected)
     assert.equal("accepted", (store:event_status(id)))
     store:close()
+  end)
+end)
+
+describe("auth rules found in review", function()
+  local create = { type = "m.room.create", state_key = "", sender = "@a:x", room_id = "!r:x",
+                   event_id = "$c:x", content = { creator = "@a:x" } }
+  local join = { type = "m.room.member", state_key = "@a:x", sender = "@a:x", room_id = "!r:x",
+                 content = { membership = "join" } }
+  it("applies the power-levels rule by type, state key or not", function()
+    local pl = { type = "m.room.power_levels", sender = "@a:x", room_id = "!r:x",
+                 content = { users = { nope = "zz" } } }
+    local ok, why = roomstate.auth_check("7", pl, { create, join })
+    assert.is_nil(ok)
+    assert.matches("^POWER_LEVELS_INVALID", why)
+  end)
+  it("takes any double and any 64-bit integer as a level in v1-v5", function()
+    for _, v in ipairs({ 1e19, 2^60 }) do
+      local pl = { type = "m.room.power_levels", state_key = "", sender = "@a:x",
+                   room_id = "!r:x", content = { users = { ["@a:x"] = 100, ["@b:x"] = v } } }
+      assert.is_true(roomstate.auth_check("1", pl, { create, join }))
+    end
   end)
 end)
 
@@ -248,6 +328,16 @@ describe("third-party invite signatures", function()
                        signatures = { ["id.org"] = { ["ed25519:0"] = sig } } } } } }
     return invite, { create, tpi }
   end
+
+  it("tries every public key, the 17th too", function()
+    local invite, auth = events(SIG)
+    local keys = {}
+    for i = 1, 16 do keys[i] = { public_key = "AAAA" .. i } end
+    keys[17] = { public_key = PUB }
+    auth[2].content.public_key = nil
+    auth[2].content.public_keys = keys
+    assert.is_true(roomstate.auth_check("10", invite, auth))
+  end)
 
   it("passes a valid signature and refuses a corrupted one of the right length", function()
     local invite, auth = events(SIG)
