@@ -11,6 +11,12 @@
 #define RS_SCHEMA_VERSION 5
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
+/* The next event ID: above every stored one and above every one a purge
+ * deleted (meta 'event_nid_floor'), so an ID is never given twice. */
+#define EVENT_NID_NEXT                                                         \
+    "max(coalesce((SELECT max(nid) FROM events), 0), coalesce((SELECT value "  \
+    "FROM meta WHERE key='event_nid_floor'), 0)) + 1"
+
 /* Every statement the core runs more than once, prepared once per handle on
  * first use. */
 #define RS_STATEMENTS(X)                                                       \
@@ -25,7 +31,10 @@
     X(ID_KEY_STR, "SELECT key FROM state_keys WHERE nid=?1")                   \
     X(ID_EVENT_GET, "SELECT nid FROM events WHERE event_id=?1")                \
     /* checks and inserts in one statement: events.event_id is not UNIQUE */ \
-    X(ID_EVENT_PUT, "INSERT INTO events(event_id) SELECT ?1 WHERE NOT EXISTS " \
+    /* event IDs are never reused, not even after a purge: a reading handle  \
+     * may hold an ID in its caches (see EVENT_NID_NEXT) */                  \
+    X(ID_EVENT_PUT, "INSERT INTO events(nid, event_id) SELECT " EVENT_NID_NEXT \
+                    ", ?1 WHERE NOT EXISTS "                                   \
                     "(SELECT 1 FROM events WHERE event_id=?1)")                \
     X(ID_EVENT_STR, "SELECT event_id FROM events WHERE nid=?1")                \
     X(BLOCK_GET, "SELECT data FROM blocks WHERE nid=?1")                       \
@@ -43,7 +52,7 @@
                     "kind, before_snap, after_snap, depth, membership, ehash, " \
                     "json, event_id, status, reason) VALUES(?1,?2,?3,?4,?5,?6," \
                     "?7,?8,?9,?10,?11,?12,?13,?14)")                           \
-    X(EVENT_NEXT_NID, "SELECT coalesce(max(nid), 0) + 1 FROM events")          \
+    X(EVENT_NEXT_NID, "SELECT " EVENT_NID_NEXT)                                \
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \

@@ -320,6 +320,9 @@ int rs_rooms(rs_db *db, rs_strlist *out)
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
 {
     static const char *const steps[] = {
+        /* the IDs deleted below are not given again */
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('event_nid_floor', "
+        "(SELECT " EVENT_NID_NEXT ") - 1)",
         "DELETE FROM edges WHERE child_nid IN "
         "(SELECT nid FROM events WHERE room_nid=?1)",
         "DELETE FROM events WHERE room_nid=?1",

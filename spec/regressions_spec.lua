@@ -5,6 +5,39 @@ local M = require "model"
 local S = require "support"
 
 describe("regressions", function()
+  -- issue 14 §1.1: a purge freed event IDs that the next events took, and a
+  -- reading handle served its cached strings for them: room A's event IDs
+  -- as room B's state
+  it("a reading handle never serves a purged room's event IDs as another room's", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/reuse.db"
+    local r = assert(roomstate.open(path))
+    local w = assert(roomstate.open(path))
+    local ha = harness.new(w, { server = "a" })
+    local room_a = assert(ha:create_room("@a:x", { room_id = "!a:x" }))
+    assert(room_a:state("m.room.topic", "", { topic = "A" }))
+    -- the reader caches room A's IDs
+    local a_ids = assert(r:current_state("!a:x")):event_ids()
+    assert.is_true(#a_ids > 0)
+    assert(w:purge_room("!a:x"))
+    local hb = harness.new(w, { server = "b" })
+    local room_b = assert(hb:create_room("@b:x", { room_id = "!b:x" }))
+    local topic = assert(room_b:state("m.room.topic", "", { topic = "B" }))
+    local st = assert(r:current_state("!b:x"))
+    assert.equal(topic, st:get("m.room.topic", ""))
+    local seen = {}
+    for _, id in ipairs(a_ids) do seen[id] = true end
+    for _, id in ipairs(st:event_ids()) do
+      assert.is_nil(seen[id], "room A's " .. id .. " served as room B's")
+      assert.is_string(w:event(id))
+    end
+    assert.same(w:latest_events("!b:x"), r:latest_events("!b:x"))
+    assert.is_true(r:check())
+    r:close()
+    w:close()
+    S.rmdir(dir)
+  end)
+
   it("another handle's purge does not make this handle lose events", function()
     local dir = S.tmpdir()
     local path = dir .. "/two.db"
