@@ -30,7 +30,6 @@ int rs__deny(rs_auth_ctx *c, const char *code, const char *fmt, ...)
 const rs_auth_event *rs__auth_find(const rs_auth_ctx *c, const char *type, rs_str key);
 /* A user's membership from the auth events; s == NULL when none. */
 rs_str rs__membership_of(const rs_auth_ctx *c, rs_str user);
-int rs__membership_is(rs_str m, const char *lit);
 
 /* Levels (auth_power.c). */
 int64_t rs__user_level(const rs_auth_ctx *c, rs_str user);

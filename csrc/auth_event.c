@@ -209,18 +209,20 @@ void rs_auth_event_free(rs_auth_event *e)
     free(e);
 }
 
-/* Types whose content the rules read beyond the scalar fields. */
-static int needs_json(rs_str type)
+/* Events the rules read beyond the scalar fields: these types, and a
+ * member event without a state key (the selection reads its content). */
+static int needs_json(const rs_event *ev)
 {
-    return rs__str_is(type, "m.room.create") || rs__str_is(type, "m.room.power_levels") ||
-           rs__str_is(type, "m.room.third_party_invite") ||
-           rs__str_is(type, "m.room.redaction");
+    return rs__str_is(ev->type, "m.room.create") || rs__str_is(ev->type, "m.room.power_levels") ||
+           rs__str_is(ev->type, "m.room.third_party_invite") ||
+           rs__str_is(ev->type, "m.room.redaction") ||
+           (rs__str_is(ev->type, "m.room.member") && !ev->state_key.s);
 }
 
 int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, rs_auth_event **out,
                         char *err, size_t errlen)
 {
-    if (!ev->auth_plain || needs_json(ev->type))
+    if (!ev->auth_plain || needs_json(ev))
         return rs_auth_event_parse(v, ev->json.s, ev->json.len, out, err, errlen);
     rs_auth_event *e = calloc(1, sizeof *e);
     if (!(*out = e)) {

@@ -12,7 +12,7 @@ int rs__invite3_ok(rs_auth_ctx *c, rs_str target)
 {
     const rs_auth_event *ev = c->ev;
     const rs_invite3 *i3 = &ev->invite3;
-    if (rs__membership_is(target, "ban")) /* 5.4.1.1 */
+    if (rs__str_is(target, "ban")) /* 5.4.1.1 */
         return rs__deny(c, "INVITE_NOT_ALLOWED", "%.*s is banned",
                         (int)ev->state_key.len, ev->state_key.s);
     if (!i3->has_signed) /* 5.4.1.2 */

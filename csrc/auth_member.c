@@ -6,11 +6,6 @@
 #include "auth_check.h"
 #include "crypto.h"
 
-int rs__membership_is(rs_str m, const char *lit)
-{
-    return rs__str_is(m, lit);
-}
-
 static int member_in(rs_str m, const char *a, const char *b, const char *c3)
 {
     return rs__str_is(m, a) || rs__str_is(m, b) || (c3 && rs__str_is(m, c3));
@@ -53,7 +48,7 @@ static int restricted_ok(const rs_auth_ctx *c, rs_str target)
     rs_str via = c->ev->authorised_via;
     if (!via.s)
         return 0;
-    return rs__membership_is(rs__membership_of(c, via), "join") &&
+    return rs__str_is(rs__membership_of(c, via), "join") &&
            rs__user_level(c, via) >= rs__named_level(c, RS_PL_INVITE);
 }
 
@@ -72,7 +67,7 @@ static int check_join(rs_auth_ctx *c, rs_str target)
     if (!rs__str_eq(ev->sender, ev->state_key)) /* 5.3.2 */
         return rs__deny(c, "JOIN_NOT_ALLOWED", "%.*s cannot join for %.*s", (int)ev->sender.len,
                         ev->sender.s, (int)ev->state_key.len, ev->state_key.s);
-    if (rs__membership_is(target, "ban")) /* 5.3.3 */
+    if (rs__str_is(target, "ban")) /* 5.3.3 */
         return rs__deny(c, "JOIN_NOT_ALLOWED", "%.*s is banned", (int)ev->sender.len,
                         ev->sender.s);
     if (rs__str_is(rule, "invite") || (c->v->knocking && rs__str_is(rule, "knock"))) {
@@ -99,7 +94,7 @@ static int check_invite(rs_auth_ctx *c, rs_str target)
     const rs_auth_event *ev = c->ev;
     if (ev->invite3.present) /* 5.4.1 */
         return rs__invite3_ok(c, target);
-    if (!rs__membership_is(rs__membership_of(c, ev->sender), "join")) /* 5.4.2 */
+    if (!rs__str_is(rs__membership_of(c, ev->sender), "join")) /* 5.4.2 */
         return rs__deny(c, "INVITE_NOT_ALLOWED", "%.*s is not joined", (int)ev->sender.len,
                         ev->sender.s);
     if (member_in(target, "join", "ban", NULL)) /* 5.4.3 */
@@ -121,11 +116,11 @@ static int check_leave(rs_auth_ctx *c, rs_str target)
         return rs__deny(c, "LEAVE_NOT_ALLOWED", "%.*s is not in the room to leave it",
                         (int)ev->sender.len, ev->sender.s);
     }
-    if (!rs__membership_is(sender_m, "join")) /* 5.5.2 */
+    if (!rs__str_is(sender_m, "join")) /* 5.5.2 */
         return rs__deny(c, "LEAVE_NOT_ALLOWED", "%.*s is not joined", (int)ev->sender.len,
                         ev->sender.s);
     int64_t mine = rs__user_level(c, ev->sender);
-    if (rs__membership_is(target, "ban") && mine < rs__named_level(c, RS_PL_BAN)) /* 5.5.3 */
+    if (rs__str_is(target, "ban") && mine < rs__named_level(c, RS_PL_BAN)) /* 5.5.3 */
         return rs__deny(c, "LEAVE_NOT_ALLOWED", "%.*s is below the ban level to unban",
                         (int)ev->sender.len, ev->sender.s);
     if (mine >= rs__named_level(c, RS_PL_KICK) && rs__user_level(c, ev->state_key) < mine)
@@ -137,7 +132,7 @@ static int check_leave(rs_auth_ctx *c, rs_str target)
 static int check_ban(rs_auth_ctx *c)
 {
     const rs_auth_event *ev = c->ev;
-    if (!rs__membership_is(rs__membership_of(c, ev->sender), "join")) /* 5.6.1 */
+    if (!rs__str_is(rs__membership_of(c, ev->sender), "join")) /* 5.6.1 */
         return rs__deny(c, "BAN_NOT_ALLOWED", "%.*s is not joined", (int)ev->sender.len,
                         ev->sender.s);
     int64_t mine = rs__user_level(c, ev->sender);

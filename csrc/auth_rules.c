@@ -208,7 +208,7 @@ static int check_sent(rs_auth_ctx *c)
 {
     const rs_auth_event *ev = c->ev;
     int64_t mine = rs__user_level(c, ev->sender);
-    if (!rs__membership_is(rs__membership_of(c, ev->sender), "join")) /* 6 */
+    if (!rs__str_is(rs__membership_of(c, ev->sender), "join")) /* 6 */
         return rs__deny(c, "SENDER_NOT_JOINED", "%.*s is not joined", (int)ev->sender.len,
                         ev->sender.s);
     if (rs__str_is(ev->type, "m.room.third_party_invite")) /* 7 */

@@ -26,7 +26,7 @@ static void list_free(auth_list *l)
 
 /* Callers add at most MAX_AUTH + 1 events: the cited ones (counted
  * before), or a selection (8 at most), and a v12 create event. */
-static int list_add(rs_db *db, auth_list *l, const rs_room_version *v, rs_nid nid)
+static int auth_list_push(rs_db *db, auth_list *l, const rs_room_version *v, rs_nid nid)
 {
     int rc = rs__auth_event_get(db, v, nid, &l->e[l->n]);
     if (rc == RS_OK)
@@ -59,10 +59,10 @@ static int by_auth_events(rs_db *db, const rs_auth_req *q, auth_list *l, rs_auth
         return RS_OK;
     }
     for (size_t i = 0; i < q->nauth; i++) {
-        rs_nid id;
-        rs_event_row r;
-        if ((rc = rs__event_by_id(db, q->auth[i], &id, &r)) ||
-            (id && (rc = rs__event_row_read(db, id, &r))))
+        rs_nid id = 0;
+        rs_event_row r = {0};
+        rc = rs_id_lookup(db, RS_ID_EVENT, q->auth[i].s, q->auth[i].len, &id);
+        if ((rc != RS_OK && rc != RS_ENOTFOUND) || (id && (rc = rs__event_row_read(db, id, &r))))
             return rc;
         if (!id || r.kind == 0) {
             rs__list_add(missing, sizeof missing, &mlen, &nmissing, q->auth[i]);
@@ -75,7 +75,7 @@ static int by_auth_events(rs_db *db, const rs_auth_req *q, auth_list *l, rs_auth
             out->status = RS_STATUS_REJECTED;
             out->reason = db->reason;
         }
-        if ((rc = list_add(db, l, q->v, id)))
+        if ((rc = auth_list_push(db, l, q->v, id)))
             return rc;
     }
     if (nmissing)
@@ -99,7 +99,7 @@ static int from_state(rs_db *db, const rs_auth_req *q, rs_nid snap, auth_list *l
             rc = rs_snapshot_get(db, snap, type, key, &ev);
         if (rc == RS_ENOTFOUND || (rc == RS_OK && !ev))
             continue; /* a type or key never seen is in no state */
-        if (rc || (rc = list_add(db, l, q->v, ev)))
+        if (rc || (rc = auth_list_push(db, l, q->v, ev)))
             return rc;
     }
     return RS_OK;
@@ -114,7 +114,7 @@ static int add_create(rs_db *db, const rs_auth_req *q, rs_nid snap, auth_list *l
         return RS_OK;
     if ((rc = rs_snapshot_get(db, snap, RS_TYPE_CREATE, RS_KEY_EMPTY, &ev)) || !ev)
         return rc;
-    return list_add(db, l, q->v, ev);
+    return auth_list_push(db, l, q->v, ev);
 }
 
 static int against(rs_db *db, const rs_auth_req *q, rs_nid snap, rs_auth_verdict *out,

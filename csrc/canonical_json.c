@@ -12,7 +12,7 @@
 #include "crypto.h"
 
 /* 2^53 - 1: the largest integer every IEEE double holds exactly */
-#define MAX_SAFE_INT 9007199254740991LL
+#define MAX_SAFE_INT RS_JSON_MAX_INT
 
 typedef struct member {
     const char *key;

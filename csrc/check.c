@@ -74,12 +74,6 @@ typedef struct nid_set {
     size_t n;
 } nid_set;
 
-static int nid_cmp(const void *a, const void *b)
-{
-    rs_nid x = *(const rs_nid *)a, y = *(const rs_nid *)b;
-    return (x > y) - (x < y);
-}
-
 /* The rejected events, sorted: no snapshot may hold one. Usually few. */
 static int rejected_set(rs_db *db, nid_set *s)
 {
@@ -111,7 +105,7 @@ static int rejected_set(rs_db *db, nid_set *s)
 static int holds_rejected(const nid_set *s, const rs_entry *e, size_t n)
 {
     for (size_t i = 0; s->n && i < n; i++)
-        if (bsearch(&e[i].event, s->v, s->n, sizeof *s->v, nid_cmp))
+        if (bsearch(&e[i].event, s->v, s->n, sizeof *s->v, rs_nid_qsort_cmp))
             return 1;
     return 0;
 }

@@ -39,6 +39,18 @@ static inline int rs_key_cmp(const rs_entry *a, const rs_entry *b)
     return 0;
 }
 
+/* qsort/bsearch comparators: entries by (type, key), numeric IDs. */
+static inline int rs_key_qsort_cmp(const void *a, const void *b)
+{
+    return rs_key_cmp(a, b);
+}
+
+static inline int rs_nid_qsort_cmp(const void *a, const void *b)
+{
+    rs_nid x = *(const rs_nid *)a, y = *(const rs_nid *)b;
+    return (x > y) - (x < y);
+}
+
 /* Appends the encoding of n entries, sorted by key with unique keys. */
 int rs_block_encode(const rs_entry *e, size_t n, rs_buf *out);
 /* Entry count from the header; -1 if the blob is malformed. */

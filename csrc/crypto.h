@@ -22,6 +22,9 @@
 
 /* ---- canonical JSON ---- */
 
+/* Integers canonical JSON allows: [-(2^53)+1, 2^53-1]. */
+#define RS_JSON_MAX_INT 9007199254740991LL
+
 /* Flags of rs__canonical_json_ex. */
 enum {
     /* Room versions 1-5 predate the integer range: their events may hold

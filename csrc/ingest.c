@@ -52,22 +52,10 @@ typedef struct ingest {
     size_t nfull;
 } ingest;
 
-static int nid_cmp(const void *a, const void *b)
-{
-    rs_nid x = *(const rs_nid *)a, y = *(const rs_nid *)b;
-    return (x > y) - (x < y);
-}
-
-static int str_eq(rs_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.s && s.len == n && memcmp(s.s, lit, n) == 0;
-}
-
 static int is_create(const rs_event *ev)
 {
     return ev->state_key.s && ev->state_key.len == 0 &&
-           str_eq(ev->type, "m.room.create");
+           rs__str_is(ev->type, "m.room.create");
 }
 
 #define EVID(c) (int)(c)->ev->event_id.len, (c)->ev->event_id.s
@@ -135,6 +123,19 @@ static int phase_version_format(ingest *c)
 
 /* ---- IDs ---- */
 
+/* The verdict an event was stored with, as the result says it. */
+static int stored_verdict(ingest *c)
+{
+    c->verdict.status = (rs_status)c->old.status;
+    if (c->old.status == RS_STATUS_ACCEPTED)
+        return RS_OK;
+    int rc = rs_event_status(c->db, c->ev->event_id.s, c->ev->event_id.len,
+                             &c->verdict.status, &c->verdict.reason);
+    c->res->status = c->verdict.status;
+    c->res->reason = c->verdict.reason;
+    return rc;
+}
+
 /* Numeric IDs; an event stored at this kind or stronger is a duplicate. A
  * new event gets its ID when its row is written. */
 static int phase_ids(ingest *c)
@@ -159,9 +160,7 @@ static int phase_ids(ingest *c)
         c->res->duplicate = 1;
         c->res->state_known = o->before != 0;
         c->done = 1;
-        if (o->status != RS_STATUS_ACCEPTED) /* the verdict it was stored with */
-            return rs_event_status(db, ev->event_id.s, ev->event_id.len, &c->res->status,
-                                   &c->res->reason);
+        return stored_verdict(c);
     }
     c->is_new_row = !c->id;
     return RS_OK;
@@ -245,29 +244,17 @@ static int phase_state_before(ingest *c)
  *   3. against the room's current state, for a new event (soft-fails).
  * A room of an older file with an unknown version has no rules to apply. A
  * create event that fails is refused: stored, it would found a room. */
-/* An event stored before (an outlier, now old or new) keeps the verdict it
- * was stored with: it may already stand in a snapshot, which a verdict
- * turned to rejected would corrupt; Synapse never checks a persisted
- * event again either. */
-static int keep_verdict(ingest *c)
-{
-    c->verdict.status = (rs_status)c->old.status;
-    if (c->old.status == RS_STATUS_ACCEPTED)
-        return RS_OK;
-    int rc = rs_event_status(c->db, c->ev->event_id.s, c->ev->event_id.len,
-                             &c->verdict.status, &c->verdict.reason);
-    c->res->status = c->verdict.status;
-    c->res->reason = c->verdict.reason;
-    return rc;
-}
-
 static int phase_authorize(ingest *c)
 {
     char err[200];
     if (!c->db->authorize || !c->version)
         return RS_OK;
+    /* an event stored before (an outlier, now old or new) keeps its
+     * verdict: it may stand in a snapshot already, which a verdict turned
+     * to rejected would corrupt; Synapse never checks a persisted event
+     * again either */
     if (c->old.kind > 0)
-        return keep_verdict(c);
+        return stored_verdict(c);
     const rs_event *ev = c->ev;
     int rc = rs__auth_event_from(c->version, ev, &c->parsed, err, sizeof err);
     if (rc)
@@ -391,7 +378,7 @@ static int phase_extremities(ingest *c)
         return rs__fail(c->db, RS_ECONFLICT,
                         "%.*s: room would have more than %d forward extremities",
                         EVID(c), RS_MAX_EXTREMITIES);
-    qsort(c->ext, c->next, sizeof *c->ext, nid_cmp);
+    qsort(c->ext, c->next, sizeof *c->ext, rs_nid_qsort_cmp);
     return RS_OK;
 }
 

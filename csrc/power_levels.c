@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "auth.h"
+#include "crypto.h"
 
-#define MAX_LEVEL 9007199254740991LL /* 2^53 - 1, the canonical JSON range */
+#define MAX_LEVEL RS_JSON_MAX_INT
 
 static const char *const field_names[RS_PL_NFIELDS] = {
     "users_default", "events_default", "state_default", "ban", "redact", "kick",

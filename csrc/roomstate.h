@@ -319,9 +319,10 @@ typedef struct rs_event {
     rs_str join_rule;      /* m.room.join_rules: content.join_rule */
     rs_str authorised_via; /* m.room.member: content.join_authorised_via_users_server */
     rs_str invite_token;   /* m.room.member: content.third_party_invite.signed.token */
-    int auth_plain;        /* these fields are all the auth rules read of the event
-                              itself (no power levels, keys or signatures), so an
-                              authorising store need not parse its JSON */
+    int auth_plain;        /* a member event's content holds nothing the auth rules
+                              read beyond these fields (no third-party invite, no
+                              authorising server), so an authorising store need not
+                              parse its JSON; it parses the types that need more */
     rs_str json;           /* stored byte for byte */
 } rs_event;
 

@@ -266,11 +266,6 @@ static size_t merge2(const rs_entry *a, size_t na, const rs_entry *b, size_t nb,
     return k;
 }
 
-static int entry_cmp_qsort(const void *x, const void *y)
-{
-    return rs_key_cmp(x, y);
-}
-
 /* ---- public state arithmetic ---- */
 
 int rs_snapshot_info(rs_db *db, rs_nid snap, size_t *nblocks, size_t *nentries)
@@ -516,7 +511,7 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
         return rs__fail(db, RS_ENOMEM, "out of memory");
     if (n)
         memcpy(ch, changes, n * sizeof *ch);
-    qsort(ch, n, sizeof *ch, entry_cmp_qsort);
+    qsort(ch, n, sizeof *ch, rs_key_qsort_cmp);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (ch[i].type <= 0 || ch[i].key <= 0 || ch[i].event < 0) {

@@ -9,13 +9,12 @@
 local roomstate = require "roomstate"
 local model = require "auth_model"
 local streams = require "auth_streams"
-local S = require "support"
 
 local LIGHT = os.getenv("ROOMSTATE_SPEC_LIGHT")
 local SEEDS = LIGHT and 2 or 6
 local STEPS = LIGHT and 40 or 120
 
-local function code_of(reason) return reason and reason:match("^([%u_]+):") end
+local code_of = streams.code_of
 
 -- v1 and v2 cite events as [id, hashes] pairs
 local function shaped(v, ids)
@@ -59,9 +58,7 @@ describe("ingest with authorize against the naive model", function()
       it("stores every verdict the model gives, room version " .. v, function()
         local rejected = 0
         for seed = 1, SEEDS do
-          local next_rand = S.rng(seed * 977 + tonumber(v))
-          local function rng(a, b) return a + next_rand(b - a + 1) - 1 end
-          local room = streams.new_room(v, rng)
+          local room = streams.seeded_room(v, seed * 977 + tonumber(v))
           local store = assert(roomstate.open(":memory:", { authorize = true }))
           assert(store:ingest(pdu_of(room, v, room.create, {})))
           for _ = 1, STEPS do

@@ -4,6 +4,7 @@
 -- others' user IDs, aliases and redactions. A room keeps the state its
 -- accepted events make, and picks each candidate's auth events from it.
 local model = require "auth_model"
+local S = require "support"
 
 local setmetatable, tostring, tonumber, ipairs = setmetatable, tostring, tonumber, ipairs
 
@@ -153,6 +154,15 @@ function Room:accept(ev)
   self.last = ev.event_id
   if ev.state_key then self.state[key(ev.type, ev.state_key)] = ev end
 end
+
+-- A seeded room of room version v: the same seed gives the same stream.
+function M.seeded_room(v, seed)
+  local next_rand = S.rng(seed)
+  return M.new_room(v, function(a, b) return a + next_rand(b - a + 1) - 1 end)
+end
+
+-- The CODE of a "CODE: words" reason.
+function M.code_of(reason) return reason and reason:match("^([%u_]+):") end
 
 M.key = key
 return M

@@ -132,23 +132,19 @@ end
 
 -- The content fields the auth rules read, by event type. A field of the
 -- wrong JSON type is left out here; the rules then treat it as absent.
--- auth_plain says that these fields are all the rules read of the event
--- itself, so an authorising store need not parse its JSON again (a
--- message, most state, a plain membership change).
+-- auth_plain says that a member event's content holds nothing the rules
+-- read beyond these fields, so an authorising store need not parse its
+-- JSON again; which types it parses anyway is the core's to say.
 local function auth_fields(fields, etype, is_state, content, ev)
   fields.auth_plain = true
   if etype == "m.room.redaction" then
     -- top level up to room version 10, in content from 11: the core picks
     fields.redacts = opt_string(ev.redacts) or opt_string(content.redacts)
-    fields.auth_plain = false
-  elseif etype == "m.room.member" and not is_state then
-    fields.auth_plain = false
   elseif not is_state then
     return fields
   elseif etype == "m.room.create" then
     fields.creator = opt_string(content.creator)
     fields.no_federate = content["m.federate"] == false
-    fields.auth_plain = false
   elseif etype == "m.room.join_rules" then
     fields.join_rule = opt_string(content.join_rule)
   elseif etype == "m.room.member" then
@@ -159,8 +155,6 @@ local function auth_fields(fields, etype, is_state, content, ev)
     fields.invite_token = type(signed) == "table" and opt_string(signed.token) or nil
     -- the rules read the signatures for these, and the signed block
     fields.auth_plain = via == nil and tpi == nil
-  elseif etype == "m.room.power_levels" or etype == "m.room.third_party_invite" then
-    fields.auth_plain = false
   end
   return fields
 end
