@@ -1,6 +1,7 @@
 /* test_db.c - opening a store (db.c): a foreign file fails and stays byte
  * for byte the same; an unusable path fails with a message naming it. */
 #include "test.h"
+#include "internal.h"
 
 #include <unistd.h>
 
@@ -34,8 +35,25 @@ static void check_bad_path(t_run *t)
     CHECK(t, strstr(err, "/nonexistent/dir/x.db") != NULL, "message names the path");
 }
 
+/* Statements on served paths are prepared once per handle: the second
+ * call finds the first one's statement in its slot. */
+static void check_prepared_once(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    rs_strlist l;
+    CHECK(t, rs_rooms(db, &l) == RS_OK, "rooms");
+    rs_strlist_free(&l);
+    sqlite3_stmt *first = db->stmt[ST_ROOM_LIST];
+    CHECK(t, first != NULL, "the rooms query is kept");
+    CHECK(t, rs_rooms(db, &l) == RS_OK, "rooms again");
+    rs_strlist_free(&l);
+    CHECK(t, db->stmt[ST_ROOM_LIST] == first, "and not prepared again");
+    rs_close(db);
+}
+
 void test_db(t_run *t)
 {
     check_junk_file(t);
     check_bad_path(t);
+    check_prepared_once(t);
 }
