@@ -17,7 +17,7 @@
  * --auth-events: the generator makes every event pass the auth rules
  * (gen_set_authorizable); the run is reported as "<system>-authev".
  * --authorize (roomstate only; the same as --system roomstate-auth): the
- * store is opened with rs_options.authorize, fed such events, and the run
+ * store applies the auth rules (rs_open's default), is fed such events, and the run
  * fails unless every event was accepted (events.status = 0 for all). */
 #include <errno.h>
 #include <math.h>

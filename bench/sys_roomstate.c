@@ -30,16 +30,17 @@ static int open_with(const char *path, const rs_options *opts, void **h, char *e
     return 0;
 }
 
+/* "roomstate": the auth rules skipped, storage alone. */
 static int r_open(const char *path, void **h, char *err, size_t errlen)
 {
-    return open_with(path, NULL, h, err, errlen);
+    rs_options o = {.skip_auth = 1};
+    return open_with(path, &o, h, err, errlen);
 }
 
-/* The defaults of rs_open but for authorize: ingest applies the auth rules. */
+/* The defaults of rs_open: ingest applies the auth rules. */
 static int r_open_auth(const char *path, void **h, char *err, size_t errlen)
 {
-    rs_options o = {.authorize = 1};
-    return open_with(path, &o, h, err, errlen);
+    return open_with(path, NULL, h, err, errlen);
 }
 
 static void r_close(void *h)
@@ -264,7 +265,7 @@ const bsys_ops bsys_roomstate = {
     r_state_strings, r_current_strings, r_lookup_string, r_sizes,
 };
 
-/* The same with rs_options.authorize: fed events that pass the auth rules
+/* The same with the auth rules applied (the default): fed events that pass the auth rules
  * (gen_set_authorizable), it measures what authorisation costs at ingest. */
 const bsys_ops bsys_roomstate_auth = {
     "roomstate-auth", r_open_auth,   r_close,        r_errmsg,

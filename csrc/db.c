@@ -322,7 +322,7 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     rs_options o = {0, 5000, 65536, (size_t)64 << 20, 0};
     if (opts) {
         o.synchronous_full = opts->synchronous_full;
-        o.authorize = opts->authorize;
+        o.skip_auth = opts->skip_auth;
         if (opts->busy_timeout_ms > 0)
             o.busy_timeout_ms = opts->busy_timeout_ms;
         if (opts->id_cache_entries)
@@ -345,7 +345,7 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o.id_cache_entries * 128, o.id_cache_entries);
     db->auth_cache = rs__auth_cache_new(o.id_cache_entries);
-    db->authorize = o.authorize != 0;
+    db->authorize = o.skip_auth == 0;
     if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
         rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
         goto fail;

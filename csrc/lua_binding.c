@@ -155,7 +155,7 @@ static int l_open(lua_State *L)
         lua_getfield(L, 2, "authorize");
         if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
             luaL_argerror(L, 2, "authorize must be a boolean");
-        o.authorize = lua_toboolean(L, -1);
+        o.skip_auth = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
     lstore *s = lua_newuserdata(L, sizeof *s);

@@ -84,7 +84,9 @@ typedef struct rs_options {
     size_t id_cache_entries;  /* bound of each string<->ID cache and of the
                                  room/event row cache; default 65536 */
     size_t block_cache_bytes; /* bound of the block cache; default 64 MiB */
-    int authorize;            /* 1: rs_ingest applies the auth rules (see rs_ingest) */
+    int skip_auth;            /* 1: rs_ingest stores every event as accepted
+                                 without the auth rules; default 0: it
+                                 applies them (see rs_ingest) */
 } rs_options;
 
 /*
@@ -331,7 +333,7 @@ typedef struct rs_ingest_result {
     int rewrote;         /* the event replaced the room's state */
     int state_known;     /* the event has a state before it */
     int64_t position;    /* position of the output written, 0 if none */
-    rs_status status;    /* the auth rules' verdict (accepted without authorize) */
+    rs_status status;    /* the auth rules' verdict (accepted with skip_auth) */
     const char *reason;  /* "CODE: words" when not accepted; valid until the next call */
 } rs_ingest_result;
 
@@ -344,7 +346,7 @@ typedef struct rs_ingest_result {
  * Must run inside rs_begin/rs_commit. On failure part of the event may be
  * written, so the transaction is marked failed: rs_commit then refuses it
  * (RS_EINVAL) and rolls it back; call rs_rollback.
- * With rs_options.authorize, the event is checked against the auth rules
+ * Unless rs_options.skip_auth, the event is checked against the auth rules
  * of its room's version, as the server-server API's checks on receipt
  * say: against its auth events (which must be stored: RS_EMISSING_AUTH
  * otherwise), then against the state before it; a new event also against
@@ -357,7 +359,7 @@ typedef struct rs_ingest_result {
  * found a room. res->status and res->reason say the verdict.
  * Errors: RS_EBAD_EVENT (an unknown room version in a create event, or
  * prev/auth events of the wrong shape for the room's version),
- * RS_EMISSING_AUTH (auth events not stored, with authorize),
+ * RS_EMISSING_AUTH (auth events not stored),
  * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev
  * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,

@@ -180,7 +180,7 @@ static void check_stored_ids(t_run *t)
 {
     rs_db *db;
     char err[200];
-    rs_options o = {.authorize = 1};
+    rs_options o = {0};
     CHECK(t, rs_open(":memory:", &o, &db, err, sizeof err) == RS_OK, "open: %s", err);
     const char *cj = "{\"type\":\"m.room.create\",\"state_key\":\"\",\"sender\":\"@a:x\","
                      "\"room_id\":\"!r:x\",\"prev_events\":[],\"auth_events\":[],"

@@ -74,17 +74,45 @@ local function refs(room, ids)
   return out
 end
 
--- The auth events the selection picks from the state after the first prev
--- event, so that scripted events pass a store that authorises; the
--- create event alone when that state is not known (a remote branch).
-local function auth_events(self, room, prev, pdu)
+-- A state as key -> event ID, for the events of a list (a rewrite's
+-- state): the harness's own events, else the stored ones.
+local function state_map(self, ids)
+  local map = {}
+  for i = 1, #ids do
+    local ev = self.events[ids[i]]
+    if not ev then
+      local text = self.store:event(ids[i])
+      ev = text and event.json.decode(text)
+    end
+    if ev and ev.state_key then map[ev.type .. "\0" .. ev.state_key] = ids[i] end
+  end
+  return map
+end
+
+local function map_of(st)
+  local map = {}
+  for t, k, id in st:entries() do map[t .. "\0" .. k] = id end
+  return map
+end
+
+-- The auth events the selection picks from a state, so that scripted
+-- events pass the auth rules: the state `given` (key -> ID), else the
+-- state after the first prev event, else (a remote branch) the room's
+-- current state; the create event alone when none is known.
+local function auth_events(self, room, prev, pdu, given)
   if not room.create_id or pdu.event_id == room.create_id then return {} end
-  local st = prev[1] and self.store:state_after(prev[1])
   local rules = core.room_version(room.version)
-  if not st or not rules then return { room.create_id } end
+  local get
+  if given then
+    get = function(t, k) return given[t .. "\0" .. k] end
+  else
+    local st = prev[1] and self.store:state_after(prev[1]) or self.store:current_state(room.id)
+    if st then get = function(t, k) return st:get(t, k) end end
+  end
+  if not rules or not get then return { room.create_id } end
   local out = {}
   for _, t in ipairs(core.auth_types(room.version, event.json.encode(pdu)) or {}) do
-    local id = st:get(t[1], t[2])
+    local id = get(t[1], t[2])
     if id then out[#out + 1] = id end
   end
   return out
@@ -105,7 +133,8 @@ function Harness:emit(room, prev, fields, opts)
     prev_events = refs(room, prev), depth = depth + 1,
     origin_server_ts = 1700000000000 + self.counter,
   }
-  pdu.auth_events = refs(room, opts.auth_events or auth_events(self, room, prev, pdu))
+  local given = opts.auth_state or (opts.state and state_map(self, opts.state))
+  pdu.auth_events = refs(room, opts.auth_events or auth_events(self, room, prev, pdu, given))
   self.depth[id] = depth + 1
   self.events[id] = pdu
   if opts.ingest == false then return id, pdu end
@@ -121,7 +150,10 @@ function Harness:create_room(creator, opts)
   opts = opts or {}
   self.rooms = (self.rooms or 0) + 1
   local room = {
-    id = opts.room_id or string_format("!%sroom%d:%s", self.seed, self.rooms, self.server),
+    -- The room's domain is the creator's: from room version 1 on, the
+    -- create event's auth rule refuses any other.
+    id = opts.room_id or string_format("!%sroom%d:%s", self.seed, self.rooms,
+                                       creator:match(":(.*)$") or self.server),
     creator = creator, version = opts.version or self.version,
   }
   local cur = setmetatable({ h = self, room = room, head = {} }, Cursor)
@@ -202,18 +234,29 @@ end
 -- rewrite(states, joiner [, opts]): a federated join. The remote state
 -- events are ingested as outliers, then the joiner's join as a new event
 -- with opts.state listing them: the room's state is replaced by them plus
--- the join. `states` holds {type=, state_key=, content=, sender=} tables.
+-- the join. `states` holds {type=, state_key=, content=, sender=} tables;
+-- a room has one create event, so an m.room.create entry stands for it.
+-- Each remote event cites auth events from the room's current state and
+-- the remote events before it, as the remote server's chain would.
 -- Returns the join's event_id, result, and the state event IDs.
 function Cursor:rewrite(states, joiner, opts)
   opts = opts or {}
   local ids = {}
   local remote_prev = { self.h:next_id("remote") }
+  local cur = self.h.store:current_state(self.room.id)
+  local known = cur and map_of(cur) or {}
   for i = 1, #states do
     local s = states[i]
-    local id, err, code = self.h:emit(self.room, remote_prev, {
-      type = s.type, state_key = s.state_key, content = s.content or {},
-      sender = s.sender or self.room.creator, tag = "remote" }, { kind = "outlier" })
-    if not id then return nil, err, code end
+    local id = self.room.create_id
+    if s.type ~= "m.room.create" then
+      local err, code
+      id, err, code = self.h:emit(self.room, remote_prev, {
+        type = s.type, state_key = s.state_key, content = s.content or {},
+        sender = s.sender or self.room.creator, tag = "remote" },
+        { kind = "outlier", auth_state = known })
+      if not id then return nil, err, code end
+    end
+    known[s.type .. "\0" .. (s.state_key or "")] = id
     ids[i] = id
   end
   local id, res, code = self:join(joiner, { prev = opts.prev or remote_prev, state = ids })
