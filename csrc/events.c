@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "internal.h"
 
 static void event_key(char key[9], rs_nid ev)
@@ -251,4 +253,52 @@ int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *stat
     if (step == SQLITE_DONE)
         return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     return step == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reading an event");
+}
+
+/* prev_events entries are IDs, or [ID, hashes] pairs in v1-v2. */
+static int prev_nid(rs_db *db, const json_t *p, rs_nid *nid)
+{
+    if (json_is_array(p))
+        p = json_array_get(p, 0);
+    *nid = 0;
+    if (!json_is_string(p))
+        return RS_OK;
+    int rc = rs_id_lookup(db, RS_ID_EVENT, json_string_value(p), json_string_length(p), nid);
+    return rc == RS_ENOTFOUND ? RS_OK : rc;
+}
+
+static int prevs_of_json(rs_db *db, const char *text, size_t len, rs_nid *out, size_t max,
+                         size_t *n)
+{
+    json_t *root = json_loadb(text, len, 0, NULL);
+    if (!root)
+        return rs__fail(db, RS_ECORRUPT, "a stored event does not parse");
+    const json_t *prev = json_object_get(root, "prev_events");
+    int rc = RS_OK;
+    for (size_t i = 0; i < json_array_size(prev) && *n < max && !rc; i++) {
+        rs_nid nid;
+        if (!(rc = prev_nid(db, json_array_get(prev, i), &nid)) && nid)
+            out[(*n)++] = nid;
+    }
+    json_decref(root);
+    return rc;
+}
+
+int rs__event_prevs(rs_db *db, rs_nid ev, rs_nid *out, size_t max, size_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    int rc = rs__prepare(db, ST_EVENT_JSON_NID, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, ev);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = prevs_of_json(db, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                           out, max, n);
+    else if (step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "reading an event");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
 }

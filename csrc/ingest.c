@@ -31,6 +31,7 @@ typedef struct ingest {
     rs_event_row old;         /* the event's row before this ingest */
     int is_new_row;
     rs_nid *prev;             /* the prev events' IDs, 0 for unknown ones */
+    int prev_refused;         /* some prev is rejected or soft-failed */
 
     /* states */
     rs_nid before, after;     /* 0: no state */
@@ -203,6 +204,7 @@ static int state_from_prevs(ingest *c)
                           (int)ev->prev[i].len, ev->prev[i].s);
         if (r.kind < RS_KIND_OLD || !r.after)
             rs__list_add(missing, sizeof missing, &mlen, &nmissing, ev->prev[i]);
+        c->prev_refused |= r.kind > 0 && r.status != RS_STATUS_ACCEPTED;
         snaps[i] = r.after;
     }
     if (!rc && nmissing)
@@ -356,20 +358,53 @@ static int has_child(ingest *c, int *yes)
     return RS_OK;
 }
 
-/* The old extremities minus the prevs, plus the event unless a stored event
- * already lists it as a prev. A rewrite makes the event the only one, and
- * a room is never left without one. */
+/* The events a new event covers: its prevs, and when some are rejected or
+ * soft-failed (never extremities), the prevs behind them, up through such
+ * events. Otherwise the extremity a rejected event was built on stays
+ * beside the new event, dangling (Synapse removes them the same way, in
+ * _get_prevs_before_rejected). At most RS_COVER_MAX are followed: a longer
+ * refused chain leaves an extra extremity, never a wrong state. */
+#define RS_COVER_MAX 256
+static int covered(ingest *c, rs_nid *out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < c->ev->nprev && *n < RS_COVER_MAX; i++)
+        if (c->prev[i])
+            out[(*n)++] = c->prev[i];
+    for (size_t i = 0; c->prev_refused && i < *n; i++) {
+        rs_event_row r;
+        size_t got = 0;
+        int rc = rs__event_row_read(c->db, out[i], &r);
+        if (!rc && r.kind > 0 && r.status != RS_STATUS_ACCEPTED)
+            rc = rs__event_prevs(c->db, out[i], out + *n, RS_COVER_MAX - *n, &got);
+        if (rc)
+            return rc;
+        *n += got;
+    }
+    return RS_OK;
+}
+
+static int is_in(rs_nid x, const rs_nid *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == x)
+            return 1;
+    return 0;
+}
+
+/* The old extremities minus those the event covers, plus the event unless
+ * a stored event already lists it as a prev. A rewrite makes the event
+ * the only one, and a room is never left without one. */
 static int phase_extremities(ingest *c)
 {
-    const rs_event *ev = c->ev;
+    rs_nid cover[RS_COVER_MAX];
+    size_t ncover = 0;
     int child = 0, rc;
-    for (size_t i = 0; !c->state && i < c->row.next; i++) {
-        int is_prev = c->row.ext[i] == c->id;
-        for (size_t j = 0; j < ev->nprev; j++)
-            is_prev |= c->prev[j] == c->row.ext[i];
-        if (!is_prev)
+    if (!c->state && (rc = covered(c, cover, &ncover)))
+        return rc;
+    for (size_t i = 0; !c->state && i < c->row.next; i++)
+        if (c->row.ext[i] != c->id && !is_in(c->row.ext[i], cover, ncover))
             c->ext[c->next++] = c->row.ext[i];
-    }
     if (!c->is_new_row && !c->state && c->next > 0 && (rc = has_child(c, &child)))
         return rc;
     if (!child)

@@ -210,6 +210,9 @@ int rs__event_next_nid(rs_db *db, rs_nid *id);
  * referenced it or held it as an outlier or old event. */
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
                         const rs_event_row *r, uint64_t hash, const char *reason);
+/* The prev events stored event ev lists that have IDs here, at most max:
+ * rare reads (a rejected event's), so its JSON is parsed, not indexed. */
+int rs__event_prevs(rs_db *db, rs_nid ev, rs_nid *out, size_t max, size_t *n);
 /* The entry hash and membership stored with a state event. */
 int rs__entry_hash_member(rs_db *db, rs_nid event, uint64_t *hash,
                           const char **membership, size_t *mlen);

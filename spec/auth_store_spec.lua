@@ -1,5 +1,5 @@
 -- Issue 12 §3: what ingest does with an event that fails the auth rules,
--- with roomstate.open(path, { authorize = true }): rejected against its
+-- in a store opened with the defaults (authorize = true): rejected against its
 -- auth events or against the state before it, soft-failed against the
 -- current state, a child of a rejected event, the same event again, a
 -- rejected event inside a batch, auth events that are not stored, and
@@ -11,7 +11,7 @@ local S = require "support"
 local ALICE, BOB, EVE = "@alice:x", "@bob:x", "@eve:y"
 
 local function open()
-  local store = assert(roomstate.open(":memory:", { authorize = true }))
+  local store = assert(roomstate.open(":memory:"))
   local h = harness.new(store, { server = "x" })
   local room = assert(h:create_room(ALICE))
   return store, h, room
@@ -124,6 +124,25 @@ describe("ingest with authorization", function()
     local before = store:state_before(child)
     assert.is_nil(before:get("m.room.topic", ""))
     assert.same({ child }, store:latest_events(room.room.id))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("a child of rejected events alone replaces the extremity below them", function()
+    local store, h, room = open()
+    local head = room.head[1]
+    -- rejected, then a state change built on it alone: the head it hangs
+    -- off must not stay an extremity, or the next merge meets two states
+    local bad = h:emit(room.room, { head }, { type = "m.room.message", sender = EVE,
+                                              content = { body = "x" } })
+    local bad2 = h:emit(room.room, { bad }, { type = "m.room.message", sender = EVE,
+                                              content = { body = "y" } })
+    local child, res = assert(h:emit(room.room, { bad2 }, { type = "m.room.topic",
+                                                           state_key = "",
+                                                           content = { topic = "t" } }))
+    assert.is_nil(res.rejected)
+    assert.same({ child }, store:latest_events(room.room.id))
+    assert.equal(child, store:current_state(room.room.id):get("m.room.topic", ""))
     assert.is_true(store:check())
     store:close()
   end)
@@ -279,8 +298,8 @@ describe("ingest with authorization", function()
     store:close()
   end)
 
-  it("a store without authorize stores every event as accepted", function()
-    local store = assert(roomstate.open(":memory:"))
+  it("a store opened with authorize = false stores every event as accepted", function()
+    local store = assert(roomstate.open(":memory:", { authorize = false }))
     local h = harness.new(store, { server = "x" })
     local room = assert(h:create_room(ALICE))
     local id, res = assert(room:send("anyone", { sender = EVE }))

@@ -80,7 +80,7 @@ describe("issue 11 defects", function()
     end
     assert.same(ids({ seed = "s1" }), ids({ seed = "s1" }))
     assert.not_same(ids({ seed = "s1" }), ids({ seed = "s2" }))
-    assert.same({ "!room1:h", "$1-create:h", "$5-state:h" }, ids({ server = "h" }))
+    assert.same({ "!room1:x", "$1-create:h", "$5-state:h" }, ids({ server = "h" }))
   end)
 
   describe("raises name the method and the argument", function()

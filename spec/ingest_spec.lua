@@ -82,9 +82,13 @@ describe("ingest", function()
     assert(store:ingest_batch(items))
     room.head = { prev }
     local rng = S.rng(5)
+    local left = {}
     for i = 1, 200 do
       local user = ("@u%d:x"):format(rng(6000))
-      local m = rng(3) == 1 and "leave" or "join"
+      -- only a member can leave: the auth rules reject a stranger's leave
+      local joined = model["m.room.member\0" .. user] ~= nil and left[user] == nil
+      local m = joined and rng(3) == 1 and "leave" or "join"
+      left[user] = m == "leave" or nil
       local id = assert(room:state("m.room.member", user, { membership = m }, { sender = user }))
       model["m.room.member\0" .. user] = id
       local st = store:state_after(id)

@@ -135,6 +135,7 @@ describe("outputs", function()
     local room = assert(h:create_room("@alice:x"))
     local join, res = room:rewrite({
       { type = "m.room.create", state_key = "", content = { creator = "@z:y", room_version = "10" } },
+      { type = "m.room.join_rules", state_key = "", content = { join_rule = "public" } },
       { type = "m.room.member", state_key = "@z:y", content = { membership = "join" }, sender = "@z:y" },
     }, "@alice:x")
     assert(join, res)

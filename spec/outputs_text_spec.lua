@@ -9,20 +9,23 @@ local R = "!pin:x"
 
 -- Hand-written event texts, with a newline, a space after a comma and an
 -- escaped string, so any re-encoding of the event shows.
-local function ev(id, typ, sk, prev, depth, content)
+local function ev(id, typ, sk, prev, auth, depth, content)
   local s = sk and (',"state_key":"' .. sk .. '"') or ""
   return ('{"event_id":"%s","room_id":"%s","sender":"@a:x","type":"%s"%s,'
-    .. '"prev_events":[%s],"auth_events":[], "depth":%d,\n "content":%s}'):format(
-    id, R, typ, s, prev, depth, content)
+    .. '"prev_events":[%s],"auth_events":[%s], "depth":%d,\n "content":%s}'):format(
+    id, R, typ, s, prev, auth, depth, content)
 end
 
+-- They pass the auth rules: @a:x creates the room and is its only member;
+-- the rewrite ($r) is @a:x joining again with a new display name.
+local CJ = '"$c","$j"'
 local EV = {
-  ev("$c", "m.room.create", "", "", 1, '{"creator":"@a:x","room_version":"10","list":[]}'),
-  ev("$j", "m.room.member", "@a:x", '"$c"', 2, '{"membership":"join"}'),
-  ev("$m", "m.room.message", nil, '"$j"', 3, '{"body":"caf\\u00e9 \\"q\\"","x":{}}'),
-  ev("$o", "m.room.message", nil, '"$c"', 2, '{"body":"old"}'),
-  ev("$t", "m.room.topic", "", '"$m"', 4, '{"topic":"t"}'),
-  ev("$r", "m.room.member", "@b:y", '"$x"', 9, '{"membership":"join"}'),
+  ev("$c", "m.room.create", "", "", "", 1, '{"creator":"@a:x","room_version":"10","list":[]}'),
+  ev("$j", "m.room.member", "@a:x", '"$c"', '"$c"', 2, '{"membership":"join"}'),
+  ev("$m", "m.room.message", nil, '"$j"', CJ, 3, '{"body":"caf\\u00e9 \\"q\\"","x":{}}'),
+  ev("$o", "m.room.message", nil, '"$j"', CJ, 3, '{"body":"old"}'),
+  ev("$t", "m.room.topic", "", '"$m"', CJ, 4, '{"topic":"t"}'),
+  ev("$r", "m.room.member", "@a:x", '"$x"', CJ, 9, '{"membership":"join","displayname":"A"}'),
 }
 
 local NEW = '{"position":%d,"type":"new_room_event","new_room_event":{"event":'
@@ -45,9 +48,9 @@ local WANT = {
     .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":["$t"],'
     .. '"last_sent_event_id":"$m","state_hash":"4486b0d31b3ddaa5"}}',
   NEW:format(6) .. EV[6] .. ',"rewrites_state":true,"latest_event_ids":["$r"],'
-    .. '"adds_state_event_ids":["$c","$j","$r"],"removes_state_event_ids":[],'
-    .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":["$r"],'
-    .. '"last_sent_event_id":"$t","state_hash":"2cec7250738fae5d"}}',
+    .. '"adds_state_event_ids":["$c","$r"],"removes_state_event_ids":[],'
+    .. '"state_before_adds_event_ids":["$j"],"state_before_removes_event_ids":["$r"],'
+    .. '"last_sent_event_id":"$t","state_hash":"2f62586d01e60fcf"}}',
 }
 
 describe("output JSON text", function()

@@ -44,15 +44,17 @@ describe("regressions", function()
     local a = assert(roomstate.open(path))
     local b = assert(roomstate.open(path))
     local ha = harness.new(a, { server = "h" })
-    local room = assert(ha:create_room("@a:x", { minimal = true, room_id = "!shared:x" }))
+    local room = assert(ha:create_room("@a:x", { room_id = "!shared:x" }))
     local m = assert(room:send("cached in a"))
     -- b purges the room and builds it again with other events
     assert(b:purge_room("!shared:x"))
     local hb = harness.new(b, { server = "other" })
-    local room_b = assert(hb:create_room("@b:x", { minimal = true, room_id = "!shared:x" }))
+    local room_b = assert(hb:create_room("@b:x", { room_id = "!shared:x" }))
     local m2 = assert(room_b:send("from b"))
-    -- a ingests an event whose ID it had cached before the purge
-    local id, pdu = ha:emit(room.room, { m2 }, { type = "m.room.message", content = {} },
+    -- a ingests an event whose ID it had cached before the purge, sent by
+    -- the new room's member
+    local id, pdu = ha:emit(room.room, { m2 }, { type = "m.room.message", content = {},
+                                                sender = "@b:x" },
                             { ingest = false, event_id = m })
     assert.equal(m, id)
     local res, err = a:ingest(pdu)
@@ -89,18 +91,21 @@ describe("regressions", function()
     local room = assert(h:create_room("@a:x"))
     local rid = room.room.id
     local remote_prev = { h:next_id("remote") }
-    local create = assert(room:state("m.room.create", "", { creator = "@z:y", room_version = "10" },
-                                     { kind = "outlier", prev = remote_prev }))
+    -- the remote state: the room's create event and its join rules
+    local create = room.room.create_id
+    local rules = store:current_state(rid):get("m.room.join_rules", "")
     -- build the join, and a backfilled child of it, before the join arrives
     local join, jpdu = h:emit(room.room, remote_prev, { type = "m.room.member", state_key = "@j:x",
       content = { membership = "join" }, sender = "@j:x" }, { ingest = false })
     local _, cpdu = h:emit(room.room, { join }, { type = "m.room.message", content = {} },
                            { ingest = false })
     assert(store:ingest(cpdu, { kind = "old" }))
-    local res = assert(store:ingest(jpdu, { state = { create } }))
+    local res = assert(store:ingest(jpdu, { state = { create, rules } }))
     assert.is_true(res.rewrote)
+    assert.is_nil(res.rejected)
     assert.same({ join }, store:latest_events(rid))
-    assert.same({ ["m.room.create\0"] = create, ["m.room.member\0@j:x"] = join },
+    assert.same({ ["m.room.create\0"] = create, ["m.room.join_rules\0"] = rules,
+                  ["m.room.member\0@j:x"] = join },
                 M.from_state(store:current_state(rid)))
     assert.is_true(store:check())
     store:close()

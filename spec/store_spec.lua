@@ -98,9 +98,10 @@ describe("roomstate.open", function()
     local join = {
       event_id = "$after-migration:example.org", room_id = expect.room,
       sender = "@late:example.org", type = "m.room.member", state_key = "@late:example.org",
-      content = { membership = "join" }, prev_events = latest, auth_events = { expect.create },
+      content = { membership = "join" }, prev_events = latest,
       depth = 1000, origin_server_ts = 1800000000000,
     }
+    join.auth_events = S.auth_events(store, expect.room, join)
     assert(store:ingest(join))
     assert.equal(join.event_id, store:current_state(expect.room):get("m.room.member", "@late:example.org"))
     assert.equal(#expect.members + 1, #store:members(expect.room))
@@ -113,8 +114,9 @@ describe("roomstate.open", function()
       event_id = "$leave-after-migration:example.org", room_id = expect.room,
       sender = old, type = "m.room.member", state_key = old,
       content = { membership = "leave" }, prev_events = { join.event_id },
-      auth_events = { expect.create }, depth = 1001, origin_server_ts = 1800000000001,
+      depth = 1001, origin_server_ts = 1800000000001,
     }
+    leave.auth_events = S.auth_events(store, expect.room, leave)
     assert(store:ingest(leave))
     assert.is_true(store:check())
     local st = store:current_state(expect.room)

@@ -3,6 +3,9 @@
 -- state (then merge), and federated-join rewrites to a different state.
 -- Each step ingests through the harness and replays the same event on the
 -- naive model; `on_event(id, kind)` runs after every accepted event.
+-- Every event passes the auth rules (the store applies them): memberships
+-- move only as the rules allow, the creator keeps power 100, the room
+-- stays public. The auth specs cover refused events.
 local harness = require "roomstate.harness"
 local Model = require "model"
 local S = require "support"
@@ -20,7 +23,7 @@ function G.run(store, seed, nevents, on_event)
   local function feed(cursor, fields, opts)
     opts = opts or {}
     local id, pdu = h:emit(cursor.room, opts.prev or cursor.head, fields,
-                           { ingest = false })
+                           { ingest = false, state = opts.state })
     local kind = opts.kind or "new"
     local want = model:ingest(pdu, kind, opts.state)
     local res, err, code = store:ingest(pdu, { kind = kind, state = opts.state })
@@ -35,6 +38,11 @@ function G.run(store, seed, nevents, on_event)
       return nil
     end
     if not res then return nil end
+    if res.rejected or res.soft_failed then
+      failure = ("seed %d: %s refused by the auth rules: %s"):format(seed, id,
+                                                                 res.rejected or res.soft_failed)
+      return nil
+    end
     if kind ~= "outlier" and not opts.keep_head then cursor.head = { id } end
     count = count + 1
     if on_event then
@@ -52,19 +60,42 @@ function G.run(store, seed, nevents, on_event)
     content = { creator = room.creator, room_version = "10" } })
   feed(main, { type = "m.room.member", state_key = room.creator, content = { membership = "join" },
                sender = room.creator })
+  local function power() return { users = { [room.creator] = 100 }, v = rng(1000) } end
+  feed(main, { type = "m.room.power_levels", state_key = "", content = power() })
+  feed(main, { type = "m.room.join_rules", state_key = "", content = { join_rule = "public" } })
   local users = {}
   for i = 1, 12 do users[i] = ("@u%d:s%d"):format(i, seed) end
   local history = { main.head[1] }
 
+  -- u's membership in a state (key -> event ID), nil for none
+  local function membership_in(st, u)
+    local e = st[("m.room.member\0%s"):format(u)]
+    return e and model.events[e].content.membership
+  end
+  -- The moves the rules allow from each membership: {membership, by whom}.
+  local MOVES = {
+    none = { { "join", "self" }, { "invite", "creator" }, { "ban", "creator" } },
+    leave = { { "join", "self" }, { "invite", "creator" }, { "ban", "creator" } },
+    invite = { { "join", "self" }, { "leave", "self" }, { "leave", "creator" },
+               { "ban", "creator" } },
+    join = { { "leave", "self" }, { "leave", "creator" }, { "ban", "creator" },
+             { "join", "self" } },
+    ban = { { "leave", "creator" } },
+  }
   local function member(cursor, opts)
     local u = users[rng(#users)]
-    local m = ({ "join", "join", "leave", "invite", "ban" })[rng(5)]
-    return feed(cursor, { type = "m.room.member", state_key = u, content = { membership = m },
-                          sender = u }, opts)
+    local moves = MOVES[membership_in(model.rooms[room.id].current, u) or "none"]
+    local move = moves[rng(#moves)]
+    return feed(cursor, { type = "m.room.member", state_key = u,
+                          content = { membership = move[1] },
+                          sender = move[2] == "self" and u or room.creator }, opts)
   end
   local function state(cursor, opts)
     local t = ({ "m.room.name", "m.room.topic", "m.room.power_levels", "m.room.join_rules" })[rng(4)]
-    return feed(cursor, { type = t, state_key = "", content = { v = rng(1000) } }, opts)
+    local content = { v = rng(1000) }
+    if t == "m.room.power_levels" then content = power() end
+    if t == "m.room.join_rules" then content.join_rule = "public" end
+    return feed(cursor, { type = t, state_key = "", content = content }, opts)
   end
   local function message(cursor, opts)
     return feed(cursor, { type = "m.room.message", content = { body = "m" .. rng(1e6) } }, opts)
@@ -98,13 +129,18 @@ function G.run(store, seed, nevents, on_event)
         state(side, { kind = "old" })
       end
     else
-      -- a federated join: part of the state kept, part new, part gone
+      -- a federated join: part of the state kept, part new, part gone;
+      -- what the creator's power and the joins rest on is always kept
       local cur = model.rooms[room.id].current
+      local keep = { ["m.room.create\0"] = true, ["m.room.power_levels\0"] = true,
+                     ["m.room.join_rules\0"] = true,
+                     [("m.room.member\0%s"):format(room.creator)] = true }
       local all, ids = {}, {}
-      for _, ev in pairs(cur) do all[#all + 1] = ev end
-      table.sort(all) -- pairs order is not reproducible; the seed must be
-      for _, ev in ipairs(all) do
-        if rng(3) ~= 1 then ids[#ids + 1] = ev end
+      for k, ev in pairs(cur) do all[#all + 1] = { k, ev } end
+      -- pairs order is not reproducible; the seed must be
+      table.sort(all, function(a, b) return a[2] < b[2] end)
+      for _, kv in ipairs(all) do
+        if keep[kv[1]] or rng(3) ~= 1 then ids[#ids + 1] = kv[2] end
       end
       local remote_prev = { h:next_id("remote") }
       for _ = 1, rng(4) do
@@ -122,7 +158,14 @@ function G.run(store, seed, nevents, on_event)
         if not dup then ids[#ids + 1] = out end
       end
       if not failure then
+        local given = {}
+        for _, e in ipairs(ids) do
+          local pe = model.events[e]
+          given[pe.type .. "\0" .. pe.state_key] = e
+        end
+        -- a banned user cannot join: a remote newcomer joins instead
         local j = users[rng(#users)]
+        if membership_in(given, j) == "ban" then j = ("@joiner%d:elsewhere"):format(count) end
         id = feed(main, { type = "m.room.member", state_key = j, content = { membership = "join" },
                           sender = j }, { prev = remote_prev, state = ids })
       end

@@ -50,6 +50,18 @@ function S.pdu(t)
   return ev
 end
 
+-- The auth events the selection picks for ev from the room's current
+-- state, for hand-built events that must pass the auth rules.
+function S.auth_events(store, room_id, ev)
+  local roomstate = require "roomstate"
+  local cur = assert(store:current_state(room_id))
+  local out = {}
+  for _, t in ipairs(assert(roomstate.auth_types(assert(store:room_version(room_id)), ev))) do
+    out[#out + 1] = cur:get(t[1], t[2])
+  end
+  return out
+end
+
 -- A deterministic generator (xorshift-ish on doubles-safe integers).
 function S.rng(seed)
   local s = seed % 2147483647

@@ -79,7 +79,11 @@ describe("validation", function()
 
   it("accepts an empty state key and keeps it apart from no state key", function()
     local id = "$empty-key:x"
-    assert(store:ingest(pdu({ event_id = id, type = "m.room.topic", state_key = "", content = { topic = "t" } })))
+    local ev = pdu({ event_id = id, type = "m.room.topic", state_key = "", sender = "@alice:x",
+                     content = { topic = "t" } })
+    ev.auth_events = S.auth_events(store, room.room.id, ev)
+    local res = assert(store:ingest(ev))
+    assert.is_nil(res.rejected)
     assert.equal(id, store:current_state(room.room.id):get("m.room.topic", ""))
     room.head = { id }
   end)
