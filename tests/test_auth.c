@@ -210,10 +210,70 @@ static void check_stored_ids(t_run *t)
     rs_close(db);
 }
 
+/* An event of `type` by `sender` on one prev, citing create and join. */
+static rs_event on_prev(const char *id, const char *sender, const char *type,
+                        const rs_str *prev, const rs_str *auth, const char *json)
+{
+    return (rs_event){.event_id = {id, strlen(id)}, .room_id = T_STR("!r:x"),
+                      .sender = {sender, strlen(sender)}, .type = {type, strlen(type)},
+                      .state_key = !strcmp(type, "m.room.topic") ? T_STR("") : (rs_str){0},
+                      .prev = prev, .nprev = 1, .auth = auth, .nauth = 2,
+                      .ref_shape = RS_REFS_IDS, .depth = 3, .json = {json, strlen(json)}};
+}
+
+/* A new event on rejected prevs only: the extremity below them goes, or it
+ * stays beside the new event and the room has two states at once. */
+static void check_rejected_prevs(t_run *t)
+{
+    rs_db *db = NULL;
+    char err[200];
+    CHECK(t, rs_open(":memory:", NULL, &db, err, sizeof err) == RS_OK, "open: %s", err);
+    const char *cj = "{\"type\":\"m.room.create\",\"state_key\":\"\",\"sender\":\"@a:x\","
+                     "\"room_id\":\"!r:x\",\"prev_events\":[],\"auth_events\":[],"
+                     "\"content\":{\"creator\":\"@a:x\",\"room_version\":\"10\"}}";
+    const char *jj = "{\"type\":\"m.room.member\",\"state_key\":\"@a:x\",\"sender\":\"@a:x\","
+                     "\"room_id\":\"!r:x\",\"prev_events\":[\"$c\"],\"auth_events\":[\"$c\"],"
+                     "\"content\":{\"membership\":\"join\"}}";
+    const char *mj = "{\"type\":\"m.room.message\",\"sender\":\"@e:y\",\"room_id\":\"!r:x\","
+                     "\"prev_events\":[\"$j\"],\"auth_events\":[\"$c\",\"$j\"],\"content\":{}}";
+    const char *tj = "{\"type\":\"m.room.topic\",\"state_key\":\"\",\"sender\":\"@a:x\","
+                     "\"room_id\":\"!r:x\",\"prev_events\":[\"$m\"],\"auth_events\":[\"$c\",\"$j\"],"
+                     "\"content\":{\"topic\":\"t\"}}";
+    const rs_str c[] = {T_STR("$c")}, j[] = {T_STR("$j")}, m[] = {T_STR("$m")};
+    const rs_str cj_auth[] = {T_STR("$c"), T_STR("$j")};
+    const rs_event create = {.event_id = T_STR("$c"), .room_id = T_STR("!r:x"),
+                             .sender = T_STR("@a:x"), .type = T_STR("m.room.create"),
+                             .state_key = T_STR(""), .room_version = T_STR("10"),
+                             .depth = 1, .json = {cj, strlen(cj)}};
+    rs_event join = on_prev("$j", "@a:x", "m.room.member", c, c, jj);
+    join.state_key = T_STR("@a:x");
+    join.membership = T_STR("join");
+    join.nauth = 1;
+    const rs_event msg = on_prev("$m", "@e:y", "m.room.message", j, cj_auth, mj);
+    const rs_event topic = on_prev("$t", "@a:x", "m.room.topic", m, cj_auth, tj);
+    rs_ingest_result r[4];
+    rs_strlist latest = {0};
+    rs_begin(db);
+    CHECK(t, !rs_ingest(db, &create, RS_KIND_NEW, NULL, 0, &r[0]) &&
+                 !rs_ingest(db, &join, RS_KIND_NEW, NULL, 0, &r[1]) &&
+                 !rs_ingest(db, &msg, RS_KIND_NEW, NULL, 0, &r[2]) &&
+                 !rs_ingest(db, &topic, RS_KIND_NEW, NULL, 0, &r[3]),
+          "ingest: %s", rs_errmsg(db));
+    CHECK(t, r[2].status == RS_STATUS_REJECTED && r[3].status == RS_STATUS_ACCEPTED,
+          "the stranger's message is rejected, the topic on it accepted");
+    CHECK(t, rs_room_latest(db, "!r:x", 4, &latest) == RS_OK && latest.n == 1 &&
+                 latest.items[0].len == 2 && !memcmp(latest.items[0].s, "$t", 2),
+          "the topic is the only extremity, got %zu", latest.n);
+    rs_strlist_free(&latest);
+    rs_commit(db);
+    rs_close(db);
+}
+
 void test_auth(t_run *t)
 {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(t, &cases[i]);
     check_selection(t);
     check_stored_ids(t);
+    check_rejected_prevs(t);
 }
