@@ -69,6 +69,13 @@ describe("roomstate (the command-line tool)", function()
       local s = assert(roomstate.open(db))
       assert.are.equal(18, s:debug():debug_counts().events)
       assert.is_true(s:check())
+      -- The example is a room of valid events: the auth rules pass them all.
+      local f = assert(io.open(JSONL))
+      for line in f:lines() do
+        local id = line:match('"event_id":"([^"]+)"')
+        assert.are.same({ "accepted" }, { s:event_status(id) }, id)
+      end
+      f:close()
       s:close()
     end)
 
@@ -102,7 +109,7 @@ describe("roomstate (the command-line tool)", function()
     it("reads standard input and keeps each event's bytes", function()
       local odd = dir .. "/odd.jsonl"
       local text = '{ "event_id" : "$odd:x", "room_id":"!odd:x","type":"m.room.create",' ..
-                   '"state_key":"","sender":"@a:x","content":{"room_version":"10","n":1.50},' ..
+                   '"state_key":"","sender":"@a:x","content":{"creator":"@a:x","room_version":"10","n":1.50},' ..
                    '"prev_events":[],"auth_events":[],"depth":1 }'
       local g = assert(io.open(odd, "w"))
       g:write("\n", '{"kind": "new", "event":  ' .. text .. '  }', "\n\n")
