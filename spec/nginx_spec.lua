@@ -426,6 +426,40 @@ describe("roomstate.nginx in nginx", function()
     end)
   end)
 
+  it("says in an item's result that the auth rules rejected or soft-failed it", function()
+    assert(server, "nginx did not start: " .. tostring(start_err))
+    local room, bob = "!verdicts:test", "@bob:test"
+    local body, rec = rooms_mod.setup(room, { bob })
+    local status, rbody = post(room, body)
+    assert.are.equal(200, status, rbody)
+    local joined = rec.members[bob]
+    local function pdu(id, sender, prev, depth, etype, content)
+      return { event_id = id, room_id = room, sender = sender, type = etype,
+               state_key = content.membership and sender or nil, content = content,
+               prev_events = { prev }, auth_events = rooms_mod.auth_events(rec, sender),
+               depth = depth }
+    end
+    local leave = pdu("$bob-leaves", bob, rec.head, rec.depth + 1, "m.room.member",
+                      { membership = "leave" })
+    -- sent on Bob's join, before he left: allowed by its state, not by the room's
+    local late = pdu("$bob-late", bob, joined, rec.depth + 1, "m.room.message", { body = "late" })
+    local stranger = pdu("$stranger", "@stranger:test", leave.event_id, rec.depth + 2,
+                         "m.room.message", { body = "hi" })
+    status, rbody = post(room, "[" .. cjson.encode(leave) .. "," .. cjson.encode(late) .. "," ..
+                               cjson.encode(stranger) .. "]")
+    assert.are.equal(200, status, rbody)
+    local res = cjson.decode(rbody).results
+    assert.is_nil(res[1].rejected)
+    assert.is_nil(res[1].soft_failed)
+    assert.are.equal(1, #res[1].positions)
+    assert.is_nil(res[2].rejected)
+    assert.matches("^SENDER_NOT_JOINED: ", res[2].soft_failed)
+    assert.are.same({}, res[2].positions)
+    assert.is_nil(res[3].soft_failed)
+    assert.matches("^SENDER_NOT_JOINED: ", res[3].rejected)
+    assert.are.same({}, res[3].positions)
+  end)
+
   it("keeps working and delivering across a reload (new workers, new pids)", function()
     assert(server, "nginx did not start: " .. tostring(start_err))
     local before = server.workers()
