@@ -65,10 +65,18 @@ describe("roomstate (the command-line tool)", function()
       local status, out, err = run("import " .. q(db) .. " " .. JSONL)
       assert.are.equal(0, status, err)
       assert.are.equal("", err) -- no terminal, no progress bar
-      assert.matches("18 events %(18 new, 0 duplicates, 1 rewrites%), 0 failed", out)
+      assert.matches("18 events %(18 new, 0 duplicates, 1 rewrites, 0 rejected, 0 soft%-failed%), " ..
+                     "0 failed", out)
       local s = assert(roomstate.open(db))
       assert.are.equal(18, s:debug():debug_counts().events)
       assert.is_true(s:check())
+      -- The example is a room of valid events: the auth rules pass them all.
+      local f = assert(io.open(JSONL))
+      for line in f:lines() do
+        local id = line:match('"event_id":"([^"]+)"')
+        assert.are.same({ "accepted" }, { s:event_status(id) }, id)
+      end
+      f:close()
       s:close()
     end)
 
@@ -102,7 +110,7 @@ describe("roomstate (the command-line tool)", function()
     it("reads standard input and keeps each event's bytes", function()
       local odd = dir .. "/odd.jsonl"
       local text = '{ "event_id" : "$odd:x", "room_id":"!odd:x","type":"m.room.create",' ..
-                   '"state_key":"","sender":"@a:x","content":{"room_version":"10","n":1.50},' ..
+                   '"state_key":"","sender":"@a:x","content":{"creator":"@a:x","room_version":"10","n":1.50},' ..
                    '"prev_events":[],"auth_events":[],"depth":1 }'
       local g = assert(io.open(odd, "w"))
       g:write("\n", '{"kind": "new", "event":  ' .. text .. '  }', "\n\n")
@@ -113,6 +121,48 @@ describe("roomstate (the command-line tool)", function()
       local s = assert(roomstate.open(dir .. "/odd.db"))
       assert.are.equal(text, s:event("$odd:x"))
       s:close()
+    end)
+
+    it("counts the events the auth rules reject or soft-fail, which are stored, not failures", function()
+      local function line(id, etype, state_key, sender, content, prev, auth, depth)
+        return cjson.encode({ event_id = id, room_id = "!r:x", type = etype, state_key = state_key,
+                              sender = sender, content = content, prev_events = prev,
+                              auth_events = auth, depth = depth })
+      end
+      local file = dir .. "/verdicts.jsonl"
+      local g = assert(io.open(file, "w"))
+      g:write(table.concat({
+        '{"event_id":"$c:x","room_id":"!r:x","type":"m.room.create","state_key":"",' ..
+        '"sender":"@a:x","content":{"creator":"@a:x","room_version":"10"},' ..
+        '"prev_events":[],"auth_events":[],"depth":1}',
+        line("$aj:x", "m.room.member", "@a:x", "@a:x", { membership = "join" }, { "$c:x" }, { "$c:x" }, 2),
+        line("$jr:x", "m.room.join_rules", "", "@a:x", { join_rule = "public" }, { "$aj:x" },
+             { "$c:x", "$aj:x" }, 3),
+        line("$bj:x", "m.room.member", "@b:x", "@b:x", { membership = "join" }, { "$jr:x" },
+             { "$c:x", "$jr:x" }, 4),
+        line("$bl:x", "m.room.member", "@b:x", "@b:x", { membership = "leave" }, { "$bj:x" },
+             { "$c:x", "$bj:x" }, 5),
+        -- Bob was joined in its state, but not in the room's current state
+        line("$late:x", "m.room.message", nil, "@b:x", { body = "before I left" }, { "$bj:x" },
+             { "$c:x", "$bj:x" }, 5),
+        -- never joined
+        line("$stranger:x", "m.room.message", nil, "@s:x", { body = "hi" }, { "$bl:x" }, { "$c:x" }, 6),
+      }, "\n"), "\n")
+      g:close()
+      local vdb = dir .. "/verdicts.db"
+      local status, out, err = run("import " .. q(vdb) .. " " .. q(file))
+      assert.are.equal(0, status, err)
+      assert.matches("7 events %(7 new, 0 duplicates, 0 rewrites, 1 rejected, 1 soft%-failed%), " ..
+                     "0 failed", out)
+      local s = assert(roomstate.open(vdb))
+      assert.are.equal("soft_failed", (s:event_status("$late:x")))
+      assert.are.equal("rejected", (s:event_status("$stranger:x")))
+      s:close()
+      -- a rerun stores nothing, so it counts no verdicts
+      status, out = run("import " .. q(vdb) .. " " .. q(file) .. " --json")
+      assert.are.equal(0, status)
+      local summary = cjson.decode(out)
+      assert.are.same({ 7, 0, 0 }, { summary.duplicates, summary.rejected, summary.soft_failed })
     end)
 
     it("stops at a failing line, naming the file, the line and the error", function()
@@ -143,7 +193,8 @@ describe("roomstate (the command-line tool)", function()
       assert.are.equal(2, #errs)
       assert.matches("bad.jsonl:6: BAD_EVENT", errs[1], 1, true)
       assert.matches("bad.jsonl:7: NOT_JSON", errs[2], 1, true)
-      assert.matches("8 events %(3 new, 5 duplicates, 0 rewrites%), 2 failed", out)
+      assert.matches("8 events %(3 new, 5 duplicates, 0 rewrites, 0 rejected, 0 soft%-failed%), " ..
+                     "2 failed", out)
     end)
 
     it("draws a progress bar with events/s and an ETA when asked (or on a terminal)", function()

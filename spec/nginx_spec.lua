@@ -3,6 +3,7 @@
 -- examples/openresty/run.sh. Skips only when nginx is not installed.
 local server_mod = require "support.nginx_server"
 local http = require "support.http"
+local rooms_mod = require "support.nginx_rooms"
 local cjson = require "cjson"
 
 local function enc(s)
@@ -49,6 +50,8 @@ describe("roomstate.nginx in nginx", function()
   local server, store, conn, start_err
   local roomstate = require "roomstate"
   local setup_state = {} -- room -> { ["type\0key"] = event_id } after setup
+  local setup_rooms = {} -- room -> the room record of support.nginx_rooms
+  local setup_events = 0
   local sent_all = {}    -- every event the writers stored, per client
   local results = {}
 
@@ -62,11 +65,14 @@ describe("roomstate.nginx in nginx", function()
     return req("POST", "/rooms/" .. enc(room) .. "/events" .. (query or ""), body)
   end
 
-  local function ev(room, id, prev, depth, etype, state_key, content, sender)
-    return { event_id = id, room_id = room, sender = sender or "@admin:test", type = etype,
+  -- An event of the admin's: it cites the auth events of the admin in a
+  -- room set up here, so that only the flaw a test gives it can fail it.
+  local function ev(room, id, prev, depth, etype, state_key, content)
+    local name = room:sub(2)
+    return { event_id = id, room_id = room, sender = rooms_mod.ADMIN, type = etype,
              state_key = state_key, content = content or {}, prev_events = prev,
-             auth_events = { "$create-" .. room:sub(2) }, depth = depth,
-             origin_server_ts = 1700000000000 + depth }
+             auth_events = { "$create-" .. name, "$power-" .. name, "$join-" .. name },
+             depth = depth, origin_server_ts = 1700000000000 + depth }
   end
 
   local function counts()
@@ -101,25 +107,16 @@ describe("roomstate.nginx in nginx", function()
       return
     end
     conn = http.client("127.0.0.1", server.port, 30)
-    -- Rooms: create, the admin's join, power levels; through HTTP.
-    for _, room in ipairs({ OWNED[1], OWNED[2], OWNED[3], OWNED[4], SHARED[1], SHARED[2] }) do
-      local create = ev(room, "$create-" .. room:sub(2), {}, 1, "m.room.create", "",
-                        { creator = "@admin:test", room_version = "10" })
-      create.auth_events = {}
-      local join = ev(room, "$join-" .. room:sub(2), { create.event_id }, 2, "m.room.member",
-                      "@admin:test", { membership = "join" })
-      local power = ev(room, "$power-" .. room:sub(2), { join.event_id }, 3,
-                       "m.room.power_levels", "", { users = { ["@admin:test"] = 100 } })
-      local body = "[" .. cjson.encode(create):gsub('"prev_events":{}', '"prev_events":[]')
-                              :gsub('"auth_events":{}', '"auth_events":[]')
-                   .. "," .. cjson.encode(join) .. "," .. cjson.encode(power) .. "]"
+    -- Rooms: create, the admin's join, power levels, join rules, and the
+    -- joins of the writers that send to the room; through HTTP.
+    local all = {}
+    for c = 1, CLIENTS do all[c] = rooms_mod.writer(c) end
+    for i, room in ipairs({ OWNED[1], OWNED[2], OWNED[3], OWNED[4], SHARED[1], SHARED[2] }) do
+      local body, rec = rooms_mod.setup(room, i <= #OWNED and { rooms_mod.writer(i) } or all)
       local status, rbody = post(room, body)
       assert(status == 200, "setting up " .. room .. ": " .. tostring(status) .. " " .. rbody)
-      setup_state[room] = {
-        ["m.room.create\0"] = create.event_id,
-        ["m.room.member\0@admin:test"] = join.event_id,
-        ["m.room.power_levels\0"] = power.event_id,
-      }
+      setup_rooms[room], setup_state[room] = rec, rec.state
+      setup_events = setup_events + rec.events
     end
     store = assert(roomstate.open(server.dir .. "/rooms.db", { deliver = false }))
   end)
@@ -153,11 +150,8 @@ describe("roomstate.nginx in nginx", function()
     local repo = server_mod.cwd()
     local procs = {}
     for c = 1, CLIENTS do
-      local plan = { n = EVENTS, owned = { room = OWNED[c], head = "$power-" .. OWNED[c]:sub(2),
-                                           depth = 3 }, shared = {} }
-      for i, r in ipairs(SHARED) do
-        plan.shared[i] = { room = r, head = "$power-" .. r:sub(2), depth = 3 }
-      end
+      local plan = { n = EVENTS, owned = setup_rooms[OWNED[c]], shared = {} }
+      for i, r in ipairs(SHARED) do plan.shared[i] = setup_rooms[r] end
       local plan_file = server.dir .. "/plan" .. c .. ".json"
       local f = assert(io.open(plan_file, "w"))
       f:write(cjson.encode(plan))
@@ -203,7 +197,7 @@ describe("roomstate.nginx in nginx", function()
 
   it("stored every event once and wrote every output once, in order", function()
     assert(#sent_all == CLIENTS, "the writers did not run")
-    local expected_events = 6 * 3
+    local expected_events = setup_events
     for c = 1, CLIENTS do expected_events = expected_events + #sent_all[c] end
     local c = counts()
     assert.are.equal(expected_events, c.events)
@@ -220,7 +214,9 @@ describe("roomstate.nginx in nginx", function()
       pos_of[id] = o.position
     end
     -- Each writer's events are in the log in the order it sent them, and
-    -- each is stored byte for byte retrievable.
+    -- each is stored byte for byte retrievable. Each cites what the auth
+    -- selection picks from its state before, so the rules judged the
+    -- events the writers meant.
     for ci = 1, CLIENTS do
       local last = 0
       for _, s in ipairs(sent_all[ci]) do
@@ -228,7 +224,16 @@ describe("roomstate.nginx in nginx", function()
         assert(p, "no output for " .. s[2])
         assert(p > last, "writer " .. ci .. ": " .. s[2] .. " is out of order")
         last = p
-        assert.is_truthy(store:event(s[2]))
+        local text = store:event(s[2])
+        assert.is_truthy(text)
+        local before, want = assert(store:state_before(s[2])), {}
+        for _, t in ipairs(assert(roomstate.auth_types("10", text))) do
+          want[#want + 1] = before:get(t[1], t[2])
+        end
+        local cited = cjson.decode(text).auth_events
+        table.sort(want)
+        table.sort(cited)
+        assert.are.same(want, cited, s[2])
       end
     end
     assert.is_true(store:check())
@@ -419,6 +424,40 @@ describe("roomstate.nginx in nginx", function()
       assert.is_true(cjson.decode(body).results[1].duplicate)
       return status, body
     end)
+  end)
+
+  it("says in an item's result that the auth rules rejected or soft-failed it", function()
+    assert(server, "nginx did not start: " .. tostring(start_err))
+    local room, bob = "!verdicts:test", "@bob:test"
+    local body, rec = rooms_mod.setup(room, { bob })
+    local status, rbody = post(room, body)
+    assert.are.equal(200, status, rbody)
+    local joined = rec.members[bob]
+    local function pdu(id, sender, prev, depth, etype, content)
+      return { event_id = id, room_id = room, sender = sender, type = etype,
+               state_key = content.membership and sender or nil, content = content,
+               prev_events = { prev }, auth_events = rooms_mod.auth_events(rec, sender),
+               depth = depth }
+    end
+    local leave = pdu("$bob-leaves", bob, rec.head, rec.depth + 1, "m.room.member",
+                      { membership = "leave" })
+    -- sent on Bob's join, before he left: allowed by its state, not by the room's
+    local late = pdu("$bob-late", bob, joined, rec.depth + 1, "m.room.message", { body = "late" })
+    local stranger = pdu("$stranger", "@stranger:test", leave.event_id, rec.depth + 2,
+                         "m.room.message", { body = "hi" })
+    status, rbody = post(room, "[" .. cjson.encode(leave) .. "," .. cjson.encode(late) .. "," ..
+                               cjson.encode(stranger) .. "]")
+    assert.are.equal(200, status, rbody)
+    local res = cjson.decode(rbody).results
+    assert.is_nil(res[1].rejected)
+    assert.is_nil(res[1].soft_failed)
+    assert.are.equal(1, #res[1].positions)
+    assert.is_nil(res[2].rejected)
+    assert.matches("^SENDER_NOT_JOINED: ", res[2].soft_failed)
+    assert.are.same({}, res[2].positions)
+    assert.is_nil(res[3].soft_failed)
+    assert.matches("^SENDER_NOT_JOINED: ", res[3].rejected)
+    assert.are.same({}, res[3].positions)
   end)
 
   it("keeps working and delivering across a reload (new workers, new pids)", function()

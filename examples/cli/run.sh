@@ -37,6 +37,11 @@ show stats "$db"
 show check "$db"
 
 # Scripts use --json and the exit status.
+summary=$("$rs" import "$dir/again.db" "$here/room.jsonl" --json)
+case $summary in
+  *'"rejected":0,"soft_failed":0,'*) ;;
+  *) echo "every event should pass the auth rules: $summary" >&2; exit 1 ;;
+esac
 members=$("$rs" members "$db" "$room" --json)
 case $members in
   *'"@erin:example.org"'*) ;;

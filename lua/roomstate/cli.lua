@@ -205,7 +205,9 @@ lines are skipped. Events are stored byte for byte as they appear.
 
 Lines are ingested in transactions of --batch lines. Events already in DB
 count as duplicates, not errors, so an interrupted import can simply be
-run again. An import that created DB and fails (or is interrupted) before
+run again. New events that the auth rules reject or soft-fail are stored
+(as store:ingest does) and counted as rejected and soft-failed; they are
+not failures. An import that created DB and fails (or is interrupted) before
 storing any event removes DB again. On a terminal, a progress bar
 (events/s, ETA) goes to stderr.
 
@@ -240,7 +242,8 @@ Options:
 
     local t0 = clock()
     local done_bytes, last_draw = 0, -1
-    local stats = { lines = 0, events = 0, new = 0, duplicates = 0, rewrites = 0, failed = 0 }
+    local stats = { lines = 0, events = 0, new = 0, duplicates = 0, rewrites = 0, rejected = 0,
+                    soft_failed = 0, failed = 0 }
 
     -- A failed import must not leave behind an empty database it created,
     -- which would look like a successful one; stored events stay, so that
@@ -291,6 +294,9 @@ Options:
       stats.events = stats.events + 1
       if res.duplicate then stats.duplicates = stats.duplicates + 1 else stats.new = stats.new + 1 end
       if res.rewrote then stats.rewrites = stats.rewrites + 1 end
+      -- a duplicate carries its stored verdict: count what this run stored
+      if not res.duplicate and res.rejected then stats.rejected = stats.rejected + 1 end
+      if not res.duplicate and res.soft_failed then stats.soft_failed = stats.soft_failed + 1 end
     end
 
     local pending, lines = {}, {}
@@ -339,13 +345,15 @@ Options:
     if stats.failed > 0 then discard_if_empty() end
     if opt.json then
       write(string_format('{"file":%s,"lines":%d,"events":%d,"new":%d,"duplicates":%d,' ..
-                          '"rewrites":%d,"failed":%d,"seconds":%.3f}\n', q(path), stats.lines,
-                          stats.events, stats.new, stats.duplicates, stats.rewrites,
+                          '"rewrites":%d,"rejected":%d,"soft_failed":%d,"failed":%d,' ..
+                          '"seconds":%.3f}\n', q(path), stats.lines, stats.events, stats.new,
+                          stats.duplicates, stats.rewrites, stats.rejected, stats.soft_failed,
                           stats.failed, el))
     else
-      write(string_format("imported %s: %d events (%d new, %d duplicates, %d rewrites), " ..
-                          "%d failed, in %.2f s (%.0f events/s)\n", path, stats.events,
-                          stats.new, stats.duplicates, stats.rewrites, stats.failed, el,
+      write(string_format("imported %s: %d events (%d new, %d duplicates, %d rewrites, " ..
+                          "%d rejected, %d soft-failed), %d failed, in %.2f s (%.0f events/s)\n",
+                          path, stats.events, stats.new, stats.duplicates, stats.rewrites,
+                          stats.rejected, stats.soft_failed, stats.failed, el,
                           stats.events / el))
     end
     return stats.failed == 0 and 0 or 1

@@ -350,9 +350,18 @@ local function post_events(self, store, room, body)
     local pos = {}
     for j, o in ipairs(r.outputs) do pos[j] = string_format("%d", o.position) end
     outputs = outputs or #pos > 0
+    -- An event the auth rules failed is stored and answered 200 like the
+    -- rest, so its result is the only place a client learns of it.
+    local verdict = ""
+    if r.rejected then
+      verdict = ',"rejected":' .. q(r.rejected)
+    elseif r.soft_failed then
+      verdict = ',"soft_failed":' .. q(r.soft_failed)
+    end
     parts[i] = string_format('{"event_id":%s,"duplicate":%s,"rewrote":%s,"state_known":%s,' ..
-                             '"positions":[%s]}', q(r.event_id), tostring(r.duplicate),
-                             tostring(r.rewrote), tostring(r.state_known), table_concat(pos, ","))
+                             '"positions":[%s]%s}', q(r.event_id), tostring(r.duplicate),
+                             tostring(r.rewrote), tostring(r.state_known), table_concat(pos, ","),
+                             verdict)
   end
   if outputs then self:kick() end
   return 200, '{"results":[' .. table_concat(parts, ",") .. "]}"

@@ -5,17 +5,18 @@
 --   luajit spec/support/nginx_client.lua PORT PREFIX CLIENT_ID PLAN_FILE OUT_FILE
 --
 -- PLAN_FILE (JSON): { "n": events to send,
---   "owned":  {"room":, "head":, "depth":}   a room only this client changes:
---             members, a counter, the topic, messages; some requests carry
---             arrays of 3 events,
---   "shared": [{"room":, "head":, "depth":}, ...] rooms every client writes
---             messages to on its own branch, sometimes merging every branch
---             it sees in GET /latest }
+--   "owned":  ROOM   a room only this client changes: members, a counter,
+--             the topic, messages; some requests carry arrays of 3 events,
+--   "shared": [ROOM, ...] rooms every client writes messages to on its own
+--             branch, sometimes merging every branch it sees in GET /latest }
+-- ROOM: a room record of support.nginx_rooms (room, head, depth, and the
+-- auth events the client's events cite), with the client among its members.
 -- OUT_FILE gets { "sent": [[room, event_id, type, state_key|false], ...] in
 -- the order stored, "statuses": {code: count}, "failures": [...],
 -- "timings": [Server-Timing ms, ...], "latency": [request ms, ...],
 -- "seconds": wall time }.
 local http = require "support.http"
+local rooms_mod = require "support.nginx_rooms"
 local cjson = require "cjson"
 
 local port, prefix, client, plan_file, out_file = tonumber(arg[1]), arg[2], arg[3], arg[4], arg[5]
@@ -30,22 +31,31 @@ local function enc(s)
 end
 
 local conn = http.client("127.0.0.1", port, 60)
-local heads = {}
-local function track(r) heads[r.room] = { id = r.head, depth = r.depth } end
+local heads, records = {}, {}
+local function track(r)
+  heads[r.room] = { id = r.head, depth = r.depth }
+  records[r.room] = r
+end
 track(plan.owned)
 for _, r in ipairs(plan.shared or {}) do track(r) end
 
 local out = { sent = {}, statuses = {}, failures = {}, timings = {}, latency = {} }
 local seq = 0
 local members = {}
+local me = rooms_mod.writer(client)
 
 local function new_event(room, prev, depth, etype, state_key, content, sender)
   seq = seq + 1
   local id = string.format("$c%s-%d:test", client, seq)
-  return { event_id = id, room_id = room, sender = sender or ("@c" .. client .. ":test"),
-           type = etype, state_key = state_key, content = content,
-           prev_events = prev, auth_events = { "$create-" .. room:sub(2) },
-           depth = depth, origin_server_ts = 1700000000000 + seq }
+  sender = sender or me
+  local rec = records[room]
+  local e = { event_id = id, room_id = room, sender = sender,
+              type = etype, state_key = state_key, content = content,
+              prev_events = prev, auth_events = rooms_mod.auth_events(rec, sender, content.membership),
+              depth = depth, origin_server_ts = 1700000000000 + seq }
+  -- the next member event of this user cites this one
+  if etype == "m.room.member" then rec.members[state_key] = id end
+  return e
 end
 
 local function post(room, events)

@@ -10,6 +10,7 @@
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
 local server_mod = require "support.nginx_server"
 local http = require "support.http"
+local rooms_mod = require "support.nginx_rooms"
 local cjson = require "cjson"
 
 local WRITERS = tonumber(arg[1]) or 4
@@ -25,30 +26,23 @@ local server = assert(server_mod.start({ workers = 2, prefix = "/v1", init = [[
 ]] }))
 local ok, err = pcall(function()
   local conn = http.client("127.0.0.1", server.port, 30)
-  local rooms = {}
-  for c = 1, WRITERS do rooms[c] = "!load" .. c .. ":test" end
+  local rooms, writers, setup = {}, {}, {}
+  for c = 1, WRITERS do
+    rooms[c] = "!load" .. c .. ":test"
+    writers[c] = rooms_mod.writer(c)
+  end
   rooms[#rooms + 1] = "!shared:test"
-  for _, room in ipairs(rooms) do
-    local id = room:sub(2)
-    local create = string.format('{"event_id":"$create-%s","room_id":"%s","sender":"@admin:test",' ..
-      '"type":"m.room.create","state_key":"","content":{"room_version":"10"},"prev_events":[],' ..
-      '"auth_events":[],"depth":1}', id, room)
-    local join = string.format('{"event_id":"$join-%s","room_id":"%s","sender":"@admin:test",' ..
-      '"type":"m.room.member","state_key":"@admin:test","content":{"membership":"join"},' ..
-      '"prev_events":["$create-%s"],"auth_events":["$create-%s"],"depth":2}', id, room, id, id)
-    local power = string.format('{"event_id":"$power-%s","room_id":"%s","sender":"@admin:test",' ..
-      '"type":"m.room.power_levels","state_key":"","content":{},"prev_events":["$join-%s"],' ..
-      '"auth_events":["$create-%s"],"depth":3}', id, room, id, id)
-    local status, body = conn:request("POST", "/v1/rooms/" .. enc(room) .. "/events",
-                                      "[" .. create .. "," .. join .. "," .. power .. "]")
-    assert(status == 200, body)
+  for i, room in ipairs(rooms) do
+    local body
+    body, setup[room] = rooms_mod.setup(room, i <= WRITERS and { writers[i] } or writers)
+    local status, rbody = conn:request("POST", "/v1/rooms/" .. enc(room) .. "/events", body)
+    assert(status == 200, rbody)
   end
   -- Ingest: WRITERS processes at once.
   local procs = {}
   local t0 = http.gettime()
   for c = 1, WRITERS do
-    local plan = { n = EVENTS, owned = { room = rooms[c], head = "$power-" .. rooms[c]:sub(2), depth = 3 },
-                   shared = { { room = "!shared:test", head = "$power-shared:test", depth = 3 } } }
+    local plan = { n = EVENTS, owned = setup[rooms[c]], shared = { setup["!shared:test"] } }
     local f = assert(io.open(server.dir .. "/plan" .. c .. ".json", "w"))
     f:write(cjson.encode(plan))
     f:close()
