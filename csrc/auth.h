@@ -61,6 +61,7 @@ struct rs_auth_event {
     size_t bytes;                   /* the JSON's size, for the cache's bound */
     json_t *root;                   /* owns every string below, but for own_id */
     char *own_id;                   /* the stored ID, when the JSON states none */
+    char *own;                      /* the strings of a kept field-built event */
     const char *format_fault;       /* a field the rules need has the wrong type */
     rs_str event_id, room_id, sender, type;
     rs_str state_key;               /* s == NULL: not a state event */
@@ -93,6 +94,11 @@ int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len);
  * lives, never cache it. */
 int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, rs_auth_event **out,
                         char *err, size_t errlen);
+
+/* The event for the auth cache to keep past the call: a parsed event is
+ * shared (its JSON tree owns its strings); one built from the caller's
+ * fields is copied with its strings. NULL when out of memory. */
+rs_auth_event *rs__auth_event_keep(rs_auth_event *e);
 
 /* The user ID grammar the rules check: "@localpart:domain". */
 int rs__valid_user_id(const char *s, size_t len);

@@ -109,3 +109,13 @@ int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_
         put(db->auth_cache, nid, v, *out);
     return rc;
 }
+
+void rs__auth_event_keep_stored(rs_db *db, const rs_room_version *v, rs_nid nid,
+                                rs_auth_event *e)
+{
+    rs_auth_event *k = rs__auth_event_keep(e);
+    if (!k)
+        return; /* read back from its JSON when cited, as before */
+    put(db->auth_cache, nid, v, k);
+    rs_auth_event_free(k);
+}

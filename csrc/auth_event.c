@@ -199,10 +199,45 @@ int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len)
     return 0;
 }
 
+rs_auth_event *rs__auth_event_keep(rs_auth_event *e)
+{
+    if (e->root) {
+        e->refs++;
+        return e;
+    }
+    rs_auth_event *k = malloc(sizeof *k);
+    if (!k)
+        return NULL;
+    *k = *e;
+    k->refs = 1;
+    k->own_id = NULL;
+    /* a field-built event holds no more strings than these (needs_json) */
+    rs_str *f[] = {&k->event_id, &k->room_id, &k->sender,     &k->type,
+                   &k->state_key, &k->prev0,  &k->membership, &k->join_rule};
+    size_t total = 1;
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        total += f[i]->s ? f[i]->len + 1 : 0;
+    char *p = k->own = malloc(total);
+    if (!p) {
+        free(k);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        if (!f[i]->s)
+            continue;
+        memcpy(p, f[i]->s, f[i]->len);
+        p[f[i]->len] = 0;
+        f[i]->s = p;
+        p += f[i]->len + 1;
+    }
+    return k;
+}
+
 void rs_auth_event_free(rs_auth_event *e)
 {
     if (!e || --e->refs > 0)
         return;
+    free(e->own);
     free(e->own_id);
     rs__power_free(&e->power);
     json_decref(e->root);

@@ -14,14 +14,17 @@
 
 typedef struct auth_list {
     rs_auth_event *e[MAX_AUTH + 1];
+    rs_nid nid[MAX_AUTH + 1];
     size_t n;
 } auth_list;
 
+/* Drops the events; their IDs stay readable. */
 static void list_free(auth_list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         rs_auth_event_free(l->e[i]);
-    l->n = 0;
+        l->e[i] = NULL;
+    }
 }
 
 /* Callers add at most MAX_AUTH + 1 events: the cited ones (counted
@@ -30,7 +33,7 @@ static int auth_list_push(rs_db *db, auth_list *l, const rs_room_version *v, rs_
 {
     int rc = rs__auth_event_get(db, v, nid, &l->e[l->n]);
     if (rc == RS_OK)
-        l->n++;
+        l->nid[l->n++] = nid;
     return rc;
 }
 
@@ -84,25 +87,57 @@ static int by_auth_events(rs_db *db, const rs_auth_req *q, auth_list *l, rs_auth
     return RS_OK;
 }
 
-/* The events the selection picks from a snapshot. */
-static int from_state(rs_db *db, const rs_auth_req *q, rs_nid snap, auth_list *l)
+/* The selection names well-known types only, whose IDs are fixed. */
+static int type_nid(rs_db *db, const char *type, rs_nid *out)
+{
+    static const char *const fixed[] = {"m.room.create", "m.room.power_levels",
+                                        "m.room.join_rules", "m.room.third_party_invite",
+                                        "m.room.member"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (!strcmp(type, fixed[i])) {
+            *out = (rs_nid)(RS_TYPE_CREATE + i);
+            return RS_OK;
+        }
+    return rs_id_lookup(db, RS_ID_TYPE, type, strlen(type), out);
+}
+
+/* The IDs of the events the selection picks from a snapshot. */
+static int from_state(rs_db *db, const rs_auth_req *q, rs_nid snap, rs_nid *out, size_t *nout)
 {
     rs_auth_type t[RS_AUTH_TYPES_MAX];
     size_t n;
     rs_auth_types(q->v, q->ev, t, &n);
+    *nout = 0;
     for (size_t i = 0; i < n; i++) {
-        rs_nid type, key, ev = 0;
-        int rc = rs_id_lookup(db, RS_ID_TYPE, t[i].type, strlen(t[i].type), &type);
-        if (rc == RS_OK)
+        rs_nid type, key = RS_KEY_EMPTY, ev = 0;
+        int rc = type_nid(db, t[i].type, &type);
+        if (rc == RS_OK && t[i].state_key.len)
             rc = rs_id_lookup(db, RS_ID_KEY, t[i].state_key.s, t[i].state_key.len, &key);
         if (rc == RS_OK)
             rc = rs_snapshot_get(db, snap, type, key, &ev);
         if (rc == RS_ENOTFOUND || (rc == RS_OK && !ev))
             continue; /* a type or key never seen is in no state */
-        if (rc || (rc = auth_list_push(db, l, q->v, ev)))
+        if (rc)
             return rc;
+        out[(*nout)++] = ev;
     }
     return RS_OK;
+}
+
+/* Whether the events are the cited ones: the rules then decide as they
+ * did on those, whatever the order. */
+static int same_events(const rs_nid *ids, size_t n, const auth_list *cited)
+{
+    if (n != cited->n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < n && cited->nid[j] != ids[i])
+            j++;
+        if (j == n)
+            return 0;
+    }
+    return 1;
 }
 
 /* v12 events do not cite the create event; the rules still need it. */
@@ -117,14 +152,21 @@ static int add_create(rs_db *db, const rs_auth_req *q, rs_nid snap, auth_list *l
     return auth_list_push(db, l, q->v, ev);
 }
 
-static int against(rs_db *db, const rs_auth_req *q, rs_nid snap, rs_auth_verdict *out,
-                   rs_status status)
+/* The selection from a snapshot, checked unless it is what the event
+ * cited: an honest event's state before picks exactly its auth events, so
+ * the usual second check repeats the first. */
+static int against(rs_db *db, const rs_auth_req *q, rs_nid snap, const auth_list *cited,
+                   rs_auth_verdict *out, rs_status status)
 {
+    rs_nid ids[RS_AUTH_TYPES_MAX];
+    size_t n;
     auth_list l = {.n = 0};
-    int rc = from_state(db, q, snap, &l);
+    int rc = from_state(db, q, snap, ids, &n);
+    for (size_t i = 0; rc == RS_OK && i < n; i++)
+        rc = auth_list_push(db, &l, q->v, ids[i]);
     if (rc == RS_OK)
         rc = add_create(db, q, snap, &l);
-    if (rc == RS_OK)
+    if (rc == RS_OK && !same_events(l.nid, l.n, cited))
         verdict(db, q, &l, out, status);
     list_free(&l);
     return rc;
@@ -139,12 +181,12 @@ int rs__authorize(rs_db *db, const rs_auth_req *q, rs_auth_verdict *out)
         rc = add_create(db, q, q->before ? q->before : q->current, &l);
     if (rc == RS_OK && out->status == RS_STATUS_ACCEPTED)
         verdict(db, q, &l, out, RS_STATUS_REJECTED);
-    list_free(&l);
+    list_free(&l); /* keeps the IDs, for against() */
     if (rc || out->status != RS_STATUS_ACCEPTED)
         return rc;
-    if (q->before && (rc = against(db, q, q->before, out, RS_STATUS_REJECTED)))
+    if (q->before && (rc = against(db, q, q->before, &l, out, RS_STATUS_REJECTED)))
         return rc;
     if (out->status == RS_STATUS_ACCEPTED && q->current && q->current != q->before)
-        rc = against(db, q, q->current, out, RS_STATUS_SOFT_FAILED);
+        rc = against(db, q, q->current, &l, out, RS_STATUS_SOFT_FAILED);
     return rc;
 }

@@ -227,6 +227,11 @@ void rs__auth_cache_clear(rs_auth_cache *c);
 /* Stored event nid decoded for the auth rules, through the cache; the
  * caller releases it with rs_auth_event_free. */
 int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out);
+/* Event nid, just stored, as ingest decoded it: citing it later parses
+ * nothing. The cache takes its own reference; a failure to copy only
+ * leaves it out. */
+void rs__auth_event_keep_stored(rs_db *db, const rs_room_version *v, rs_nid nid,
+                                rs_auth_event *e);
 
 /* One event to authorise (authorize.c). */
 typedef struct rs_auth_req {

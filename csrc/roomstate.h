@@ -324,7 +324,9 @@ typedef struct rs_event {
     int auth_plain;        /* a member event's content holds nothing the auth rules
                               read beyond these fields (no third-party invite, no
                               authorising server), so an authorising store need not
-                              parse its JSON; it parses the types that need more */
+                              parse its JSON; it parses the types that need more.
+                              The fields must say what the JSON says: the store
+                              keeps them to authorise later events citing this one */
     rs_str json;           /* stored byte for byte */
 } rs_event;
 
