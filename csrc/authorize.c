@@ -114,7 +114,7 @@ static int from_state(rs_db *db, const rs_auth_req *q, rs_nid snap, rs_nid *out,
         if (rc == RS_OK && t[i].state_key.len)
             rc = rs_id_lookup(db, RS_ID_KEY, t[i].state_key.s, t[i].state_key.len, &key);
         if (rc == RS_OK)
-            rc = rs_snapshot_get(db, snap, type, key, &ev);
+            rc = rs__snapshot_get_memo(db, snap, type, key, &ev);
         if (rc == RS_ENOTFOUND || (rc == RS_OK && !ev))
             continue; /* a type or key never seen is in no state */
         if (rc)

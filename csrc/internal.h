@@ -110,6 +110,13 @@ enum {
 
 typedef struct rs_auth_cache rs_auth_cache;
 
+/* One remembered point lookup: snapshots never change, so it stays true
+ * until a rollback or a purge clears the caches. */
+typedef struct rs_memo_slot {
+    rs_nid snap, type, key, event;
+} rs_memo_slot;
+#define RS_MEMO_SLOTS 1024
+
 struct rs_db {
     sqlite3 *sql;
     sqlite3_stmt *stmt[ST_COUNT];
@@ -130,6 +137,7 @@ struct rs_db {
     rs_buf scratch;    /* strings returned to the caller */
     int authorize;     /* ingest applies the auth rules */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
+    rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */
     char errmsg[512];
 };
@@ -210,6 +218,9 @@ int rs__event_next_nid(rs_db *db, rs_nid *id);
  * referenced it or held it as an outlier or old event. */
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
                         const rs_event_row *r, uint64_t hash, const char *reason);
+/* rs_snapshot_get through the handle's memo: the auth rules ask a run of
+ * events sharing a state for the same few keys. */
+int rs__snapshot_get_memo(rs_db *db, rs_nid snap, rs_nid type, rs_nid key, rs_nid *event);
 /* The prev events stored event ev lists that have IDs here, at most max:
  * rare reads (a rejected event's), so its JSON is parsed, not indexed. */
 int rs__event_prevs(rs_db *db, rs_nid ev, rs_nid *out, size_t max, size_t *n);

@@ -380,6 +380,20 @@ int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
     return rc;
 }
 
+int rs__snapshot_get_memo(rs_db *db, rs_nid snap, rs_nid type, rs_nid key, rs_nid *event)
+{
+    uint64_t h = rs_mix64((uint64_t)snap ^ rs_mix64((uint64_t)type ^ rs_mix64((uint64_t)key)));
+    rs_memo_slot *m = &db->memo[h % RS_MEMO_SLOTS];
+    if (m->snap == snap && m->type == type && m->key == key) {
+        *event = m->event;
+        return RS_OK;
+    }
+    int rc = rs_snapshot_get(db, snap, type, key, event);
+    if (rc == RS_OK)
+        *m = (rs_memo_slot){snap, type, key, *event};
+    return rc;
+}
+
 /* Grows an entry array by one. */
 static int push(rs_entry **arr, size_t *n, size_t *cap, rs_entry e)
 {
