@@ -9,6 +9,8 @@
 #include "roomstate.h"
 
 #define RS_SCHEMA_VERSION 5
+/* The longest event or room ID the core takes (roomstate.event's bound). */
+#define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* The next event ID: above every stored one and above every one a purge
@@ -131,6 +133,8 @@ struct rs_db {
     int authorize;     /* ingest applies the auth rules */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */
+    char event_id[RS_MAX_ID_BYTES + 1]; /* the last ingested event's IDs, for its result */
+    char room_id[RS_MAX_ID_BYTES + 1];
     char errmsg[512];
 };
 
