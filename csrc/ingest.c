@@ -373,7 +373,7 @@ static int phase_authorize(ingest *c)
         return rs__fail(c->db, RS_ENOMEM, "out of memory");
     rs_auth_req q = {
         .v = c->version, .ev = c->parsed, .event_id = ev->event_id, .auth = ev->auth,
-        .nauth = ev->nauth, .before = c->before,
+        .nauth = ev->nauth, .create = c->create, .before = c->before,
         .current = c->kind == RS_KIND_NEW && !c->state ? c->row.current : 0,
     };
     if ((rc = rs__authorize(c->db, &q, &c->verdict)))

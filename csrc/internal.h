@@ -236,6 +236,7 @@ typedef struct rs_auth_req {
     rs_str event_id;
     const rs_str *auth;        /* its auth event IDs */
     size_t nauth;
+    rs_nid create;             /* v12: the room's create event, which its events do not cite */
     rs_nid before;             /* the state before it; 0: none (an outlier) */
     rs_nid current;            /* the room's current state, for a new event; 0: none */
 } rs_auth_req;

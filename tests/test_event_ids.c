@@ -1,7 +1,8 @@
 /* test_event_ids.c - an event's own IDs at ingest: rs__pdu_event_id
  * (redaction.c), and ingest.c's IDs phase: the event ID of a PDU that
  * states none, a v12 create event's room ID, a v12 event's room found
- * through its create event. */
+ * through its create event, and (authorize.c) the create of a v12 outlier
+ * found by the room ID rather than in a state it does not have. */
 #include "crypto.h"
 #include "test.h"
 
@@ -201,10 +202,34 @@ static void create_with_its_room_id(t_run *t)
     rs_close(db);
 }
 
+/* Review note B4: an outlier has no state before, so the create event the
+ * rules need comes from the room ID. */
+static void v12_outlier_authorised(t_run *t)
+{
+    rs_db *db = open_store(0);
+    char create[RS_HASH_ID_LEN + 1], room[RS_HASH_ID_LEN + 1], join[600], msg[600];
+    rs_ingest_result r;
+    v12_room(t, db, create, room);
+    const rs_str prev[] = {{create, strlen(create)}};
+    pdu_text(join, sizeof join, "m.room.member", "@a:x", room, create, "@a:x", 2);
+    rs_event j = event_of(join, "m.room.member", "@a:x", prev, "@a:x", 2);
+    j.room_id = (rs_str){room, strlen(room)};
+    CHECK(t, ingest(db, &j, RS_KIND_OUTLIER, &r) == RS_OK && r.status == RS_STATUS_ACCEPTED,
+          "the creator's join as an outlier: %s %s", rs_errmsg(db), r.reason ? r.reason : "");
+    pdu_text(msg, sizeof msg, "m.room.message", NULL, room, create, "@b:x", 2);
+    rs_event m = event_of(msg, "m.room.message", NULL, prev, "@b:x", 2);
+    m.room_id = (rs_str){room, strlen(room)};
+    CHECK(t, ingest(db, &m, RS_KIND_OUTLIER, &r) == RS_OK && r.status == RS_STATUS_REJECTED &&
+                 strstr(r.reason, "SENDER_NOT_JOINED"),
+          "a stranger's message is judged with the create at hand: %s", r.reason ? r.reason : "");
+    rs_close(db);
+}
+
 void test_event_ids(t_run *t)
 {
     pdu_ids(t);
     hashed_ids_at_ingest(t);
     refused_ids(t);
     create_with_its_room_id(t);
+    v12_outlier_authorised(t);
 }
