@@ -79,8 +79,8 @@
     X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body) "         \
                   "VALUES(?1,?2,?3,?4)")                                       \
     X(OUTPUT_READ,                                                             \
-      "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json) "     \
-      "FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND "            \
+      "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
+      "o.event_nid FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND " \
       "o.event_nid>0 WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")       \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
                    "name='outputs'),0)")                                       \

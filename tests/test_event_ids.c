@@ -141,6 +141,12 @@ static void hashed_ids_at_ingest(t_run *t)
     m.event_id = (rs_str){id, strlen(id)};
     CHECK(t, ingest(db, &m, RS_KIND_NEW, &again) == RS_OK && again.duplicate,
           "the same event with its ID given is a duplicate: %s", rs_errmsg(db));
+    rs_outputs o;
+    char want[80];
+    snprintf(want, sizeof want, "\"event_id\":\"%s\"", id);
+    CHECK(t, rs_outputs_read(db, 2, 1, &o) == RS_OK && o.n == 1 && strstr(o.items[0].json.s, want),
+          "its output names it: %s", o.n ? o.items[0].json.s : rs_errmsg(db));
+    rs_outputs_free(&o);
     rs_close(db);
 }
 
