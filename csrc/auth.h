@@ -90,10 +90,12 @@ int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len);
 
 /* The ingested event for the rules: built from the fields the caller
  * decoded when they are all the rules read (rs_event.auth_plain), else
- * parsed from its JSON. Strings point into ev then: use it while ev
- * lives, never cache it. */
-int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, rs_auth_event **out,
-                        char *err, size_t errlen);
+ * from its JSON: root when the store parsed it already (to hash it: a
+ * parse that refuses repeated keys and 64-bit overflows, so it reads as
+ * the ingest decoder does), else parsed here. Strings point into ev
+ * then: use it while ev lives, never cache it. */
+int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, json_t *root,
+                        rs_auth_event **out, char *err, size_t errlen);
 
 /* The event for the auth cache to keep past the call: a parsed event is
  * shared (its JSON tree owns its strings); one built from the caller's

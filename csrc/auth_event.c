@@ -151,24 +151,9 @@ static const char *format_fault(const rs_room_version *v, const rs_auth_event *e
     return NULL;
 }
 
-int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
-                        rs_auth_event **out, char *err, size_t errlen)
+/* The typed fields of a parsed event; e->root is set and an object. */
+static int fields_of_root(const rs_room_version *v, rs_auth_event *e, char *err, size_t errlen)
 {
-    json_error_t jerr;
-    *out = NULL;
-    rs_auth_event *e = calloc(1, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "out of memory");
-        return RS_ENOMEM;
-    }
-    e->refs = 1;
-    e->bytes = len;
-    e->root = parse_as_ingest(json, len, &jerr);
-    if (!json_is_object(e->root)) {
-        snprintf(err, errlen, "%s", e->root ? "the event is not a JSON object" : jerr.text);
-        rs_auth_event_free(e);
-        return RS_EBAD_EVENT;
-    }
     e->event_id = str_of(e->root, "event_id");
     e->room_id = str_of(e->root, "room_id");
     e->sender = str_of(e->root, "sender");
@@ -180,11 +165,45 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
     e->prev0 = first_prev(prev);
     if (content_fields(v, e) != 0) {
         snprintf(err, errlen, "out of memory");
-        rs_auth_event_free(e);
         return RS_ENOMEM;
+    }
+    return RS_OK;
+}
+
+/* An event around root (a new reference, or NULL with jerr saying why it
+ * did not parse). */
+static int event_of_root(const rs_room_version *v, json_t *root, const json_error_t *jerr,
+                         size_t len, rs_auth_event **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    rs_auth_event *e = calloc(1, sizeof *e);
+    if (!e) {
+        json_decref(root);
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    e->refs = 1;
+    e->bytes = len;
+    e->root = root;
+    int rc = RS_EBAD_EVENT;
+    if (!json_is_object(root))
+        snprintf(err, errlen, "%s", root ? "the event is not a JSON object" : jerr->text);
+    else
+        rc = fields_of_root(v, e, err, errlen);
+    if (rc) {
+        rs_auth_event_free(e);
+        return rc;
     }
     *out = e;
     return RS_OK;
+}
+
+int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
+                        rs_auth_event **out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = parse_as_ingest(json, len, &jerr);
+    return event_of_root(v, root, &jerr, len, out, err, errlen);
 }
 
 int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len)
@@ -254,9 +273,11 @@ static int needs_json(const rs_event *ev)
            (rs__str_is(ev->type, "m.room.member") && !ev->state_key.s);
 }
 
-int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, rs_auth_event **out,
-                        char *err, size_t errlen)
+int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, json_t *root,
+                        rs_auth_event **out, char *err, size_t errlen)
 {
+    if ((!ev->auth_plain || needs_json(ev)) && root) /* parsed already, to hash it */
+        return event_of_root(v, json_incref(root), NULL, ev->json.len, out, err, errlen);
     if (!ev->auth_plain || needs_json(ev))
         return rs_auth_event_parse(v, ev->json.s, ev->json.len, out, err, errlen);
     rs_auth_event *e = calloc(1, sizeof *e);

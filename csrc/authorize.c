@@ -140,16 +140,14 @@ static int same_events(const rs_nid *ids, size_t n, const auth_list *cited)
     return 1;
 }
 
-/* v12 events do not cite the create event; the rules still need it. */
-static int add_create(rs_db *db, const rs_auth_req *q, rs_nid snap, auth_list *l)
+/* v12 events do not cite the create event; the rules still need it. It
+ * is the event the room ID names, found by that ID (ingest's phase_room),
+ * not in a state: an outlier has none. */
+static int add_create(rs_db *db, const rs_auth_req *q, auth_list *l)
 {
-    rs_nid ev = 0;
-    int rc;
-    if (!q->v->room_id_from_create || !snap)
+    if (!q->v->room_id_from_create || !q->create)
         return RS_OK;
-    if ((rc = rs_snapshot_get(db, snap, RS_TYPE_CREATE, RS_KEY_EMPTY, &ev)) || !ev)
-        return rc;
-    return auth_list_push(db, l, q->v, ev);
+    return auth_list_push(db, l, q->v, q->create);
 }
 
 /* The selection from a snapshot, checked unless it is what the event
@@ -165,7 +163,7 @@ static int against(rs_db *db, const rs_auth_req *q, rs_nid snap, const auth_list
     for (size_t i = 0; rc == RS_OK && i < n; i++)
         rc = auth_list_push(db, &l, q->v, ids[i]);
     if (rc == RS_OK)
-        rc = add_create(db, q, snap, &l);
+        rc = add_create(db, q, &l);
     if (rc == RS_OK && !same_events(l.nid, l.n, cited))
         verdict(db, q, &l, out, status);
     list_free(&l);
@@ -178,7 +176,7 @@ int rs__authorize(rs_db *db, const rs_auth_req *q, rs_auth_verdict *out)
     *out = (rs_auth_verdict){RS_STATUS_ACCEPTED, NULL};
     int rc = by_auth_events(db, q, &l, out);
     if (rc == RS_OK && out->status == RS_STATUS_ACCEPTED)
-        rc = add_create(db, q, q->before ? q->before : q->current, &l);
+        rc = add_create(db, q, &l);
     if (rc == RS_OK && out->status == RS_STATUS_ACCEPTED)
         verdict(db, q, &l, out, RS_STATUS_REJECTED);
     list_free(&l); /* keeps the IDs, for against() */

@@ -160,6 +160,16 @@ int rs__event_id(const json_t *event, const rs_room_version *v,
 int rs__room_id_from_create(const json_t *create, const rs_room_version *v,
                             char out[RS_HASH_ID_LEN + 1]);
 
+/* The event ID of a PDU that states none (v3 on: PDUs carry no event_id
+ * over federation), from its JSON text as given: the text is parsed as
+ * the core parses (rs__json_parse) into *root, and hashed. *root is the
+ * caller's (json_decref it); the auth rules reuse it, so the event is
+ * parsed once in C. Errors: RS_EBAD_EVENT with why in err (v1-v2, whose
+ * IDs the sender chooses; text that is no object or repeats a key; no
+ * canonical JSON), RS_ENOMEM; *root is then NULL. */
+int rs__pdu_event_id(const rs_room_version *v, const char *json, size_t len, json_t **root,
+                     char out[RS_HASH_ID_LEN + 1], char *err, size_t errlen);
+
 /* The content hash (server-server API, "Calculating the content hash for
  * an event"): SHA-256 of the canonical JSON of the whole event without
  * "unsigned", "signatures" and "hashes"; what hashes.sha256 must hold.

@@ -1,7 +1,7 @@
 /* ingest.c - one event, in one walk of named phases over one context:
  *
- *   room -> IDs and duplicate check -> prev events -> state before ->
- *   [authorization] -> state after -> row -> edges ->
+ *   room -> version format -> IDs and duplicate check -> prev events ->
+ *   state before -> [authorization] -> state after -> row -> edges ->
  *   extremities -> current state -> room row -> output
  *
  * Each phase reads what earlier phases put in the context and adds its
@@ -12,11 +12,16 @@
 #include <string.h>
 
 #include "auth.h"
+#include "crypto.h"
 #include "internal.h"
 
 typedef struct ingest {
     rs_db *db;
-    const rs_event *ev;
+    rs_event pdu;             /* the caller's event, its IDs completed */
+    const rs_event *ev;       /* &pdu */
+    json_t *root;             /* its JSON, when a hash needed it: parsed once */
+    char hashed_id[RS_HASH_ID_LEN + 1];
+    char derived_room[RS_MAX_ID_BYTES + 1];
     rs_kind kind;
     const rs_str *state;      /* an explicit state list, or NULL */
     size_t nstate;
@@ -28,6 +33,7 @@ typedef struct ingest {
     rs_room_row row;          /* as read at the start, written back changed */
     const rs_room_version *version; /* NULL: a room of an older file, version unknown */
     int created_room;         /* this event created the room */
+    rs_nid create;            /* v12: the room's create event, named by the room ID */
     rs_event_row old;         /* the event's row before this ingest */
     int is_new_row;
     rs_nid *prev;             /* the prev events' IDs, 0 for unknown ones */
@@ -59,7 +65,62 @@ static int is_create(const rs_event *ev)
            rs__str_is(ev->type, "m.room.create");
 }
 
-#define EVID(c) (int)(c)->ev->event_id.len, (c)->ev->event_id.s
+/* How messages name the event: by its ID once it has one. */
+static rs_str name_of(const ingest *c)
+{
+    static const char unnamed[] = "an event without event_id";
+    return c->ev->event_id.s ? c->ev->event_id : (rs_str){unnamed, sizeof unnamed - 1};
+}
+
+#define EVID(c) (int)name_of(c).len, name_of(c).s
+
+/* ---- the event's own IDs ---- */
+
+/* The event ID: the one the PDU states, trusted as given; else, from v3
+ * on, "$" and its reference hash over the bytes given. */
+static int event_id(ingest *c, const rs_room_version *v)
+{
+    char err[200];
+    if (c->pdu.event_id.s && c->pdu.event_id.len > RS_MAX_ID_BYTES)
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s...: event_id is over %d bytes", 64,
+                        c->pdu.event_id.s, RS_MAX_ID_BYTES);
+    if (c->pdu.event_id.s)
+        return RS_OK;
+    if (!v)
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: event_id is missing, and room version "
+                        "\"%s\" is unknown", EVID(c), c->row.version);
+    int rc = rs__pdu_event_id(v, c->pdu.json.s, c->pdu.json.len, &c->root, c->hashed_id,
+                              err, sizeof err);
+    if (rc)
+        return rs__fail(c->db, rc, "%.*s of type %.*s: event_id is missing, and %s", EVID(c),
+                        (int)c->pdu.type.len, c->pdu.type.s, err);
+    c->pdu.event_id = (rs_str){c->hashed_id, RS_HASH_ID_LEN};
+    return RS_OK;
+}
+
+/* Before v12 a create event states its room. From v12 its event ID with
+ * "!" is its room's ID (appendices, "Room IDs"); a room_id it states
+ * anyway must be that one, and the auth rules then reject it (rule 1.2). */
+static int create_room_id(ingest *c, const rs_room_version *v)
+{
+    rs_str id = c->pdu.event_id, room = c->pdu.room_id;
+    if (!v->room_id_from_create)
+        return room.s ? RS_OK
+                      : rs__fail(c->db, RS_EBAD_EVENT, "%.*s: room_id is missing; only a "
+                                 "create event of room version 12 on has none", EVID(c));
+    if (id.len > RS_MAX_ID_BYTES || id.len < 2)
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: not an event ID to make a room ID of",
+                        EVID(c));
+    c->derived_room[0] = '!';
+    memcpy(c->derived_room + 1, id.s + 1, id.len - 1);
+    rs_str derived = {c->derived_room, id.len};
+    if (room.s && !rs__str_eq(room, derived))
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: the create event's room_id %.*s is not "
+                        "the room ID its event ID makes, %.*s", EVID(c), (int)room.len, room.s,
+                        (int)derived.len, derived.s);
+    c->pdu.room_id = derived;
+    return RS_OK;
+}
 
 /* ---- room ---- */
 
@@ -73,19 +134,64 @@ static int create_version(ingest *c, const rs_room_version **v)
                     EVID(c), (int)(s.len > 64 ? 64 : s.len), s.s);
 }
 
+/* A create event's IDs come first: from v12 its room is named by its
+ * event ID. An unknown version is refused later, unless the event is
+ * stored already (a room of an older file) and so needs no ID made. */
+static int create_ids(ingest *c)
+{
+    rs_str s = c->ev->room_version.s ? c->ev->room_version : (rs_str){"1", 1};
+    const rs_room_version *v = rs_room_version_find(s.s, s.len);
+    int rc;
+    if (!v && c->ev->event_id.s && c->ev->room_id.s)
+        return RS_OK;
+    if (!v)
+        return create_version(c, &v);
+    if ((rc = event_id(c, v)))
+        return rc;
+    return create_room_id(c, v);
+}
+
+/* From v12 an event's room is known through its create event, whose ID
+ * the room ID is: "$" + room_id[1:] must be stored as this room's create. */
+static int find_create(ingest *c)
+{
+    char id[RS_MAX_ID_BYTES + 1];
+    rs_str room = c->ev->room_id;
+    rs_event_row r;
+    if (room.len < 2)
+        return rs__fail(c->db, RS_EUNKNOWN_ROOM, "%.*s: no room has the ID \"%.*s\"", EVID(c),
+                        (int)room.len, room.s);
+    id[0] = '$';
+    memcpy(id + 1, room.s + 1, room.len - 1);
+    int rc = rs__event_by_id(c->db, (rs_str){id, room.len}, &c->create, &r);
+    if (rc)
+        return rc;
+    if (!c->create || r.kind == 0 || r.room != c->room || r.type != RS_TYPE_CREATE)
+        return rs__fail(c->db, RS_EUNKNOWN_ROOM, "%.*s: room %.*s has no create event %.*s "
+                        "stored", EVID(c), (int)room.len, room.s, (int)room.len, id);
+    return RS_OK;
+}
+
 /* The room must exist, unless this is its create event. */
 static int phase_room(ingest *c)
 {
     const rs_event *ev = c->ev;
     const rs_room_version *v;
-    int rc = rs_id_lookup(c->db, RS_ID_ROOM, ev->room_id.s, ev->room_id.len, &c->room);
+    int rc = is_create(ev) ? create_ids(c) : RS_OK;
+    if (rc)
+        return rc;
+    if (!ev->room_id.s || ev->room_id.len > RS_MAX_ID_BYTES)
+        return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: room_id is missing or over %d bytes",
+                        EVID(c), RS_MAX_ID_BYTES);
+    rc = rs_id_lookup(c->db, RS_ID_ROOM, ev->room_id.s, ev->room_id.len, &c->room);
     if (rc != RS_OK && rc != RS_ENOTFOUND)
         return rc;
     if (c->room && (rc = rs__room_read(c->db, c->room, &c->row)))
         return rc;
     if (c->row.created) {
         c->version = rs_room_version_find(c->row.version, strlen(c->row.version));
-        return RS_OK;
+        return c->version && c->version->room_id_from_create && !is_create(ev) ? find_create(c)
+                                                                               : RS_OK;
     }
     if (!is_create(ev))
         return rs__fail(c->db, RS_EUNKNOWN_ROOM, "%.*s: room %.*s has no create event",
@@ -137,13 +243,17 @@ static int stored_verdict(ingest *c)
     return rc;
 }
 
-/* Numeric IDs; an event stored at this kind or stronger is a duplicate. A
- * new event gets its ID when its row is written. */
+/* The event ID (a create event's is known already), numeric IDs; an
+ * event stored at this kind or stronger is a duplicate. A new event gets
+ * its numeric ID when its row is written. */
 static int phase_ids(ingest *c)
 {
     rs_db *db = c->db;
     const rs_event *ev = c->ev;
-    int rc = rs_id_lookup(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, &c->id);
+    int rc = event_id(c, c->version);
+    if (rc)
+        return rc;
+    rc = rs_id_lookup(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, &c->id);
     if ((rc != RS_OK && rc != RS_ENOTFOUND) ||
         (rc = rs_id_get_or_create(db, RS_ID_TYPE, ev->type.s, ev->type.len, &c->type)))
         return rc;
@@ -258,14 +368,14 @@ static int phase_authorize(ingest *c)
     if (c->old.kind > 0)
         return stored_verdict(c);
     const rs_event *ev = c->ev;
-    int rc = rs__auth_event_from(c->version, ev, &c->parsed, err, sizeof err);
+    int rc = rs__auth_event_from(c->version, ev, c->root, &c->parsed, err, sizeof err);
     if (rc)
         return rs__fail(c->db, rc, "%.*s: %s", EVID(c), err);
     if (rs__auth_event_set_id(c->parsed, ev->event_id.s, ev->event_id.len))
         return rs__fail(c->db, RS_ENOMEM, "out of memory");
     rs_auth_req q = {
         .v = c->version, .ev = c->parsed, .event_id = ev->event_id, .auth = ev->auth,
-        .nauth = ev->nauth, .before = c->before,
+        .nauth = ev->nauth, .create = c->create, .before = c->before,
         .current = c->kind == RS_KIND_NEW && !c->state ? c->row.current : 0,
     };
     if ((rc = rs__authorize(c->db, &q, &c->verdict)))
@@ -618,9 +728,22 @@ static int walk(ingest *c)
     return RS_OK;
 }
 
+/* The IDs the event is stored under, for the caller: copied to the
+ * handle, since the walk's own go with it. */
+static void result_ids(ingest *c)
+{
+    rs_str e = c->ev->event_id, r = c->ev->room_id;
+    memcpy(c->db->event_id, e.s, e.len);
+    memcpy(c->db->room_id, r.s, r.len);
+    c->db->event_id[e.len] = c->db->room_id[r.len] = 0;
+    c->res->event_id = (rs_str){c->db->event_id, e.len};
+    c->res->room_id = (rs_str){c->db->room_id, r.len};
+}
+
 static void ingest_free(ingest *c)
 {
     rs_auth_event_free(c->parsed);
+    json_decref(c->root);
     free(c->prev);
     free(c->rem);
     free(c->add);
@@ -639,9 +762,12 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
         return rs__fail(db, RS_EINVAL, "unknown kind %d", (int)kind);
     if (state && kind == RS_KIND_OUTLIER)
         return rs__fail(db, RS_EINVAL, "an outlier cannot carry a state list");
-    ingest c = {.db = db, .ev = ev, .kind = kind, .state = state, .nstate = nstate,
+    ingest c = {.db = db, .pdu = *ev, .kind = kind, .state = state, .nstate = nstate,
                 .res = res};
+    c.ev = &c.pdu;
     int rc = walk(&c);
+    if (rc == RS_OK)
+        result_ids(&c);
     ingest_free(&c);
     if (rc != RS_OK) {
         /* Part of the event may be written. A savepoint per event would undo

@@ -9,6 +9,8 @@
 #include "roomstate.h"
 
 #define RS_SCHEMA_VERSION 5
+/* The longest event or room ID the core takes (roomstate.event's bound). */
+#define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
 
 /* The next event ID: above every stored one and above every one a purge
@@ -77,8 +79,8 @@
     X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body) "         \
                   "VALUES(?1,?2,?3,?4)")                                       \
     X(OUTPUT_READ,                                                             \
-      "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json) "     \
-      "FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND "            \
+      "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
+      "o.event_nid FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND " \
       "o.event_nid>0 WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")       \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
                    "name='outputs'),0)")                                       \
@@ -139,6 +141,8 @@ struct rs_db {
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */
+    char event_id[RS_MAX_ID_BYTES + 1]; /* the last ingested event's IDs, for its result */
+    char room_id[RS_MAX_ID_BYTES + 1];
     char errmsg[512];
 };
 
@@ -251,6 +255,7 @@ typedef struct rs_auth_req {
     rs_str event_id;
     const rs_str *auth;        /* its auth event IDs */
     size_t nauth;
+    rs_nid create;             /* v12: the room's create event, which its events do not cite */
     rs_nid before;             /* the state before it; 0: none (an outlier) */
     rs_nid current;            /* the room's current state, for a new event; 0: none */
 } rs_auth_req;

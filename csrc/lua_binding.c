@@ -541,8 +541,8 @@ static int64_t field_int(lua_State *L, int t, const char *name, int required, in
 static void event_from_table(lua_State *L, int t, rs_event *ev)
 {
     memset(ev, 0, sizeof *ev);
-    ev->event_id = field_str(L, t, "event_id", 1);
-    ev->room_id = field_str(L, t, "room_id", 1);
+    ev->event_id = field_str(L, t, "event_id", 0); /* the core computes it, or says why not */
+    ev->room_id = field_str(L, t, "room_id", 0);
     ev->sender = field_str(L, t, "sender", 1);
     ev->type = field_str(L, t, "type", 1);
     ev->state_key = field_str(L, t, "state_key", 0);
@@ -594,7 +594,11 @@ static int l_ingest(lua_State *L)
     int rc = rs_ingest(db, &ev, (rs_kind)kind, state, nstate, &r);
     if (rc)
         return push_fail(L, db, rc);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
+    lua_pushlstring(L, r.event_id.s, r.event_id.len);
+    lua_setfield(L, -2, "event_id");
+    lua_pushlstring(L, r.room_id.s, r.room_id.len);
+    lua_setfield(L, -2, "room_id");
     lua_pushboolean(L, r.duplicate);
     lua_setfield(L, -2, "duplicate");
     lua_pushboolean(L, r.rewrote);

@@ -161,14 +161,46 @@ static int render_list(rs_db *db, rs_buf *b, const char *name, const uint8_t **p
     return lit(b, "]") ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
-/* The body of an output from its stored form, as a purge stores it:
- * without "position" and "event", which compose() adds. */
-static int render(rs_db *db, const uint8_t *p, size_t len, rs_buf *b)
+/* A body's opening, {"type":T,"T":{"event_id":ID: the ID the event is
+ * stored under, which a PDU of room version 3 on does not state. */
+static int render_head(rs_db *db, rs_buf *b, const char *type, rs_nid event)
+{
+    if (lit(b, "{\"type\":\"") || lit(b, type) || lit(b, "\",\"") || lit(b, type) ||
+        lit(b, "\":{\"event_id\":"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    return event_id_json(db, b, event);
+}
+
+/* A new_room_event body's last fields: last_sent_event_id, state_hash. */
+static int render_tail(rs_db *db, rs_buf *b, rs_nid last_sent, uint64_t hash)
+{
+    char hex[24];
+    int rc = RS_OK;
+    if (lit(b, ",\"last_sent_event_id\":"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    if (last_sent)
+        rc = event_id_json(db, b, last_sent);
+    else if (lit(b, "\"\""))
+        rc = rs__fail(db, RS_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    snprintf(hex, sizeof hex, "%016" PRIx64, hash);
+    if (lit(b, ",\"state_hash\":\"") || lit(b, hex) || lit(b, "\"}}"))
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    return RS_OK;
+}
+
+/* The body of an output of event `event` from its stored form, as a purge
+ * stores it: without "position" and "event", which compose() adds. */
+static int render(rs_db *db, const uint8_t *p, size_t len, rs_nid event, rs_buf *b)
 {
     const uint8_t *end = p + len;
-    if (len >= 1 && p[0] == OUT_OLD)
-        return lit(b, "{\"type\":\"old_room_event\",\"old_room_event\":{}}")
-                   ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
+    int rc;
+    if (len >= 1 && p[0] == OUT_OLD) {
+        if ((rc = render_head(db, b, "old_room_event", event)))
+            return rc;
+        return lit(b, "}}") ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
+    }
     if (len < 10 || p[0] != OUT_NEW)
         return rs__fail(db, RS_ECORRUPT, "an output does not decode");
     int rewrote = p[1];
@@ -181,26 +213,14 @@ static int render(rs_db *db, const uint8_t *p, size_t len, rs_buf *b)
     static const char *const lists[] = {
         "latest_event_ids", "adds_state_event_ids", "removes_state_event_ids",
         "state_before_adds_event_ids", "state_before_removes_event_ids"};
-    int rc = RS_OK;
-    if (lit(b, "{\"type\":\"new_room_event\",\"new_room_event\":{\"rewrites_state\":") ||
-        lit(b, rewrote ? "true" : "false"))
+    if ((rc = render_head(db, b, "new_room_event", event)))
+        return rc;
+    if (lit(b, ",\"rewrites_state\":") || lit(b, rewrote ? "true" : "false"))
         return rs__fail(db, RS_ENOMEM, "out of memory");
     for (int i = 0; i < 5 && !rc; i++)
         rc = render_list(db, b, lists[i], &p, end);
-    if (rc)
+    if (rc || (rc = render_tail(db, b, (rs_nid)last_sent, hash)))
         return rc;
-    if (lit(b, ",\"last_sent_event_id\":"))
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    if (last_sent)
-        rc = event_id_json(db, b, (rs_nid)last_sent);
-    else if (lit(b, "\"\""))
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    if (rc)
-        return rc;
-    char hex[24];
-    snprintf(hex, sizeof hex, "%016" PRIx64, hash);
-    if (lit(b, ",\"state_hash\":\"") || lit(b, hex) || lit(b, "\"}}"))
-        return rs__fail(db, RS_ENOMEM, "out of memory");
     return p == end ? RS_OK : rs__fail(db, RS_ECORRUPT, "an output does not decode");
 }
 
@@ -208,7 +228,7 @@ int rs__outputs_materialise(rs_db *db, rs_nid room)
 {
     /* render first, update after: no writes under an open SELECT */
     sqlite3_stmt *sel, *upd;
-    if (sqlite3_prepare_v2(db->sql, "SELECT position, data FROM outputs WHERE "
+    if (sqlite3_prepare_v2(db->sql, "SELECT position, data, event_nid FROM outputs WHERE "
                            "room_nid=?1 AND body IS NULL", -1, &sel, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "reading outputs");
     if (sqlite3_prepare_v2(db->sql, "UPDATE outputs SET body=?2, data=NULL, "
@@ -225,7 +245,7 @@ int rs__outputs_materialise(rs_db *db, rs_nid room)
         int64_t pos = sqlite3_column_int64(sel, 0);
         rs_buf one = {0};
         rc = render(db, sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1),
-                    &one);
+                    sqlite3_column_int64(sel, 2), &one);
         if (!rc && rs_buf_reserve(&all, 16 + one.len))
             rc = rs__fail(db, RS_ENOMEM, "out of memory");
         if (!rc) {
@@ -307,7 +327,8 @@ static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
     if (!body) {
         scratch->len = 0;
         int rc = render(db, sqlite3_column_blob(st, 1),
-                        (size_t)sqlite3_column_bytes(st, 1), scratch);
+                        (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 4),
+                        scratch);
         if (rc) {
             char why[sizeof db->errmsg]; /* the message may not format into itself */
             snprintf(why, sizeof why, "%s", rs_errmsg(db));

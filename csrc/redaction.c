@@ -4,6 +4,7 @@
  * the tables follow the version pages' "Redactions" lists line by line
  * (content/rooms/fragments/v1-, v6-, v9- and v11-redactions.md), and each
  * row says which versions keep its key. */
+#include <stdio.h>
 #include <string.h>
 
 #include "crypto.h"
@@ -209,6 +210,36 @@ int rs__room_id_from_create(const json_t *create, const rs_room_version *v,
     if (!v->room_id_from_create || !is_string(json_object_get(create, "type"), "m.room.create"))
         return RS_EINVAL;
     return hash_id(create, v, '!', RS_B64_URL, out);
+}
+
+int rs__pdu_event_id(const rs_room_version *v, const char *json, size_t len, json_t **root,
+                     char out[RS_HASH_ID_LEN + 1], char *err, size_t errlen)
+{
+    json_error_t jerr;
+    *root = NULL;
+    if (v->event_id_format == RS_EVENT_ID_SENDER) {
+        snprintf(err, errlen, "room version \"%s\" events carry the ID their sender chose",
+                 v->id);
+        return RS_EBAD_EVENT;
+    }
+    if (!(*root = rs__json_parse(json, len, &jerr)) || !json_is_object(*root)) {
+        snprintf(err, errlen, "its reference hash needs JSON the core can parse: %s",
+                 *root ? "not an object" : jerr.text);
+        json_decref(*root);
+        *root = NULL;
+        return RS_EBAD_EVENT;
+    }
+    int rc = rs__event_id(*root, v, out);
+    if (rc == RS_EINVAL)
+        snprintf(err, errlen, "it has no canonical JSON to hash (a float, or an "
+                 "integer out of range for room version \"%s\")", v->id);
+    else if (rc)
+        snprintf(err, errlen, "out of memory");
+    if (rc) {
+        json_decref(*root);
+        *root = NULL;
+    }
+    return rc == RS_EINVAL ? RS_EBAD_EVENT : rc;
 }
 
 int rs__content_hash(const json_t *event, const rs_room_version *v,

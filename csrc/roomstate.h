@@ -300,10 +300,12 @@ typedef enum rs_ref_shape {
 } rs_ref_shape;
 
 /* An event decoded once by the caller (the Lua binding: roomstate.event),
- * with every field the core needs, so the core never parses JSON.
- * Strings with s == NULL are absent. */
+ * with every field the core needs, so the core never parses JSON but to
+ * compute a hash. Strings with s == NULL are absent. */
 typedef struct rs_event {
-    rs_str event_id, room_id, sender, type;
+    rs_str event_id;       /* absent: the reference hash names it (room versions 3 on) */
+    rs_str room_id;        /* absent only in a v12 create event, whose hash names its room */
+    rs_str sender, type;
     rs_str state_key;      /* s == NULL: not a state event */
     const rs_str *prev;    /* prev event IDs */
     size_t nprev;
@@ -331,6 +333,8 @@ typedef struct rs_event {
 } rs_event;
 
 typedef struct rs_ingest_result {
+    rs_str event_id;     /* the event's ID, as given or computed; valid until the next call */
+    rs_str room_id;      /* its room's ID, as given or (a v12 create) computed; the same */
     int duplicate;       /* already stored at this kind or stronger: nothing written */
     int rewrote;         /* the event replaced the room's state */
     int state_known;     /* the event has a state before it */
@@ -359,8 +363,17 @@ typedef struct rs_ingest_result {
  * current state, no output. Outliers are checked against their auth events
  * only. A create event that fails is refused (RS_EBAD_EVENT): it would
  * found a room. res->status and res->reason say the verdict.
- * Errors: RS_EBAD_EVENT (an unknown room version in a create event, or
- * prev/auth events of the wrong shape for the room's version),
+ * IDs: an event without event_id gets its room version's: "$" and its
+ * reference hash over ev->json as given (v3 on); one with an event_id
+ * keeps it, unchecked. From v12 a create event states no room_id: its
+ * room's ID is its event ID with "!", and one it states must be that one;
+ * any other event's room_id must name a room whose create event is
+ * stored under the ID "$" + room_id[1:]. res->event_id and res->room_id
+ * say the IDs the event is stored under.
+ * Errors: RS_EBAD_EVENT (an unknown room version in a create event,
+ * prev/auth events of the wrong shape for the room's version, no
+ * event_id in v1-v2, no reference hash, a create's room_id that is
+ * missing before v12 or not its own from v12),
  * RS_EMISSING_AUTH (auth events not stored),
  * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev

@@ -7,31 +7,17 @@ local core = require "roomstate.core"
 local cjson = require "cjson"
 local S = require "support"
 
-local PYTHON = "/usr/bin/python3"
+local PYTHON = S.PYTHON
 local ORACLE = "spec/support/crypto_oracle.py"
 -- the appendices' test signing key ("Cryptographic Test Vectors")
 local SEED = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1"
 local PUB = "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI"
 local CASES = 400
 
-local function have_oracle()
-  local r = os.execute(PYTHON .. " -c 'import canonicaljson, signedjson' 2>/dev/null")
-  return r == 0 or r == true
-end
+local function have_oracle() return S.python_has("canonicaljson, signedjson") end
 
 -- Runs the oracle on a list of request lines; returns its answers, decoded.
-local function oracle(lines)
-  local dir = S.tmpdir()
-  S.write(dir .. "/in", table.concat(lines, "\n") .. "\n")
-  local ok = os.execute(PYTHON .. " " .. ORACLE .. " < " .. dir .. "/in > " .. dir .. "/out")
-  local out = S.read(dir .. "/out") or ""
-  S.rmdir(dir)
-  assert(ok == 0 or ok == true, "the oracle failed")
-  local answers = {}
-  for line in out:gmatch("[^\n]+") do answers[#answers + 1] = cjson.decode(line) end
-  assert(#answers == #lines, "the oracle answered " .. #answers .. " of " .. #lines)
-  return answers
-end
+local function oracle(lines) return S.python_oracle(ORACLE, lines) end
 
 -- ---- random JSON text, with the escapes and forms canonical JSON rewrites ----
 

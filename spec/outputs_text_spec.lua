@@ -1,7 +1,8 @@
 -- Issue 11 §4.1: the exact JSON text of outputs, byte for byte, as served
 -- by outputs_json / outputs_json_list / GET /outputs and decoded for
 -- subscribers: position first, the event spliced in as the inner object's
--- first field exactly as ingested, empty arrays as [].
+-- first field exactly as ingested, empty arrays as [], then the ID it is
+-- stored under.
 local roomstate = require "roomstate"
 local cjson = require "cjson"
 
@@ -30,24 +31,25 @@ local EV = {
 
 local NEW = '{"position":%d,"type":"new_room_event","new_room_event":{"event":'
 local WANT = {
-  NEW:format(1) .. EV[1] .. ',"rewrites_state":false,"latest_event_ids":["$c"],'
+  NEW:format(1) .. EV[1] .. ',"event_id":"$c","rewrites_state":false,"latest_event_ids":["$c"],'
     .. '"adds_state_event_ids":["$c"],"removes_state_event_ids":[],'
     .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":["$c"],'
     .. '"last_sent_event_id":"","state_hash":"f529d94ea57e3a3e"}}',
-  NEW:format(2) .. EV[2] .. ',"rewrites_state":false,"latest_event_ids":["$j"],'
+  NEW:format(2) .. EV[2] .. ',"event_id":"$j","rewrites_state":false,"latest_event_ids":["$j"],'
     .. '"adds_state_event_ids":["$j"],"removes_state_event_ids":[],'
     .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":["$j"],'
     .. '"last_sent_event_id":"$c","state_hash":"14e9cc4afb4c76b4"}}',
-  NEW:format(3) .. EV[3] .. ',"rewrites_state":false,"latest_event_ids":["$m"],'
+  NEW:format(3) .. EV[3] .. ',"event_id":"$m","rewrites_state":false,"latest_event_ids":["$m"],'
     .. '"adds_state_event_ids":[],"removes_state_event_ids":[],'
     .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":[],'
     .. '"last_sent_event_id":"$j","state_hash":"14e9cc4afb4c76b4"}}',
-  '{"position":4,"type":"old_room_event","old_room_event":{"event":' .. EV[4] .. '}}',
-  NEW:format(5) .. EV[5] .. ',"rewrites_state":false,"latest_event_ids":["$t"],'
+  '{"position":4,"type":"old_room_event","old_room_event":{"event":' .. EV[4]
+    .. ',"event_id":"$o"}}',
+  NEW:format(5) .. EV[5] .. ',"event_id":"$t","rewrites_state":false,"latest_event_ids":["$t"],'
     .. '"adds_state_event_ids":["$t"],"removes_state_event_ids":[],'
     .. '"state_before_adds_event_ids":[],"state_before_removes_event_ids":["$t"],'
     .. '"last_sent_event_id":"$m","state_hash":"4486b0d31b3ddaa5"}}',
-  NEW:format(6) .. EV[6] .. ',"rewrites_state":true,"latest_event_ids":["$r"],'
+  NEW:format(6) .. EV[6] .. ',"event_id":"$r","rewrites_state":true,"latest_event_ids":["$r"],'
     .. '"adds_state_event_ids":["$c","$r"],"removes_state_event_ids":[],'
     .. '"state_before_adds_event_ids":["$j"],"state_before_removes_event_ids":["$r"],'
     .. '"last_sent_event_id":"$t","state_hash":"2f62586d01e60fcf"}}',

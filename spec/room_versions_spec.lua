@@ -136,9 +136,23 @@ describe("room versions", function()
     local h = harness.new(store)
     for _, id in ipairs(core.room_versions()) do
       local room = assert(h:create_room("@a:x", { version = id }))
-      local ev = assert(room:send("hi"))
+      local ev, res = room:send("hi")
+      assert(ev, res)
+      assert.is_nil(res.rejected, id)
+      assert.same({ ev }, store:latest_events(room.room.id))
       assert.equal(core.room_version(id).ref_pairs, type(h.events[ev].prev_events[1]) == "table")
       assert.equal(id, store:room_version(room.room.id))
+      if core.room_version(id).room_id_from_create then
+        -- as the spec writes them: IDs are hashes, the create names no room
+        local create = cjson.decode(store:event(room.room.create_id))
+        assert.is_nil(create.room_id)
+        assert.is_nil(create.event_id)
+        assert.equal("!" .. room.room.create_id:sub(2), room.room.id)
+        assert.equal(core.event_id(id, store:event(ev)), ev)
+        for _, a in ipairs(h.events[ev].auth_events) do
+          assert.not_equal(room.room.create_id, a)
+        end
+      end
     end
     assert.is_true(store:check())
     store:close()

@@ -81,4 +81,29 @@ function S.counts(store)
   return c
 end
 
+-- A test oracle in Python (Debian's /usr/bin/python3 with matrix.org's
+-- libraries, a test dependency only): S.python_has(modules) says whether
+-- it can import them; S.python_oracle(script, lines) feeds it request
+-- lines on stdin and returns its answer lines, JSON-decoded, one each.
+S.PYTHON = "/usr/bin/python3"
+
+function S.python_has(modules)
+  local r = os.execute(S.PYTHON .. " -c 'import " .. modules .. "' 2>/dev/null")
+  return r == 0 or r == true
+end
+
+function S.python_oracle(script, lines)
+  local cjson = require "cjson"
+  local dir = S.tmpdir()
+  S.write(dir .. "/in", table.concat(lines, "\n") .. "\n")
+  local ok = os.execute(S.PYTHON .. " " .. script .. " < " .. dir .. "/in > " .. dir .. "/out")
+  local out = S.read(dir .. "/out") or ""
+  S.rmdir(dir)
+  assert(ok == 0 or ok == true, "the oracle " .. script .. " failed")
+  local answers = {}
+  for line in out:gmatch("[^\n]+") do answers[#answers + 1] = cjson.decode(line) end
+  assert(#answers == #lines, "the oracle answered " .. #answers .. " of " .. #lines)
+  return answers
+end
+
 return S

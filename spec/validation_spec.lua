@@ -8,6 +8,8 @@ describe("validation", function()
   -- built while the cases are described, so they can refer to the room
   local store = assert(roomstate.open(":memory:"))
   local room = assert(harness.new(store):create_room("@alice:x"))
+  -- room version 1, whose event IDs the sender chooses: a PDU needs one
+  local room1 = assert(harness.new(store):create_room("@alice:x", { version = "1" }))
   teardown(function() store:close() end)
 
   local function pdu(over)
@@ -23,7 +25,10 @@ describe("validation", function()
     { "not JSON", "{not json", "NOT_JSON", "not json" },
     { "not an object", "[1,2,3]", "BAD_EVENT", "[1,2,3]" },
     { "JSON string not an object", '"just a string"', "BAD_EVENT", "just a string" },
-    { "event_id missing", pdu({ event_id = "<nil>" }), "BAD_EVENT", "event_id" },
+    { "event_id missing in a room version 1 room",
+      pdu({ event_id = "<nil>", room_id = room1.room.id,
+            prev_events = { { room1.head[1], { sha256 = "x" } } } }),
+      "BAD_EVENT", 'event_id is missing, and room version "1" events carry the ID their sender chose' },
     { "event_id wrong sigil", pdu({ event_id = "!x:y" }), "BAD_EVENT", "!x:y" },
     { "event_id too long", pdu({ event_id = long }), "BAD_EVENT", "more than 255" },
     { "event_id not a string", pdu({ event_id = 7 }), "BAD_EVENT", "7" },

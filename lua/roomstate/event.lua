@@ -4,8 +4,11 @@
 -- which hands over its decoded value). The result is a flat table of every
 -- field the C core needs (IDs, sender, type, state key, prev and auth event
 -- IDs and their shape, depth, timestamp, the content fields the auth rules
--- read, the JSON bytes), so the core never parses JSON. What depends on
--- the room version is checked by the core, against its table of versions.
+-- read, the JSON bytes), so the core parses JSON only where it must: to
+-- hash an event that states no event_id, and for the structured content
+-- the auth rules read. What depends on the room version (whether an
+-- event may lack event_id or room_id) is checked by the core, against its
+-- table of versions.
 local cjson = require "cjson.safe"
 
 local type, tostring, pairs, math_floor, string_sub, string_format, setmetatable, getmetatable =
@@ -32,8 +35,10 @@ local function show(v)
   return tostring(v)
 end
 
-local function check_id(ev, field, sigil)
+-- An ID field; an optional one may be absent (false then).
+local function check_id(ev, field, sigil, optional)
   local v = ev[field]
+  if v == nil and optional then return false end
   if v == nil then return bad("%s is missing", field) end
   if type(v) ~= "string" then return bad("%s must be a string, got %s", field, show(v)) end
   if string_sub(v, 1, 1) ~= sigil then
@@ -168,48 +173,53 @@ function _M.decode(event)
     return bad("an event must be a JSON object, got %s", show(text))
   end
 
-  local event_id, err, code = check_id(ev, "event_id", "$")
-  if not event_id then return nil, err, code end
-  local room_id; room_id, err, code = check_id(ev, "room_id", "!")
-  if not room_id then return nil, err, code end
+  -- From room version 3 on a PDU carries no event_id: the core computes
+  -- it from the reference hash, or says why it cannot (v1-v2).
+  local event_id, err, code = check_id(ev, "event_id", "$", true)
+  if event_id == nil then return nil, err, code end
+  local name = event_id or "an event without event_id"
   local sender; sender, err, code = check_id(ev, "sender", "@")
   if not sender then return nil, err, code end
 
   local etype = ev.type
   if type(etype) ~= "string" or etype == "" then
-    return bad("%s: type must be a non-empty string, got %s", event_id, show(etype))
+    return bad("%s: type must be a non-empty string, got %s", name, show(etype))
   end
   if #etype > _M.MAX_ID_BYTES then
-    return bad("%s: type is longer than %d bytes", event_id, _M.MAX_ID_BYTES)
+    return bad("%s: type is longer than %d bytes", name, _M.MAX_ID_BYTES)
   end
   local state_key = ev.state_key
   if state_key ~= nil and type(state_key) ~= "string" then
-    return bad("%s: state_key must be a string, got %s", event_id, show(state_key))
+    return bad("%s: state_key must be a string, got %s", name, show(state_key))
   end
   if state_key and #state_key > _M.MAX_ID_BYTES then
-    return bad("%s: state_key is longer than %d bytes", event_id, _M.MAX_ID_BYTES)
+    return bad("%s: state_key is longer than %d bytes", name, _M.MAX_ID_BYTES)
   end
+  local is_create = etype == "m.room.create" and state_key == ""
+  -- a create event of room version 12 on has none: its hash names the
+  -- room; the core knows the versions, and checks the rest
+  local room_id; room_id, err, code = check_id(ev, "room_id", "!", is_create)
+  if room_id == nil then return nil, err, code end
   local content = ev.content
   if not is_object(content) then
-    return bad("%s: content must be an object, got %s", event_id,
+    return bad("%s: content must be an object, got %s", name,
                show(type(content) == "table" and json.encode(content) or content))
   end
   local depth = ev.depth
   if type(depth) ~= "number" or depth < 0 or depth ~= math_floor(depth)
       or depth > MAX_INT then
-    return bad("%s: depth must be a non-negative integer, got %s", event_id, show(depth))
+    return bad("%s: depth must be a non-negative integer, got %s", name, show(depth))
   end
   local ts = ev.origin_server_ts
   if ts ~= nil and (type(ts) ~= "number" or not (ts >= -MAX_INT and ts <= MAX_INT)) then
-    return bad("%s: origin_server_ts must be a number, got %s", event_id, show(ts))
+    return bad("%s: origin_server_ts must be a number, got %s", name, show(ts))
   end
 
-  local is_create = etype == "m.room.create" and state_key == ""
   local version
   if is_create then
     version = content.room_version
     if version ~= nil and type(version) ~= "string" then
-      return bad("%s: content.room_version must be a string, got %s", event_id, show(version))
+      return bad("%s: content.room_version must be a string, got %s", name, show(version))
     end
   end
   local prev, auth, pairs_shape
@@ -218,19 +228,19 @@ function _M.decode(event)
   auth, pairs_shape = event_refs(ev, "auth_events", pairs_shape)
   if not auth then return nil, pairs_shape, "BAD_EVENT" end
   if #prev == 0 and not is_create then
-    return bad("%s: prev_events is empty; only a create event has none", event_id)
+    return bad("%s: prev_events is empty; only a create event has none", name)
   end
 
   local membership
   if etype == "m.room.member" and state_key then
     membership = content.membership
     if type(membership) ~= "string" then
-      return bad("%s: content.membership must be a string, got %s", event_id, show(membership))
+      return bad("%s: content.membership must be a string, got %s", name, show(membership))
     end
   end
 
   return auth_fields({
-    event_id = event_id, room_id = room_id, sender = sender, type = etype,
+    event_id = event_id or nil, room_id = room_id or nil, sender = sender, type = etype,
     state_key = state_key, membership = membership, room_version = version,
     prev_events = prev, auth_events = auth, pairs_shape = pairs_shape,
     depth = depth, origin_server_ts = ts, json = text, decoded = ev,

@@ -11,6 +11,12 @@
 -- Every call builds a well-formed PDU (event_id, prev_events, auth_events,
 -- depth), ingests it and returns event_id, result; on an ingest failure it
 -- returns nil, err, code and the cursor does not move.
+--
+-- Rooms of versions whose room ID is the create event's hash (v12) are
+-- built as the spec writes them: no event_id in any PDU (the ID is the
+-- reference hash, computed here as the store computes it), no room_id in
+-- the create event (the room ID is its ID with "!"), and no create event
+-- in auth_events. Other versions keep readable IDs ("$seed-3-msg:server").
 local core = require "roomstate.core"
 local event = require "roomstate.event"
 
@@ -58,6 +64,21 @@ function Harness:next_id(tag)
   self.counter = self.counter + 1
   return string_format("$%s%d-%s:%s", self.seed, self.counter, tag or "ev", self.server)
 end
+
+-- Whether the room's IDs are hashes as the spec writes them (v12 on).
+local function hashed(room)
+  local rules = core.room_version(room.version)
+  return rules and rules.room_id_from_create or false
+end
+
+-- A PDU's JSON text. lua-cjson writes an empty table as {}; a PDU's empty
+-- prev_events or auth_events is [] in the bytes other servers hash, so
+-- the text the harness ingests, and hashes, says so.
+local function pdu_json(pdu)
+  local text = event.json.encode(pdu)
+  return (text:gsub('"(prev_events)":{}', '"%1":[]'):gsub('"(auth_events)":{}', '"%1":[]'))
+end
+_M.pdu_json = pdu_json
 
 -- prev/auth references in the shape of the room's version; an unknown
 -- version gets bare IDs, and the store refuses its create event.
@@ -109,7 +130,9 @@ local function auth_events(self, room, prev, pdu, given)
     local st = prev[1] and self.store:state_after(prev[1]) or self.store:current_state(room.id)
     if st then get = function(t, k) return st:get(t, k) end end
   end
-  if not rules or not get then return { room.create_id } end
+  if not rules or not get then -- the create event alone, where the version cites it
+    return (rules and rules.room_id_from_create) and {} or { room.create_id }
+  end
   local out = {}
   for _, t in ipairs(core.auth_types(room.version, event.json.encode(pdu)) or {}) do
     local id = get(t[1], t[2])
@@ -118,7 +141,10 @@ local function auth_events(self, room, prev, pdu, given)
   return out
 end
 
--- Builds a PDU on `prev` and ingests it unless opts.ingest == false.
+-- Builds a PDU on `prev` and ingests it unless opts.ingest == false
+-- (then returns its ID, the PDU and its JSON text: ingest the text, whose
+-- empty arrays are [], where the ID is a hash). In a v12 room the PDU
+-- states no event_id unless opts.event_id gives one; its ID is its hash.
 function Harness:emit(room, prev, fields, opts)
   opts = opts or {}
   local depth = 0
@@ -126,7 +152,12 @@ function Harness:emit(room, prev, fields, opts)
     local d = self.depth[prev[i]] or 0
     if d > depth then depth = d end
   end
-  local id = opts.event_id or self:next_id(fields.tag)
+  local id = opts.event_id
+  if not id and not hashed(room) then
+    id = self:next_id(fields.tag)
+  elseif not id then
+    self.counter = self.counter + 1 -- a timestamp of its own: no two events alike
+  end
   local pdu = {
     event_id = id, room_id = room.id, sender = fields.sender or room.creator,
     type = fields.type, state_key = fields.state_key, content = fields.content or {},
@@ -135,11 +166,13 @@ function Harness:emit(room, prev, fields, opts)
   }
   local given = opts.auth_state or (opts.state and state_map(self, opts.state))
   pdu.auth_events = refs(room, opts.auth_events or auth_events(self, room, prev, pdu, given))
+  local text = pdu_json(pdu)
+  id = id or assert(core.event_id(room.version, text))
   self.depth[id] = depth + 1
   self.events[id] = pdu
-  if opts.ingest == false then return id, pdu end
-  local res, err, code = self.store:ingest(pdu, { kind = opts.kind, state = opts.state,
-                                                  deliver = opts.deliver })
+  if opts.ingest == false then return id, pdu, text end
+  local res, err, code = self.store:ingest(text, { kind = opts.kind, state = opts.state,
+                                                   deliver = opts.deliver })
   if not res then return nil, err, code end
   return id, res
 end
@@ -149,22 +182,33 @@ end
 function Harness:create_room(creator, opts)
   opts = opts or {}
   self.rooms = (self.rooms or 0) + 1
-  local room = {
+  local room = { creator = creator, version = opts.version or self.version }
+  local content = { creator = creator, room_version = room.version }
+  if hashed(room) then
+    -- the room ID is the create event's hash: the seed in its content
+    -- keeps two harnesses' rooms apart
+    if opts.room_id then
+      error("a room version " .. room.version .. " room's ID is its create event's hash", 2)
+    end
+    if self.seed ~= "" then content["org.roomstate.harness_seed"] = self.seed end
+  else
     -- The room's domain is the creator's: from room version 1 on, the
     -- create event's auth rule refuses any other.
-    id = opts.room_id or string_format("!%sroom%d:%s", self.seed, self.rooms,
-                                       creator:match(":(.*)$") or self.server),
-    creator = creator, version = opts.version or self.version,
-  }
+    room.id = opts.room_id or string_format("!%sroom%d:%s", self.seed, self.rooms,
+                                            creator:match(":(.*)$") or self.server)
+  end
   local cur = setmetatable({ h = self, room = room, head = {} }, Cursor)
-  local content = { creator = creator, room_version = room.version }
   local id, err, code = cur:state("m.room.create", "", content, { tag = "create" })
   if not id then return nil, err, code end
   room.create_id = id
+  room.id = room.id or "!" .. id:sub(2)
   if opts.minimal then return cur end
+  -- from v12 the creator outranks every level and may not be listed
+  local rules = core.room_version(room.version)
+  local users = (rules and rules.privileged_creators) and {} or { [creator] = 100 }
   local steps = {
     { "m.room.member", creator, { membership = "join" } },
-    { "m.room.power_levels", "", { users = { [creator] = 100 } } },
+    { "m.room.power_levels", "", { users = users } },
     { "m.room.join_rules", "", { join_rule = opts.join_rule or "public" } },
     { "m.room.history_visibility", "", { history_visibility = "shared" } },
   }

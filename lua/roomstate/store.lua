@@ -85,10 +85,8 @@ end
 local function ingest_one(c, ev, kind, state)
   local fields, err, code = event.decode(ev)
   if not fields then return nil, err, code end
-  local res; res, err, code = c:ingest(fields, kind, state)
-  if not res then return nil, err, code end
-  res.event_id = fields.event_id
-  return res
+  -- the result names the IDs the core stored it under: given, or computed
+  return c:ingest(fields, kind, state)
 end
 
 -- Reads back the outputs the results produced, after the commit, in one
