@@ -92,7 +92,15 @@ describe("roomstate.open", function()
     for id, want in pairs(expect.before) do assert.same(want, dump(store:state_before(id))) end
     assert.same(expect.current, dump(store:current_state(expect.room)))
     assert.same(expect.members, store:members(expect.room))
-    assert.equal(expect.outputs, #store:outputs_json(1, 10000))
+    -- the old library's outputs, byte for byte, but for the event_id each
+    -- output now names beside its event
+    local text = store:outputs_json(1, 10000)
+    local named = 0
+    for _, o in ipairs(cjson.decode(text)) do
+      local body = o.new_room_event or o.old_room_event
+      named = named + #(',"event_id":' .. cjson.encode(body.event_id))
+    end
+    assert.equal(expect.outputs, #text - named)
     -- and it takes new events on top of the old rows
     local latest = store:latest_events(expect.room)
     local join = {
