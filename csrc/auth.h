@@ -102,6 +102,11 @@ int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, json_t *ro
  * fields is copied with its strings. NULL when out of memory. */
 rs_auth_event *rs__auth_event_keep(rs_auth_event *e);
 
+/* A stored event's JSON, read as ingest took it (lua-cjson's rules: NUL
+ * in strings, integers beyond 64 bits as reals); NULL when it does not
+ * parse, with err filled (err may be NULL). */
+json_t *rs__json_parse_stored(const char *json, size_t len, json_error_t *err);
+
 /* The user ID grammar the rules check: "@localpart:domain". */
 int rs__valid_user_id(const char *s, size_t len);
 /* The domain of "@local:domain" or "!opaque:domain"; empty when none. */

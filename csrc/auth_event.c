@@ -116,8 +116,11 @@ static int content_fields(const rs_room_version *v, rs_auth_event *e)
  * value, and an integer beyond 64 bits is read as a real (the whole event
  * then, which only v1-v5 power levels tolerate: from v6 such an event is
  * not canonical JSON). */
-static json_t *parse_as_ingest(const char *json, size_t len, json_error_t *err)
+json_t *rs__json_parse_stored(const char *json, size_t len, json_error_t *err)
 {
+    json_error_t mine;
+    if (!err)
+        err = &mine;
     json_t *v = json_loadb(json, len, JSON_ALLOW_NUL, err);
     if (!v && strstr(err->text, "too big"))
         v = json_loadb(json, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
@@ -202,7 +205,7 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
                         rs_auth_event **out, char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = parse_as_ingest(json, len, &jerr);
+    json_t *root = rs__json_parse_stored(json, len, &jerr);
     return event_of_root(v, root, &jerr, len, out, err, errlen);
 }
 

@@ -169,6 +169,13 @@ static int find_create(ingest *c)
     if (!c->create || r.kind == 0 || r.room != c->room || r.type != RS_TYPE_CREATE)
         return rs__fail(c->db, RS_EUNKNOWN_ROOM, "%.*s: room %.*s has no create event %.*s "
                         "stored", EVID(c), (int)room.len, room.s, (int)room.len, id);
+    /* v12 rule 2 wants it accepted; a refused create is never stored, so
+     * this holds unless the file was edited */
+    if ((rc = rs__event_row_read(c->db, c->create, &r)))
+        return rc;
+    if (r.status != RS_STATUS_ACCEPTED)
+        return rs__fail(c->db, RS_ECORRUPT, "%.*s: the create event %.*s is stored as not "
+                        "accepted", EVID(c), (int)room.len, id);
     return RS_OK;
 }
 
@@ -481,32 +488,6 @@ static int has_child(ingest *c, int *yes)
     return RS_OK;
 }
 
-/* The events a new event covers: its prevs, and when some are rejected or
- * soft-failed (never extremities), the prevs behind them, up through such
- * events. Otherwise the extremity a rejected event was built on stays
- * beside the new event, dangling (Synapse removes them the same way, in
- * _get_prevs_before_rejected). At most RS_COVER_MAX are followed: a longer
- * refused chain leaves an extra extremity, never a wrong state. */
-#define RS_COVER_MAX 256
-static int covered(ingest *c, rs_nid *out, size_t *n)
-{
-    *n = 0;
-    for (size_t i = 0; i < c->ev->nprev && *n < RS_COVER_MAX; i++)
-        if (c->prev[i])
-            out[(*n)++] = c->prev[i];
-    for (size_t i = 0; c->prev_refused && i < *n; i++) {
-        rs_event_row r;
-        size_t got = 0;
-        int rc = rs__event_row_read(c->db, out[i], &r);
-        if (!rc && r.kind > 0 && r.status != RS_STATUS_ACCEPTED)
-            rc = rs__event_prevs(c->db, out[i], out + *n, RS_COVER_MAX - *n, &got);
-        if (rc)
-            return rc;
-        *n += got;
-    }
-    return RS_OK;
-}
-
 static int is_in(rs_nid x, const rs_nid *set, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -515,7 +496,38 @@ static int is_in(rs_nid x, const rs_nid *set, size_t n)
     return 0;
 }
 
-/* The old extremities minus those the event covers, plus the event unless
+/* The events behind a new event's rejected or soft-failed prevs (never
+ * extremities), up through such events: without them, the extremity a
+ * rejected event was built on stays beside the new event, dangling
+ * (Synapse removes them the same way, in _get_prevs_before_rejected). The
+ * walk starts at the prevs and follows at most RS_COVER_MAX events, each
+ * once: a longer refused chain leaves an extra extremity, never a wrong
+ * state. */
+#define RS_COVER_MAX 256
+static int covered_behind(ingest *c, rs_nid *out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; c->prev_refused && i < c->ev->nprev && *n < RS_COVER_MAX; i++)
+        if (c->prev[i] && !is_in(c->prev[i], out, *n))
+            out[(*n)++] = c->prev[i];
+    for (size_t i = 0; c->prev_refused && i < *n; i++) {
+        rs_nid more[RS_COVER_MAX];
+        rs_event_row r;
+        size_t got = 0;
+        int rc = rs__event_row_read(c->db, out[i], &r);
+        if (!rc && r.kind > 0 && r.status != RS_STATUS_ACCEPTED)
+            rc = rs__event_prevs(c->db, out[i], more, RS_COVER_MAX - *n, &got);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < got; j++) /* a diamond is walked once */
+            if (!is_in(more[j], out, *n))
+                out[(*n)++] = more[j];
+    }
+    return RS_OK;
+}
+
+/* The old extremities minus the prevs and those behind refused prevs,
+ * plus the event unless
  * a stored event already lists it as a prev. A rewrite makes the event
  * the only one, and a room is never left without one. */
 static int phase_extremities(ingest *c)
@@ -523,10 +535,11 @@ static int phase_extremities(ingest *c)
     rs_nid cover[RS_COVER_MAX];
     size_t ncover = 0;
     int child = 0, rc;
-    if (!c->state && (rc = covered(c, cover, &ncover)))
+    if (!c->state && (rc = covered_behind(c, cover, &ncover)))
         return rc;
     for (size_t i = 0; !c->state && i < c->row.next; i++)
-        if (c->row.ext[i] != c->id && !is_in(c->row.ext[i], cover, ncover))
+        if (c->row.ext[i] != c->id && !is_in(c->row.ext[i], c->prev, c->ev->nprev) &&
+            !is_in(c->row.ext[i], cover, ncover))
             c->ext[c->next++] = c->row.ext[i];
     if (!c->is_new_row && !c->state && c->next > 0 && (rc = has_child(c, &child)))
         return rc;

@@ -6,6 +6,7 @@
 -- check() holding it all.
 local roomstate = require "roomstate"
 local harness = require "roomstate.harness"
+local event = require "roomstate.event"
 local S = require "support"
 
 local ALICE, BOB, EVE = "@alice:x", "@bob:x", "@eve:y"
@@ -144,6 +145,72 @@ describe("ingest with authorization", function()
     assert.same({ child }, store:latest_events(room.room.id))
     assert.equal(child, store:current_state(room.room.id):get("m.room.topic", ""))
     assert.is_true(store:check())
+    store:close()
+  end)
+
+  it("judges an event citing one whose content is [] alike on every handle", function()
+    -- the JSON [] and {} decode to one Lua table; a kept decode must not
+    -- tell the rules less than the stored JSON tells a fresh handle
+    local function verdicts(reopen)
+      local dir = S.tmpdir()
+      local path = dir .. "/a.db"
+      local store = assert(roomstate.open(path))
+      local h = harness.new(store, { seed = "same" })
+      local room = assert(h:create_room(ALICE))
+      local _, pdu = h:emit(room.room, room.head, { type = "m.room.join_rules", state_key = "",
+                                                    content = {} }, { ingest = false })
+      local text = event.json.encode(pdu):gsub('"content":{}', '"content":[]')
+      assert.matches('"content":%[%]', text)
+      local res = assert(store:ingest(text))
+      local out = { tostring(res.rejected) }
+      if reopen then
+        store:close()
+        store = assert(roomstate.open(path))
+        h.store = store
+      end
+      local _, join = assert(h:emit(room.room, { pdu.event_id }, { type = "m.room.member",
+        state_key = BOB, sender = BOB, content = { membership = "join" } }))
+      out[2] = tostring(join.rejected)
+      store:close()
+      S.rmdir(dir)
+      return out
+    end
+    local same = verdicts(false)
+    assert.matches("BAD_FORMAT", same[1])
+    assert.same(same, verdicts(true))
+  end)
+
+  it("builds on a rejected event whose JSON holds NUL and a huge integer", function()
+    local store, h, room = open()
+    local head = room.head[1]
+    local _, pdu = h:emit(room.room, { head }, { type = "m.room.message", sender = EVE,
+                                                 content = { body = "x" } }, { ingest = false })
+    local text = event.json.encode(pdu):gsub('"body":"x"',
+                                             '"body":"a\\u0000b","n":99999999999999999999')
+    assert.matches("u0000", text)
+    local res = assert(store:ingest(text))
+    assert.truthy(res.rejected)
+    local child = assert(h:emit(room.room, { pdu.event_id }, { type = "m.room.topic",
+                                                              state_key = "",
+                                                              content = { topic = "t" } }))
+    assert.same({ child }, store:latest_events(room.room.id))
+    store:close()
+  end)
+
+  it("removes every prev from the extremities, also past the 256th", function()
+    local store, h, room = open()
+    local older = {}
+    for i = 1, 260 do older[i] = assert(room:send("m" .. i)) end
+    local side = room:at(older[260])
+    local a = assert(room:send("a"))
+    local b = assert(side:send("b"))
+    assert.same(2, #store:latest_events(room.room.id))
+    local prev = {}
+    for i = 1, 260 do prev[i] = older[i] end
+    prev[261], prev[262] = a, b
+    local merge = assert(h:emit(room.room, prev, { type = "m.room.message",
+                                                   content = { body = "merge" } }))
+    assert.same({ merge }, store:latest_events(room.room.id))
     store:close()
   end)
 

@@ -11,8 +11,10 @@
 -- table of versions.
 local cjson = require "cjson.safe"
 
-local type, tostring, pairs, math_floor, string_sub, string_format, setmetatable, getmetatable =
-      type, tostring, pairs, math.floor, string.sub, string.format, setmetatable, getmetatable
+local type, tostring, pairs, next, math_floor, string_sub, string_format, setmetatable,
+      getmetatable =
+      type, tostring, pairs, next, math.floor, string.sub, string.format, setmetatable,
+      getmetatable
 
 local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255 }
 
@@ -139,9 +141,12 @@ end
 -- wrong JSON type is left out here; the rules then treat it as absent.
 -- auth_plain says that a member event's content holds nothing the rules
 -- read beyond these fields, so an authorising store need not parse its
--- JSON again; which types it parses anyway is the core's to say.
+-- JSON again; which types it parses anyway is the core's to say. An empty
+-- content may be JSON's [] (cjson decodes both as one empty table), which
+-- the rules refuse as no object: the core parses it, so that every handle
+-- judges it alike, whether it kept this decode or reads the stored JSON.
 local function auth_fields(fields, etype, is_state, content, ev)
-  fields.auth_plain = true
+  fields.auth_plain = next(content) ~= nil
   if etype == "m.room.redaction" then
     -- top level up to room version 10, in content from 11: the core picks
     fields.redacts = opt_string(ev.redacts) or opt_string(content.redacts)
@@ -159,7 +164,7 @@ local function auth_fields(fields, etype, is_state, content, ev)
     local signed = type(tpi) == "table" and tpi.signed
     fields.invite_token = type(signed) == "table" and opt_string(signed.token) or nil
     -- the rules read the signatures for these, and the signed block
-    fields.auth_plain = via == nil and tpi == nil
+    fields.auth_plain = fields.auth_plain and via == nil and tpi == nil
   end
   return fields
 end

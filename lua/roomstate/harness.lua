@@ -74,9 +74,15 @@ end
 -- A PDU's JSON text. lua-cjson writes an empty table as {}; a PDU's empty
 -- prev_events or auth_events is [] in the bytes other servers hash, so
 -- the text the harness ingests, and hashes, says so.
+local EMPTY = "roomstateHarnessEmptyList" -- stands for [] while encoding
 local function pdu_json(pdu)
+  local prev, auth = pdu.prev_events, pdu.auth_events
+  -- the PDU's own lists only, not a key of that name inside content
+  if #prev == 0 then pdu.prev_events = EMPTY end
+  if #auth == 0 then pdu.auth_events = EMPTY end
   local text = event.json.encode(pdu)
-  return (text:gsub('"(prev_events)":{}', '"%1":[]'):gsub('"(auth_events)":{}', '"%1":[]'))
+  pdu.prev_events, pdu.auth_events = prev, auth
+  return (text:gsub('"(%l+_events)":"' .. EMPTY .. '"', '"%1":[]'))
 end
 _M.pdu_json = pdu_json
 
