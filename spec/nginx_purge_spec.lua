@@ -7,10 +7,10 @@ local server_mod = require "support.nginx_server"
 local http = require "support.http"
 local harness = require "roomstate.harness"
 local cjson = require "cjson"
+local S = require "support"
+local sorted = S.sorted
 
-local function enc(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+local enc = http.enc
 
 if not server_mod.find_nginx() then
   describe("a purge seen by nginx workers", function()
@@ -57,12 +57,6 @@ describe("a purge seen by nginx workers", function()
     return ids
   end
 
-  local function sorted(list)
-    local c = {}
-    for i, v in ipairs(list) do c[i] = v end
-    table.sort(c)
-    return c
-  end
 
   setup(function()
     server, start_err = server_mod.start({ init = INIT, workers = 2, prefix = "/v1",
