@@ -57,7 +57,6 @@ describe("a purge seen by nginx workers", function()
     return ids
   end
 
-
   setup(function()
     server, start_err = server_mod.start({ init = INIT, workers = 2, prefix = "/v1",
                                            body_size = "1m" })
