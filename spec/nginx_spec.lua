@@ -6,9 +6,7 @@ local http = require "support.http"
 local rooms_mod = require "support.nginx_rooms"
 local cjson = require "cjson"
 
-local function enc(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+local enc = http.enc
 
 local NGINX = server_mod.find_nginx()
 

@@ -5,12 +5,7 @@ local Consumer = require "roomstate.consumer"
 local M = require "model"
 local S = require "support"
 
-local function sorted(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  return c
-end
+local sorted = S.sorted
 
 local function only(res)
   assert.equal(1, #res.outputs)

@@ -62,6 +62,14 @@ function S.auth_events(store, room_id, ev)
   return out
 end
 
+-- A sorted copy of a list.
+function S.sorted(list)
+  local c = {}
+  for i, v in ipairs(list) do c[i] = v end
+  table.sort(c)
+  return c
+end
+
 -- A deterministic generator (xorshift-ish on doubles-safe integers).
 function S.rng(seed)
   local s = seed % 2147483647

@@ -136,6 +136,11 @@ function _M.client(host, port, timeout)
   return c
 end
 
+-- s percent-encoded for a path segment: all but unreserved characters.
+function _M.enc(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
 -- A free TCP port on the loopback interface (bound and released).
 function _M.free_port()
   local s = assert(socket.bind("127.0.0.1", 0))
