@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include "internal.h"
 
 static const char *const code_names[RS_CODE_COUNT] = {
@@ -317,6 +319,51 @@ fail:
     return rc;
 }
 
+/* The file the handle opened, by device and inode: a file deleted or
+ * moved over while open would take writes into an unlinked inode, or
+ * have the old WAL replayed onto another database. A path that names no
+ * file (":memory:", a temporary database) has no identity to keep. */
+static int remember_file(rs_db *db, const char *path)
+{
+    struct stat sb;
+    if (!path[0] || !strcmp(path, ":memory:") || stat(path, &sb) != 0)
+        return RS_OK;
+    if (!(db->path = malloc(strlen(path) + 1)))
+        return rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
+    strcpy(db->path, path);
+    db->dev = sb.st_dev;
+    db->ino = sb.st_ino;
+    db->has_file = 1;
+    return RS_OK;
+}
+
+/* The WAL at path-wal is this handle's, whatever file the path names now:
+ * left with frames, it would be replayed onto the next database opened
+ * there. Checkpointed to empty, its commits reach the file they belong
+ * to (the one this handle holds open, moved or unlinked) and nothing is
+ * left to replay. */
+static void drain_wal(rs_db *db)
+{
+    sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
+/* Whether the path still names the file the handle opened. */
+static int same_file(rs_db *db)
+{
+    struct stat sb;
+    if (!db->has_file)
+        return RS_OK;
+    int gone = stat(db->path, &sb) != 0;
+    if (!gone && sb.st_dev == db->dev && sb.st_ino == db->ino)
+        return RS_OK;
+    drain_wal(db);
+    if (gone)
+        return rs__fail(db, RS_EREPLACED, "%s was deleted after it was opened; reopen it",
+                        db->path);
+    return rs__fail(db, RS_EREPLACED, "%s was replaced by another file after it was "
+                    "opened; reopen it", db->path);
+}
+
 int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
             size_t errlen)
 {
@@ -371,7 +418,8 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
                    "sizing the page cache")) ||
         (rc = exec(db, o.synchronous_full ? "PRAGMA synchronous=FULL"
                                           : "PRAGMA synchronous=NORMAL",
-                   "setting synchronous")))
+                   "setting synchronous")) ||
+        (rc = remember_file(db, path)))
         goto fail;
     *out = db;
     return RS_OK;
@@ -391,6 +439,8 @@ void rs_close(rs_db *db)
     if (db->sql) {
         if (db->in_tx)
             sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+        /* drains a replaced file's WAL: SQLite's close leaves it full */
+        (void)same_file(db);
         sqlite3_close_v2(db->sql);
     }
     rs_lru_free(db->to_id);
@@ -399,6 +449,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->rows);
     rs__auth_cache_free(db->auth_cache);
     rs_buf_free(&db->scratch);
+    free(db->path);
     free(db);
 }
 
@@ -438,7 +489,9 @@ int rs_begin(rs_db *db)
         return rs__fail(db, RS_EINVAL, "a transaction is already open");
     if (db->read_depth)
         return rs__fail(db, RS_EINVAL, "rs_begin inside rs_read_begin");
-    int rc = exec(db, "BEGIN IMMEDIATE", "beginning a transaction");
+    int rc = same_file(db);
+    if (rc == RS_OK)
+        rc = exec(db, "BEGIN IMMEDIATE", "beginning a transaction");
     if (rc != RS_OK)
         return rc;
     db->in_tx = 1;

@@ -3,6 +3,7 @@
 #ifndef RS_INTERNAL_H
 #define RS_INTERNAL_H
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "codec.h"
 #include "lru.h"
@@ -121,6 +122,10 @@ typedef struct rs_memo_slot {
 
 struct rs_db {
     sqlite3 *sql;
+    char *path;        /* the file opened, for rs_begin's identity check */
+    int has_file;      /* dev/ino were read at the open (not ":memory:") */
+    dev_t dev;
+    ino_t ino;
     sqlite3_stmt *stmt[ST_COUNT];
     int in_tx;
     int tx_failed;     /* an rs_ingest failed: the transaction may only roll back */

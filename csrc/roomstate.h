@@ -63,7 +63,8 @@ typedef struct rs_db rs_db;
     X(RS_ECORRUPT, "CORRUPT")            /* stored data fails to decode */      \
     X(RS_EMISMATCH, "EVENT_MISMATCH")    /* an event ID already stored with other fields */ \
     X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */ \
-    X(RS_EMISSING_AUTH, "MISSING_AUTH")  /* auth events of the event are not stored */
+    X(RS_EMISSING_AUTH, "MISSING_AUTH")  /* auth events of the event are not stored */ \
+    X(RS_EREPLACED, "FILE_REPLACED")     /* the file was deleted or replaced since the open */
 
 enum {
 #define RS_CODE_ENUM(code, name) code,

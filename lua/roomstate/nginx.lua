@@ -60,7 +60,7 @@ local STATUS = {
   METHOD_NOT_ALLOWED = 405,
   STATE_CONFLICT = 409, MISSING_PREV = 409, EVENT_MISMATCH = 409,
   TOO_LARGE = 413,
-  BUSY = 503, OPEN = 503,
+  BUSY = 503, OPEN = 503, FILE_REPLACED = 503,
 }
 
 -- A monotonic clock in seconds, for measuring how long a worker is blocked.
