@@ -1,5 +1,7 @@
 /* db.c - the handle: opening and checking the file, the schema and its
  * migrations, prepared statements, transactions and error reporting. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,9 +330,10 @@ static int remember_file(rs_db *db, const char *path)
     struct stat sb;
     if (!path[0] || !strcmp(path, ":memory:") || stat(path, &sb) != 0)
         return RS_OK;
-    if (!(db->path = malloc(strlen(path) + 1)))
-        return rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
-    strcpy(db->path, path);
+    /* absolute, so that a later chdir() is not taken for a deletion */
+    if (!(db->path = realpath(path, NULL)))
+        return errno == ENOMEM ? rs__fail(db, RS_ENOMEM, "out of memory opening %s", path)
+                               : RS_OK;
     db->dev = sb.st_dev;
     db->ino = sb.st_ino;
     db->has_file = 1;
