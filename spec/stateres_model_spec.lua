@@ -402,3 +402,162 @@ describe("the state resolution model", function()
     assert.equal(math.huge, R.sender_power_level("12", e12["$01-m-room-power_levels"], e12))
   end)
 end)
+
+---------------------------------------------------------------------------
+-- Seeded random rooms: a common history, then forks of random state
+-- changes by senders of different power, each change kept only when the
+-- auth rules allow it on its branch. What the spec guarantees of any
+-- resolution is checked on the forks' states.
+
+-- A small LCG of our own, so a seed means the same room under every Lua.
+local function rng(seed)
+  local s = seed
+  return function(n)
+    s = (s * 1103515245 + 12345) % 2147483648
+    return s % n + 1
+  end
+end
+
+local USERS = { "@alice:a.org", "@bob:a.org", "@carol:b.org", "@dave:b.org", "@erin:c.org" }
+
+local function random_forks(v, seed)
+  local pick = rng(seed)
+  local events, ts = {}, 0
+  local create_id = "$create" .. seed .. ":a.org"
+  local room_id = v == "12" and "!" .. create_id:sub(2) or "!room:a.org"
+  local function add(state, depth, prev, ty, sk, sender, content)
+    ts = ts + 1
+    local ev = {
+      event_id = ty == "m.room.create" and create_id or ("$e" .. ts .. ":a.org"),
+      type = ty, state_key = sk, sender = sender, content = content,
+      room_id = not (v == "12" and ty == "m.room.create") and room_id or nil,
+      origin_server_ts = ts - (pick(3) - 1), -- ties and inversions too
+      depth = depth, prev_events = prev and { prev } or {}, auth_events = {},
+    }
+    local list = {}
+    for _, t in ipairs(A.auth_types(v, ev)) do
+      local id = state[R.key(t[1], t[2])]
+      if id then
+        ev.auth_events[#ev.auth_events + 1] = id
+        list[#list + 1] = events[id]
+      end
+    end
+    if v == "12" and ty ~= "m.room.create" then list[#list + 1] = events[create_id] end
+    if not R.model_auth(v, ev, list) then return nil end
+    events[ev.event_id] = ev
+    local after = {}
+    for k, id in pairs(state) do after[k] = id end
+    after[key_of(ev)] = ev.event_id
+    return after, ev.event_id
+  end
+  local alice = USERS[1]
+  local state, last = {}, nil
+  local depth = 0
+  local function step(ty, sk, sender, content)
+    depth = depth + 1
+    local s2, id = add(state, depth, last, ty, sk, sender, content)
+    if s2 then state, last = s2, id end
+  end
+  local create = { room_version = v }
+  if tonumber(v) <= 10 then create.creator = alice end
+  step("m.room.create", "", alice, create)
+  step("m.room.member", alice, alice, { membership = "join" })
+  local users = { [USERS[2]] = 50, [USERS[3]] = 50 }
+  if v ~= "12" then users[alice] = 100 end
+  step("m.room.power_levels", "", alice, { users = users })
+  step("m.room.join_rules", "", alice, { join_rule = "public" })
+  for i = 2, 4 do step("m.room.member", USERS[i], USERS[i], { membership = "join" }) end
+  -- forks from the common history
+  local base, base_last, base_depth = state, last, depth
+  local sets = {}
+  for b = 1, 1 + pick(3) do
+    state, last, depth = base, base_last, base_depth
+    for _ = 1, pick(5) do
+      local who, target = USERS[pick(#USERS)], USERS[pick(#USERS)]
+      local r = pick(8)
+      if r == 1 then
+        step("m.room.topic", "", who, { topic = "t" .. pick(100) })
+      elseif r == 2 then
+        step("m.room.name", "", who, { name = "n" .. pick(100) })
+      elseif r == 3 then
+        local u = {}
+        for id, lvl in pairs(users) do u[id] = lvl end
+        if target ~= alice or v ~= "12" then u[target] = ({ 0, 50, 100 })[pick(3)] end
+        step("m.room.power_levels", "", who, { users = u })
+      elseif r == 4 then
+        step("m.room.member", target, who, { membership = ({ "ban", "leave" })[pick(2)] })
+      elseif r == 5 then
+        step("m.room.member", who, who, { membership = ({ "join", "leave" })[pick(2)] })
+      elseif r == 6 then
+        step("m.room.join_rules", "", who, { join_rule = ({ "public", "invite" })[pick(2)] })
+      elseif r == 7 then
+        step("m.room.member", target, who, { membership = "invite" })
+      else
+        step("m.room.member", who, who, { membership = "join", displayname = "d" .. pick(100) })
+      end
+    end
+    sets[b] = ids_of_map(state)
+  end
+  return sets, events
+end
+
+local function reorder(sets, pick)
+  local c = {}
+  for i, s in ipairs(sets) do c[i] = s end
+  for i = #c, 2, -1 do
+    local j = pick(i)
+    c[i], c[j] = c[j], c[i]
+  end
+  return c
+end
+
+describe("state resolution properties over seeded random forks", function()
+  local SEEDS = LIGHT and 8 or 40
+  for _, v in ipairs({ "1", "2", "6", "10", "11", "12" }) do
+    it("hold for room version " .. v, function()
+      local conflicted_cases = 0
+      for seed = 1, SEEDS do
+        local sets, events = random_forks(v, seed * 7919 + tonumber(v))
+        local where = ("v%s seed %d"):format(v, seed)
+        local got = resolve_ok(v, sets, events)
+        -- a single state, or a state with itself, resolves to itself
+        for _, s in ipairs(sets) do
+          assert.same(sorted(s), resolve_ok(v, { s }, events), where)
+          assert.same(sorted(s), resolve_ok(v, { s, s }, events), where)
+        end
+        -- nothing depends on the order of the states, nor on a state given twice
+        assert.same(got, resolve_ok(v, reorder(sets, rng(seed)), events), where)
+        local twice = reorder(sets, rng(seed + 1))
+        twice[#twice + 1] = sets[1]
+        assert.same(got, resolve_ok(v, twice, events), where)
+        -- the unconflicted state map survives step 5 (v2, v2.1); in v1 R
+        -- starts with every non-conflicting entry and later passes only
+        -- touch conflicted keys
+        local maps = {}
+        for i, s in ipairs(sets) do maps[i] = map_of_ids(s, events) end
+        local unconflicted, conflicted
+        if v == "1" then
+          unconflicted, conflicted = R.v1_conflicts(maps)
+        else
+          unconflicted, conflicted = R.unconflicted_and_conflicted(maps)
+        end
+        if next(conflicted) then conflicted_cases = conflicted_cases + 1 end
+        local result = map_of_ids(got, events)
+        for k, id in pairs(unconflicted) do assert.equal(id, result[k], where .. " " .. k) end
+        -- every answer is an event of a state or of a state's auth chain
+        local known = {}
+        for _, s in ipairs(sets) do
+          for _, id in ipairs(s) do
+            known[id] = true
+            for a in pairs(R.auth_chain(id, events)) do known[a] = true end
+          end
+        end
+        for _, id in ipairs(got) do assert.is_true(known[id] == true, where .. " " .. id) end
+        -- the C rules resolve alike
+        assert.same(got, resolve_ok(v, sets, events, c_auth), where)
+      end
+      -- the forks must conflict, or the checks prove little
+      assert.is_true(conflicted_cases >= SEEDS / 2, "conflicted in " .. conflicted_cases .. " of " .. SEEDS)
+    end)
+  end
+end)
