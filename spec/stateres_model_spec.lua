@@ -561,3 +561,92 @@ describe("state resolution properties over seeded random forks", function()
     end)
   end
 end)
+
+---------------------------------------------------------------------------
+-- Our own cases for what no published vector decides: v1's orderings, and
+-- an event marked rejected.
+
+describe("state resolution, our own cases", function()
+  -- Ruma's public chat (alice 100, bob 50), every event's depth its
+  -- origin_server_ts, plus the events of each case.
+  local function room(v, extra)
+    local rows = {}
+    for _, row in ipairs(ruma.batches["bootstrap-public-chat"]) do rows[#rows + 1] = row end
+    for _, row in ipairs(extra) do rows[#rows + 1] = row end
+    local events = events_of_rows(rows, v, "!room:example.com")
+    for _, ev in pairs(events) do ev.depth = ev.origin_server_ts end
+    local base = {}
+    for _, row in ipairs(ruma.batches["bootstrap-public-chat"]) do
+      local ev = events[row[1]]
+      -- the power levels alice replaced at once
+      if ev.event_id ~= "$00-m-room-power_levels" then base[#base + 1] = ev.event_id end
+    end
+    return events, base
+  end
+  local function with(base, ...)
+    local s = {}
+    for _, id in ipairs(base) do s[#s + 1] = id end
+    for _, id in ipairs({ ... }) do s[#s + 1] = id end
+    return s
+  end
+  local ALICE, BOB, CAROL = "@alice:example.com", "@bob:example.com", "@carol:example.com"
+  local CITES = { "$00-m-room-create", "$01-m-room-power_levels" }
+  local function topic(id, who, ts, member)
+    return { id, who, "m.room.topic", "", { topic = id }, auth = { CITES[1], CITES[2], member }, ts = ts }
+  end
+
+  it("v1: the deepest allowed event of a non-auth key, passing over a deeper refused one", function()
+    local events, base = room("1", {
+      topic("$t-alice", ALICE, 8, "$00-m-room-member-join-alice"),
+      -- carol never joined: refused in R, though the deepest
+      topic("$t-carol", CAROL, 9, "$00-m-room-member-join-alice"),
+    })
+    local got = map_of_ids(resolve_ok("1", { with(base, "$t-alice"), with(base, "$t-carol") }, events), events)
+    assert.equal("$t-alice", got["m.room.topic\0"])
+  end)
+
+  it("v1: equal depth goes to the lowest sha1(event_id)", function()
+    local events, base = room("1", {
+      topic("$t-one", ALICE, 8, "$00-m-room-member-join-alice"),
+      topic("$t-two", BOB, 8, "$00-m-room-member-join-bob"),
+    })
+    local want = R.sha1_hex("$t-one") < R.sha1_hex("$t-two") and "$t-one" or "$t-two"
+    local got = map_of_ids(resolve_ok("1", { with(base, "$t-one"), with(base, "$t-two") }, events), events)
+    assert.equal(want, got["m.room.topic\0"])
+  end)
+
+  it("v1: power levels from the shallowest, then each deeper one while allowed", function()
+    local function pl(id, who, ts, users, member)
+      return { id, who, "m.room.power_levels", "", { users = users },
+        auth = { CITES[1], CITES[2], member }, ts = ts }
+    end
+    local events, base = room("1", {
+      -- alice raises bob; bob, still at 50, tries to raise himself to 100
+      pl("$pl-a", ALICE, 8, { [ALICE] = 100, [BOB] = 75 }, "$00-m-room-member-join-alice"),
+      pl("$pl-b", BOB, 9, { [ALICE] = 100, [BOB] = 100 }, "$00-m-room-member-join-bob"),
+      pl("$pl-c", ALICE, 10, { [ALICE] = 100, [BOB] = 0 }, "$00-m-room-member-join-alice"),
+    })
+    local others = {}
+    for _, id in ipairs(base) do
+      if id ~= "$01-m-room-power_levels" then others[#others + 1] = id end
+    end
+    local sets = { with(others, "$pl-a"), with(others, "$pl-b"), with(others, "$pl-c") }
+    -- $pl-a first, unchecked; bob at 75 may not make himself 100: stop
+    assert.equal("$pl-a", map_of_ids(resolve_ok("1", sets, events), events)["m.room.power_levels\0"])
+  end)
+
+  it("v2 and v2.1: an event marked rejected is never admitted", function()
+    for _, v in ipairs({ "11", "12" }) do
+      local events, base = room(v, {
+        topic("$t-old", ALICE, 8, "$00-m-room-member-join-alice"),
+        topic("$t-new", ALICE, 9, "$00-m-room-member-join-alice"),
+      })
+      local sets = { with(base, "$t-old"), with(base, "$t-new") }
+      local got = map_of_ids(resolve_ok(v, sets, events), events)
+      assert.equal("$t-new", got["m.room.topic\0"], v)
+      events["$t-new"].rejected = true
+      got = map_of_ids(resolve_ok(v, sets, events), events)
+      assert.equal("$t-old", got["m.room.topic\0"], v)
+    end
+  end)
+end)
