@@ -45,8 +45,8 @@ local floor, huge = math.floor, math.huge
 --     Synapse and Ruma do, and MSC4297's v2 answers need it (the literal
 --     reading replays the common auth chain and so avoids the very resets
 --     MSC4297 shows v2 making). v12 always uses "conflicted".
---   v1_member_key_order: v1 resolves member conflicts one key at a time and
---     does not say in which order; we take the state keys sorted.
+-- Not an option: v1 resolves member conflicts one key at a time and does
+-- not say in which order; the model takes the state keys sorted.
 M.READINGS = {
   auth_chain_of_state_includes_itself = false,
   power_auth_chains = "conflicted",
