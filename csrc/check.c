@@ -14,7 +14,7 @@ static int corrupt(rs_db *db, const char *what, long long id)
 static int check_blocks(rs_db *db)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->sql, "SELECT nid, n, data FROM blocks", -1, &st,
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid, n, data, hash FROM blocks", -1, &st,
                            NULL) != SQLITE_OK)
         return rs__sqlfail(db, "checking blocks");
     int rc = RS_OK, step;
@@ -22,6 +22,11 @@ static int check_blocks(rs_db *db)
         long long id = sqlite3_column_int64(st, 0);
         const uint8_t *p = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2), n;
+        int64_t hash = sqlite3_column_int64(st, 3);
+        if (hash != 0 && hash != (int64_t)rs_hash_bytes(p ? (const void *)p : "", len)) {
+            rc = corrupt(db, "block does not match its content hash: block", id);
+            break;
+        }
         if (rs_block_count(p, len, &n) != 0 || (int64_t)n != sqlite3_column_int64(st, 1)) {
             rc = corrupt(db, "block header does not match its row: block", id);
             break;
@@ -247,6 +252,24 @@ out:
     return rc;
 }
 
+/* Every output reads back: its checksum holds and it renders. */
+static int check_outputs(rs_db *db)
+{
+    int64_t from = 1;
+    for (;;) {
+        rs_outputs out;
+        int rc = rs_outputs_read(db, from, 1000, &out);
+        if (rc)
+            return rc;
+        size_t n = out.n;
+        if (n)
+            from = out.items[n - 1].position + 1;
+        rs_outputs_free(&out);
+        if (n == 0)
+            return RS_OK;
+    }
+}
+
 int rs_check(rs_db *db)
 {
     nid_set rejected;
@@ -282,7 +305,8 @@ int rs_check(rs_db *db)
              db,
              "SELECT count(*) FROM outputs HAVING count(*)>0 AND "
              "max(position)-min(position)+1<>count(*)",
-             "output positions are not contiguous: outputs")))
+             "output positions are not contiguous: outputs")) ||
+        (rc = check_outputs(db)))
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql,

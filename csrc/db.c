@@ -128,10 +128,19 @@ static const char v4_to_v5[] =
     /* rejected events are few: a state list is held against a room's */
     "CREATE INDEX events_rejected ON events(room_nid) WHERE status=1;";
 
+/* v6 gives snapshot and output rows a checksum (row_sum.c), compared
+ * whenever one is read: a changed byte, entry count or room answered
+ * queries wrongly before, check() or not. Existing rows are summed here. */
+static const char v5_to_v6[] =
+    "ALTER TABLE snapshots ADD COLUMN sum INTEGER;"
+    "ALTER TABLE outputs ADD COLUMN sum INTEGER;"
+    "UPDATE snapshots SET sum=rs_row_sum(room_nid, nentries, data, NULL, NULL);"
+    "UPDATE outputs SET sum=rs_row_sum(room_nid, event_nid, data, body, event_json);";
+
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
 static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2, v2_to_v3,
-                                                          v3_to_v4, v4_to_v5};
+                                                          v3_to_v4, v4_to_v5, v5_to_v6};
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 {
@@ -413,6 +422,8 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
         rc = rs__sqlfail(db, "setting the busy handler");
         goto fail;
     }
+    if ((rc = rs__row_sum_register(db)))
+        goto fail;
     if ((rc = check_and_migrate(db, path)))
         goto fail;
     if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||

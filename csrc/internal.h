@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 5
+#define RS_SCHEMA_VERSION 6
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -40,11 +40,13 @@
                     ", ?1 WHERE NOT EXISTS "                                   \
                     "(SELECT 1 FROM events WHERE event_id=?1)")                \
     X(ID_EVENT_STR, "SELECT event_id FROM events WHERE nid=?1")                \
-    X(BLOCK_GET, "SELECT data FROM blocks WHERE nid=?1")                       \
+    X(BLOCK_GET, "SELECT data, hash FROM blocks WHERE nid=?1")                 \
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
     X(BLOCK_PUT, "INSERT INTO blocks(room_nid,n,data,hash) VALUES(?1,?2,?3,?4)") \
-    X(SNAP_GET, "SELECT nentries, room_nid, data FROM snapshots WHERE nid=?1") \
-    X(SNAP_PUT, "INSERT INTO snapshots(room_nid,nentries,data) VALUES(?1,?2,?3)") \
+    X(SNAP_GET, "SELECT nentries, room_nid, data, sum IS rs_row_sum(room_nid, " \
+                "nentries, data, NULL, NULL) FROM snapshots WHERE nid=?1")     \
+    X(SNAP_PUT, "INSERT INTO snapshots(room_nid,nentries,data,sum) "           \
+                "VALUES(?1,?2,?3,rs_row_sum(?1,?2,?3,NULL,NULL))")             \
     X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \
                  "after_snap, status FROM events WHERE nid=?1")                \
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
@@ -77,12 +79,14 @@
                   "membership,event_nid,ehash) VALUES(?1,?2,?3,?4,?5)")        \
     X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2 "     \
                   "RETURNING event_nid, ehash")                                \
-    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body) "         \
-                  "VALUES(?1,?2,?3,?4)")                                       \
+    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body,sum) "     \
+                  "VALUES(?1,?2,?3,?4,rs_row_sum(?1,?2,?3,?4,NULL))")          \
     X(OUTPUT_READ,                                                             \
       "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
-      "o.event_nid FROM outputs o LEFT JOIN events e ON e.nid=o.event_nid AND " \
-      "o.event_nid>0 WHERE o.position>=?1 ORDER BY o.position LIMIT ?2")       \
+      "o.event_nid, o.sum IS rs_row_sum(o.room_nid, o.event_nid, o.data, "     \
+      "o.body, o.event_json) FROM outputs o LEFT JOIN events e ON "            \
+      "e.nid=o.event_nid AND o.event_nid>0 WHERE o.position>=?1 "              \
+      "ORDER BY o.position LIMIT ?2")                                          \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
                    "name='outputs'),0)")                                       \
     X(DATA_VERSION, "PRAGMA data_version")                                     \
@@ -227,6 +231,9 @@ int rs__event_next_nid(rs_db *db, rs_nid *id);
  * referenced it or held it as an outlier or old event. */
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
                         const rs_event_row *r, uint64_t hash, const char *reason);
+/* Registers SQL's rs_row_sum, the checksum of snapshot and output rows
+ * (row_sum.c), on the handle's connection. */
+int rs__row_sum_register(rs_db *db);
 /* rs_snapshot_get through the handle's memo: the auth rules ask a run of
  * events sharing a state for the same few keys. */
 int rs__snapshot_get_memo(rs_db *db, rs_nid snap, rs_nid type, rs_nid key, rs_nid *event);

@@ -233,7 +233,9 @@ int rs__outputs_materialise(rs_db *db, rs_nid room)
         return rs__sqlfail(db, "reading outputs");
     if (sqlite3_prepare_v2(db->sql, "UPDATE outputs SET body=?2, data=NULL, "
                            "event_json=(SELECT json FROM events WHERE "
-                           "nid=outputs.event_nid) WHERE position=?1", -1, &upd,
+                           "nid=outputs.event_nid), sum=rs_row_sum(room_nid, event_nid, "
+                           "NULL, ?2, (SELECT json FROM events WHERE "
+                           "nid=outputs.event_nid)) WHERE position=?1", -1, &upd,
                            NULL) != SQLITE_OK) {
         sqlite3_finalize(sel);
         return rs__sqlfail(db, "rewriting outputs");
@@ -322,6 +324,9 @@ static int compose(rs_db *db, rs_buf *b, int64_t pos, const char *body, size_t b
 static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
 {
     int64_t pos = sqlite3_column_int64(st, 0);
+    if (!sqlite3_column_int(st, 5))
+        return rs__fail(db, RS_ECORRUPT, "output %lld does not match its checksum",
+                        (long long)pos);
     const char *body = (const char *)sqlite3_column_text(st, 2);
     size_t bl = (size_t)sqlite3_column_bytes(st, 2);
     if (!body) {

@@ -16,6 +16,20 @@
 
 /* ---- blob access through the cache ---- */
 
+/* A row read from disk is what was written: a block's bytes hash to the
+ * hash it is found by (0 under rs_debug_force_hash_collisions, which
+ * stores no real hash), a snapshot's row to its checksum (SNAP_GET
+ * compares it). */
+static int row_is_whole(sqlite3_stmt *st, char tag)
+{
+    if (tag == 's')
+        return sqlite3_column_int(st, 3);
+    int64_t hash = sqlite3_column_int64(st, 1);
+    const void *d = sqlite3_column_blob(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    return hash == 0 || hash == (int64_t)rs_hash_bytes(d ? d : "", n);
+}
+
 static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
                       const uint8_t **p, size_t *len)
 {
@@ -34,7 +48,11 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
     sqlite3_bind_int64(st, 1, id);
     int step = sqlite3_step(st);
     int result = RS_OK;
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && !row_is_whole(st, tag)) {
+        result = rs__fail(db, RS_ECORRUPT, "%s %lld does not match its %s",
+                          tag == 's' ? "snapshot" : "block", (long long)id,
+                          tag == 's' ? "checksum" : "content hash");
+    } else if (step == SQLITE_ROW) {
         /* snapshots cache their entry count and room in front of the blob */
         int col = tag == 's' ? 2 : 0;
         const void *d = sqlite3_column_blob(st, col);

@@ -352,7 +352,7 @@ describe("roomstate (the command-line tool)", function()
         "WHERE nid = (SELECT max(nid) FROM blocks)", "block" },
       { "a snapshot's inline tail overwritten", "UPDATE snapshots SET data = data || x'ff' " ..
         "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
-        "inline tail" },
+        "does not match its checksum" },
       { "an event row copied under a new ID", "INSERT INTO events(event_id, room_nid, kind) " ..
         "SELECT event_id, room_nid, kind FROM events WHERE event_id = '$topic:example.org'",
         "an event ID is stored twice" },
@@ -360,7 +360,14 @@ describe("roomstate (the command-line tool)", function()
         "FROM events WHERE event_id = '$topic:example.org')", "snapshot is missing" },
       { "a snapshot's entry count changed", "UPDATE snapshots SET nentries = nentries + 1 " ..
         "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
-        "entry count" },
+        "does not match its checksum" },
+      { "one byte of a block changed", "UPDATE blocks SET data = substr(data, 1, length(data) - 1) " ..
+        "|| x'7f' WHERE nid = (SELECT max(nid) FROM blocks)", "content hash" },
+      { "one byte of an output changed", "UPDATE outputs SET data = substr(data, 1, " ..
+        "length(data) - 1) || x'7e' WHERE position = 3", "does not match its checksum" },
+      { "a snapshot moved to another room", "UPDATE snapshots SET room_nid = room_nid + 1 " ..
+        "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
+        "does not match its checksum" },
       { "rooms.state_hash changed", "UPDATE rooms SET state_hash = state_hash + 1 WHERE created = 1",
         "state hash does not match" },
       { "the current state pointed elsewhere", "UPDATE rooms SET current_snap = (SELECT after_snap " ..

@@ -51,8 +51,30 @@ static void check_prepared_once(t_run *t)
     rs_close(db);
 }
 
+/* Schema 6: every snapshot and output row carries rs_row_sum of its
+ * values, written by the statements themselves; one changed value breaks
+ * it. */
+static void check_row_sums(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT sum IS rs_row_sum(room_nid, nentries, data, NULL, NULL), "
+        "sum IS rs_row_sum(room_nid, nentries + 1, data, NULL, NULL), "
+        "rs_row_sum(1, 2, x'', NULL, NULL) IS rs_row_sum(1, 2, NULL, NULL, NULL) "
+        "FROM snapshots WHERE nid = 1";
+    CHECK(t, sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) == SQLITE_OK, "prepare");
+    CHECK(t, sqlite3_step(st) == SQLITE_ROW, "the empty state's row");
+    CHECK(t, sqlite3_column_int(st, 0) == 1, "the empty state's row is summed");
+    CHECK(t, sqlite3_column_int(st, 1) == 0, "another entry count breaks the sum");
+    CHECK(t, sqlite3_column_int(st, 2) == 0, "an empty blob is not NULL");
+    sqlite3_finalize(st);
+    rs_close(db);
+}
+
 void test_db(t_run *t)
 {
+    check_row_sums(t);
     check_junk_file(t);
     check_bad_path(t);
     check_prepared_once(t);

@@ -1,0 +1,74 @@
+-- Issue 14 §1.4: a corrupted row is an error, never an answer. Before
+-- schema 6, a changed entry count made count() wrong without an error,
+-- and a changed byte of a block or output was served as it was.
+local roomstate = require "roomstate"
+local harness = require "roomstate.harness"
+local S = require "support"
+
+describe("corrupted rows", function()
+  local dir, path, room_id
+
+  before_each(function()
+    dir = S.tmpdir()
+    path = dir .. "/c.db"
+    local store = assert(roomstate.open(path))
+    local room = assert(harness.new(store, { seed = "c" }):create_room("@a:x"))
+    -- enough members for the state to be stored in blocks, not inline
+    local batch = {}
+    for i = 1, 300 do
+      local _, pdu = room:join(("@u%d:x"):format(i), { ingest = false })
+      batch[#batch + 1] = { event = pdu }
+      room.head = { pdu.event_id }
+    end
+    assert(store:ingest_batch(batch))
+    room_id = room.room.id
+    store:close()
+  end)
+  after_each(function() S.rmdir(dir) end)
+
+  local function reopened(sql)
+    S.sql_value(path, sql)
+    return assert(roomstate.open(path))
+  end
+
+  it("a snapshot's entry count changed: count() fails, it does not miscount", function()
+    local store = reopened("UPDATE snapshots SET nentries = nentries + 1 WHERE nid = " ..
+                           "(SELECT current_snap FROM rooms WHERE created = 1)")
+    local st = store:current_state(room_id)
+    local n, err, code
+    if st then n, err, code = st:count() else err, code = select(2, store:current_state(room_id)) end
+    assert.is_nil(n)
+    assert.equal("CORRUPT", code)
+    assert.matches("checksum", err)
+    store:close()
+  end)
+
+  it("a block's byte changed: the state does not load", function()
+    assert.equal("1", S.sql_value(path, "SELECT count(*) > 0 FROM blocks"))
+    local store = reopened("UPDATE blocks SET data = substr(data, 1, length(data) - 1) || " ..
+                           "x'7f' WHERE nid = (SELECT max(nid) FROM blocks)")
+    local ok, err = store:check()
+    assert.is_nil(ok)
+    assert.matches("content hash", err)
+    store:close()
+  end)
+
+  it("an output's byte changed: outputs fail to read, naming the position", function()
+    local store = reopened("UPDATE outputs SET data = substr(data, 1, length(data) - 1) || " ..
+                           "x'7e' WHERE position = 3")
+    local list, err, code = store:outputs_json(1, 100)
+    assert.is_nil(list)
+    assert.equal("CORRUPT", code)
+    assert.matches("output 3", err)
+    assert.is_nil((store:check()))
+    store:close()
+  end)
+
+  it("an untouched file reads and checks", function()
+    local store = assert(roomstate.open(path))
+    assert.equal(305, store:current_state(room_id):count())
+    assert.truthy(store:outputs_json(1, 100))
+    assert.is_true(store:check())
+    store:close()
+  end)
+end)
