@@ -462,8 +462,11 @@ static int phase_edges(ingest *c)
 
 /* ---- extremities ---- */
 
-/* Whether a stored event lists the event as a prev. An event stored just
- * now has none, and the answer matters only when other extremities stay. */
+/* Whether a stored event of this room lists the event as a prev. An
+ * event of another room may name any ID (a prev not stored yet is not
+ * refused), and counted it would keep this one from the extremities. An
+ * event stored just now has none, and the answer matters only when other
+ * extremities stay. */
 static int has_child(ingest *c, int *yes)
 {
     sqlite3_stmt *st;
@@ -472,6 +475,7 @@ static int has_child(ingest *c, int *yes)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int64(st, 2, c->room);
     int step = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
