@@ -30,3 +30,58 @@ describe("issue 14 §1.2: edges count only within a room", function()
     store:close()
   end)
 end)
+
+describe("issue 14 §1.3: cyclic prev events are refused", function()
+  local function refused(store, err, code, ids)
+    assert.equal("BAD_EVENT", code)
+    for _, id in ipairs(ids) do assert.matches(id, err, 1, true) end
+    assert.matches("cycle", err, 1, true)
+  end
+
+  it("an event that lists itself, at every kind", function()
+    local store, h = open()
+    local a = assert(h:create_room("@alice:example.org"))
+    local state = assert(store:current_state(a.room.id)):event_ids()
+    local before = S.counts(store)
+    for _, o in ipairs({ { kind = "old", state = state }, { kind = "new", state = state },
+                         { kind = "old" }, { kind = "new" }, { kind = "outlier" } }) do
+      o.event_id, o.prev = "$self", { "$self", a.head[1] }
+      local id, err, code = a:send("me", o)
+      assert.is_nil(id)
+      refused(store, err, code, { "$self" })
+      assert.same(before, S.counts(store))
+    end
+    store:close()
+  end)
+
+  it("A lists B, then B lists A (B not stored when A came)", function()
+    local store, h = open()
+    local a = assert(h:create_room("@alice:example.org"))
+    local head = a.head[1]
+    local state = assert(store:current_state(a.room.id)):event_ids()
+    assert(a:send("A", { event_id = "$A", prev = { "$B" }, kind = "old", state = state }))
+    local before = S.counts(store)
+    for _, kind in ipairs({ "new", "old" }) do
+      local id, err, code = a:send("B", { event_id = "$B", prev = { "$A" }, kind = kind })
+      assert.is_nil(id)
+      refused(store, err, code, { "$A", "$B" })
+      assert.same(before, S.counts(store))
+    end
+    assert.same({ head }, store:latest_events(a.room.id))
+    store:close()
+  end)
+
+  it("a longer cycle: A lists C, C lists B, B lists A", function()
+    local store, h = open()
+    local a = assert(h:create_room("@alice:example.org"))
+    local state = assert(store:current_state(a.room.id)):event_ids()
+    assert(a:send("A", { event_id = "$A", prev = { "$C" }, kind = "old", state = state }))
+    assert(a:send("C", { event_id = "$C", prev = { "$B" }, kind = "old", state = state }))
+    local before = S.counts(store)
+    local id, err, code = a:send("B", { event_id = "$B", prev = { "$A" } })
+    assert.is_nil(id)
+    refused(store, err, code, { "$A", "$B" })
+    assert.same(before, S.counts(store))
+    store:close()
+  end)
+end)
