@@ -85,3 +85,144 @@ describe("issue 14 §1.3: cyclic prev events are refused", function()
     store:close()
   end)
 end)
+
+-- Python's json made strict (spec/support/strict_json.py): "ok" or the error.
+local function strict_parse(text)
+  local dir = S.tmpdir()
+  S.write(dir .. "/in", text)
+  local p = io.popen(S.PYTHON .. " spec/support/strict_json.py < " .. dir .. "/in")
+  local out = p:read("*a")
+  p:close()
+  S.rmdir(dir)
+  return (out:gsub("%s+$", ""))
+end
+
+-- A valid message's JSON text with content {"body": "hi", "n": 7}, and the
+-- lenient variants of it that lua-cjson accepted.
+local function lenient_variants(h, room)
+  local _, _, text = h:emit(room.room, room.head, { type = "m.room.message",
+                                                    content = { body = "hi", n = 7 } },
+                            { ingest = false, event_id = "$lenient:example.org" })
+  assert(text:find('"n":7', 1, true) and text:find('"body":"hi"', 1, true), text)
+  local out = {}
+  for _, num in ipairs({ "0x10", "NaN", "Infinity", "-Infinity", "01", "+1", "1.", ".5" }) do
+    out[#out + 1] = (text:gsub('"n":7', '"n":' .. num))
+  end
+  out[#out + 1] = (text:gsub('"body":"hi"', '"body":"h\1i"'))    -- raw control character
+  out[#out + 1] = (text:gsub('"body":"hi"', '"body":"h\255i"'))  -- invalid UTF-8
+  out[#out + 1] = (text:gsub('"body":"hi"', '"body":"hi","body":"ho"')) -- a key twice
+  out[#out + 1] = (text:gsub('"body":"hi"', '"body":"\\ud800"')) -- a lone surrogate
+  return text, out
+end
+
+describe("issue 14 §2.6: events as JSON text are strict JSON", function()
+  it("ingest and ingest_batch refuse lenient JSON with NOT_JSON, writing nothing", function()
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local good, bad = lenient_variants(h, room)
+    local before = S.counts(store)
+    for _, text in ipairs(bad) do
+      local res, err, code = store:ingest(text)
+      assert.is_nil(res, text)
+      assert.equal("NOT_JSON", code, text)
+      assert.matches("^NOT_JSON: ", err)
+      res, err, code = store:ingest_batch({ { event = text } })
+      assert.is_nil(res, text)
+      assert.equal("NOT_JSON", code, text)
+      assert.matches("item 1", err, 1, true)
+      assert.same(before, S.counts(store))
+    end
+    assert(store:ingest(good))
+    local all = assert(store:outputs_json(0))
+    assert.equal("ok", strict_parse(all))
+    for _, one in ipairs(assert(store:outputs_json_list(0))) do
+      assert.equal("ok", strict_parse(one))
+    end
+    store:close()
+  end)
+
+  it("the item parser (CLI import, HTTP) refuses it too", function()
+    local items = require "roomstate.items"
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local _, bad = lenient_variants(h, room)
+    for _, text in ipairs(bad) do
+      local got, _, code = items.parse_items(text)
+      assert.is_nil(got, text)
+      assert.equal("NOT_JSON", code, text)
+      got, _, code = items.parse_items('[{"event":' .. text .. ',"kind":"old"}]')
+      assert.is_nil(got, text)
+      assert.equal("NOT_JSON", code, text)
+    end
+    store:close()
+  end)
+
+  it("roomstate import refuses a lenient line and stores nothing", function()
+    local server_mod = require "support.nginx_server"
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local good, bad = lenient_variants(h, room)
+    store:close()
+    local dir = S.tmpdir()
+    for i, text in ipairs({ bad[1], bad[9], bad[11] }) do
+      local db = dir .. "/" .. i .. ".db"
+      S.write(dir .. "/in.jsonl", text .. "\n")
+      local status, out = server_mod.sh(string.format(
+        "ROOMSTATE_BUILD='%s' bin/roomstate import '%s' '%s/in.jsonl'",
+        server_mod.build_dir(), db, dir), true)
+      assert.equal(1, status, out)
+      assert.matches("NOT_JSON", out, 1, true)
+      assert.is_nil(io.open(db), "a failed first import leaves no file")
+    end
+    assert.truthy(good)
+    S.rmdir(dir)
+  end)
+end)
+
+describe("issue 14 §2.6: over HTTP", function()
+  local server_mod = require "support.nginx_server"
+  local http = require "support.http"
+  local rooms_mod = require "support.nginx_rooms"
+  if not server_mod.find_nginx() then
+    it("is skipped: nginx is not installed", function() pending("no nginx") end)
+    return
+  end
+
+  it("POST refuses lenient JSON with 400 NOT_JSON; GET /outputs is strict JSON", function()
+    local server = assert(server_mod.start({ workers = 1, prefix = "/v1", init = [[
+      require("roomstate.nginx").configure{ db = ngx.config.prefix() .. "rooms.db",
+                                            prefix = "/v1" }
+    ]] }))
+    local conn = http.client("127.0.0.1", server.port, 30)
+    local ok, err = pcall(function()
+      local room = "!strict:test"
+      local path = server.url("/rooms/%21strict%3Atest/events")
+      local body, rec = rooms_mod.setup(room, {})
+      local status, rbody = conn:request("POST", path, body)
+      assert.equal(200, status, rbody)
+      local msg = rooms_mod.encode({
+        event_id = "$m:test", room_id = room, sender = rooms_mod.ADMIN, type = "m.room.message",
+        content = { body = "hi", n = 7 }, prev_events = { rec.head }, depth = rec.depth + 1,
+        auth_events = rooms_mod.auth_events(rec, rooms_mod.ADMIN), origin_server_ts = 1 })
+      local store = assert(roomstate.open(server.dir .. "/rooms.db", { deliver = false }))
+      local before = S.counts(store)
+      for _, v in ipairs({ (msg:gsub('"n":7', '"n":NaN')), (msg:gsub('"n":7', '"n":0x10')),
+                           (msg:gsub('"body":"hi"', '"body":"h\1i"')),
+                           (msg:gsub('"body":"hi"', '"body":"hi","body":"ho"')) }) do
+        status, rbody = conn:request("POST", path, v)
+        assert.equal(400, status, rbody)
+        assert.matches('"NOT_JSON"', rbody, 1, true)
+      end
+      assert.same(before, S.counts(store))
+      store:close()
+      status, rbody = conn:request("POST", path, msg)
+      assert.equal(200, status, rbody)
+      status, rbody = conn:request("GET", server.url("/outputs?from=0"))
+      assert.equal(200, status, rbody)
+      assert.equal("ok", strict_parse(rbody))
+    end)
+    conn:close()
+    server.cleanup()
+    assert(ok, err)
+  end)
+end)
