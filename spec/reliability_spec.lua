@@ -222,3 +222,36 @@ describe("issue 14 §2.6: over HTTP", function()
     assert(ok, err)
   end)
 end)
+
+describe("issue 14 §2.9: content and reference shapes", function()
+  it("refuses content: [] and three-element pairs in v1-v2 rooms, writing nothing", function()
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local _, _, text = h:emit(room.room, room.head, { type = "m.room.message",
+                                                      content = { body = "hi" } },
+                              { ingest = false, event_id = "$shape:example.org" })
+    local before = S.counts(store)
+    local res, err, code = store:ingest((text:gsub('"content":{"body":"hi"}', '"content":[]')))
+    assert.is_nil(res)
+    assert.equal("BAD_EVENT", code)
+    assert.matches("content must be an object, got []", err, 1, true)
+    local old = assert(h:create_room("@alice:example.org", { version = "1" }))
+    local _, pdu = h:emit(old.room, old.head, { type = "m.room.message", content = { body = "x" } },
+                          { ingest = false })
+    local good = require("roomstate.harness").pdu_json(pdu)
+    before = S.counts(store)
+    local pair = assert(good:match('"prev_events":%[(%[.-%])%]'), good)
+    for _, bad in ipairs({ (pair:gsub("%]$", ',"extra"]')), (pair:gsub("%]$", ',{}]')),
+                           (pair:gsub(",.*", "]")), (pair:gsub(",.*", ',[]]')) }) do
+      local t = good:gsub('"prev_events":%[.-%]%]',
+                          '"prev_events":[' .. bad:gsub("%%", "%%%%") .. ']')
+      res, err, code = store:ingest(t)
+      assert.is_nil(res, t)
+      assert.equal("BAD_EVENT", code, t)
+      assert.matches("prev_events[1] has the wrong shape", err, 1, true)
+    end
+    assert.same(before, S.counts(store))
+    assert(store:ingest(good))
+    store:close()
+  end)
+end)

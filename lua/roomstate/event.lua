@@ -76,8 +76,8 @@ local function show_json(v)
   return show(json.encode(v))
 end
 
--- prev_events/auth_events: [[id, {hashes}], ...] in room versions 1 and 2,
--- [id, ...] later. Returns the IDs and the shape (true for pairs) so the
+-- prev_events/auth_events: [[id, {hashes}], ...] in room versions 1 and 2
+-- (exactly two elements, the second an object), [id, ...] later. Returns the IDs and the shape (true for pairs) so the
 -- caller can hold it against the room's version once that is known.
 local function event_refs(ev, field, pairs_shape)
   local v = ev[field]
@@ -88,8 +88,8 @@ local function event_refs(ev, field, pairs_shape)
     local item, id = v[i], nil
     if type(item) == "string" and pairs_shape ~= true then
       id, pairs_shape = item, false
-    elseif type(item) == "table" and pairs_shape ~= false and is_array(item)
-        and type(item[1]) == "string" and type(item[2]) == "table" then
+    elseif type(item) == "table" and pairs_shape ~= false and is_array(item) and #item == 2
+        and type(item[1]) == "string" and is_object(item[2]) then
       id, pairs_shape = item[1], true
     else
       return bad("%s[%d] has the wrong shape for this room version: %s", field, i,
