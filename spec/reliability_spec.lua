@@ -255,3 +255,27 @@ describe("issue 14 §2.9: content and reference shapes", function()
     store:close()
   end)
 end)
+
+describe("issue 14 §2.8: a state list holds the room's create event", function()
+  it("a rewrite to an empty list or one without the create event is BAD_STATE", function()
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local full = assert(store:current_state(room.room.id)):event_ids()
+    local no_create = {}
+    for _, id in ipairs(full) do
+      if id ~= room.room.create_id then no_create[#no_create + 1] = id end
+    end
+    local before = S.counts(store)
+    for _, list in ipairs({ {}, no_create }) do
+      for _, kind in ipairs({ "new", "old" }) do
+        local id, err, code = room:join("@bob:example.org", { state = list, kind = kind })
+        assert.is_nil(id)
+        assert.equal("BAD_STATE", code, err)
+        assert.matches("no create event", err, 1, true)
+        assert.same(before, S.counts(store))
+      end
+    end
+    assert(room:send("still fine", { state = full }))
+    store:close()
+  end)
+end)
