@@ -130,8 +130,8 @@ static int create_version(ingest *c, const rs_room_version **v)
     rs_str s = c->ev->room_version.s ? c->ev->room_version : (rs_str){"1", 1};
     if ((*v = rs_room_version_find(s.s, s.len)))
         return RS_OK;
-    return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: unknown room version \"%.*s\"",
-                    EVID(c), (int)(s.len > 64 ? 64 : s.len), s.s);
+    return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: unknown room version \"%.*s\" "
+                    "(content.room_version)", EVID(c), (int)(s.len > 64 ? 64 : s.len), s.s);
 }
 
 /* A create event's IDs come first: from v12 its room is named by its

@@ -279,3 +279,57 @@ describe("issue 14 §2.8: a state list holds the room's create event", function(
     store:close()
   end)
 end)
+
+describe("issue 14 §2.7: IDs and room versions", function()
+  local BAD_IDS = { "\0", "\1", "\n", "\127", "\255", "\192\128", "\237\160\128" }
+
+  it("refuses IDs with NUL, control characters or invalid UTF-8, writing nothing", function()
+    local store, h = open()
+    local room = assert(h:create_room("@alice:example.org"))
+    local _, pdu = h:emit(room.room, room.head, { type = "m.room.message", content = { body = "x" } },
+                          { ingest = false })
+    local before = S.counts(store)
+    local function try(field, value, as_text)
+      local ev = {}
+      for k, v in pairs(pdu) do ev[k] = v end
+      if field == "prev_events" or field == "auth_events" then
+        ev[field] = { value }
+      else
+        ev[field] = value
+      end
+      local arg = as_text and require("roomstate.harness").pdu_json(ev) or ev
+      local res, err, code = store:ingest(arg)
+      assert.is_nil(res, field)
+      assert.equal("BAD_EVENT", code, err)
+      assert.matches(field, err, 1, true)
+      assert.same(before, S.counts(store))
+    end
+    for _, b in ipairs(BAD_IDS) do
+      try("event_id", "$a" .. b .. "b:example.org")
+      try("sender", "@a" .. b .. "b:example.org")
+      try("room_id", room.room.id .. b)
+      try("prev_events", room.head[1] .. b)
+      try("auth_events", room.room.create_id .. b)
+      if b == "\0" or b == "\1" then
+        try("event_id", "$a" .. b .. "b:example.org", true) -- as \u0000 in JSON text
+      end
+    end
+    store:close()
+  end)
+
+  it("a create event's room_version is a known one of at most 32 bytes", function()
+    local store = assert(roomstate.open(":memory:"))
+    local before = S.counts(store)
+    for _, v in ipairs({ "10" .. ("x"):rep(40), ("1"):rep(33), "10\0", "10 ", "99", "" }) do
+      local res, err, code = store:ingest({
+        event_id = "$c:x", room_id = "!r:x", sender = "@a:x", type = "m.room.create",
+        state_key = "", content = { creator = "@a:x", room_version = v },
+        prev_events = {}, auth_events = {}, depth = 1 })
+      assert.is_nil(res, v)
+      assert.equal("BAD_EVENT", code, err)
+      assert.matches("room_version", err, 1, true)
+      assert.same(before, S.counts(store))
+    end
+    store:close()
+  end)
+end)

@@ -16,9 +16,10 @@ local core = require "roomstate.core"
 
 local type, tostring, pairs, math_floor, string_sub, string_format, setmetatable, getmetatable =
       type, tostring, pairs, math.floor, string.sub, string.format, setmetatable, getmetatable
+local string_find, string_byte = string.find, string.byte
 local json_decode, ARRAY = core.json_decode, core.json_array_mt
 
-local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255 }
+local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255, MAX_VERSION_BYTES = 32 }
 
 local MAX_INT = 9007199254740991 -- 2^53 - 1, the largest exact integer
 
@@ -40,6 +41,42 @@ local function show(v)
   return tostring(v)
 end
 
+-- Whether the bytes at i start a valid UTF-8 sequence: its length, or nil
+-- (overlong forms, surrogates and code points past U+10FFFF are not).
+local function utf8_at(s, i)
+  local c, c1 = string_byte(s, i, i + 1)
+  local n, lo, hi = nil, 0x80, 0xBF
+  if c < 0x80 then return 1
+  elseif c >= 0xC2 and c <= 0xDF then n = 2
+  elseif c >= 0xE0 and c <= 0xEF then
+    n = 3
+    if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
+  elseif c >= 0xF0 and c <= 0xF4 then
+    n = 4
+    if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+  else return nil end
+  if not c1 or c1 < lo or c1 > hi then return nil end
+  for k = i + 2, i + n - 1 do
+    local b = string_byte(s, k)
+    if not b or b < 0x80 or b > 0xBF then return nil end
+  end
+  return n
+end
+
+-- Why an ID's bytes are unusable (a NUL or other control character, which
+-- C strings and consumers cut or choke on, or invalid UTF-8), or nil.
+local function id_fault(v)
+  if string_find(v, "[%z\1-\31\127]") then return "a control character" end
+  if not string_find(v, "[\128-\255]") then return nil end
+  local i = 1
+  while i <= #v do
+    local n = utf8_at(v, i)
+    if not n then return "invalid UTF-8" end
+    i = i + n
+  end
+  return nil
+end
+
 -- An ID field; an optional one may be absent (false then).
 local function check_id(ev, field, sigil, optional)
   local v = ev[field]
@@ -52,6 +89,8 @@ local function check_id(ev, field, sigil, optional)
   if #v > _M.MAX_ID_BYTES then
     return bad("%s is %d bytes, more than %d: %s", field, #v, _M.MAX_ID_BYTES, show(v))
   end
+  local fault = id_fault(v)
+  if fault then return bad("%s has %s: %s", field, fault, show(v)) end
   return v
 end
 
@@ -98,6 +137,8 @@ local function event_refs(ev, field, pairs_shape)
     if string_sub(id, 1, 1) ~= "$" or #id > _M.MAX_ID_BYTES then
       return bad("%s[%d] is not an event ID: %s", field, i, show(id))
     end
+    local fault = id_fault(id)
+    if fault then return bad("%s[%d] has %s: %s", field, i, fault, show(id)) end
     ids[i] = id
   end
   return ids, pairs_shape
@@ -231,6 +272,11 @@ function _M.decode(event)
     version = content.room_version
     if version ~= nil and type(version) ~= "string" then
       return bad("%s: content.room_version must be a string, got %s", name, show(version))
+    end
+    -- the core knows which versions exist; it is never handed a long one
+    if version and #version > _M.MAX_VERSION_BYTES then
+      return bad("%s: content.room_version is %d bytes, more than %d: %s", name, #version,
+                 _M.MAX_VERSION_BYTES, show(version))
     end
   end
   local prev, auth, pairs_shape
