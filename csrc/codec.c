@@ -79,11 +79,6 @@ static uint64_t zigzag(int64_t v)
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
 static size_t restarts_of(size_t n)
 {
     return (n + RS_RESTART - 1) / RS_RESTART;
@@ -131,6 +126,8 @@ typedef struct layout {
 
 static int read_layout(const uint8_t *p, size_t len, layout *l)
 {
+    if (!p || len == 0) /* SQLite gives NULL for an empty blob: no NULL + 0 */
+        return -1;
     const uint8_t *q = p, *end = p + len;
     uint64_t n;
     if (get_varint(&q, end, &n) != 0 || n > len)
@@ -158,6 +155,28 @@ static const uint8_t *restart_at(const layout *l, const uint8_t *base,
     return (q >= l->first && q < l->footer) ? q : NULL;
 }
 
+/* base + delta as an ID in [0, INT64_MAX], in unsigned arithmetic: a
+ * corrupt delta is refused, never a signed overflow. */
+static int add_id(rs_nid base, uint64_t delta, rs_nid *out)
+{
+    if (base < 0 || delta > (uint64_t)INT64_MAX - (uint64_t)base)
+        return -1;
+    *out = (rs_nid)((uint64_t)base + delta);
+    return 0;
+}
+
+/* base + the zigzagged signed delta, within [0, INT64_MAX]. */
+static int add_signed_id(rs_nid base, uint64_t zz, rs_nid *out)
+{
+    uint64_t mag = (zz >> 1) + (zz & 1); /* |delta|: up to 2^63 */
+    if (!(zz & 1))
+        return add_id(base, mag, out);
+    if (base < 0 || mag > (uint64_t)base)
+        return -1;
+    *out = (rs_nid)((uint64_t)base - mag);
+    return 0;
+}
+
 static int next_entry(const uint8_t **q, const uint8_t *end, rs_entry *prev)
 {
     uint64_t dt, k, ev;
@@ -165,10 +184,11 @@ static int next_entry(const uint8_t **q, const uint8_t *end, rs_entry *prev)
         get_varint(q, end, &ev))
         return -1;
     rs_entry e;
-    e.type = prev->type + (rs_nid)dt;
-    e.key = dt == 0 ? prev->key + (rs_nid)k : (rs_nid)k;
-    e.event = prev->event + unzigzag(ev);
-    if (e.type <= 0 || e.key <= 0 || e.event < 0 || (dt == 0 && k == 0))
+    if (add_id(prev->type, dt, &e.type) ||
+        add_id(dt == 0 ? prev->key : 0, k, &e.key) ||
+        add_signed_id(prev->event, ev, &e.event))
+        return -1;
+    if (e.type <= 0 || e.key <= 0 || (dt == 0 && k == 0))
         return -1;
     *prev = e;
     return 0;
@@ -266,6 +286,8 @@ int rs_snapblob_encode(const rs_blockref *refs, size_t n, rs_buf *out)
 int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
                        size_t *n, size_t *used)
 {
+    if (!p || len == 0)
+        return -1;
     const uint8_t *q = p, *end = p + len;
     uint64_t cnt, id, size;
     if (get_varint(&q, end, &cnt) != 0 || cnt > RS_MAX_BLOCKS)

@@ -130,8 +130,8 @@ static int create_version(ingest *c, const rs_room_version **v)
     rs_str s = c->ev->room_version.s ? c->ev->room_version : (rs_str){"1", 1};
     if ((*v = rs_room_version_find(s.s, s.len)))
         return RS_OK;
-    return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: unknown room version \"%.*s\"",
-                    EVID(c), (int)(s.len > 64 ? 64 : s.len), s.s);
+    return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: unknown room version \"%.*s\" "
+                    "(content.room_version)", EVID(c), (int)(s.len > 64 ? 64 : s.len), s.s);
 }
 
 /* A create event's IDs come first: from v12 its room is named by its
@@ -284,6 +284,77 @@ static int phase_ids(ingest *c)
     return RS_OK;
 }
 
+static int is_in(rs_nid x, const rs_nid *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == x)
+            return 1;
+    return 0;
+}
+
+static int has_child(ingest *c, int *yes);
+
+/* A cycle of prev events found: prev event i leads back to the event. */
+static int cycle(ingest *c, size_t i)
+{
+    rs_str p = c->ev->prev[i];
+    return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: prev event %.*s %s: prev events may not "
+                    "form a cycle", EVID(c), (int)p.len, p.s,
+                    rs__str_eq(p, c->ev->event_id) ? "is the event itself"
+                                                   : "leads back to it");
+}
+
+/* Whether the stored ancestors of the event's prevs include the event.
+ * Only an event some stored event of its room lists (its row existed
+ * before, and it has a child) can close a cycle; the walk reads at most
+ * RS_CYCLE_MAX stored events' prev lists. origin[k] is the prev that
+ * led to walk[k], for the message. */
+#define RS_CYCLE_MAX 64
+static int walk_back(ingest *c)
+{
+    rs_nid walk[RS_CYCLE_MAX];
+    size_t origin[RS_CYCLE_MAX], n = 0;
+    for (size_t i = 0; i < c->ev->nprev && n < RS_CYCLE_MAX; i++)
+        if (c->prev[i] && !is_in(c->prev[i], walk, n)) {
+            origin[n] = i;
+            walk[n++] = c->prev[i];
+        }
+    for (size_t k = 0; k < n; k++) {
+        rs_nid more[RS_CYCLE_MAX];
+        rs_event_row r;
+        size_t got = 0;
+        int rc = rs__event_row_read(c->db, walk[k], &r);
+        if (!rc && r.kind > 0 && r.room == c->room)
+            rc = rs__event_prevs(c->db, walk[k], more, RS_CYCLE_MAX, &got);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < got; j++) {
+            if (more[j] == c->id)
+                return cycle(c, origin[k]);
+            if (n < RS_CYCLE_MAX && !is_in(more[j], walk, n)) {
+                origin[n] = origin[k];
+                walk[n++] = more[j];
+            }
+        }
+    }
+    return RS_OK;
+}
+
+/* Prev events that lead back to the event would make it its own
+ * ancestor: refused, whatever the kind. */
+static int refuse_cycles(ingest *c)
+{
+    int child = 0, rc;
+    for (size_t i = 0; i < c->ev->nprev; i++)
+        if (rs__str_eq(c->ev->prev[i], c->ev->event_id))
+            return cycle(c, i);
+    if (c->is_new_row || c->kind == RS_KIND_OUTLIER)
+        return RS_OK;
+    if ((rc = has_child(c, &child)))
+        return rc;
+    return child ? walk_back(c) : RS_OK;
+}
+
 static int phase_prevs(ingest *c)
 {
     const rs_event *ev = c->ev;
@@ -295,7 +366,7 @@ static int phase_prevs(ingest *c)
         if (rc != RS_OK && rc != RS_ENOTFOUND)
             return rc;
     }
-    return RS_OK;
+    return refuse_cycles(c);
 }
 
 /* ---- the state before ---- */
@@ -469,8 +540,11 @@ static int phase_edges(ingest *c)
 
 /* ---- extremities ---- */
 
-/* Whether a stored event lists the event as a prev. An event stored just
- * now has none, and the answer matters only when other extremities stay. */
+/* Whether a stored event of this room lists the event as a prev. An
+ * event of another room may name any ID (a prev not stored yet is not
+ * refused), and counted it would keep this one from the extremities. An
+ * event stored just now has none, and the answer matters only when other
+ * extremities stay. */
 static int has_child(ingest *c, int *yes)
 {
     sqlite3_stmt *st;
@@ -479,6 +553,7 @@ static int has_child(ingest *c, int *yes)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int64(st, 2, c->room);
     int step = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -486,14 +561,6 @@ static int has_child(ingest *c, int *yes)
         return rs__sqlfail(c->db, "reading event edges");
     *yes = step == SQLITE_ROW;
     return RS_OK;
-}
-
-static int is_in(rs_nid x, const rs_nid *set, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (set[i] == x)
-            return 1;
-    return 0;
 }
 
 /* The events behind a new event's rejected or soft-failed prevs (never

@@ -69,7 +69,8 @@
                    "WHERE event_id=?1")                                        \
     X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
     X(EDGE_PUT, "INSERT OR IGNORE INTO edges(prev_nid,child_nid) VALUES(?1,?2)") \
-    X(EDGE_HAS_CHILD, "SELECT 1 FROM edges WHERE prev_nid=?1 LIMIT 1")         \
+    X(EDGE_HAS_CHILD, "SELECT 1 FROM edges JOIN events ON events.nid=child_nid"  \
+                      " WHERE prev_nid=?1 AND events.room_nid=?2 LIMIT 1")     \
     X(ROOM_INFO, "SELECT created, version, current_snap, state_hash, "         \
                  "last_sent, extremities FROM rooms WHERE nid=?1")             \
     X(ROOM_CREATE, "UPDATE rooms SET created=1, version=?2 WHERE nid=?1")      \

@@ -1,4 +1,5 @@
-/* lua_binding.c - roomstate.core: the only file that includes Lua headers.
+/* lua_binding.c - roomstate.core: with lua_json.c, the only file that includes
+ * Lua headers.
  *
  * It turns the C API into two userdata types, roomstate.Store and
  * roomstate.State, speaking string IDs only. Numeric IDs appear solely in
@@ -14,6 +15,7 @@
 #include "lauxlib.h"
 #include "lua.h"
 #include "crypto.h"
+#include "lua_json.h"
 #include "roomstate.h"
 
 #define STORE_MT "roomstate.Store"
@@ -1534,6 +1536,7 @@ int luaopen_roomstate_core(lua_State *L)
         {"room_id", l_room_id},               {"verify_json", l_verify_json},
         {"sign_json", l_sign_json},           {NULL, NULL}};
     luaL_register(L, NULL, crypto_helpers);
+    rs_lua_json_register(L);
     luaL_getmetatable(L, STORE_MT);
     lua_getfield(L, -1, "__index");
     lua_setfield(L, -3, "Store");

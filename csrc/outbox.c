@@ -194,7 +194,6 @@ static int render_tail(rs_db *db, rs_buf *b, rs_nid last_sent, uint64_t hash)
  * stores it: without "position" and "event", which compose() adds. */
 static int render(rs_db *db, const uint8_t *p, size_t len, rs_nid event, rs_buf *b)
 {
-    const uint8_t *end = p + len;
     int rc;
     if (len >= 1 && p[0] == OUT_OLD) {
         if ((rc = render_head(db, b, "old_room_event", event)))
@@ -203,6 +202,7 @@ static int render(rs_db *db, const uint8_t *p, size_t len, rs_nid event, rs_buf 
     }
     if (len < 10 || p[0] != OUT_NEW)
         return rs__fail(db, RS_ECORRUPT, "an output does not decode");
+    const uint8_t *end = p + len; /* p is not NULL: len >= 10 */
     int rewrote = p[1];
     uint64_t hash = 0, last_sent;
     for (int k = 0; k < 8; k++)

@@ -157,6 +157,18 @@ static int no_rejected(rs_db *db, rs_nid room, const rs_entry *given, size_t n)
     return rc;
 }
 
+/* Every state of a room holds its create event: a list without it (an
+ * empty one included) would found the room's state on nothing. Sorted by
+ * key, the create event (type 1, key "" = 1) comes first. */
+static int has_create(rs_db *db, const rs_entry *given, size_t n)
+{
+    if (n && given[0].type == RS_TYPE_CREATE && given[0].key == RS_KEY_EMPTY)
+        return RS_OK;
+    return rs__fail(db, RS_EBAD_STATE, n ? "the state list of %zu events has no create event"
+                                         : "the state list is empty: it has no create event",
+                    n);
+}
+
 int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
                    size_t n, rs_nid *out)
 {
@@ -168,6 +180,8 @@ int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
         rc = no_rejected(db, room, given, n);
     if (rc == RS_OK)
         rc = sort_unique(db, given, &n);
+    if (rc == RS_OK)
+        rc = has_create(db, given, n);
     if (rc == RS_OK)
         rc = store_list(db, room, current, given, n, out);
     free(given);

@@ -73,7 +73,7 @@ describe("room versions", function()
 
   it("refuses a create event of an unknown version, naming it, and stores nothing", function()
     local store = assert(roomstate.open(":memory:"))
-    local long = ("9"):rep(40)
+    local long = ("9"):rep(32) -- a longer one is refused before (issue 14 §2.7)
     for _, v in ipairs({ "banana", long, "", "1.0" }) do
       local c0 = S.counts(store)
       local res, err, code = store:ingest(create_pdu(v))
@@ -169,14 +169,14 @@ describe("one decode per event", function()
     local text = cjson.encode(pdu)
     local parsed = assert(items.parse_items(text))
     -- outliers have no output, whose decode would count too
-    local decode, calls, watched = event.json.decode, 0, text
+    local decode, calls, watched = event.decode_json, 0, text
     local function spy(s, ...)
       if s == watched then calls = calls + 1 end
       return decode(s, ...)
     end
-    event.json.decode = spy
+    event.decode_json = spy
     local ok, res = pcall(store.ingest_batch, store, { { event = parsed[1].event, kind = "outlier" } })
-    event.json.decode = decode
+    event.decode_json = decode
     assert(ok, res)
     assert(res, "ingest failed")
     assert.equal(0, calls)
@@ -185,9 +185,9 @@ describe("one decode per event", function()
     local _, pdu2 = h:emit(room.room, { pdu.event_id }, { type = "m.room.message", content = {} },
                            { ingest = false })
     watched = cjson.encode(pdu2)
-    event.json.decode = spy
+    event.decode_json = spy
     ok, res = pcall(store.ingest, store, watched, { kind = "outlier" })
-    event.json.decode = decode
+    event.decode_json = decode
     assert(ok, res)
     assert(res)
     assert.equal(1, calls)

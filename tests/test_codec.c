@@ -70,8 +70,54 @@ static void check_unsorted(t_run *t)
     rs_buf_free(&b);
 }
 
+/* A block of two entries whose deltas are given raw: n, then (dt, key,
+ * zigzagged event delta) twice. */
+static void raw_block(rs_buf *b, const uint64_t v[6])
+{
+    b->len = 0;
+    rs_buf_varint(b, 2);
+    for (int i = 0; i < 6; i++)
+        rs_buf_varint(b, v[i]);
+}
+
+/* Corrupt deltas that would overflow a 64-bit ID are rejected, in
+ * unsigned arithmetic (UBSan flagged the signed sums), and an empty blob
+ * (SQLite hands NULL for a zero-length one) is malformed, not NULL + 0. */
+static void check_overflow(t_run *t)
+{
+    const uint64_t max = (uint64_t)INT64_MAX, zz_max = UINT64_MAX - 1;
+    const uint64_t cases[][6] = {
+        {max, 1, 2, max, 1, 2},     /* type + type */
+        {1, max, 2, 0, max, 2},     /* key + key */
+        {1, 1, zz_max, 0, 1, zz_max}, /* event + event */
+        {1, 1, 2, 0, 1, UINT64_MAX}, /* event 1 - 2^63 */
+    };
+    rs_buf b = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_block(&b, cases[i]);
+        rs_entry d[2];
+        int found;
+        rs_nid ev;
+        CHECK(t, rs_block_decode(b.p, b.len, d, 2) != 0, "overflow case %zu rejected", i);
+        CHECK(t, rs_block_find(b.p, b.len, 99, 99, &found, &ev) != 0 || !found,
+              "overflow case %zu: find misreads nothing", i);
+    }
+    rs_buf_free(&b);
+    size_t n = 7;
+    rs_entry d[1];
+    rs_blockref refs[RS_MAX_BLOCKS];
+    int found;
+    rs_nid ev;
+    CHECK(t, rs_block_count(NULL, 0, &n) != 0, "empty blob has no count");
+    CHECK(t, rs_block_decode(NULL, 0, d, 0) != 0, "empty blob does not decode");
+    CHECK(t, rs_block_find(NULL, 0, 1, 1, &found, &ev) != 0, "empty blob: no lookup");
+    CHECK(t, rs_snapblob_decode(NULL, 0, refs, &n, NULL) != 0, "empty snapshot list");
+    CHECK(t, rs_snapblob_decode(NULL, 0, refs, &n, &n) != 0, "empty snapshot row");
+}
+
 void test_codec(t_run *t)
 {
+    check_overflow(t);
     t_rng r = {.state = 1};
     for (int round = 0; round < 200; round++)
         check_roundtrip(t, &r);

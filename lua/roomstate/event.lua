@@ -1,7 +1,9 @@
 -- roomstate.event: decodes and validates one Matrix PDU.
 --
--- The JSON is decoded once, here, with lua-cjson (or by roomstate.items,
--- which hands over its decoded value). The result is a flat table of every
+-- The JSON is decoded once, here, with the core's strict decoder
+-- (core.json_decode: RFC 8259, no duplicate keys; lua-cjson lets hex, NaN,
+-- leading zeros and raw control characters through), or by roomstate.items,
+-- which hands over its decoded value. The result is a flat table of every
 -- field the C core needs (IDs, sender, type, state key, prev and auth event
 -- IDs and their shape, depth, timestamp, the content fields the auth rules
 -- read, the JSON bytes), so the core parses JSON only where it must: to
@@ -10,17 +12,21 @@
 -- event may lack event_id or room_id) is checked by the core, against its
 -- table of versions.
 local cjson = require "cjson.safe"
+local core = require "roomstate.core"
 
 local type, tostring, pairs, next, math_floor, string_sub, string_format, setmetatable,
       getmetatable =
       type, tostring, pairs, next, math.floor, string.sub, string.format, setmetatable,
       getmetatable
+local string_find, string_byte = string.find, string.byte
+local json_decode, ARRAY = core.json_decode, core.json_array_mt
 
-local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255 }
+local _M = { MAX_BYTES = 65536, MAX_ID_BYTES = 255, MAX_VERSION_BYTES = 32 }
 
 local MAX_INT = 9007199254740991 -- 2^53 - 1, the largest exact integer
 
--- A cjson instance of our own, so no other module's settings change ours.
+-- A cjson instance of our own, so no other module's settings change ours;
+-- it encodes events given as tables. Text is decoded by json_decode.
 local json = cjson.new()
 json.decode_max_depth(64)
 json.encode_max_depth(64)
@@ -37,6 +43,42 @@ local function show(v)
   return tostring(v)
 end
 
+-- Whether the bytes at i start a valid UTF-8 sequence: its length, or nil
+-- (overlong forms, surrogates and code points past U+10FFFF are not).
+local function utf8_at(s, i)
+  local c, c1 = string_byte(s, i, i + 1)
+  local n, lo, hi = nil, 0x80, 0xBF
+  if c < 0x80 then return 1
+  elseif c >= 0xC2 and c <= 0xDF then n = 2
+  elseif c >= 0xE0 and c <= 0xEF then
+    n = 3
+    if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
+  elseif c >= 0xF0 and c <= 0xF4 then
+    n = 4
+    if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+  else return nil end
+  if not c1 or c1 < lo or c1 > hi then return nil end
+  for k = i + 2, i + n - 1 do
+    local b = string_byte(s, k)
+    if not b or b < 0x80 or b > 0xBF then return nil end
+  end
+  return n
+end
+
+-- Why an ID's bytes are unusable (a NUL or other control character, which
+-- C strings and consumers cut or choke on, or invalid UTF-8), or nil.
+local function id_fault(v)
+  if string_find(v, "[%z\1-\31\127]") then return "a control character" end
+  if not string_find(v, "[\128-\255]") then return nil end
+  local i = 1
+  while i <= #v do
+    local n = utf8_at(v, i)
+    if not n then return "invalid UTF-8" end
+    i = i + n
+  end
+  return nil
+end
+
 -- An ID field; an optional one may be absent (false then).
 local function check_id(ev, field, sigil, optional)
   local v = ev[field]
@@ -49,6 +91,8 @@ local function check_id(ev, field, sigil, optional)
   if #v > _M.MAX_ID_BYTES then
     return bad("%s is %d bytes, more than %d: %s", field, #v, _M.MAX_ID_BYTES, show(v))
   end
+  local fault = id_fault(v)
+  if fault then return bad("%s has %s: %s", field, fault, show(v)) end
   return v
 end
 
@@ -61,13 +105,20 @@ local function is_array(t)
   return true
 end
 
--- cjson gives {} for both [] and {}; an object has no array part.
+-- An object has no array part; a decoded JSON array carries ARRAY, so an
+-- empty one is not taken for {} (a table a caller built cannot tell).
 local function is_object(t)
-  return type(t) == "table" and #t == 0
+  return type(t) == "table" and #t == 0 and getmetatable(t) ~= ARRAY
 end
 
--- prev_events/auth_events: [[id, {hashes}], ...] in room versions 1 and 2,
--- [id, ...] later. Returns the IDs and the shape (true for pairs) so the
+local function show_json(v)
+  if type(v) ~= "table" then return show(v) end
+  if getmetatable(v) == ARRAY and #v == 0 then return "[]" end
+  return show(json.encode(v))
+end
+
+-- prev_events/auth_events: [[id, {hashes}], ...] in room versions 1 and 2
+-- (exactly two elements, the second an object), [id, ...] later. Returns the IDs and the shape (true for pairs) so the
 -- caller can hold it against the room's version once that is known.
 local function event_refs(ev, field, pairs_shape)
   local v = ev[field]
@@ -78,16 +129,18 @@ local function event_refs(ev, field, pairs_shape)
     local item, id = v[i], nil
     if type(item) == "string" and pairs_shape ~= true then
       id, pairs_shape = item, false
-    elseif type(item) == "table" and pairs_shape ~= false and is_array(item)
-        and type(item[1]) == "string" and type(item[2]) == "table" then
+    elseif type(item) == "table" and pairs_shape ~= false and is_array(item) and #item == 2
+        and type(item[1]) == "string" and is_object(item[2]) then
       id, pairs_shape = item[1], true
     else
       return bad("%s[%d] has the wrong shape for this room version: %s", field, i,
-                 show(type(item) == "table" and json.encode(item) or item))
+                 show_json(item))
     end
     if string_sub(id, 1, 1) ~= "$" or #id > _M.MAX_ID_BYTES then
       return bad("%s[%d] is not an event ID: %s", field, i, show(id))
     end
+    local fault = id_fault(id)
+    if fault then return bad("%s[%d] has %s: %s", field, i, fault, show(id)) end
     ids[i] = id
   end
   return ids, pairs_shape
@@ -118,7 +171,7 @@ local function text_and_value(event)
     text = event
     if #text > _M.MAX_BYTES then return too_large(text) end
     local err
-    ev, err = json.decode(text)
+    ev, err = _M.decode_json(text, 64)
     if ev == nil then
       return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON"
     end
@@ -207,8 +260,7 @@ function _M.decode(event)
   if room_id == nil then return nil, err, code end
   local content = ev.content
   if not is_object(content) then
-    return bad("%s: content must be an object, got %s", name,
-               show(type(content) == "table" and json.encode(content) or content))
+    return bad("%s: content must be an object, got %s", name, show_json(content))
   end
   local depth = ev.depth
   if type(depth) ~= "number" or depth < 0 or depth ~= math_floor(depth)
@@ -225,6 +277,11 @@ function _M.decode(event)
     version = content.room_version
     if version ~= nil and type(version) ~= "string" then
       return bad("%s: content.room_version must be a string, got %s", name, show(version))
+    end
+    -- the core knows which versions exist; it is never handed a long one
+    if version and #version > _M.MAX_VERSION_BYTES then
+      return bad("%s: content.room_version is %d bytes, more than %d: %s", name, #version,
+                 _M.MAX_VERSION_BYTES, show(version))
     end
   end
   local prev, auth, pairs_shape
@@ -253,5 +310,8 @@ function _M.decode(event)
 end
 
 _M.json = json
+-- the strict decoder text goes through (a field, so a spec can count calls)
+_M.decode_json = json_decode
 _M.is_array = is_array
+_M.is_object = is_object
 return _M

@@ -5,19 +5,24 @@
 --   * an event (a PDU: it has an "event_id"), ingested as kind "new", or
 --   * {"event": {...}, "kind": "new"|"old"|"outlier", "state": ["$id", ...]}
 --     with kind and state as store:ingest takes them (both optional).
--- A request body holds one item or a JSON array of items. cjson decodes and
--- checks the text first; only then does a small slicer below find where each
--- event's bytes lie, so the event is stored exactly as it was sent.
+-- A request body holds one item or a JSON array of items. The core's strict
+-- decoder (core.json_decode) decodes and checks the text first; only then
+-- does a small slicer below find where each event's bytes lie, so the event
+-- is stored exactly as it was sent.
 local cjson = require "cjson.safe"
+local core = require "roomstate.core"
 
-local type, tostring, pairs, error = type, tostring, pairs, error
+local type, tostring, pairs, error, getmetatable = type, tostring, pairs, error, getmetatable
+local json_decode, ARRAY = core.json_decode, core.json_array_mt
 local string_byte, string_sub, string_find, string_format =
       string.byte, string.sub, string.find, string.format
 
 local _M = {}
 
--- Our own cjson instance: nobody else's settings change ours. An item may
--- wrap an event (64 levels, as roomstate.event allows) and sit in an array.
+-- Our own cjson instance, for encoding: nobody else's settings change ours.
+-- An item may wrap an event (64 levels, as roomstate.event allows) and sit
+-- in an array: MAX_DEPTH levels in all.
+local MAX_DEPTH = 66
 local json = cjson.new()
 json.decode_max_depth(66)
 json.encode_max_depth(66)
@@ -47,7 +52,7 @@ local ITEM_FIELDS = { event = true, kind = true, state = true }
 
 ---------------------------------------------------------------------------
 -- Slicing valid JSON text: where each value starts and ends. Only called on
--- text cjson has already accepted, so it need not report syntax errors.
+-- text json_decode has already accepted, so it need not report syntax errors.
 
 local function skip_ws(s, i)
   return string_find(s, "[^ \t\r\n]", i)
@@ -103,7 +108,7 @@ local function object_spans(s, i)
   if string_byte(s, j) == 125 then return members end
   while true do
     local kend = value_end(s, j)
-    local key = json.decode(string_sub(s, j, kend))
+    local key = json_decode(string_sub(s, j, kend))
     local v = skip_ws(s, skip_ws(s, kend + 1) + 1) -- past the colon
     local e = value_end(s, v)
     members[key] = { v, e }
@@ -121,7 +126,7 @@ local is_array, decoded = event.is_array, event.decoded
 --      takes both, so the event is decoded once), kind =, state =,
 --      decoded = the event table } | nil, err, code
 local function make_item(v, text, span, what, default_kind)
-  if type(v) ~= "table" or (#v > 0) then
+  if type(v) ~= "table" or #v > 0 or getmetatable(v) == ARRAY then
     return bad("%s must be a JSON object (an event or {\"event\": ...}), got %s", what,
                show(string_sub(text, span[1], span[2])))
   end
@@ -136,7 +141,7 @@ local function make_item(v, text, span, what, default_kind)
   end
   local members = object_spans(text, span[1])
   local ev = v.event
-  if type(ev) ~= "table" or #ev > 0 then
+  if type(ev) ~= "table" or #ev > 0 or getmetatable(ev) == ARRAY then
     return bad("%s: event must be a JSON object, got %s", what, show(ev))
   end
   local kind = v.kind
@@ -173,7 +178,7 @@ function _M.parse_items(text, opts)
     error("bad argument #1 to 'parse_items' (string expected, got " .. type(text) .. ")", 2)
   end
   local what = opts.what or "item"
-  local doc, err = json.decode(text)
+  local doc, err = json_decode(text, MAX_DEPTH)
   if doc == nil then
     if err then return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON" end
     return bad("%s is null, not an event", what)
