@@ -1,7 +1,7 @@
 -- roomstate.event: decodes and validates one Matrix PDU.
 --
--- The JSON is decoded once, here, with the core's strict decoder
--- (core.json_decode: RFC 8259, no duplicate keys; lua-cjson lets hex, NaN,
+-- The JSON is decoded once, here, with the binding's strict decoder
+-- (core.json_decode: jansson, no duplicate keys; lua-cjson lets hex, NaN,
 -- leading zeros and raw control characters through), or by roomstate.items,
 -- which hands over its decoded value. The result is a flat table of every
 -- field the C core needs (IDs, sender, type, state key, prev and auth event
