@@ -121,7 +121,8 @@ end
 --   prefix           the path the API lives under, e.g. "/_roomstate" (default "")
 --   max_body         request body limit in bytes (default 1 MiB)
 --   busy_timeout     ms a writer waits for another (default 5000)
---   synchronous      "normal" (default) or "full"
+--   synchronous      "full" (default) or "normal"; an acknowledged POST must
+--                    survive a power cut, which "normal" does not promise
 --   outputs_limit    most outputs one GET /outputs returns (default 1000)
 --   consumers        { {name=, handler=function(output) end, from=}, ... }
 --   delivery_interval seconds between delivery rounds (default 0.5)
@@ -158,7 +159,7 @@ function _M.new(opts)
     prefix = prefix,
     max_body = check_number(opts, "max_body", _M.MAX_BODY, 1),
     busy_timeout = check_number(opts, "busy_timeout", 5000, 1),
-    synchronous = opts.synchronous,
+    synchronous = opts.synchronous or "full",
     outputs_limit = check_number(opts, "outputs_limit", 1000, 1),
     consumers = consumers,
     delivery_interval = check_number(opts, "delivery_interval", 0.5, 0.001),
