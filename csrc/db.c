@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -165,13 +165,25 @@ void rs__list_add(char *buf, size_t cap, size_t *len, int *count, rs_str s)
     (*count)++;
 }
 
+/* "disk full: " when SQLite's failure is a full disk: SQLITE_FULL, or an
+ * I/O error whose errno is ENOSPC (growing the -shm reports the latter). */
+static const char *disk_full(sqlite3 *sql)
+{
+    if (!sql)
+        return "";
+    return sqlite3_errcode(sql) == SQLITE_FULL || sqlite3_system_errno(sql) == ENOSPC
+               ? "disk full: "
+               : "";
+}
+
 int rs__sqlfail(rs_db *db, const char *what)
 {
     int rc = sqlite3_errcode(db->sql);
     int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? RS_EBUSY
                : rc == SQLITE_NOMEM                        ? RS_ENOMEM
+               : rc == SQLITE_READONLY                     ? RS_EREADONLY
                                                            : RS_ESQL;
-    return rs__fail(db, code, "%s: %s", what, sqlite3_errmsg(db->sql));
+    return rs__fail(db, code, "%s: %s%s", what, disk_full(db->sql), sqlite3_errmsg(db->sql));
 }
 
 const char *rs_errmsg(const rs_db *db)
@@ -292,8 +304,10 @@ static int check_and_migrate(rs_db *db, const char *path)
         if (src == SQLITE_NOTADB || src == SQLITE_CORRUPT)
             return rs__fail(db, RS_ENOTDB, "%s is not a roomstate database (%s)",
                             path, sqlite3_errmsg(db->sql));
-        if (src == SQLITE_CANTOPEN || src == SQLITE_PERM || src == SQLITE_IOERR)
-            return rs__fail(db, RS_EOPEN, "cannot open %s: %s", path,
+        if (src == SQLITE_CANTOPEN || src == SQLITE_PERM || src == SQLITE_IOERR ||
+            src == SQLITE_FULL || src == SQLITE_READONLY)
+            return rs__fail(db, RS_EOPEN, "cannot open %s%s: %s%s", path,
+                            db->readonly ? " read-only" : "", disk_full(db->sql),
                             sqlite3_errmsg(db->sql));
         return rc;
     }
@@ -310,6 +324,13 @@ static int check_and_migrate(rs_db *db, const char *path)
                         path, (long long)version, RS_SCHEMA_VERSION);
     if (version == RS_SCHEMA_VERSION)
         return RS_OK;
+    if (db->readonly && version == 0)
+        return rs__fail(db, RS_EOPEN, "%s is not a roomstate database yet; a read-only "
+                        "open does not create one", path);
+    if (db->readonly)
+        return rs__fail(db, RS_EVERSION, "%s has schema version %lld; a read-only open "
+                        "cannot migrate it to %d", path, (long long)version,
+                        RS_SCHEMA_VERSION);
     if ((rc = exec(db, "BEGIN IMMEDIATE", "starting the schema migration")))
         return rc;
     /* another process may have migrated while we waited for the lock */
@@ -330,6 +351,13 @@ fail:
     return rc;
 }
 
+/* A path SQLite makes a file of (not ":memory:", a temporary database or
+ * a URI), which a failed open may have created. */
+static int is_file_path(const char *path)
+{
+    return path[0] && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0;
+}
+
 /* The file the handle opened, by device and inode: a file deleted or
  * moved over while open would take writes into an unlinked inode, or
  * have the old WAL replayed onto another database. A path that names no
@@ -337,7 +365,7 @@ fail:
 static int remember_file(rs_db *db, const char *path)
 {
     struct stat sb;
-    if (!path[0] || !strcmp(path, ":memory:") || stat(path, &sb) != 0)
+    if (!is_file_path(path) || stat(path, &sb) != 0)
         return RS_OK;
     /* absolute, so that a later chdir() is not taken for a deletion */
     if (!(db->path = realpath(path, NULL)))
@@ -376,13 +404,129 @@ static int same_file(rs_db *db)
                     "opened; reopen it", db->path);
 }
 
+static int file_size(const char *path, const char *suffix, off_t *size)
+{
+    char name[4096];
+    struct stat st;
+    if (snprintf(name, sizeof name, "%s%s", path, suffix) >= (int)sizeof name ||
+        stat(name, &st) != 0)
+        return -1;
+    *size = st.st_size;
+    return 0;
+}
+
+/* A failed open leaves no file it created: the empty database file and
+ * whatever SQLite put beside it. A file with content is someone's: kept. */
+static void remove_created(const char *path)
+{
+    off_t size;
+    if (file_size(path, "", &size) != 0 || size != 0)
+        return;
+    static const char *const suffixes[] = {"", "-journal", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char name[4096];
+        if (snprintf(name, sizeof name, "%s%s", path, suffixes[i]) < (int)sizeof name)
+            unlink(name);
+    }
+}
+
+/* "file:" + path percent-encoded + "?immutable=1", for sqlite3_open_v2
+ * with SQLITE_OPEN_URI. Returns 0, or -1 when it does not fit. */
+static int immutable_uri(const char *path, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = (size_t)snprintf(out, cap, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (n + 4 >= cap)
+            return -1;
+        if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f) {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    return snprintf(out + n, cap - n, "?immutable=1") < (int)(cap - n) ? 0 : -1;
+}
+
+static int open_sqlite(rs_db *db, const char *name, int flags, const char *path)
+{
+    if (sqlite3_open_v2(name, &db->sql, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        return rs__fail(db, RS_EOPEN, "cannot open %s: %s%s", path, disk_full(db->sql),
+                        db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+    sqlite3_extended_result_codes(db->sql, 0);
+    if (sqlite3_busy_handler(db->sql, busy_wait, db) != SQLITE_OK)
+        return rs__sqlfail(db, "setting the busy handler");
+    return rs__row_sum_register(db);
+}
+
+/* Read-only, and SQLite cannot create the -shm (a read-only directory or
+ * mount) or grow it (a full disk): with no commits left in a -wal, the
+ * database file is all there is, and SQLite may read it as immutable,
+ * without the -shm or locks. */
+static int open_readonly(rs_db *db, const char *path)
+{
+    int rc = open_sqlite(db, path, SQLITE_OPEN_READONLY, path);
+    if (rc == RS_OK)
+        rc = check_and_migrate(db, path);
+    off_t wal = 0;
+    if (rc != RS_EOPEN || (sqlite3_errcode(db->sql) != SQLITE_CANTOPEN &&
+                           !disk_full(db->sql)[0]) ||
+        (file_size(path, "-wal", &wal) == 0 && wal > 0))
+        return rc;
+    char uri[4200];
+    if (immutable_uri(path, uri, sizeof uri) != 0)
+        return rc;
+    sqlite3_close_v2(db->sql);
+    db->sql = NULL;
+    if ((rc = open_sqlite(db, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, path)))
+        return rc;
+    return check_and_migrate(db, path);
+}
+
+static int open_readwrite(rs_db *db, const char *path, int sync_full)
+{
+    int rc = open_sqlite(db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, path);
+    if (rc || (rc = check_and_migrate(db, path)))
+        return rc;
+    if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||
+        (rc = exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                   "setting synchronous")))
+        return rc;
+    return RS_OK;
+}
+
+static rs_db *new_handle(const rs_options *o)
+{
+    rs_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    size_t id_bytes = o->id_cache_entries * 160;
+    db->to_id = rs_lru_new(id_bytes, o->id_cache_entries);
+    db->to_str = rs_lru_new(id_bytes, o->id_cache_entries);
+    db->blobs = rs_lru_new(o->block_cache_bytes, o->block_cache_bytes / 64 + 1);
+    /* room and event rows: as many as IDs, at most ~128 bytes each */
+    db->rows = rs_lru_new(o->id_cache_entries * 128, o->id_cache_entries);
+    db->auth_cache = rs__auth_cache_new(o->id_cache_entries);
+    db->authorize = o->skip_auth == 0;
+    db->readonly = o->readonly != 0;
+    db->busy_timeout_ms = o->busy_timeout_ms;
+    if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
+        rs_close(db);
+        return NULL;
+    }
+    return db;
+}
+
 int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
             size_t errlen)
 {
-    rs_options o = {0, 5000, 65536, (size_t)64 << 20, 0};
+    rs_options o = {0, 5000, 65536, (size_t)64 << 20, 0, 0};
     if (opts) {
         o.synchronous_full = opts->synchronous_full;
         o.skip_auth = opts->skip_auth;
+        o.readonly = opts->readonly;
         if (opts->busy_timeout_ms > 0)
             o.busy_timeout_ms = opts->busy_timeout_ms;
         if (opts->id_cache_entries)
@@ -391,56 +535,30 @@ int rs_open(const char *path, const rs_options *opts, rs_db **out, char *errbuf,
             o.block_cache_bytes = opts->block_cache_bytes;
     }
     *out = NULL;
-    rs_db *db = calloc(1, sizeof *db);
+    rs_db *db = new_handle(&o);
     if (!db) {
         if (errlen)
             snprintf(errbuf, errlen, "out of memory opening %s", path);
         return RS_ENOMEM;
     }
-    int rc = RS_OK;
-    size_t id_bytes = o.id_cache_entries * 160;
-    db->to_id = rs_lru_new(id_bytes, o.id_cache_entries);
-    db->to_str = rs_lru_new(id_bytes, o.id_cache_entries);
-    db->blobs = rs_lru_new(o.block_cache_bytes, o.block_cache_bytes / 64 + 1);
-    /* room and event rows: as many as IDs, at most ~128 bytes each */
-    db->rows = rs_lru_new(o.id_cache_entries * 128, o.id_cache_entries);
-    db->auth_cache = rs__auth_cache_new(o.id_cache_entries);
-    db->authorize = o.skip_auth == 0;
-    if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
-        rc = rs__fail(db, RS_ENOMEM, "out of memory opening %s", path);
-        goto fail;
+    off_t size;
+    int created = !o.readonly && is_file_path(path) && file_size(path, "", &size) != 0;
+    int rc = o.readonly ? open_readonly(db, path) : open_readwrite(db, path, o.synchronous_full);
+    /* temporary tables and journals stay in memory */
+    if (rc == RS_OK)
+        rc = exec(db, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY",
+                  "sizing the page cache");
+    if (rc == RS_OK)
+        rc = remember_file(db, path);
+    if (rc == RS_OK) {
+        *out = db;
+        return RS_OK;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK) {
-        rc = rs__fail(db, RS_EOPEN, "cannot open %s: %s", path,
-                      db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
-        goto fail;
-    }
-    sqlite3_extended_result_codes(db->sql, 0);
-    db->busy_timeout_ms = o.busy_timeout_ms;
-    if (sqlite3_busy_handler(db->sql, busy_wait, db) != SQLITE_OK) {
-        rc = rs__sqlfail(db, "setting the busy handler");
-        goto fail;
-    }
-    if ((rc = rs__row_sum_register(db)))
-        goto fail;
-    if ((rc = check_and_migrate(db, path)))
-        goto fail;
-    if ((rc = exec(db, "PRAGMA journal_mode=WAL", "enabling WAL")) ||
-        /* temporary tables and journals stay in memory */
-        (rc = exec(db, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY",
-                   "sizing the page cache")) ||
-        (rc = exec(db, o.synchronous_full ? "PRAGMA synchronous=FULL"
-                                          : "PRAGMA synchronous=NORMAL",
-                   "setting synchronous")) ||
-        (rc = remember_file(db, path)))
-        goto fail;
-    *out = db;
-    return RS_OK;
-fail:
     if (errlen)
         snprintf(errbuf, errlen, "%s", db->errmsg);
     rs_close(db);
+    if (created)
+        remove_created(path);
     return rc;
 }
 
@@ -499,6 +617,8 @@ int rs__rows_fresh(rs_db *db)
 
 int rs_begin(rs_db *db)
 {
+    if (db->readonly)
+        return rs__fail(db, RS_EREADONLY, "the store was opened read-only");
     if (db->in_tx)
         return rs__fail(db, RS_EINVAL, "a transaction is already open");
     if (db->read_depth)

@@ -148,6 +148,7 @@ struct rs_db {
     int64_t data_version;  /* PRAGMA data_version the rows cache belongs to */
     rs_buf scratch;    /* strings returned to the caller */
     int authorize;     /* ingest applies the auth rules */
+    int readonly;      /* opened with rs_options.readonly */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */

@@ -140,7 +140,7 @@ static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt,
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    rs_options o = {0, 0, 0, 0, 0};
+    rs_options o = {0, 0, 0, 0, 0, 0};
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         lua_getfield(L, 2, "synchronous");
@@ -158,6 +158,11 @@ static int l_open(lua_State *L)
         if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
             luaL_argerror(L, 2, "authorize must be a boolean");
         o.skip_auth = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 2, "readonly");
+        if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+            luaL_argerror(L, 2, "readonly must be a boolean");
+        o.readonly = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
     lstore *s = lua_newuserdata(L, sizeof *s);

@@ -64,7 +64,8 @@ typedef struct rs_db rs_db;
     X(RS_EMISMATCH, "EVENT_MISMATCH")    /* an event ID already stored with other fields */ \
     X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */ \
     X(RS_EMISSING_AUTH, "MISSING_AUTH")  /* auth events of the event are not stored */ \
-    X(RS_EREPLACED, "FILE_REPLACED")     /* the file was deleted or replaced since the open */
+    X(RS_EREPLACED, "FILE_REPLACED")     /* the file was deleted or replaced since the open */ \
+    X(RS_EREADONLY, "READONLY")          /* a write on a store opened read-only */
 
 enum {
 #define RS_CODE_ENUM(code, name) code,
@@ -88,6 +89,9 @@ typedef struct rs_options {
     int skip_auth;            /* 1: rs_ingest stores every event as accepted
                                  without the auth rules; default 0: it
                                  applies them (see rs_ingest) */
+    int readonly;             /* 1: open an existing file read-only
+                                 (SQLITE_OPEN_READONLY): queries work, every
+                                 write fails with RS_EREADONLY; see rs_open */
 } rs_options;
 
 /*
@@ -97,7 +101,14 @@ typedef struct rs_options {
  * errbuf (errlen bytes, may be 0).
  * Errors: RS_EOPEN, RS_ENOTDB (the file is not SQLite or has foreign tables),
  * RS_EVERSION (schema newer than this library), RS_ENOMEM, RS_ESQL.
- * A file that fails with RS_ENOTDB or RS_EVERSION is not modified.
+ * A file that fails with RS_ENOTDB or RS_EVERSION is not modified. A
+ * failure that is a full disk says "disk full". A file this call created
+ * is removed again when the open fails, so no empty file is left behind.
+ * With opts->readonly the file must exist and have this library's schema
+ * (an older one would need a migration: RS_EVERSION). When the directory
+ * does not let SQLite create the -shm (a read-only mount) and no -wal is
+ * left with commits in it, the file is opened immutable: SQLite then takes
+ * no locks and assumes nobody writes it while it is open.
  */
 int rs_open(const char *path, const rs_options *opts, rs_db **out,
             char *errbuf, size_t errlen);

@@ -538,6 +538,30 @@ describe("roomstate.nginx without nginx", function()
     assert(ok, err)
   end)
 
+  it("opens the database with synchronous = \"full\" unless told otherwise", function()
+    local saved_ngx, saved_mod = rawget(_G, "ngx"), package.loaded["roomstate.nginx"]
+    _G.ngx = { worker = { pid = function() return 7 end, id = function() return 0 end } }
+    package.loaded["roomstate.nginx"] = nil
+    local roomstate = require "roomstate"
+    local real_open, seen = roomstate.open, {}
+    roomstate.open = function(path, opts)
+      seen[#seen + 1] = opts.synchronous
+      return real_open(path, opts)
+    end
+    local ok, err = pcall(function()
+      local rsngx = require "roomstate.nginx"
+      local dir = server_mod.mktemp_dir("sync")
+      assert(rsngx.new({ db = dir .. "/a.db" }):store()):close()
+      assert(rsngx.new({ db = dir .. "/b.db", synchronous = "normal" }):store()):close()
+      server_mod.sh("rm -rf '" .. dir .. "'")
+    end)
+    roomstate.open = real_open
+    _G.ngx = saved_ngx
+    package.loaded["roomstate.nginx"] = saved_mod
+    assert(ok, err)
+    assert.are.same({ "full", "normal" }, seen)
+  end)
+
   it("decodes percent-encoding strictly", function()
     local pct = require("roomstate.nginx").pct_decode
     assert.are.equal("!a/b:c+d", pct("%21a%2Fb%3Ac+d"))

@@ -51,6 +51,7 @@ local parse_items = item_format.parse_items
 local show = item_format.show
 
 local _M = { MAX_BODY = 1048576, MAX_ID_BYTES = 255 }
+local MAX_POSITION = 9007199254740991 -- 2^53 - 1: the largest output position
 
 -- Error codes to HTTP statuses.
 local STATUS = {
@@ -121,7 +122,8 @@ end
 --   prefix           the path the API lives under, e.g. "/_roomstate" (default "")
 --   max_body         request body limit in bytes (default 1 MiB)
 --   busy_timeout     ms a writer waits for another (default 5000)
---   synchronous      "normal" (default) or "full"
+--   synchronous      "full" (default) or "normal"; an acknowledged POST must
+--                    survive a power cut, which "normal" does not promise
 --   outputs_limit    most outputs one GET /outputs returns (default 1000)
 --   consumers        { {name=, handler=function(output) end, from=}, ... }
 --   delivery_interval seconds between delivery rounds (default 0.5)
@@ -158,7 +160,7 @@ function _M.new(opts)
     prefix = prefix,
     max_body = check_number(opts, "max_body", _M.MAX_BODY, 1),
     busy_timeout = check_number(opts, "busy_timeout", 5000, 1),
-    synchronous = opts.synchronous,
+    synchronous = opts.synchronous or "full",
     outputs_limit = check_number(opts, "outputs_limit", 1000, 1),
     consumers = consumers,
     delivery_interval = check_number(opts, "delivery_interval", 0.5, 0.001),
@@ -439,14 +441,15 @@ local function int_arg(args, name, dflt, min, max)
   local n = type(v) == "string" and string_match(v, "^%d+$") and tonumber(v)
   if not n or n < min or (max and n > max) then
     return nil, string_format("%s must be an integer from %d%s, got %s", name, min,
-                              max and (" to " .. max) or "", show(v))
+                              max and string_format(" to %d", max) or "", show(v))
   end
   return n
 end
 
 local function get_outputs(self, store)
   local args = ngx.req.get_uri_args(16)
-  local from, err = int_arg(args, "from", 1, 0)
+  -- positions are exact in a double up to 2^53 - 1, as the store takes them
+  local from, err = int_arg(args, "from", 1, 0, MAX_POSITION)
   if not from then return bad("BAD_REQUEST", "%s", err) end
   local limit
   limit, err = int_arg(args, "limit", 100, 1, self.outputs_limit)
