@@ -3,6 +3,7 @@
 #include "test.h"
 #include "internal.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static void check_junk_file(t_run *t)
@@ -72,9 +73,27 @@ static void check_row_sums(t_run *t)
     rs_close(db);
 }
 
+/* Issue 14 §4.14: a row that does not render is named once; the message
+ * was formatted into itself ("output 1: output 1: ..."). The row's sum is
+ * right, so the render path itself is what fails. */
+static void check_output_error_message(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    const char *sql = "INSERT INTO outputs(room_nid, event_nid, data, body, sum) "
+                      "VALUES(1, 0, x'ff', NULL, rs_row_sum(1, 0, x'ff', NULL, NULL))";
+    CHECK(t, sqlite3_exec(db->sql, sql, NULL, NULL, NULL) == SQLITE_OK, "insert");
+    rs_outputs out;
+    CHECK(t, rs_outputs_read(db, 1, 10, &out) == RS_ECORRUPT, "a bad row is CORRUPT");
+    const char *msg = rs_errmsg(db);
+    const char *first = strstr(msg, "output 1");
+    CHECK(t, first && !strstr(first + 1, "output 1"), "named once: %s", msg);
+    rs_close(db);
+}
+
 void test_db(t_run *t)
 {
     check_row_sums(t);
+    check_output_error_message(t);
     check_junk_file(t);
     check_bad_path(t);
     check_prepared_once(t);
