@@ -88,6 +88,9 @@ struct rs_auth_event {
  * event's ID. -1 when out of memory. */
 int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len);
 
+/* Whether rs__auth_event_from reads the event's JSON (else its fields). */
+int rs__auth_event_needs_json(const rs_event *ev);
+
 /* The ingested event for the rules: built from the fields the caller
  * decoded when they are all the rules read (rs_event.auth_plain), else
  * from its JSON: root when the store parsed it already (to hash it: a

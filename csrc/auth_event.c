@@ -276,6 +276,11 @@ static int needs_json(const rs_event *ev)
            (rs__str_is(ev->type, "m.room.member") && !ev->state_key.s);
 }
 
+int rs__auth_event_needs_json(const rs_event *ev)
+{
+    return !ev->auth_plain || needs_json(ev);
+}
+
 int rs__auth_event_from(const rs_room_version *v, const rs_event *ev, json_t *root,
                         rs_auth_event **out, char *err, size_t errlen)
 {

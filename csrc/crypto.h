@@ -162,9 +162,10 @@ int rs__room_id_from_create(const json_t *create, const rs_room_version *v,
 
 /* The event ID of a PDU that states none (v3 on: PDUs carry no event_id
  * over federation), from its JSON text as given: the text is parsed as
- * the core parses (rs__json_parse) into *root, and hashed. *root is the
- * caller's (json_decref it); the auth rules reuse it, so the event is
- * parsed once in C. Errors: RS_EBAD_EVENT with why in err (v1-v2, whose
+ * the core parses (rs__json_parse) into *root, and hashed; a *root the
+ * caller parsed already (not NULL) is hashed instead, the text unread.
+ * *root is the caller's (json_decref it); the auth rules reuse it, so the
+ * event is parsed once in C. Errors: RS_EBAD_EVENT with why in err (v1-v2, whose
  * IDs the sender chooses; text that is no object or repeats a key; no
  * canonical JSON), RS_ENOMEM; *root is then NULL. */
 int rs__pdu_event_id(const rs_room_version *v, const char *json, size_t len, json_t **root,

@@ -707,6 +707,11 @@ void rs_debug_force_hash_collisions(rs_db *db, int on)
     db->force_collisions = on;
 }
 
+int64_t rs_debug_json_parses(const rs_db *db)
+{
+    return db->json_parses;
+}
+
 int64_t rs_debug_entries_written(const rs_db *db)
 {
     return db->entries_written;

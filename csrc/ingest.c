@@ -89,6 +89,7 @@ static int event_id(ingest *c, const rs_room_version *v)
     if (!v)
         return rs__fail(c->db, RS_EBAD_EVENT, "%.*s: event_id is missing, and room version "
                         "\"%s\" is unknown", EVID(c), c->row.version);
+    c->db->json_parses += !c->root;
     int rc = rs__pdu_event_id(v, c->pdu.json.s, c->pdu.json.len, &c->root, c->hashed_id,
                               err, sizeof err);
     if (rc)
@@ -446,6 +447,7 @@ static int phase_authorize(ingest *c)
     if (c->old.kind > 0)
         return stored_verdict(c);
     const rs_event *ev = c->ev;
+    c->db->json_parses += !c->root && rs__auth_event_needs_json(ev);
     int rc = rs__auth_event_from(c->version, ev, c->root, &c->parsed, err, sizeof err);
     if (rc)
         return rs__fail(c->db, rc, "%.*s: %s", EVID(c), err);
@@ -843,7 +845,7 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
     if (state && kind == RS_KIND_OUTLIER)
         return rs__fail(db, RS_EINVAL, "an outlier cannot carry a state list");
     ingest c = {.db = db, .pdu = *ev, .kind = kind, .state = state, .nstate = nstate,
-                .res = res};
+                .res = res, .root = json_incref(ev->json_tree)};
     c.ev = &c.pdu;
     int rc = walk(&c);
     if (rc == RS_OK)

@@ -141,6 +141,7 @@ struct rs_db {
     int64_t generation;  /* purge generation the caches belong to */
     int64_t busy_timeout_ms;
     int64_t entries_written;
+    int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */

@@ -578,6 +578,9 @@ static void event_from_table(lua_State *L, int t, rs_event *ev)
     lua_getfield(L, t, "auth_plain");
     ev->auth_plain = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, t, "tree"); /* the table keeps it alive for the call */
+    ev->json_tree = rs_lua_json_tree(L, -1);
+    lua_pop(L, 1);
 }
 
 /* store:ingest(fields, kind [, state]) with fields already validated */
@@ -1357,6 +1360,8 @@ static int l_debug_counts(lua_State *L)
     }
     lua_pushnumber(L, (lua_Number)rs_debug_entries_written(db));
     lua_setfield(L, -2, "entries_written");
+    lua_pushnumber(L, (lua_Number)rs_debug_json_parses(db));
+    lua_setfield(L, -2, "json_parses");
     return 1;
 }
 

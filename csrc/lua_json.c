@@ -98,15 +98,19 @@ static json_t *parse(const char *s, size_t len, json_error_t *err)
     return v;
 }
 
-/* json_decode(text [, max_depth]) -> value | nil, "message at byte N" */
+/* json_decode(text [, max_depth [, keep]]) -> value [, tree] | nil,
+ * "message at byte N". With keep, the parsed tree comes too, boxed: given
+ * to ingest in the event's fields (`tree`), it spares the core a second
+ * parse of the same text; json_tree_free drops it at once. */
 static int l_json_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     int max_depth = (int)luaL_optinteger(L, 2, 64);
+    int keep = lua_toboolean(L, 3);
     json_t **box = lua_newuserdata(L, sizeof *box);
     *box = NULL;
-    lua_pushvalue(L, lua_upvalueindex(2));
+    luaL_getmetatable(L, RS_JSON_TREE_MT);
     lua_setmetatable(L, -2);
     json_error_t err;
     if (!(*box = parse(s, len, &err))) {
@@ -115,26 +119,53 @@ static int l_json_decode(lua_State *L)
         return 2;
     }
     int box_at = lua_gettop(L);
-    int ok = push(L, *box, 0, max_depth);
-    json_decref(*box);
-    *box = NULL;
-    if (!ok) {
+    if (!push(L, *box, 0, max_depth)) {
         lua_settop(L, box_at);
         lua_pushnil(L);
         lua_pushfstring(L, "nested deeper than %d levels", max_depth);
         return 2;
     }
+    if (keep) {
+        lua_pushvalue(L, box_at);
+        return 2;
+    }
+    json_decref(*box);
+    *box = NULL;
     return 1;
+}
+
+/* json_tree_free(tree): the tree's memory back now, not at the next
+ * collection (a batch holds a thousand). */
+static int l_json_tree_free(lua_State *L)
+{
+    json_t **box = luaL_checkudata(L, 1, RS_JSON_TREE_MT);
+    json_decref(*box);
+    *box = NULL;
+    return 0;
+}
+
+void *rs_lua_json_tree(lua_State *L, int idx)
+{
+    json_t **box = lua_touserdata(L, idx);
+    if (!box || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, RS_JSON_TREE_MT);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? *box : NULL;
 }
 
 void rs_lua_json_register(lua_State *L)
 {
+    luaL_newmetatable(L, RS_JSON_TREE_MT); /* the parsed tree's box */
+    lua_pushcfunction(L, tree_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_json_tree_free);
+    lua_setfield(L, -2, "json_tree_free");
     lua_newtable(L); /* the array metatable */
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "json_array_mt");
-    lua_newtable(L); /* the parsed tree's box */
-    lua_pushcfunction(L, tree_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcclosure(L, l_json_decode, 2);
+    lua_pushcclosure(L, l_json_decode, 1);
     lua_setfield(L, -2, "json_decode");
 }

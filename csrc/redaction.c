@@ -216,13 +216,16 @@ int rs__pdu_event_id(const rs_room_version *v, const char *json, size_t len, jso
                      char out[RS_HASH_ID_LEN + 1], char *err, size_t errlen)
 {
     json_error_t jerr;
-    *root = NULL;
     if (v->event_id_format == RS_EVENT_ID_SENDER) {
         snprintf(err, errlen, "room version \"%s\" events carry the ID their sender chose",
                  v->id);
         return RS_EBAD_EVENT;
     }
-    if (!(*root = rs__json_parse(json, len, &jerr)) || !json_is_object(*root)) {
+    if (!*root)
+        *root = rs__json_parse(json, len, &jerr);
+    else
+        jerr.text[0] = 0;
+    if (!*root || !json_is_object(*root)) {
         snprintf(err, errlen, "its reference hash needs JSON the core can parse: %s",
                  *root ? "not an object" : jerr.text);
         json_decref(*root);

@@ -342,6 +342,11 @@ typedef struct rs_event {
                               The fields must say what the JSON says: the store
                               keeps them to authorise later events citing this one */
     rs_str json;           /* stored byte for byte */
+    void *json_tree;       /* NULL, or json parsed already: a jansson json_t *
+                              (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, integers
+                              beyond 64 bits as reals), which the core reads
+                              instead of parsing json again; it takes its own
+                              reference for the call (core.json_decode's tree) */
 } rs_event;
 
 typedef struct rs_ingest_result {
@@ -563,6 +568,11 @@ void rs_debug_force_hash_collisions(rs_db *db, int on);
 /* Total entries written into blocks and inline tails by this handle
  * (compaction cost). */
 int64_t rs_debug_entries_written(const rs_db *db);
+
+/* How many times this handle's ingests parsed an event's JSON themselves
+ * (to hash it, or for the auth rules), rather than reading the tree the
+ * caller gave in rs_event.json_tree. */
+int64_t rs_debug_json_parses(const rs_db *db);
 
 /* The block IDs of a snapshot, in precedence order, 0 for its inline tail;
  * malloc'd. */

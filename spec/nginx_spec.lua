@@ -75,7 +75,7 @@ describe("roomstate.nginx in nginx", function()
 
   local function counts()
     local c = assert(store:debug():debug_counts())
-    c.entries_written = nil
+    c.entries_written, c.json_parses = nil, nil
     c.last_output = assert(store:debug():outputs_last())
     return c
   end

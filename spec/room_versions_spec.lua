@@ -194,6 +194,33 @@ describe("one decode per event", function()
     store:close()
   end)
 
+  it("parses JSON text once in all: the core reads the decoder's tree", function()
+    -- power levels and a PDU without event_id are the events whose JSON
+    -- the core reads (the rules' structured content, the reference hash)
+    local store = assert(roomstate.open(":memory:"))
+    local h = harness.new(store, { seed = "once" })
+    local room = assert(h:create_room("@a:x"))
+    local function parses() return store:debug():debug_counts().json_parses end
+    local before = parses()
+    local _, _, pl = h:emit(room.room, room.head, { type = "m.room.power_levels", state_key = "",
+      content = { users = { ["@a:x"] = 100, ["@b:x"] = 50 } } }, { ingest = false })
+    local res = assert(store:ingest(pl))
+    assert.is_nil(res.rejected)
+    local _, pdu = h:emit(room.room, { res.event_id }, { type = "m.room.message",
+      content = { body = "no id" } }, { ingest = false })
+    local id = pdu.event_id
+    pdu.event_id = nil
+    local hashed = assert(store:ingest(harness.pdu_json(pdu)))
+    assert.are_not.equal(id, hashed.event_id)
+    assert.equal(before, parses())
+    -- an event given as a table has no tree: the core parses it then
+    local _, pl2 = h:emit(room.room, { hashed.event_id }, { type = "m.room.power_levels",
+      state_key = "", content = { users = { ["@a:x"] = 100 } } }, { ingest = false })
+    assert(store:ingest(pl2))
+    assert.equal(before + 1, parses())
+    store:close()
+  end)
+
   it("carries sender, timestamps, auth events and auth content fields to the core", function()
     local f = assert(event.decode(S.pdu({
       type = "m.room.member", state_key = "@b:x", sender = "@a:x", origin_server_ts = 1234,

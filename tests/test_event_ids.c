@@ -59,6 +59,15 @@ static void pdu_ids(t_run *t)
                  strcmp(id, want) == 0 && json_is_object(root),
           "the ID of the text as given, %s, and its parse kept: %s", id, err);
     json_decref(root);
+    root = NULL;
+    json_t *given = rs__json_parse(text, strlen(text), NULL);
+    root = json_incref(given);
+    CHECK(t, rs__pdu_event_id(V("10"), "not read", 8, &root, id, err, sizeof err) == RS_OK &&
+                 strcmp(id, want) == 0 && root == given,
+          "a tree given is hashed, the text not parsed: %s", err);
+    json_decref(root);
+    json_decref(given);
+    root = NULL;
     CHECK(t, rs__pdu_event_id(V("2"), text, strlen(text), &root, id, err, sizeof err) ==
                      RS_EBAD_EVENT && root == NULL && strstr(err, "sender chose"),
           "v2 IDs are the sender's: %s", err);

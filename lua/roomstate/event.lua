@@ -160,7 +160,8 @@ local function too_large(text)
 end
 
 -- The JSON text and decoded value of an event given as text, a table, or
--- text and value from roomstate.items.
+-- text and value from roomstate.items; for text, also jansson's tree of it,
+-- which the core then reads instead of parsing the text again.
 local function text_and_value(event)
   if getmetatable(event) == Decoded then
     if #event.text > _M.MAX_BYTES then return too_large(event.text) end
@@ -170,11 +171,12 @@ local function text_and_value(event)
   if type(event) == "string" then
     text = event
     if #text > _M.MAX_BYTES then return too_large(text) end
-    local err
-    ev, err = _M.decode_json(text, 64)
+    local tree
+    ev, tree = _M.decode_json(text, 64, true)
     if ev == nil then
-      return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON"
+      return nil, "NOT_JSON: " .. tostring(tree) .. " in " .. show(text), "NOT_JSON"
     end
+    return text, ev, tree
   else
     ev = event
     local err
@@ -227,6 +229,7 @@ end
 function _M.decode(event)
   local text, ev, code = text_and_value(event)
   if not text then return nil, ev, code end
+  local tree = type(code) == "userdata" and code or nil
   if not is_object(ev) then
     return bad("an event must be a JSON object, got %s", show(text))
   end
@@ -305,7 +308,7 @@ function _M.decode(event)
     event_id = event_id or nil, room_id = room_id or nil, sender = sender, type = etype,
     state_key = state_key, membership = membership, room_version = version,
     prev_events = prev, auth_events = auth, pairs_shape = pairs_shape,
-    depth = depth, origin_server_ts = ts, json = text, decoded = ev,
+    depth = depth, origin_server_ts = ts, json = text, decoded = ev, tree = tree,
   }, etype, state_key ~= nil, content, ev)
 end
 

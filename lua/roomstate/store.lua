@@ -5,6 +5,7 @@
 -- output in one SQLite transaction, then the outputs are read back and
 -- delivered to subscribers (roomstate.outbox) after the commit.
 local core = require "roomstate.core"
+local json_tree_free = core.json_tree_free
 local event = require "roomstate.event"
 local outbox = require "roomstate.outbox"
 
@@ -86,7 +87,12 @@ local function ingest_one(c, ev, kind, state)
   local fields, err, code = event.decode(ev)
   if not fields then return nil, err, code end
   -- the result names the IDs the core stored it under: given, or computed
-  return c:ingest(fields, kind, state)
+  local res, ierr, icode = c:ingest(fields, kind, state)
+  -- the parsed tree, read by the core for this call only (or kept by its
+  -- auth cache under a reference of its own), goes now, not at the next
+  -- collection: a batch holds a thousand
+  if fields.tree then json_tree_free(fields.tree) end
+  return res, ierr, icode
 end
 
 -- Reads back the outputs the results produced, after the commit, in one
