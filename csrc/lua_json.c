@@ -144,6 +144,29 @@ static int l_json_tree_free(lua_State *L)
     return 0;
 }
 
+/* json_tree_child(tree, index or key) -> the tree of that array element
+ * (1-based) or object member, boxed, or nil: an item's event, handed on
+ * to ingest when a whole request body was parsed at once. */
+static int l_json_tree_child(lua_State *L)
+{
+    json_t **box = luaL_checkudata(L, 1, RS_JSON_TREE_MT);
+    const json_t *child = NULL;
+    if (*box && lua_type(L, 2) == LUA_TNUMBER)
+        child = json_array_get(*box, (size_t)lua_tointeger(L, 2) - 1);
+    else if (*box && lua_type(L, 2) == LUA_TSTRING)
+        child = json_object_get(*box, lua_tostring(L, 2));
+    if (!child) {
+        lua_pushnil(L);
+        return 1;
+    }
+    json_t **out = lua_newuserdata(L, sizeof *out);
+    *out = NULL;
+    luaL_getmetatable(L, RS_JSON_TREE_MT);
+    lua_setmetatable(L, -2);
+    *out = json_incref((json_t *)child);
+    return 1;
+}
+
 void *rs_lua_json_tree(lua_State *L, int idx)
 {
     json_t **box = lua_touserdata(L, idx);
@@ -163,6 +186,8 @@ void rs_lua_json_register(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_json_tree_free);
     lua_setfield(L, -2, "json_tree_free");
+    lua_pushcfunction(L, l_json_tree_child);
+    lua_setfield(L, -2, "json_tree_child");
     lua_newtable(L); /* the array metatable */
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "json_array_mt");

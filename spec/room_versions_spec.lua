@@ -213,6 +213,15 @@ describe("one decode per event", function()
     local hashed = assert(store:ingest(harness.pdu_json(pdu)))
     assert.are_not.equal(id, hashed.event_id)
     assert.equal(before, parses())
+    -- the same through the item parser (HTTP, import), as a wrapper in an array
+    local _, _, pl3 = h:emit(room.room, { hashed.event_id }, { type = "m.room.power_levels",
+      state_key = "", content = { users = { ["@a:x"] = 100, ["@c:x"] = 1 } } },
+      { ingest = false })
+    local parsed = assert(items.parse_items('[{"event":' .. pl3 .. ',"kind":"new"}]'))
+    local got = assert(store:ingest_batch(parsed))
+    hashed = got[1]
+    assert.is_nil(hashed.rejected)
+    assert.equal(before, parses())
     -- an event given as a table has no tree: the core parses it then
     local _, pl2 = h:emit(room.room, { hashed.event_id }, { type = "m.room.power_levels",
       state_key = "", content = { users = { ["@a:x"] = 100 } } }, { ingest = false })

@@ -150,8 +150,8 @@ end
 -- item parser decodes a whole request once). Only roomstate.items makes
 -- them, from text it has just decoded, so the two always agree.
 local Decoded = {}
-function _M.decoded(text, value)
-  return setmetatable({ text = text, value = value }, Decoded)
+function _M.decoded(text, value, tree)
+  return setmetatable({ text = text, value = value, tree = tree }, Decoded)
 end
 
 local function too_large(text)
@@ -165,7 +165,7 @@ end
 local function text_and_value(event)
   if getmetatable(event) == Decoded then
     if #event.text > _M.MAX_BYTES then return too_large(event.text) end
-    return event.text, event.value
+    return event.text, event.value, event.tree
   end
   local text, ev
   if type(event) == "string" then

@@ -14,6 +14,7 @@ local core = require "roomstate.core"
 
 local type, tostring, pairs, error, getmetatable = type, tostring, pairs, error, getmetatable
 local json_decode, ARRAY = core.json_decode, core.json_array_mt
+local json_tree_child = core.json_tree_child
 local string_byte, string_sub, string_find, string_format =
       string.byte, string.sub, string.find, string.format
 
@@ -125,14 +126,14 @@ local is_array, decoded = event.is_array, event.decoded
 -- -> { event = the event's text with its decoded value (roomstate.event
 --      takes both, so the event is decoded once), kind =, state =,
 --      decoded = the event table } | nil, err, code
-local function make_item(v, text, span, what, default_kind)
+local function make_item(v, text, span, what, default_kind, tree)
   if type(v) ~= "table" or #v > 0 or getmetatable(v) == ARRAY then
     return bad("%s must be a JSON object (an event or {\"event\": ...}), got %s", what,
                show(string_sub(text, span[1], span[2])))
   end
   if v.event == nil or v.event_id ~= nil then
     local ev_text = string_sub(text, span[1], span[2])
-    return { event = decoded(ev_text, v), kind = default_kind, decoded = v }
+    return { event = decoded(ev_text, v, tree), kind = default_kind, decoded = v }
   end
   for k in pairs(v) do
     if not ITEM_FIELDS[k] then
@@ -164,8 +165,9 @@ local function make_item(v, text, span, what, default_kind)
     end
   end
   local es = members.event
-  return { event = decoded(string_sub(text, es[1], es[2]), ev), kind = kind, state = state,
-           decoded = ev }
+  return { event = decoded(string_sub(text, es[1], es[2]), ev,
+                           tree and json_tree_child(tree, "event")),
+           kind = kind, state = state, decoded = ev }
 end
 
 -- parse_items(text [, opts]) -> items | nil, err, code
@@ -178,9 +180,10 @@ function _M.parse_items(text, opts)
     error("bad argument #1 to 'parse_items' (string expected, got " .. type(text) .. ")", 2)
   end
   local what = opts.what or "item"
-  local doc, err = json_decode(text, MAX_DEPTH)
+  -- the parse's tree goes with each event, so ingest parses nothing again
+  local doc, tree = json_decode(text, MAX_DEPTH, true)
   if doc == nil then
-    if err then return nil, "NOT_JSON: " .. tostring(err) .. " in " .. show(text), "NOT_JSON" end
+    if tree then return nil, "NOT_JSON: " .. tostring(tree) .. " in " .. show(text), "NOT_JSON" end
     return bad("%s is null, not an event", what)
   end
   local s = skip_ws(text, 1)
@@ -191,7 +194,8 @@ function _M.parse_items(text, opts)
     local items = {}
     for i = 1, #spans do
       local item, e2, code = make_item(doc[i], text, spans[i],
-                                       string_format("%s %d", what, i), opts.kind)
+                                       string_format("%s %d", what, i), opts.kind,
+                                       json_tree_child(tree, i))
       if not item then return nil, e2, code end
       items[i] = item
     end
@@ -201,7 +205,7 @@ function _M.parse_items(text, opts)
     return bad("%s must be a JSON object (an event or {\"event\": ...})%s, got %s", what,
                opts.single and "" or " or an array of them", show(text))
   end
-  local item, e2, code = make_item(doc, text, { s, value_end(text, s) }, what, opts.kind)
+  local item, e2, code = make_item(doc, text, { s, value_end(text, s) }, what, opts.kind, tree)
   if not item then return nil, e2, code end
   return { item }
 end
