@@ -168,7 +168,7 @@ static int link_nodes(sr_graph *g)
     return RS_OK;
 }
 
-static int build(sr_graph *g, const rs_resolve_in *in)
+int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
 {
     int rc = load_nodes(g, in);
     if (rc || (rc = link_nodes(g)))
@@ -188,7 +188,7 @@ static int build(sr_graph *g, const rs_resolve_in *in)
     return RS_OK;
 }
 
-static void graph_free(sr_graph *g)
+void sr__graph_free(sr_graph *g)
 {
     free(g->node);
     free(g->edge);
@@ -481,7 +481,7 @@ int rs_state_resolve(const rs_room_version *v, const rs_resolve_in *in, rs_resol
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = 0;
-    int rc = build(&g, in);
+    int rc = sr__graph_build(&g, in);
     if (rc == RS_OK)
         rc = gather(&g, in, &m);
     if (rc == RS_OK && m.n)
@@ -490,7 +490,7 @@ int rs_state_resolve(const rs_room_version *v, const rs_resolve_in *in, rs_resol
         rc = run(&g, out);
     free(m.id);
     free(m.dollar);
-    graph_free(&g);
+    sr__graph_free(&g);
     return rc;
 }
 

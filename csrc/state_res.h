@@ -59,6 +59,11 @@ typedef struct sr_state {
     size_t cap, count;
 } sr_state;
 
+/* The graph of in's events and sets (g->v, err and errlen set by the
+ * caller); free it with sr__graph_free, also after a failure. */
+int sr__graph_build(sr_graph *g, const rs_resolve_in *in);
+void sr__graph_free(sr_graph *g);
+
 int sr__fail(sr_graph *g, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
