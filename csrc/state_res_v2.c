@@ -423,13 +423,14 @@ static size_t auth_for(const sr_graph *g, const sr_state *st, uint32_t x,
 }
 
 /* Each event in turn into the state when the rules allow it there; a
- * rejected event never. O(k) lookups and checks. */
+ * rejected event never, nor one without a state key (an auth chain may
+ * hold one; the model would fail on it). O(k) lookups and checks. */
 static void iterative_auth_checks(const sr_graph *g, sr_state *st, const uint32_t *order,
                                   size_t k)
 {
     const rs_auth_event *auth[RS_AUTH_TYPES_MAX + 1];
     for (size_t i = 0; i < k; i++) {
-        if (g->node[order[i]].rejected)
+        if (g->node[order[i]].rejected || !g->node[order[i]].ev->state_key.s)
             continue;
         size_t n = auth_for(g, st, order[i], auth);
         if (sr__allowed(g, order[i], auth, n))
