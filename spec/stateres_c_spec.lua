@@ -16,11 +16,13 @@ local function c_resolve(v, sets, events, opts)
   return out
 end
 
--- The C answer, checked against the model under both auth rules.
+-- The C answer, checked against the model under both auth rules (the
+-- light run, under valgrind in CI: the C rules only).
 local compared = 0
+local MODEL_RULES = V.LIGHT and { V.RULES[2] } or V.RULES
 local function c_and_model(v, sets, events)
   local got = c_resolve(v, sets, events)
-  for _, rules in ipairs(V.RULES) do
+  for _, rules in ipairs(MODEL_RULES) do
     local want, err = R.resolve(v, sets, events, rules[2])
     assert(want, err)
     assert.same(want, got, "C against the model with " .. rules[1])
