@@ -67,6 +67,9 @@ struct rs_auth_event {
     rs_str state_key;               /* s == NULL: not a state event */
     size_t nprev;
     rs_str prev0;                   /* the first prev event's ID */
+    /* what state resolution reads (JSON-parsed events only) */
+    const json_t *auth_ids;         /* auth_events: IDs, or [ID, hashes] pairs (v1-v2); or NULL */
+    double ts, depth;               /* origin_server_ts and depth; 0 when absent or not numbers */
     rs_str redacts;
     /* content fields, by type; s == NULL when absent or not a string */
     int has_membership;
@@ -82,6 +85,11 @@ struct rs_auth_event {
     rs_power power;                 /* m.room.power_levels */
     int is_power;
 };
+
+/* The cited auth events: their count, and the i-th ID (s == NULL when
+ * that entry is neither an ID nor an [ID, hashes] pair). */
+size_t rs__auth_id_count(const rs_auth_event *e);
+rs_str rs__auth_id(const rs_auth_event *e, size_t i);
 
 /* Gives the event the ID it is known by when its JSON states none, as
  * PDUs of v3 on do (their ID is a hash): rule 5.3.1 compares the create

@@ -43,15 +43,32 @@ static rs_str str_of(const json_t *obj, const char *name)
     return (rs_str){json_string_value(v), json_string_length(v)};
 }
 
-/* prev_events are IDs, or [ID, hashes] pairs in v1-v2. */
-static rs_str first_prev(const json_t *prev)
+/* prev_events and auth_events are IDs, or [ID, hashes] pairs in v1-v2. */
+static rs_str ref_at(const json_t *refs, size_t i)
 {
-    const json_t *p = json_array_get(prev, 0);
+    const json_t *p = json_array_get(refs, i);
     if (json_is_array(p))
         p = json_array_get(p, 0);
     if (!json_is_string(p))
         return (rs_str){NULL, 0};
     return (rs_str){json_string_value(p), json_string_length(p)};
+}
+
+size_t rs__auth_id_count(const rs_auth_event *e)
+{
+    return e->auth_ids ? json_array_size(e->auth_ids) : 0;
+}
+
+rs_str rs__auth_id(const rs_auth_event *e, size_t i)
+{
+    return ref_at(e->auth_ids, i);
+}
+
+/* A number member as a double (what Lua's tonumber gives), or 0. */
+static double number_of(const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    return json_is_number(v) ? json_number_value(v) : 0;
 }
 
 static void member_fields(rs_auth_event *e, const json_t *content)
@@ -165,7 +182,11 @@ static int fields_of_root(const rs_room_version *v, rs_auth_event *e, char *err,
     e->format_fault = format_fault(v, e);
     const json_t *prev = json_object_get(e->root, "prev_events");
     e->nprev = json_is_array(prev) ? json_array_size(prev) : 0;
-    e->prev0 = first_prev(prev);
+    e->prev0 = ref_at(prev, 0);
+    const json_t *auth = json_object_get(e->root, "auth_events");
+    e->auth_ids = json_is_array(auth) ? auth : NULL;
+    e->ts = number_of(e->root, "origin_server_ts");
+    e->depth = number_of(e->root, "depth");
     if (content_fields(v, e) != 0) {
         snprintf(err, errlen, "out of memory");
         return RS_ENOMEM;

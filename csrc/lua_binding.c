@@ -14,6 +14,7 @@
 
 #include "lauxlib.h"
 #include "lua.h"
+#include "auth.h"
 #include "crypto.h"
 #include "lua_json.h"
 #include "roomstate.h"
@@ -1006,6 +1007,194 @@ static int l_auth_types(lua_State *L)
     return 1;
 }
 
+/* ---- state resolution ---- */
+
+#define RESOLVE_BOX_MT "roomstate.ResolveBox"
+
+/* What core.resolve allocates, freed by __gc even if a push raises. */
+typedef struct resolve_box {
+    rs_auth_event **ev;
+    size_t nev;
+    unsigned char *rejected;
+    rs_str *set_ids;
+    size_t *set_len;
+    rs_resolved res;
+} resolve_box;
+
+static int resolve_box_gc(lua_State *L)
+{
+    resolve_box *b = lua_touserdata(L, 1);
+    for (size_t i = 0; i < b->nev; i++)
+        rs_auth_event_free(b->ev[i]);
+    free(b->ev);
+    free(b->rejected);
+    free(b->set_ids);
+    free(b->set_len);
+    rs_resolved_free(&b->res);
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+static int resolve_fail(lua_State *L, int code, const char *msg)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", rs_code_name(code), msg);
+    lua_pushstring(L, rs_code_name(code));
+    return 3;
+}
+
+/* The state sets (argument 2) as one array of IDs and their counts; the
+ * strings stay in the caller's tables. */
+static void resolve_sets(lua_State *L, resolve_box *b, size_t *nsets)
+{
+    size_t n = lua_objlen(L, 2), total = 0;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)i + 1);
+        if (lua_type(L, -1) != LUA_TTABLE)
+            luaL_error(L, "bad argument #2 to 'resolve' (state_sets[%d] is not a table)", (int)i + 1);
+        total += lua_objlen(L, -1);
+        lua_pop(L, 1);
+    }
+    b->set_ids = malloc((total ? total : 1) * sizeof *b->set_ids);
+    b->set_len = malloc((n ? n : 1) * sizeof *b->set_len);
+    if (!b->set_ids || !b->set_len)
+        luaL_error(L, "resolve: out of memory");
+    for (size_t i = 0, k = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)i + 1);
+        b->set_len[i] = lua_objlen(L, -1);
+        for (size_t j = 0; j < b->set_len[i]; j++, k++) {
+            lua_rawgeti(L, -1, (int)j + 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "bad argument #2 to 'resolve' (state_sets[%d][%d] is not an event ID)",
+                           (int)i + 1, (int)j + 1);
+            b->set_ids[k].s = lua_tolstring(L, -1, &b->set_ids[k].len);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    *nsets = n;
+}
+
+/* The ID of parsed event e: ids[i] (argument 4) when given, which a
+ * stated event_id must equal; else the stated one, or the reference hash
+ * from v3. Pushes a failure and returns 3, or returns 0. */
+static int resolve_id(lua_State *L, const rs_room_version *v, rs_auth_event *e, size_t i)
+{
+    char msg[300], hash[RS_HASH_ID_LEN + 1];
+    size_t len = 0;
+    lua_rawgeti(L, 4, (int)i + 1);
+    const char *id = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    lua_pop(L, 1); /* the string stays in argument 4 */
+    if (id && e->event_id.s && !rs__str_eq(e->event_id, (rs_str){id, len})) {
+        snprintf(msg, sizeof msg, "events[\"%s\"] states event_id %.*s", id,
+                 (int)e->event_id.len, e->event_id.s);
+        return resolve_fail(L, RS_EBAD_EVENT, msg);
+    }
+    if (!id && !e->event_id.s && v->event_id_format != RS_EVENT_ID_SENDER) {
+        int rc = rs__event_id(e->root, v, hash);
+        if (rc == RS_ENOMEM)
+            luaL_error(L, "resolve: out of memory");
+        id = rc == RS_OK ? hash : NULL;
+        len = id ? strlen(id) : 0;
+    }
+    if (rs__auth_event_set_id(e, id, len))
+        luaL_error(L, "resolve: out of memory");
+    return 0;
+}
+
+/* events[i] (argument 3: JSON texts) parsed, named and marked rejected
+ * when argument 5 holds its ID. Pushes a failure and returns 3, or 0. */
+static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b, size_t i)
+{
+    char err[200], msg[300];
+    size_t len;
+    lua_rawgeti(L, 3, (int)i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "bad argument #3 to 'resolve' (events[%d] is not JSON text)", (int)i + 1);
+    const char *json = lua_tolstring(L, -1, &len);
+    int rc = rs_auth_event_parse(v, json, len, &b->ev[i], err, sizeof err);
+    lua_pop(L, 1);
+    if (rc == RS_ENOMEM)
+        luaL_error(L, "resolve: out of memory");
+    if (rc != RS_OK) {
+        snprintf(msg, sizeof msg, "events[%d]: %s", (int)i + 1, err);
+        return resolve_fail(L, rc, msg);
+    }
+    b->nev++;
+    if ((rc = resolve_id(L, v, b->ev[i], i)) || !b->ev[i]->event_id.s)
+        return rc;
+    lua_pushlstring(L, b->ev[i]->event_id.s, b->ev[i]->event_id.len);
+    lua_rawget(L, 5);
+    b->rejected[i] = (unsigned char)lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* "MISSING_EVENTS: a, b, c": the first 20, then how many in all. */
+static int resolve_missing(lua_State *L, const rs_resolved *r)
+{
+    luaL_Buffer buf;
+    lua_pushnil(L);
+    luaL_buffinit(L, &buf);
+    luaL_addstring(&buf, "MISSING_EVENTS: ");
+    for (size_t i = 0; i < r->nmissing && i < 20; i++) {
+        if (i)
+            luaL_addstring(&buf, ", ");
+        luaL_addlstring(&buf, r->missing[i].s, r->missing[i].len);
+    }
+    if (r->nmissing > 20) {
+        char more[48];
+        snprintf(more, sizeof more, ", ... (%zu in all)", r->nmissing);
+        luaL_addstring(&buf, more);
+    }
+    luaL_pushresult(&buf);
+    lua_pushstring(L, "MISSING_EVENTS");
+    return 3;
+}
+
+/* core.resolve(version, state_sets, { json, ... }, ids, rejected) ->
+ * { event_id, ... } | nil, err, code. ids[i]: events[i]'s ID when the
+ * caller knows it (false otherwise); rejected: a set of event IDs. */
+static int l_resolve(lua_State *L)
+{
+    const rs_room_version *v = check_version(L, 1, "resolve");
+    check_arg_type(L, 2, LUA_TTABLE, "resolve", "array of state sets");
+    check_arg_type(L, 3, LUA_TTABLE, "resolve", "array of events");
+    check_arg_type(L, 4, LUA_TTABLE, "resolve", "array of event IDs");
+    check_arg_type(L, 5, LUA_TTABLE, "resolve", "set of rejected event IDs");
+    size_t n = lua_objlen(L, 3), nsets;
+    resolve_box *b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, RESOLVE_BOX_MT);
+    lua_setmetatable(L, -2);
+    b->ev = calloc(n ? n : 1, sizeof *b->ev);
+    b->rejected = calloc(n ? n : 1, 1);
+    if (!b->ev || !b->rejected)
+        return luaL_error(L, "resolve: out of memory");
+    resolve_sets(L, b, &nsets);
+    for (size_t i = 0; i < n; i++) {
+        int rc = resolve_event(L, v, b, i);
+        if (rc)
+            return rc;
+    }
+    char err[200];
+    rs_resolve_in in = {(const rs_auth_event *const *)b->ev, b->rejected, n, b->set_ids,
+                        b->set_len, nsets};
+    int rc = rs_state_resolve(v, &in, &b->res, err, sizeof err);
+    if (rc == RS_EMISSING_EVENTS)
+        return resolve_missing(L, &b->res);
+    if (rc == RS_ENOMEM)
+        return luaL_error(L, "resolve: out of memory");
+    if (rc != RS_OK)
+        return resolve_fail(L, rc, err);
+    lua_createtable(L, (int)b->res.n, 0);
+    for (size_t i = 0; i < b->res.n; i++) {
+        lua_pushlstring(L, b->res.ids[i].s, b->res.ids[i].len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
 /* ---- queries ---- */
 
 static int l_current_state(lua_State *L)
@@ -1531,10 +1720,12 @@ int luaopen_roomstate_core(lua_State *L)
         {"room_versions", l_room_versions},
         {"auth_check", l_auth_check},
         {"auth_types", l_auth_types},
+        {"resolve", l_resolve},
         {"time_ms", l_time_ms},
         {NULL, NULL}};
     new_box_type(L, BOX_MT, box_gc);
     new_box_type(L, AUTH_BOX_MT, auth_box_gc);
+    new_box_type(L, RESOLVE_BOX_MT, resolve_box_gc);
     new_box_type(L, JSON_MT, json_box_gc);
     new_class(L, STORE_MT, store_methods, l_store_tostring, l_close, NULL);
     new_class(L, STATE_MT, state_methods, l_state_tostring, NULL, NULL);

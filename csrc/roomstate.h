@@ -65,7 +65,8 @@ typedef struct rs_db rs_db;
     X(RS_EBAD_EVENT, "BAD_EVENT")        /* the event fails a format check of its room version */ \
     X(RS_EMISSING_AUTH, "MISSING_AUTH")  /* auth events of the event are not stored */ \
     X(RS_EREPLACED, "FILE_REPLACED")     /* the file was deleted or replaced since the open */ \
-    X(RS_EREADONLY, "READONLY")          /* a write on a store opened read-only */
+    X(RS_EREADONLY, "READONLY")          /* a write on a store opened read-only */ \
+    X(RS_EMISSING_EVENTS, "MISSING_EVENTS") /* a state resolution needs events not given */
 
 enum {
 #define RS_CODE_ENUM(code, name) code,
@@ -459,6 +460,42 @@ int rs_auth_types(const rs_room_version *v, const rs_auth_event *ev,
 int rs_auth_check(const rs_room_version *v, const rs_auth_event *ev,
                   const rs_auth_event *const *auth, size_t nauth, char *reason,
                   size_t rlen);
+
+/* ------------------------------------------------------------------ */
+/* State resolution                                                    */
+
+/* What a resolution reads: the state sets, and every event they and
+ * their auth chains hold (in v12 also the create event their room IDs
+ * name, which no event cites), parsed by rs_auth_event_parse so that
+ * their auth_events, origin_server_ts and depth are known. */
+typedef struct rs_resolve_in {
+    const rs_auth_event *const *events; /* each must have an event ID; a repeated ID: the first */
+    const unsigned char *rejected;      /* rejected[i]: events[i] was rejected (NULL: none) */
+    size_t nevents;
+    const rs_str *set_ids;              /* the sets' event IDs, one set after another */
+    const size_t *set_len;              /* how many IDs each set has */
+    size_t nsets;
+} rs_resolve_in;
+
+typedef struct rs_resolved {
+    rs_str *ids;            /* the resolved state, sorted bytewise; point into the events */
+    size_t n;
+    rs_str *missing;        /* RS_EMISSING_EVENTS: every event needed and not given, sorted */
+    size_t nmissing;
+    char *buf;              /* owns the missing IDs */
+} rs_resolved;
+
+/* Resolves the state sets by the room version's algorithm (v1 for room
+ * version 1, v2 for 2-11, v2.1 for 12), as the specification says; events
+ * marked rejected are never admitted by v2's iterative auth checks. A pure
+ * function: it reads nothing but its arguments. On success out holds the
+ * state; free it with rs_resolved_free (also after a failure). Errors:
+ * RS_EMISSING_EVENTS (out->missing names them), RS_EBAD_STATE (a set holds
+ * a non-state event or two events for one key), RS_EBAD_EVENT (an event
+ * without an ID, auth events in a cycle), RS_ENOMEM; err says why. */
+int rs_state_resolve(const rs_room_version *v, const rs_resolve_in *in, rs_resolved *out,
+                     char *err, size_t errlen);
+void rs_resolved_free(rs_resolved *r);
 
 /* ------------------------------------------------------------------ */
 /* Rooms                                                               */

@@ -4,7 +4,8 @@
 local core = require "roomstate.core"
 local event = require "roomstate.event"
 
-local type, error, string_format = type, error, string.format
+local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
+local string_format = string.format
 local encode = event.json.encode
 
 local _M = {}
@@ -50,6 +51,59 @@ end
 function _M.auth_types(room_version, ev)
   check_version(room_version, "auth_types")
   return core.auth_types(room_version, text_of(ev, "auth_types", 2, "event"))
+end
+
+local function ids_arg(list, fname, n, what)
+  if type(list) ~= "table" then
+    error(string_format("bad argument #%d to '%s' (%s: array of event IDs expected, got %s)",
+                        n, fname, what, type(list)), 3)
+  end
+  for i = 1, #list do
+    if type(list[i]) ~= "string" then
+      error(string_format("bad argument #%d to '%s' (%s[%d]: event ID expected, got %s)",
+                          n, fname, what, i, type(list[i])), 3)
+    end
+  end
+end
+
+-- resolve(room_version, state_sets, events [, opts]) -> sorted event IDs |
+-- nil, "MISSING_EVENTS: ...", "MISSING_EVENTS"
+-- state_sets: an array of arrays of event IDs. events: every event of the
+-- sets and of their auth chains (v12: and the create event), as tables or
+-- JSON text, in an array or a map by event ID. A table with
+-- `rejected = true`, or an ID in opts.rejected (an array), marks an event
+-- the server rejected: v2 never admits it.
+function _M.resolve(room_version, state_sets, events, opts)
+  check_version(room_version, "resolve")
+  if type(state_sets) ~= "table" then
+    error("bad argument #2 to 'resolve' (array of state sets expected, got "
+          .. type(state_sets) .. ")", 2)
+  end
+  for i = 1, #state_sets do ids_arg(state_sets[i], "resolve", 2, "state_sets[" .. i .. "]") end
+  if type(events) ~= "table" then
+    error("bad argument #3 to 'resolve' (array or map of events expected, got "
+          .. type(events) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #4 to 'resolve' (options table expected, got " .. type(opts) .. ")", 2)
+  end
+  local rejected = {}
+  if opts and opts.rejected ~= nil then
+    ids_arg(opts.rejected, "resolve", 4, "opts.rejected")
+    for _, id in ipairs(opts.rejected) do rejected[id] = true end
+  end
+  local texts, ids, n = {}, {}, 0
+  for k, ev in pairs(events) do
+    n = n + 1
+    local what = "events[" .. (type(k) == "string" and ("%q"):format(k) or tostring(k)) .. "]"
+    texts[n] = text_of(ev, "resolve", 3, what)
+    ids[n] = type(k) == "string" and k or false
+    if type(ev) == "table" and ev.rejected == true then
+      local id = type(k) == "string" and k or ev.event_id
+      if type(id) == "string" then rejected[id] = true end
+    end
+  end
+  return core.resolve(room_version, state_sets, texts, ids, rejected)
 end
 
 return _M

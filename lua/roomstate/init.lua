@@ -33,6 +33,10 @@ _M.room_versions = core.room_versions
 _M.auth_check = auth.auth_check
 _M.auth_types = auth.auth_types
 
+-- roomstate.resolve(room_version, state_sets, events [, opts]) -> the
+-- resolved state as sorted event IDs | nil, "MISSING_EVENTS: ...", code
+_M.resolve = auth.resolve
+
 -- The memberships store:members takes ("join", "invite", "leave", "ban",
 -- "knock"), and a test for one, for front ends that check input first.
 _M.MEMBERSHIPS = Store.MEMBERSHIPS

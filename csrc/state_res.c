@@ -1,0 +1,503 @@
+/* state_res.c - state resolution (roomstate.h rs_state_resolve): the
+ * events indexed by ID, their auth edges, the missing ones found, the
+ * state sets grouped by key, then the room version's algorithm
+ * (state_res_v2.c, state_res_v1.c) over a hash-table state. With n events,
+ * e auth edges and s entries in the sets, the preparation costs
+ * O(n log n + e log n + s log s). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_check.h"
+#include "state_res.h"
+
+int sr__fail(sr_graph *g, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (g->errlen)
+        vsnprintf(g->err, g->errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int sr__str_cmp(rs_str a, rs_str b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.s, b.s, n) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* (type, state_key), bytewise: the order of the model's key strings. */
+int sr__key_cmp(const rs_auth_event *a, const rs_auth_event *b)
+{
+    int c = sr__str_cmp(a->type, b->type);
+    return c ? c : sr__str_cmp(a->state_key, b->state_key);
+}
+
+int sr__is_type(const sr_graph *g, uint32_t x, const char *type)
+{
+    const rs_auth_event *e = g->node[x].ev;
+    return rs__str_is(e->type, type) && rs__str_is(e->state_key, "");
+}
+
+/* ---- walks: O(1) to start, each node queued at most once ---- */
+
+void sr__walk_begin(sr_graph *g)
+{
+    if (++g->walk == 0) { /* wrapped: forget every old stamp */
+        memset(g->stamp, 0, g->n * sizeof *g->stamp);
+        g->walk = 1;
+    }
+}
+
+void sr__push(sr_graph *g, size_t *len, uint32_t x)
+{
+    if (x == SR_NONE || g->stamp[x] == g->walk)
+        return;
+    g->stamp[x] = g->walk;
+    g->queue[(*len)++] = x;
+}
+
+void sr__push_auth(sr_graph *g, size_t *len, uint32_t x)
+{
+    const sr_node *u = &g->node[x];
+    for (size_t i = 0; i < u->nedge; i++)
+        sr__push(g, len, g->edge[u->edge0 + i]);
+}
+
+/* O(reached nodes + their edges). */
+size_t sr__closure(sr_graph *g, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        sr__push_auth(g, &len, g->queue[i]);
+    return len;
+}
+
+/* ---- the index: nodes sorted by event ID ---- */
+
+static int node_cmp(const void *a, const void *b)
+{
+    const sr_node *x = a, *y = b;
+    int c = sr__str_cmp(x->id, y->id);
+    return c ? c : (x->given > y->given) - (x->given < y->given);
+}
+
+/* The node of the ID prefix + rest, or SR_NONE: O(log n). */
+static uint32_t find2(const sr_graph *g, const char *prefix, size_t plen, rs_str rest)
+{
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        rs_str id = g->node[mid].id;
+        size_t p = id.len < plen ? id.len : plen;
+        int c = memcmp(id.s, prefix, p);
+        if (!c && id.len < plen)
+            c = -1;
+        if (!c)
+            c = sr__str_cmp((rs_str){id.s + plen, id.len - plen}, rest);
+        if (c == 0)
+            return (uint32_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SR_NONE;
+}
+
+static uint32_t find(const sr_graph *g, rs_str id)
+{
+    return find2(g, "", 0, id);
+}
+
+/* v12: "$" + the room ID's body names the room's create event. */
+static rs_str room_body(const rs_auth_event *e)
+{
+    return e->room_id.len ? (rs_str){e->room_id.s + 1, e->room_id.len - 1} : (rs_str){"", 0};
+}
+
+static int needs_create(const sr_graph *g, const rs_auth_event *e)
+{
+    return g->v->room_id_from_create && e->room_id.s && !rs__str_is(e->type, "m.room.create");
+}
+
+static int load_nodes(sr_graph *g, const rs_resolve_in *in)
+{
+    if (!(g->node = calloc(in->nevents ? in->nevents : 1, sizeof *g->node)))
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < in->nevents; i++) {
+        const rs_auth_event *e = in->events[i];
+        if (!e->event_id.s)
+            return sr__fail(g, RS_EBAD_EVENT, "events[%zu] has no event ID", i + 1);
+        g->node[i] = (sr_node){.ev = e, .id = e->event_id, .given = (uint32_t)i,
+                               .rejected = in->rejected && in->rejected[i]};
+    }
+    qsort(g->node, in->nevents, sizeof *g->node, node_cmp);
+    size_t k = 0; /* a repeated ID: the first given */
+    for (size_t i = 0; i < in->nevents; i++)
+        if (k == 0 || sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
+            g->node[k++] = g->node[i];
+    g->n = k;
+    return RS_OK;
+}
+
+/* Each node's cited auth events that were given, as edges: O(e log n). */
+static int link_nodes(sr_graph *g)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < g->n; i++)
+        total += rs__auth_id_count(g->node[i].ev);
+    if (!(g->edge = malloc((total ? total : 1) * sizeof *g->edge)))
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n; i++) {
+        sr_node *u = &g->node[i];
+        u->edge0 = g->nedge;
+        for (size_t j = 0; j < rs__auth_id_count(u->ev); j++) {
+            uint32_t a = find(g, rs__auth_id(u->ev, j));
+            if (a == SR_NONE)
+                u->nmissing++;
+            else
+                g->edge[g->nedge++] = a;
+        }
+        u->nedge = g->nedge - u->edge0;
+        u->create = needs_create(g, u->ev) ? find2(g, "$", 1, room_body(u->ev)) : SR_NONE;
+        u->nmissing += needs_create(g, u->ev) && u->create == SR_NONE;
+    }
+    return RS_OK;
+}
+
+int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
+{
+    int rc = load_nodes(g, in);
+    if (rc || (rc = link_nodes(g)))
+        return rc;
+    size_t nset = 0;
+    for (size_t i = 0; i < in->nsets; i++)
+        nset += in->set_len[i];
+    g->stamp = calloc(g->n ? g->n : 1, sizeof *g->stamp);
+    g->queue = malloc((g->n ? g->n : 1) * sizeof *g->queue);
+    g->set_node = malloc((nset ? nset : 1) * sizeof *g->set_node);
+    if (!g->stamp || !g->queue || !g->set_node)
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nset; i++)
+        g->set_node[i] = find(g, in->set_ids[i]);
+    g->set_len = in->set_len;
+    g->nsets = in->nsets;
+    return RS_OK;
+}
+
+void sr__graph_free(sr_graph *g)
+{
+    free(g->node);
+    free(g->edge);
+    free(g->stamp);
+    free(g->queue);
+    free(g->set_node);
+}
+
+/* ---- missing events: everything the sets reach, O(reached) ---- */
+
+typedef struct sr_missing {
+    rs_str *id;
+    unsigned char *dollar; /* id[i] is "$" + id: a v12 create by room ID */
+    size_t n, cap;
+} sr_missing;
+
+static int miss(sr_missing *m, rs_str id, int dollar)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 16;
+        rs_str *ids = realloc(m->id, cap * sizeof *ids);
+        if (ids)
+            m->id = ids;
+        unsigned char *d = realloc(m->dollar, cap);
+        if (d)
+            m->dollar = d;
+        if (!ids || !d)
+            return -1;
+        m->cap = cap;
+    }
+    m->id[m->n] = id;
+    m->dollar[m->n++] = (unsigned char)dollar;
+    return 0;
+}
+
+static int node_missing(const sr_graph *g, uint32_t x, sr_missing *m)
+{
+    const sr_node *u = &g->node[x];
+    for (size_t j = 0; j < rs__auth_id_count(u->ev); j++) {
+        rs_str a = rs__auth_id(u->ev, j);
+        if (a.s && find(g, a) == SR_NONE && miss(m, a, 0))
+            return -1;
+    }
+    if (needs_create(g, u->ev) && u->create == SR_NONE && miss(m, room_body(u->ev), 1))
+        return -1;
+    return 0;
+}
+
+static int gather(sr_graph *g, const rs_resolve_in *in, sr_missing *m)
+{
+    size_t nset = 0, len = 0;
+    for (size_t i = 0; i < in->nsets; i++)
+        nset += in->set_len[i];
+    sr__walk_begin(g);
+    for (size_t i = 0; i < nset; i++) {
+        if (g->set_node[i] == SR_NONE && miss(m, in->set_ids[i], 0))
+            return sr__fail(g, RS_ENOMEM, "out of memory");
+        sr__push(g, &len, g->set_node[i]);
+    }
+    for (size_t i = 0; i < len; i++) {
+        uint32_t x = g->queue[i];
+        if (g->node[x].nmissing && node_missing(g, x, m))
+            return sr__fail(g, RS_ENOMEM, "out of memory");
+        sr__push_auth(g, &len, x);
+        sr__push(g, &len, g->node[x].create);
+    }
+    return RS_OK;
+}
+
+static int str_sort_cmp(const void *a, const void *b)
+{
+    return sr__str_cmp(*(const rs_str *)a, *(const rs_str *)b);
+}
+
+/* The missing IDs into out, copied, sorted, each once. */
+static int missing_out(sr_graph *g, const sr_missing *m, rs_resolved *out)
+{
+    size_t bytes = 1;
+    for (size_t i = 0; i < m->n; i++)
+        bytes += m->id[i].len + 2;
+    out->buf = malloc(bytes);
+    out->missing = malloc((m->n ? m->n : 1) * sizeof *out->missing);
+    if (!out->buf || !out->missing)
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    char *p = out->buf;
+    for (size_t i = 0; i < m->n; i++) {
+        char *s = p;
+        if (m->dollar[i])
+            *p++ = '$';
+        memcpy(p, m->id[i].s, m->id[i].len);
+        p += m->id[i].len;
+        *p++ = 0;
+        out->missing[i] = (rs_str){s, (size_t)(p - 1 - s)};
+    }
+    qsort(out->missing, m->n, sizeof *out->missing, str_sort_cmp);
+    for (size_t i = 0; i < m->n; i++)
+        if (!out->nmissing || sr__str_cmp(out->missing[out->nmissing - 1], out->missing[i]))
+            out->missing[out->nmissing++] = out->missing[i];
+    return sr__fail(g, RS_EMISSING_EVENTS, "%zu events are needed and were not given",
+                    out->nmissing);
+}
+
+/* ---- the state sets grouped by key: O(s log s) ---- */
+
+typedef struct sr_entry {
+    const rs_auth_event *ev;
+    uint32_t node, set;
+} sr_entry;
+
+static int by_key_set(const void *a, const void *b)
+{
+    const sr_entry *x = a, *y = b;
+    int c = sr__key_cmp(x->ev, y->ev);
+    if (!c)
+        c = (x->set > y->set) - (x->set < y->set);
+    return c ? c : (x->node > y->node) - (x->node < y->node);
+}
+
+static int by_key_node(const void *a, const void *b)
+{
+    const sr_entry *x = a, *y = b;
+    int c = sr__key_cmp(x->ev, y->ev);
+    return c ? c : (x->node > y->node) - (x->node < y->node);
+}
+
+static int set_entries(sr_graph *g, sr_entry *e, size_t *ne)
+{
+    size_t k = 0;
+    for (size_t s = 0, i = 0; s < g->nsets; s++)
+        for (size_t j = 0; j < g->set_len[s]; j++, i++) {
+            uint32_t x = g->set_node[i];
+            if (!g->node[x].ev->state_key.s)
+                return sr__fail(g, RS_EBAD_STATE, "%.*s in a state set is not a state event",
+                                (int)g->node[x].id.len, g->node[x].id.s);
+            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s};
+        }
+    qsort(e, k, sizeof *e, by_key_set);
+    size_t n = 0; /* an event twice in a set: once */
+    for (size_t i = 0; i < k; i++) {
+        if (n && e[n - 1].set == e[i].set && !sr__key_cmp(e[n - 1].ev, e[i].ev)) {
+            if (e[n - 1].node == e[i].node)
+                continue;
+            return sr__fail(g, RS_EBAD_STATE, "a state set holds %.*s and %.*s for one key",
+                            (int)g->node[e[n - 1].node].id.len, g->node[e[n - 1].node].id.s,
+                            (int)g->node[e[i].node].id.len, g->node[e[i].node].id.s);
+        }
+        e[n++] = e[i];
+    }
+    *ne = n;
+    return RS_OK;
+}
+
+/* Entries sorted by (key, node) into groups of distinct events. */
+static void group_entries(const sr_entry *e, size_t ne, sr_groups *gr)
+{
+    size_t next = 0; /* the next free place in gr->node */
+    for (size_t i = 0; i < ne; i++) {
+        int same_key = i && !sr__key_cmp(e[i - 1].ev, e[i].ev);
+        if (!same_key)
+            gr->g[gr->n++] = (sr_group){.first = next};
+        sr_group *g = &gr->g[gr->n - 1];
+        if (!same_key || e[i - 1].node != e[i].node) {
+            gr->node[next++] = e[i].node;
+            g->n++;
+        }
+        g->nsets++;
+    }
+}
+
+static int groups_build(sr_graph *g, sr_groups *gr)
+{
+    size_t nset = 0, ne = 0;
+    for (size_t i = 0; i < g->nsets; i++)
+        nset += g->set_len[i];
+    sr_entry *e = malloc((nset ? nset : 1) * sizeof *e);
+    gr->g = malloc((nset ? nset : 1) * sizeof *gr->g);
+    gr->node = malloc((nset ? nset : 1) * sizeof *gr->node);
+    int rc = !e || !gr->g || !gr->node ? sr__fail(g, RS_ENOMEM, "out of memory")
+                                       : set_entries(g, e, &ne);
+    if (rc == RS_OK) {
+        qsort(e, ne, sizeof *e, by_key_node);
+        group_entries(e, ne, gr);
+    }
+    free(e);
+    return rc;
+}
+
+/* ---- a state: (type, state_key) -> node, FNV-1a, linear probing ---- */
+
+static uint64_t key_hash(rs_str type, rs_str key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < type.len; i++)
+        h = (h ^ (unsigned char)type.s[i]) * 1099511628211ULL;
+    h = (h ^ 0) * 1099511628211ULL;
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (unsigned char)key.s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Room for `keys` keys at half load; never grown. */
+int sr__state_init(sr_state *s, size_t keys)
+{
+    s->cap = 16;
+    while (s->cap < 2 * keys)
+        s->cap *= 2;
+    s->count = 0;
+    if (!(s->slot = malloc(s->cap * sizeof *s->slot)))
+        return -1;
+    memset(s->slot, 0xff, s->cap * sizeof *s->slot); /* SR_NONE */
+    return 0;
+}
+
+void sr__state_free(sr_state *s)
+{
+    free(s->slot);
+    s->slot = NULL;
+}
+
+static size_t slot_of(const sr_graph *g, const sr_state *s, rs_str type, rs_str key)
+{
+    size_t i = (size_t)key_hash(type, key) & (s->cap - 1);
+    for (;; i = (i + 1) & (s->cap - 1)) {
+        uint32_t x = s->slot[i];
+        if (x == SR_NONE || (rs__str_eq(g->node[x].ev->type, type) &&
+                             rs__str_eq(g->node[x].ev->state_key, key)))
+            return i;
+    }
+}
+
+uint32_t sr__state_get(const sr_graph *g, const sr_state *s, const char *type, rs_str key)
+{
+    if (!key.s)
+        return SR_NONE;
+    return s->slot[slot_of(g, s, (rs_str){type, strlen(type)}, key)];
+}
+
+void sr__state_put(const sr_graph *g, sr_state *s, uint32_t x)
+{
+    size_t i = slot_of(g, s, g->node[x].ev->type, g->node[x].ev->state_key);
+    s->count += s->slot[i] == SR_NONE;
+    s->slot[i] = x;
+}
+
+int sr__allowed(const sr_graph *g, uint32_t x, const rs_auth_event *const *auth, size_t n)
+{
+    char reason[300];
+    return rs_auth_check(g->v, g->node[x].ev, auth, n, reason, sizeof reason) == 1;
+}
+
+/* ---- the answer ---- */
+
+static int result_out(sr_graph *g, const sr_state *st, rs_resolved *out)
+{
+    if (!(out->ids = malloc((st->count ? st->count : 1) * sizeof *out->ids)))
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->slot[i] != SR_NONE)
+            out->ids[out->n++] = g->node[st->slot[i]].id;
+    qsort(out->ids, out->n, sizeof *out->ids, str_sort_cmp);
+    return RS_OK;
+}
+
+static int run(sr_graph *g, rs_resolved *out)
+{
+    sr_groups gr = {0};
+    sr_state st = {0};
+    int rc = groups_build(g, &gr);
+    if (rc == RS_OK && sr__state_init(&st, g->n))
+        rc = sr__fail(g, RS_ENOMEM, "out of memory");
+    if (rc == RS_OK && g->nsets) {
+        if (g->v->state_res == RS_STATE_RES_V1)
+            rc = sr__resolve_v1(g, &gr, &st);
+        else
+            rc = sr__resolve_v2(g, &gr, g->v->state_res == RS_STATE_RES_V2_1, &st);
+    }
+    if (rc == RS_OK)
+        rc = result_out(g, &st, out);
+    sr__state_free(&st);
+    free(gr.g);
+    free(gr.node);
+    return rc;
+}
+
+int rs_state_resolve(const rs_room_version *v, const rs_resolve_in *in, rs_resolved *out,
+                     char *err, size_t errlen)
+{
+    sr_graph g = {.v = v, .err = err, .errlen = errlen};
+    sr_missing m = {0};
+    memset(out, 0, sizeof *out);
+    if (errlen)
+        err[0] = 0;
+    int rc = sr__graph_build(&g, in);
+    if (rc == RS_OK)
+        rc = gather(&g, in, &m);
+    if (rc == RS_OK && m.n)
+        rc = missing_out(&g, &m, out);
+    if (rc == RS_OK)
+        rc = run(&g, out);
+    free(m.id);
+    free(m.dollar);
+    sr__graph_free(&g);
+    return rc;
+}
+
+void rs_resolved_free(rs_resolved *r)
+{
+    free(r->ids);
+    free(r->missing);
+    free(r->buf);
+    memset(r, 0, sizeof *r);
+}
