@@ -1,7 +1,7 @@
 /* rsbench.c - runs one storage scheme on one workload in this process and
  * writes every figure as one JSON object.
  *
- *   rsbench --system roomstate|dendrite|synapse|ceiling
+ *   rsbench --system roomstate|dendrite|synapse|continuwuity|ceiling
  *           --workload big-room|many-rooms|rewrites --db PATH --out FILE
  *           [--scale 1.0] [--seed 1] [--samples 1000] [--series FILE]
  *           [--budget-seconds S] [--budget-bytes B] [--query-seconds S]
@@ -495,7 +495,7 @@ int main(int argc, char **argv)
             o.workload, (long long)events, t_ingest, (double)events / t_ingest,
             stopped ? ", STOPPED: " : "", stop_reason);
     int64_t file_bytes = db_bytes(o.db);
-    bsizes sz = {0, 0};
+    bsizes sz = {0, 0, -1, -1, -1};
     if (ops->sizes(o.db, &sz)) {
         fprintf(stderr, "%s: measuring sizes failed\n", o.system);
         gen_free(g);
@@ -559,6 +559,10 @@ int main(int argc, char **argv)
                     (long long)sz.payload, (long long)sz.disk,
                     (double)sz.disk / (double)events, (long long)file_bytes,
                     (double)file_bytes / (double)events, rss_kb);
+    if (sz.zstd_4k >= 0)
+        bad |= bbuf_fmt(&b, "\"state_zstd_4k_bytes\":%lld,\"state_zstd_64k_bytes\":%lld,"
+                            "\"state_zstd_512_bytes\":%lld,",
+                        (long long)sz.zstd_4k, (long long)sz.zstd_64k, (long long)sz.zstd_512);
     /* cost per state event at 1%, 10%, 100% of the target membership:
      * mean over the state events ingested while the room doubled to it */
     bad |= bbuf_str(&b, "\"growth\":[");
