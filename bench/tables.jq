@@ -63,7 +63,7 @@ def spread: map(select(. != null)) |
      row("state event cost, 10–20% of members, µs"; .growth_windows.w10_20.state_cost_us // null),
      row("state event cost, 90–100% of members, µs"; .growth_windows.w90_100.state_cost_us // null),
      row("growth: 90–100% over 10–20%";
-         if (.growth_windows.w10_20.state_cost_us // 0) > 0
+         if (.growth_windows.w10_20.state_cost_us // 0) > 0 and .growth_windows.w90_100.state_cost_us != null
          then .growth_windows.w90_100.state_cost_us / .growth_windows.w10_20.state_cost_us else null end),
      row("state events in each growth window"; .growth_windows.w10_20.state_events // null),
      row("state event cost at 1% of members, µs"; grow(1)),
