@@ -22,6 +22,9 @@ typedef struct bbuf {
     size_t len, cap;
 } bbuf;
 int bbuf_reserve(bbuf *b, size_t extra); /* 0, or -1 out of memory */
+/* Room for one more element of size elem in the array *pp of *cap
+ * elements holding n (doubling, from first): 0, or -1 out of memory. */
+int bench_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first);
 int bbuf_add(bbuf *b, const void *s, size_t n);
 int bbuf_str(bbuf *b, const char *s);
 int bbuf_fmt(bbuf *b, const char *fmt, ...)
@@ -130,6 +133,10 @@ void sstate_free(sstate *s);
 typedef struct bsizes {
     int64_t payload;   /* bytes of the state values themselves */
     int64_t disk;      /* pages of the state tables and their indexes (dbstat) */
+    /* zstd over the stored records in blocks of 4 KiB and 64 KiB (level 3)
+     * and 512 bytes (level -2), for a scheme whose real store compresses
+     * blocks (continuwuity's RocksDB); -1 for the others */
+    int64_t zstd_4k, zstd_64k, zstd_512;
 } bsizes;
 
 typedef struct bsys_ops {
@@ -161,7 +168,8 @@ typedef struct bsys_ops {
     int (*sizes)(const char *path, bsizes *out);
 } bsys_ops;
 
-extern const bsys_ops bsys_roomstate, bsys_dendrite, bsys_synapse, bsys_ceiling;
+extern const bsys_ops bsys_roomstate, bsys_dendrite, bsys_synapse, bsys_ceiling,
+    bsys_continuwuity;
 /* roomstate opened with rs_options.authorize ("roomstate-auth") */
 extern const bsys_ops bsys_roomstate_auth;
 const bsys_ops *bsys_find(const char *name);

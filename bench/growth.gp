@@ -13,10 +13,12 @@ set logscale y
 set title "ingest cost per state event"
 plot "big-room-roomstate.dat" using 1:3 with linespoints lw 2 title "roomstate", \
      "big-room-dendrite.dat" using 1:3 with linespoints title "Dendrite scheme", \
-     "big-room-synapse.dat" using 1:3 with linespoints title "Synapse scheme"
+     "big-room-synapse.dat" using 1:3 with linespoints title "Synapse scheme", \
+     "big-room-continuwuity.dat" using 1:3 with linespoints title "continuwuity scheme"
 set ylabel "state payload written, bytes"
 set title "state bytes"
 plot "big-room-roomstate.dat" using 1:4 with linespoints lw 2 title "roomstate", \
      "big-room-dendrite.dat" using 1:4 with linespoints title "Dendrite scheme", \
-     "big-room-synapse.dat" using 1:4 with linespoints title "Synapse scheme"
+     "big-room-synapse.dat" using 1:4 with linespoints title "Synapse scheme", \
+     "big-room-continuwuity.dat" using 1:4 with linespoints title "continuwuity scheme"
 unset multiplot

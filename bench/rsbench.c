@@ -1,7 +1,7 @@
 /* rsbench.c - runs one storage scheme on one workload in this process and
  * writes every figure as one JSON object.
  *
- *   rsbench --system roomstate|dendrite|synapse|ceiling
+ *   rsbench --system roomstate|dendrite|synapse|continuwuity|ceiling
  *           --workload big-room|many-rooms|rewrites --db PATH --out FILE
  *           [--scale 1.0] [--seed 1] [--samples 1000] [--series FILE]
  *           [--budget-seconds S] [--budget-bytes B] [--query-seconds S]
@@ -30,6 +30,7 @@
 
 #define BATCH 1000
 #define NCHECK 24 /* checkpoints at target x 10^((i-23)/10): 0.5% .. 100% */
+#define NWIN 4    /* the growth windows' bounds: 10%, 20%, 90%, 100% */
 
 typedef struct checkpoint {
     int64_t members, events, state_n;
@@ -375,6 +376,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < NCHECK; i++)
         thresholds[i] = (double)gp->target_members * pow(10.0, (i - (NCHECK - 1)) / 10.0);
     int next_cp = 0;
+    /* windows of the growth figure: the state events from 10% to 20% and
+     * from 90% to 100% of the target membership (thousands of events each,
+     * where the logarithmic checkpoints' 1% window holds hundreds) */
+    static const double wfrac[NWIN] = {0.1, 0.2, 0.9, 1.0};
+    checkpoint wcp[NWIN];
+    memset(wcp, 0, sizeof wcp);
 
     int64_t events = 0, state_n = 0, outliers = 0, rewrites = 0, batches = 0;
     double t_ingest = 0, t_state = 0, t_rewrite = 0, t_msg = 0;
@@ -427,6 +434,13 @@ int main(int argc, char **argv)
             c->ingest_t = t_ingest;
             c->reached = 1;
         }
+        for (int i = 0; w == W_BIG_ROOM && i < NWIN; i++)
+            if (!wcp[i].reached && (double)members >= wfrac[i] * (double)gp->target_members) {
+                wcp[i].members = members;
+                wcp[i].state_n = state_n;
+                wcp[i].state_t = t_state;
+                wcp[i].reached = 1;
+            }
         if (++in_batch == BATCH) {
             double t3 = bench_now();
             if (ops->commit(h)) {
@@ -495,7 +509,7 @@ int main(int argc, char **argv)
             o.workload, (long long)events, t_ingest, (double)events / t_ingest,
             stopped ? ", STOPPED: " : "", stop_reason);
     int64_t file_bytes = db_bytes(o.db);
-    bsizes sz = {0, 0};
+    bsizes sz = {0, 0, -1, -1, -1};
     if (ops->sizes(o.db, &sz)) {
         fprintf(stderr, "%s: measuring sizes failed\n", o.system);
         gen_free(g);
@@ -559,6 +573,10 @@ int main(int argc, char **argv)
                     (long long)sz.payload, (long long)sz.disk,
                     (double)sz.disk / (double)events, (long long)file_bytes,
                     (double)file_bytes / (double)events, rss_kb);
+    if (sz.zstd_4k >= 0)
+        bad |= bbuf_fmt(&b, "\"state_zstd_4k_bytes\":%lld,\"state_zstd_64k_bytes\":%lld,"
+                            "\"state_zstd_512_bytes\":%lld,",
+                        (long long)sz.zstd_4k, (long long)sz.zstd_64k, (long long)sz.zstd_512);
     /* cost per state event at 1%, 10%, 100% of the target membership:
      * mean over the state events ingested while the room doubled to it */
     bad |= bbuf_str(&b, "\"growth\":[");
@@ -589,7 +607,19 @@ int main(int argc, char **argv)
     }
     if (sf)
         fclose(sf);
-    bad |= bbuf_str(&b, "],\"latency\":{");
+    bad |= bbuf_str(&b, "],\"growth_windows\":{");
+    for (int i = 0; i < NWIN; i += 2) {
+        checkpoint *a = &wcp[i], *z = &wcp[i + 1];
+        int64_t dn = z->state_n - a->state_n;
+        int ok = a->reached && z->reached && dn > 0;
+        bad |= bbuf_fmt(&b, "%s\"w%.0f_%.0f\":{\"members_from\":%lld,\"members_to\":%lld,"
+                            "\"state_events\":%lld,\"state_cost_us\":",
+                        i ? "," : "", wfrac[i] * 100, wfrac[i + 1] * 100,
+                        (long long)a->members, (long long)z->members, (long long)(ok ? dn : 0));
+        bad |= ok ? bbuf_fmt(&b, "%.3f}", (z->state_t - a->state_t) / (double)dn * 1e6)
+                  : bbuf_str(&b, "null}");
+    }
+    bad |= bbuf_str(&b, "},\"latency\":{");
     bad |= latency_json(&b, q);
     gen_free(g);
     if (bad) {

@@ -191,14 +191,8 @@ typedef struct ivec {
 
 static int ivec_push(ivec *a, int64_t x)
 {
-    if (a->n == a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 16;
-        int64_t *p = realloc(a->v, c * sizeof *p);
-        if (!p)
-            return -1;
-        a->v = p;
-        a->cap = c;
-    }
+    if (bench_grow(&a->v, &a->cap, a->n, sizeof *a->v, 16))
+        return -1;
     a->v[a->n++] = x;
     return 0;
 }

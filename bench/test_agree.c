@@ -1,17 +1,18 @@
 /* test_agree.c - the baselines are only worth comparing if they store the
- * same state: on small workloads, the Dendrite and Synapse schemes must
- * return the same state as roomstate before and after every event, the
- * same current state as the generator's own model for every room, the same
+ * same state: on small workloads, the Dendrite, Synapse and continuwuity
+ * schemes must return the same state as roomstate before and after every
+ * event, the same current state as the generator's own model for every room, the same
  * point lookups and the same diff sizes. Exits 0 when all agree.
- * Sizes are chosen so Dendrite's 64-block full copies and Synapse's
- * 100-hop full copies both happen several times. */
+ * Sizes are chosen so Dendrite's 64-block full copies, Synapse's 100-hop
+ * full copies and continuwuity's folds down to a full state (layer 0) all
+ * happen several times. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 
-#define NSYS 3
+#define NSYS 4
 
 typedef struct ctx {
     const bsys_ops *ops[NSYS];
@@ -72,7 +73,7 @@ static void collect(void *ud, const char *t, const char *k, const char *e)
 
 static int run(bworkload w, double scale)
 {
-    ctx c = {{&bsys_roomstate, &bsys_dendrite, &bsys_synapse}, {0}, 0, 0};
+    ctx c = {{&bsys_roomstate, &bsys_dendrite, &bsys_synapse, &bsys_continuwuity}, {0}, 0, 0};
     char err[512];
     int rc = 1;
     char (*ids)[48] = NULL;

@@ -190,16 +190,23 @@ int smap_put(smap *m, const char *s, size_t n, int64_t v)
 
 /* ---- latency ---- */
 
+int bench_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(*(void **)pp, c * elem);
+    if (!p)
+        return -1;
+    *(void **)pp = p;
+    *cap = c;
+    return 0;
+}
+
 int lat_add(lat *l, double seconds)
 {
-    if (l->n == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 64;
-        double *p = realloc(l->v, c * sizeof *p);
-        if (!p)
-            return -1;
-        l->v = p;
-        l->cap = c;
-    }
+    if (bench_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64))
+        return -1;
     l->v[l->n++] = seconds;
     return 0;
 }
@@ -364,7 +371,7 @@ out:
 const bsys_ops *bsys_find(const char *name)
 {
     const bsys_ops *all[] = {&bsys_roomstate, &bsys_dendrite, &bsys_synapse,
-                             &bsys_ceiling, &bsys_roomstate_auth};
+                             &bsys_continuwuity, &bsys_ceiling, &bsys_roomstate_auth};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
