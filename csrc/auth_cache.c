@@ -96,10 +96,12 @@ static int load(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event *
     return rc == RS_ENOMEM ? rs__fail(db, rc, "out of memory") : rc;
 }
 
-int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out)
+/* A hit unless parsed is asked and the cached event was built from fields. */
+static int get(rs_db *db, const rs_room_version *v, rs_nid nid, int parsed,
+               rs_auth_event **out)
 {
     slot *s = &db->auth_cache->s[(uint64_t)nid % db->auth_cache->nslots];
-    if (s->e && s->nid == nid && s->v == v) {
+    if (s->e && s->nid == nid && s->v == v && (!parsed || s->e->root)) {
         s->e->refs++;
         *out = s->e;
         return RS_OK;
@@ -108,6 +110,17 @@ int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_
     if (rc == RS_OK)
         put(db->auth_cache, nid, v, *out);
     return rc;
+}
+
+int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out)
+{
+    return get(db, v, nid, 0, out);
+}
+
+int rs__auth_event_get_parsed(rs_db *db, const rs_room_version *v, rs_nid nid,
+                              rs_auth_event **out)
+{
+    return get(db, v, nid, 1, out);
 }
 
 void rs__auth_event_keep_stored(rs_db *db, const rs_room_version *v, rs_nid nid,

@@ -168,7 +168,7 @@ static int check_query_empty(rs_db *db, const char *sql, const char *what)
  * index agree with it. */
 static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
 {
-    rs_nid ext[RS_MAX_EXTREMITIES], merged = RS_EMPTY_SNAPSHOT;
+    rs_nid ext[RS_MAX_EXTREMITIES];
     size_t next;
     rs_entry *cur = NULL, *mer = NULL;
     size_t ncur = 0, nmer = 0;
@@ -190,14 +190,14 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
                          (long long)ext[i]);
         ext[i] = r.after;
     }
-    if (!rc && next && (rc = rs__resolve_states(db, ext, next, &merged)))
-        rc = corrupt(db, "the extremities' states conflict: room", (long long)room);
+    rs_merge m = {room, rs_room_version_find(row.version, strlen(row.version))};
+    if (!rc && next && (rc = rs__resolve_states_load(db, &m, ext, next, &mer, &nmer)))
+        rc = corrupt(db, "the extremities' states do not resolve: room", (long long)room);
+    if (!rc && !next)
+        rc = rs_snapshot_load(db, current, &mer, &nmer);
+    if (!rc)
+        rc = rs_snapshot_load(db, current, &cur, &ncur);
     if (rc)
-        return rc;
-    if (next == 0)
-        merged = current;
-    if ((rc = rs_snapshot_load(db, current, &cur, &ncur)) ||
-        (rc = rs_snapshot_load(db, merged, &mer, &nmer)))
         goto out;
     if (ncur != nmer || memcmp(cur, mer, ncur * sizeof *cur) != 0) {
         rc = corrupt(db, "current state differs from the extremities' state: room",

@@ -259,6 +259,7 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->blobs);
     rs_lru_clear(db->rows);
     memset(db->memo, 0, sizeof db->memo);
+    rs__resolved_clear(db);
 }
 
 /* SQLite's own busy handler backs off up to 100 ms a sleep, so a writer

@@ -401,7 +401,8 @@ static int state_from_prevs(ingest *c)
                       "%.*s: prev events unknown or without state: %.*s", EVID(c),
                       (int)mlen, missing);
     else if (!rc)
-        rc = rs__resolve_states(c->db, snaps, ev->nprev, &c->before);
+        rc = rs__resolve_states(c->db, &(rs_merge){c->room, c->version}, snaps, ev->nprev,
+                                &c->before);
     free(snaps);
     return rc;
 }
@@ -640,7 +641,8 @@ static int resolve_current(ingest *c)
             return rc;
         snaps[i] = r.after;
     }
-    return c->next ? rs__resolve_states(c->db, snaps, c->next, &c->current) : RS_OK;
+    rs_merge m = {c->room, c->version};
+    return c->next ? rs__resolve_states(c->db, &m, snaps, c->next, &c->current) : RS_OK;
 }
 
 /* The usual case: one key replaced on top of the current state, so both

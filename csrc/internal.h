@@ -125,6 +125,17 @@ typedef struct rs_memo_slot {
 } rs_memo_slot;
 #define RS_MEMO_SLOTS 1024
 
+/* One resolved merge: the sorted distinct input snapshots and the
+ * snapshot of their resolution. Snapshots never change, so it stays true
+ * until a rollback or a purge clears the caches. n == 0: empty slot. */
+#define RS_RESOLVED_SLOTS 8
+#define RS_RESOLVED_KEY_MAX 66 /* merges of more inputs are not cached */
+typedef struct rs_resolved_slot {
+    size_t n;
+    rs_nid in[RS_RESOLVED_KEY_MAX];
+    rs_nid out;
+} rs_resolved_slot;
+
 struct rs_db {
     sqlite3 *sql;
     char *path;        /* the file opened, for rs_begin's identity check */
@@ -152,6 +163,8 @@ struct rs_db {
     int readonly;      /* opened with rs_options.readonly */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
+    rs_resolved_slot resolved[RS_RESOLVED_SLOTS]; /* input snapshots -> resolution */
+    size_t resolved_next; /* the slot the next resolution replaces */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */
     char event_id[RS_MAX_ID_BYTES + 1]; /* the last ingested event's IDs, for its result */
     char room_id[RS_MAX_ID_BYTES + 1];
@@ -257,6 +270,11 @@ void rs__auth_cache_clear(rs_auth_cache *c);
 /* Stored event nid decoded for the auth rules, through the cache; the
  * caller releases it with rs_auth_event_free. */
 int rs__auth_event_get(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event **out);
+/* The same, parsed from its JSON (auth_events, origin_server_ts and depth
+ * known), as state resolution needs: a field-built cached event is
+ * replaced by the parsed one. */
+int rs__auth_event_get_parsed(rs_db *db, const rs_room_version *v, rs_nid nid,
+                              rs_auth_event **out);
 /* Event nid, just stored, as ingest decoded it: citing it later parses
  * nothing. The cache takes its own reference; a failure to copy only
  * leaves it out. */
@@ -338,10 +356,31 @@ int rs__member_set(rs_db *db, rs_nid room, const rs_entry *e, rs_str membership,
 int rs__member_drop(rs_db *db, rs_nid room, const rs_entry *e, uint64_t *hash,
                     int *known);
 
+/* Where several snapshots of a room meet: the room, and its version's
+ * rules (NULL: a room of an older file, version unknown). */
+typedef struct rs_merge {
+    rs_nid room;
+    const rs_room_version *v;
+} rs_merge;
 /* The state where several snapshots meet (resolve.c): *out is one of them
- * when they all hold the same state, else RS_ECONFLICT naming up to 10
- * conflicting keys. State resolution replaces this one function. */
-int rs__resolve_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out);
+ * when they all hold the same state; else the Matrix state resolution of
+ * the room version over the stored events, stored as changes against the
+ * closest input and cached per handle by the set of inputs. A room of
+ * unknown version gets RS_ECONFLICT naming up to 10 conflicting keys.
+ * Errors: RS_EMISSING_AUTH naming auth events the resolution needs and
+ * the store lacks, RS_ECORRUPT, RS_ESQL, RS_ENOMEM. */
+int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                       rs_nid *out);
+/* The resolution of n differing snapshots (resolve_load.c), not stored:
+ * the whole state sorted by (type, key), malloc'd. Errors as above. */
+int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                        rs_entry **out, size_t *nout);
+/* The state where the snapshots meet as entries, sorted, never stored
+ * (roomstate check reads it against the current state). */
+int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                            rs_entry **out, size_t *nout);
+/* Forgets the cached resolutions (rs__cache_clear). */
+void rs__resolved_clear(rs_db *db);
 
 /* The snapshot of an explicit state list (state_list.c): event IDs that
  * must be stored state events of `room`, written as changes against

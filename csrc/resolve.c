@@ -1,11 +1,18 @@
 /* resolve.c - the state of a room where several branches meet: the state
  * before an event with several prev events, and the current state over
- * several forward extremities. Both come through rs__resolve_states, the
- * one function Matrix state resolution will replace. Until then branches
- * that agree merge, and branches that disagree are refused. */
+ * several forward extremities. Branches that agree merge; branches that
+ * disagree are resolved by the Matrix state resolution of the room's
+ * version (resolve_load.c), and the answer is stored as changes against
+ * the input state closest to it, so it shares that input's blocks. A
+ * room of an older file whose version is unknown has no algorithm to
+ * apply: differing branches are refused with RS_ECONFLICT there. The
+ * same set of inputs is resolved once per handle (db->resolved). */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "codec.h"
 #include "internal.h"
 
 /* RS_ECONFLICT naming up to 10 keys on which two states disagree; a
@@ -40,30 +47,179 @@ static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
     if (len >= sizeof msg)
         len = sizeof msg - 1;
     return rs__fail(db, RS_ECONFLICT,
-                    "the merged states disagree on %.*s%s; state resolution "
-                    "is not implemented yet",
+                    "the merged states disagree on %.*s%s, and the room's "
+                    "version is unknown: no state resolution applies",
                     (int)len, msg, (i < nrem || j < nadd) ? ", ..." : "");
 }
 
-int rs__resolve_states(rs_db *db, const rs_nid *snaps, size_t n, rs_nid *out)
+/* The sorted distinct inputs, malloc'd. */
+static int distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size_t *nu)
 {
-    *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
-    for (size_t i = 1; i < n; i++) {
-        if (snaps[i] == snaps[0])
-            continue;
+    *nu = 0;
+    if (!(*u = malloc((n ? n : 1) * sizeof **u)))
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    memcpy(*u, snaps, n * sizeof **u);
+    qsort(*u, n, sizeof **u, rs_nid_qsort_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (!*nu || (*u)[*nu - 1] != (*u)[i])
+            (*u)[(*nu)++] = (*u)[i];
+    return RS_OK;
+}
+
+/* *differ = 1 when some snapshot holds another state than snaps[0]; a
+ * room without a known version fails then with RS_ECONFLICT. */
+static int differing(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, int *differ)
+{
+    *differ = 0;
+    for (size_t i = 1; i < n && !*differ; i++) {
         rs_entry *rem, *add;
         size_t nrem, nadd;
         int rc = rs_snapshot_diff(db, snaps[0], snaps[i], &rem, &nrem, &add, &nadd);
         if (rc)
             return rc;
-        if (nrem || nadd) {
+        *differ = nrem || nadd;
+        if (*differ && !m->v)
             rc = conflict(db, rem, nrem, add, nadd);
-            free(rem);
-            free(add);
-            return rc;
-        }
         free(rem);
         free(add);
+        if (rc)
+            return rc;
     }
     return RS_OK;
+}
+
+/* ---- the cache: sorted distinct inputs -> the resolution's snapshot ---- */
+
+void rs__resolved_clear(rs_db *db)
+{
+    memset(db->resolved, 0, sizeof db->resolved);
+    db->resolved_next = 0;
+}
+
+static rs_nid cached(const rs_db *db, const rs_nid *u, size_t nu)
+{
+    for (size_t i = 0; i < RS_RESOLVED_SLOTS; i++) {
+        const rs_resolved_slot *s = &db->resolved[i];
+        if (s->n == nu && !memcmp(s->in, u, nu * sizeof *u))
+            return s->out;
+    }
+    return 0;
+}
+
+static void remember(rs_db *db, const rs_nid *u, size_t nu, rs_nid out)
+{
+    if (nu > RS_RESOLVED_KEY_MAX)
+        return;
+    rs_resolved_slot *s = &db->resolved[db->resolved_next];
+    db->resolved_next = (db->resolved_next + 1) % RS_RESOLVED_SLOTS;
+    s->n = nu;
+    memcpy(s->in, u, nu * sizeof *u);
+    s->out = out;
+}
+
+/* ---- storing the answer against the closest input ---- */
+
+/* The changes that turn base (nb entries) into st (nst), both sorted by
+ * key; ch holds room for nb + nst. */
+static size_t changes(const rs_entry *base, size_t nb, const rs_entry *st, size_t nst,
+                      rs_entry *ch)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < nb || j < nst) {
+        int c = i == nb ? 1 : j == nst ? -1 : rs_key_cmp(&base[i], &st[j]);
+        if (c < 0)
+            ch[k++] = (rs_entry){base[i].type, base[i].key, 0};
+        else if (c > 0 || base[i].event != st[j].event)
+            ch[k++] = st[j];
+        i += c <= 0;
+        j += c >= 0;
+    }
+    return k;
+}
+
+/* The input that differs from st in the fewest keys, and those keys. */
+static int closest(rs_db *db, const rs_nid *u, size_t nu, const rs_entry *st, size_t nst,
+                   size_t *best, rs_entry **ch, size_t *nch)
+{
+    *ch = NULL;
+    *nch = SIZE_MAX;
+    for (size_t i = 0; i < nu; i++) {
+        rs_entry *base, *c;
+        size_t nb, k;
+        int rc = rs_snapshot_load(db, u[i], &base, &nb);
+        if (rc)
+            return rc;
+        if (!(c = malloc((nb + nst ? nb + nst : 1) * sizeof *c))) {
+            free(base);
+            return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+        }
+        k = changes(base, nb, st, nst, c);
+        free(base);
+        if (k >= *nch) {
+            free(c);
+            continue;
+        }
+        free(*ch);
+        *ch = c;
+        *nch = k;
+        *best = i;
+    }
+    return RS_OK;
+}
+
+static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_nid *out)
+{
+    rs_entry *st, *ch = NULL;
+    size_t nst, nch, best = 0;
+    int rc = rs__resolve_entries(db, m, u, nu, &st, &nst);
+    if (rc)
+        return rc;
+    rc = closest(db, u, nu, st, nst, &best, &ch, &nch);
+    if (rc == RS_OK)
+        rc = rs_snapshot_apply(db, m->room, u[best], ch, nch, out);
+    free(st);
+    free(ch);
+    return rc;
+}
+
+/* The sorted distinct inputs, and whether they hold differing states. */
+static int inputs(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, rs_nid **u,
+                  size_t *nu, int *differ)
+{
+    *differ = 0;
+    int rc = distinct(db, snaps, n, u, nu);
+    if (rc == RS_OK && *nu > 1)
+        rc = differing(db, m, *u, *nu, differ);
+    return rc;
+}
+
+int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                       rs_nid *out)
+{
+    rs_nid *u = NULL;
+    size_t nu;
+    int differ;
+    *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
+    int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
+    if (rc == RS_OK && differ && !(*out = cached(db, u, nu))) {
+        rc = store(db, m, u, nu, out);
+        if (rc == RS_OK)
+            remember(db, u, nu, *out);
+    }
+    free(u);
+    return rc;
+}
+
+int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                            rs_entry **out, size_t *nout)
+{
+    rs_nid *u = NULL;
+    size_t nu;
+    int differ;
+    int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
+    if (rc == RS_OK)
+        rc = differ ? rs__resolve_entries(db, m, u, nu, out, nout)
+                    : rs_snapshot_load(db, n ? snaps[0] : RS_EMPTY_SNAPSHOT, out, nout);
+    free(u);
+    return rc;
 }

@@ -3,6 +3,7 @@ local roomstate = require "roomstate"
 local harness = require "roomstate.harness"
 local M = require "model"
 local S = require "support"
+local RS = require "resolve_support"
 
 local function state_of(st) return M.from_state(st) end
 
@@ -165,11 +166,12 @@ describe("ingest", function()
     assert.is_true(store:check())
   end)
 
-  it("returns STATE_CONFLICT for forks that differ and writes nothing", function()
+  it("resolves forks that differ: the merge's state before is the model's resolution", function()
     for _, variant in ipairs({ "value", "absent" }) do
       local room = assert(h:create_room("@alice:x"))
+      local rid = room.room.id
       local side = room:at(room.head[1])
-      -- the side branch arrives by backfill, so it cannot conflict on arrival
+      -- the side branch arrives by backfill, so it is no extremity
       if variant == "value" then
         assert(room:state("m.room.name", "", { name = "A" }))
         assert(side:state("m.room.name", "", { name = "B" }, { kind = "old" }))
@@ -177,24 +179,25 @@ describe("ingest", function()
         assert(room:state("m.room.topic", "", { topic = "only here" }))
         assert(side:send("nothing", { kind = "old" }))
       end
-      local c0 = S.counts(store)
-      local id, err, code = room:merge(side)
-      assert.is_nil(id)
-      assert.equal("STATE_CONFLICT", code)
-      assert.matches(variant == "value" and "m.room.name" or "m.room.topic", err, 1, true)
-      assert.same(c0, S.counts(store))
+      local want = RS.resolve_after(store, store:room_version(rid), { room.head[1], side.head[1] })
+      local id = assert(room:merge(side))
+      assert.same(want, state_of(store:state_before(id)))
+      assert.same(want, state_of(store:current_state(rid)))
+      assert.same({ id }, store:latest_events(rid))
+      assert.is_true(store:check())
     end
   end)
 
-  it("returns STATE_CONFLICT when a new branch tip disagrees with another extremity", function()
+  it("resolves a new branch tip that disagrees with another extremity", function()
     local room = assert(h:create_room("@alice:x"))
+    local rid = room.room.id
     local side = room:at(room.head[1])
-    assert(room:send("main"))
-    local c0 = S.counts(store)
-    local id, err, code = side:state("m.room.name", "", { name = "side" })
-    assert.is_nil(id, err)
-    assert.equal("STATE_CONFLICT", code)
-    assert.same(c0, S.counts(store))
+    assert(room:state("m.room.name", "", { name = "main" }))
+    local id = assert(side:state("m.room.name", "", { name = "side" }))
+    local want = RS.resolve_after(store, store:room_version(rid), { room.head[1], id })
+    assert.same(want, state_of(store:current_state(rid)))
+    assert.equal(2, #store:latest_events(rid))
+    assert.is_true(store:check())
   end)
 
   it("treats re-ingest as a duplicate that writes nothing", function()

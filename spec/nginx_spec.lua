@@ -5,6 +5,7 @@ local server_mod = require "support.nginx_server"
 local http = require "support.http"
 local rooms_mod = require "support.nginx_rooms"
 local cjson = require "cjson"
+local RS = require "resolve_support"
 
 local enc = http.enc
 
@@ -378,9 +379,6 @@ describe("roomstate.nginx in nginx", function()
       return req("GET", "/events/" .. enc("$nope:test") .. "/state_before") end)
     check("unknown prev events", 409, "MISSING_PREV", function()
       return post(room, cjson.encode(good("$bad12", { prev_events = { "$never:test" } }))) end)
-    check("a fork that changes state (no state resolution)", 409, "STATE_CONFLICT", function()
-      return post(room, cjson.encode(ev(room, "$fork", { "$power-room1:test" }, 4,
-                                        "m.room.name", "", { name = "fork" }))) end)
     check("a stored event ID with other fields", 409, "EVENT_MISMATCH", function()
       return post(room, cjson.encode(ev(room, "$power-room1:test", { "$join-room1:test" }, 3,
                                         "m.room.topic", "", {}))) end)
@@ -422,6 +420,21 @@ describe("roomstate.nginx in nginx", function()
       assert.is_true(cjson.decode(body).results[1].duplicate)
       return status, body
     end)
+  end)
+
+  it("resolves a fork that changes state: the current state is the model's resolution", function()
+    assert(server, "nginx did not start: " .. tostring(start_err))
+    local room = OWNED[1]
+    local status, body = post(room, cjson.encode(ev(room, "$fork", { "$power-room1:test" }, 4,
+                                                    "m.room.name", "", { name = "fork" })))
+    assert.are.equal(200, status, body)
+    local latest = assert(store:latest_events(room))
+    assert.is_true(#latest >= 2)
+    local want = RS.resolve_after(store, assert(store:room_version(room)), latest)
+    local got = {}
+    for t, k, e in assert(store:current_state(room)):entries() do got[t .. "\0" .. k] = e end
+    assert.are.same(want, got)
+    assert.is_true(store:check())
   end)
 
   it("says in an item's result that the auth rules rejected or soft-failed it", function()

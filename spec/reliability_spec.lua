@@ -18,9 +18,8 @@ describe("issue 14 §1.2: edges count only within a room", function()
     local side_id = assert(side:send("on the side"))
     -- room B backfills an event that names $victim, not stored yet
     assert(b:send("from B", { prev = { "$victim" }, kind = "old" }))
-    -- $victim arrives in room A as a new event (a message: a topic on one
-    -- branch of a fork would be a STATE_CONFLICT, state resolution being
-    -- not implemented)
+    -- $victim arrives in room A as a new event (a message, so the fork's
+    -- branches keep one state)
     local id, res = a:send("in A", { event_id = "$victim" })
     assert.equal("$victim", id, res)
     local want = { "$victim", side_id }

@@ -79,5 +79,6 @@ void test_auth(t_run *t);
 void test_crypto(t_run *t);
 void test_event_ids(t_run *t);
 void test_state_res(t_run *t);
+void test_resolve(t_run *t);
 
 #endif

@@ -1,0 +1,256 @@
+/* resolve_load.c - a state resolution over stored events: the events of
+ * the state sets and their whole auth chains are read from the store
+ * (parsed, through the auth cache), events stored as rejected are marked
+ * so, rs_state_resolve runs, and its event IDs become entries again.
+ * Every event stored by ingest has its auth events stored; one stored
+ * with skip_auth or before authorization existed may not, and then the
+ * resolution fails with RS_EMISSING_AUTH naming them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "codec.h"
+#include "internal.h"
+
+typedef struct loader {
+    rs_db *db;
+    const rs_room_version *v;
+    const rs_auth_event **ev;   /* the events, in the order found */
+    unsigned char *rej;         /* rej[i]: ev[i] is stored as rejected */
+    rs_entry *ent;              /* ent[i]: ev[i]'s type, key and numeric ID */
+    size_t n, cap;
+    size_t *slot, nslot;        /* numeric ID -> index + 1, open addressing */
+    char missing[400];
+    size_t mlen;
+    int nmissing;
+} loader;
+
+static void loader_free(loader *L)
+{
+    for (size_t i = 0; i < L->n; i++)
+        rs_auth_event_free((rs_auth_event *)L->ev[i]);
+    free(L->ev);
+    free(L->rej);
+    free(L->ent);
+    free(L->slot);
+}
+
+static size_t *slot_of(const loader *L, rs_nid nid)
+{
+    size_t i = (size_t)((uint64_t)nid * 0x9E3779B97F4A7C15u) & (L->nslot - 1);
+    while (L->slot[i] && L->ent[L->slot[i] - 1].event != nid)
+        i = (i + 1) & (L->nslot - 1);
+    return &L->slot[i];
+}
+
+/* Room for one more event: the arrays and a table at most half full. */
+static int grow(loader *L)
+{
+    if (L->n == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 64;
+        const rs_auth_event **ev = realloc(L->ev, cap * sizeof *ev);
+        if (ev)
+            L->ev = ev;
+        unsigned char *rej = ev ? realloc(L->rej, cap) : NULL;
+        if (rej)
+            L->rej = rej;
+        rs_entry *ent = rej ? realloc(L->ent, cap * sizeof *ent) : NULL;
+        if (!ent)
+            return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+        L->ent = ent;
+        L->cap = cap;
+    }
+    if (2 * (L->n + 1) <= L->nslot)
+        return RS_OK;
+    size_t nslot = L->nslot ? 2 * L->nslot : 128;
+    free(L->slot);
+    if (!(L->slot = calloc(nslot, sizeof *L->slot)))
+        return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+    L->nslot = nslot;
+    for (size_t i = 0; i < L->n; i++)
+        *slot_of(L, L->ent[i].event) = i + 1;
+    return RS_OK;
+}
+
+/* Stored event nid, once; *idx its index. */
+static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
+{
+    size_t *s = L->nslot ? slot_of(L, nid) : NULL;
+    if (s && *s) {
+        *idx = *s - 1;
+        return RS_OK;
+    }
+    rs_auth_event *e;
+    int rc = grow(L);
+    if (rc || (rc = rs__auth_event_get_parsed(L->db, L->v, nid, &e)))
+        return rc;
+    *idx = L->n;
+    L->ev[L->n] = e;
+    L->rej[L->n] = r->status == RS_STATUS_REJECTED;
+    L->ent[L->n++] = (rs_entry){r->type, r->key, nid};
+    *slot_of(L, nid) = L->n;
+    return RS_OK;
+}
+
+static int add_nid(loader *L, rs_nid nid, size_t *idx)
+{
+    rs_event_row r;
+    int rc = rs__event_row_read(L->db, nid, &r);
+    if (rc == RS_OK && r.kind == 0)
+        return rs__fail(L->db, RS_ECORRUPT, "a state holds event %lld, which is not stored",
+                        (long long)nid);
+    return rc ? rc : add(L, nid, &r, idx);
+}
+
+/* An auth event by ID: loaded when stored, else listed as missing. */
+static int add_id(loader *L, rs_str id)
+{
+    rs_nid nid = 0;
+    rs_event_row r = {0};
+    size_t idx;
+    int rc = rs_id_lookup(L->db, RS_ID_EVENT, id.s, id.len, &nid);
+    if (rc != RS_OK && rc != RS_ENOTFOUND)
+        return rc;
+    if (nid && (rc = rs__event_row_read(L->db, nid, &r)))
+        return rc;
+    if (!nid || r.kind == 0) {
+        rs__list_add(L->missing, sizeof L->missing, &L->mlen, &L->nmissing, id);
+        return RS_OK;
+    }
+    return add(L, nid, &r, &idx);
+}
+
+/* Every event reachable by auth edges from those loaded. */
+static int auth_chains(loader *L)
+{
+    for (size_t i = 0; i < L->n; i++) {
+        size_t k = rs__auth_id_count(L->ev[i]);
+        for (size_t j = 0; j < k; j++) {
+            rs_str id = rs__auth_id(L->ev[i], j);
+            int rc = id.s ? add_id(L, id) : RS_OK;
+            if (rc)
+                return rc;
+        }
+    }
+    if (L->nmissing)
+        return rs__fail(L->db, RS_EMISSING_AUTH,
+                        "resolving the states of a fork needs auth events that are not "
+                        "stored: %.*s", (int)L->mlen, L->missing);
+    return RS_OK;
+}
+
+/* The sets: each snapshot's events, by ID. */
+typedef struct sets {
+    rs_str *ids;
+    size_t *len;
+} sets;
+
+static int load_sets(loader *L, const rs_nid *snaps, size_t n, sets *s)
+{
+    size_t total = 0, cap = 0;
+    int rc = RS_OK;
+    if (!(s->len = calloc(n, sizeof *s->len)))
+        return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+    for (size_t i = 0; i < n && !rc; i++) {
+        rs_entry *e;
+        size_t ne;
+        if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)))
+            break;
+        rs_str *ids = total + ne > cap ? realloc(s->ids, (cap = 2 * (total + ne)) * sizeof *ids)
+                                       : s->ids;
+        if (!ids)
+            rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+        else
+            s->ids = ids;
+        for (size_t j = 0; j < ne && !rc; j++) {
+            size_t idx;
+            if ((rc = add_nid(L, e[j].event, &idx)) == RS_OK)
+                s->ids[total++] = L->ev[idx]->event_id;
+        }
+        s->len[i] = ne;
+        free(e);
+    }
+    return rc;
+}
+
+/* An event's index by its ID, for the resolution's answer. */
+typedef struct named {
+    rs_str id;
+    size_t i;
+} named;
+
+static int named_cmp(const void *a, const void *b)
+{
+    rs_str x = ((const named *)a)->id, y = ((const named *)b)->id;
+    int c = memcmp(x.s, y.s, x.len < y.len ? x.len : y.len);
+    return c ? c : (x.len > y.len) - (x.len < y.len);
+}
+
+/* The resolved IDs as entries, sorted by (type, key). */
+static int to_entries(loader *L, const rs_resolved *res, rs_entry **out, size_t *nout)
+{
+    named *byid = malloc((L->n ? L->n : 1) * sizeof *byid);
+    rs_entry *e = malloc((res->n ? res->n : 1) * sizeof *e);
+    int rc = RS_OK;
+    if (!byid || !e)
+        rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+    for (size_t i = 0; !rc && i < L->n; i++)
+        byid[i] = (named){L->ev[i]->event_id, i};
+    if (!rc)
+        qsort(byid, L->n, sizeof *byid, named_cmp);
+    for (size_t i = 0; !rc && i < res->n; i++) {
+        named k = {res->ids[i], 0}, *f = bsearch(&k, byid, L->n, sizeof *byid, named_cmp);
+        if (f)
+            e[i] = L->ent[f->i];
+        else
+            rc = rs__fail(L->db, RS_ECORRUPT, "state resolution answered an event not given");
+    }
+    free(byid);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    qsort(e, res->n, sizeof *e, rs_key_qsort_cmp);
+    *out = e;
+    *nout = res->n;
+    return RS_OK;
+}
+
+static int run(loader *L, const sets *s, size_t n, rs_entry **out, size_t *nout)
+{
+    char err[300];
+    rs_resolve_in in = {.events = L->ev, .rejected = L->rej, .nevents = L->n,
+                        .set_ids = s->ids, .set_len = s->len, .nsets = n};
+    rs_resolved res = {0};
+    int rc = rs_state_resolve(L->v, &in, &res, err, sizeof err);
+    if (rc == RS_EMISSING_EVENTS)
+        rc = rs__fail(L->db, RS_EMISSING_AUTH, "resolving the states of a fork needs %zu "
+                      "events that are not stored, first %.*s", res.nmissing,
+                      (int)res.missing[0].len, res.missing[0].s);
+    else if (rc == RS_EBAD_STATE) /* the sets are the store's: its JSON disagrees */
+        rc = rs__fail(L->db, RS_ECORRUPT, "resolving the states of a fork: %s", err);
+    else if (rc)
+        rc = rs__fail(L->db, rc, "resolving the states of a fork: %s", err);
+    else
+        rc = to_entries(L, &res, out, nout);
+    rs_resolved_free(&res);
+    return rc;
+}
+
+int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                        rs_entry **out, size_t *nout)
+{
+    loader L = {.db = db, .v = m->v};
+    sets s = {NULL, NULL};
+    *out = NULL;
+    *nout = 0;
+    int rc = load_sets(&L, snaps, n, &s);
+    if (rc == RS_OK)
+        rc = auth_chains(&L);
+    if (rc == RS_OK)
+        rc = run(&L, &s, n, out, nout);
+    free(s.ids);
+    free(s.len);
+    loader_free(&L);
+    return rc;
+}

@@ -1,0 +1,153 @@
+/* test_resolve.c - forks resolved at ingest (resolve.c, resolve_load.c):
+ * two topics on two branches of an authorised room resolve as state
+ * resolution v2 says (the same mainline, so the later origin_server_ts
+ * wins), as the current state and as the state before the merge; a
+ * resolution whose auth chains reach an event not stored fails with
+ * RS_EMISSING_AUTH naming it, nothing written. */
+#include "test.h"
+
+/* Events built as JSON and fields alike, kept alive for the store. */
+typedef struct room {
+    t_run *t;
+    rs_db *db;
+    char json[16][600];
+    rs_str prev[16][4], auth[16][4];
+    int n;
+} room;
+
+/* Splits "$a,$b" into IDs pointing into s (which lives in the room). */
+static size_t ids(const char *s, rs_str *out)
+{
+    size_t n = 0;
+    while (s && *s) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        out[n++] = (rs_str){s, len};
+        s = e ? e + 1 : NULL;
+    }
+    return n;
+}
+
+/* "[\"$a\",\"$b\"]" of a list written "$a,$b". */
+static void json_list(char *out, size_t cap, const char *list)
+{
+    size_t len = (size_t)snprintf(out, cap, "[");
+    rs_str v[4];
+    size_t n = ids(list, v);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s\"%.*s\"", i ? "," : "",
+                                (int)v[i].len, v[i].s);
+    snprintf(out + len, cap - len, "]");
+}
+
+/* Ingests one new event; key NULL for a message. */
+static int put(room *r, const char *id, const char *type, const char *key, const char *prevs,
+               const char *auths, int64_t ts, const char *content, rs_ingest_result *res)
+{
+    int i = r->n++;
+    char pj[120], aj[120], sk[80] = "";
+    json_list(pj, sizeof pj, prevs);
+    json_list(aj, sizeof aj, auths);
+    if (key)
+        snprintf(sk, sizeof sk, "\"state_key\":\"%s\",", key);
+    snprintf(r->json[i], sizeof r->json[i],
+             "{\"event_id\":\"%s\",\"type\":\"%s\",%s\"sender\":\"@a:x\",\"room_id\":\"!r:x\","
+             "\"prev_events\":%s,\"auth_events\":%s,\"origin_server_ts\":%lld,\"depth\":%d,"
+             "\"content\":%s}",
+             id, type, sk, pj, aj, (long long)ts, i + 1, content);
+    int create = !strcmp(type, "m.room.create");
+    rs_event ev = {.event_id = {id, strlen(id)}, .room_id = T_STR("!r:x"),
+                   .sender = T_STR("@a:x"), .type = {type, strlen(type)},
+                   .state_key = {key, key ? strlen(key) : 0},
+                   .prev = r->prev[i], .nprev = ids(prevs, r->prev[i]),
+                   .auth = r->auth[i], .nauth = ids(auths, r->auth[i]),
+                   .ref_shape = create ? RS_REFS_NONE : RS_REFS_IDS, .depth = i + 1,
+                   .origin_server_ts = ts, .room_version = create ? T_STR("10") : (rs_str){0},
+                   .creator = create ? T_STR("@a:x") : (rs_str){0},
+                   .membership = !strcmp(type, "m.room.member") ? T_STR("join") : (rs_str){0},
+                   .json = {r->json[i], strlen(r->json[i])}};
+    rs_ingest_result ignored;
+    int rc = rs_begin(r->db);
+    if (rc == RS_OK && (rc = rs_ingest(r->db, &ev, RS_KIND_NEW, NULL, 0, res ? res : &ignored)))
+        rs_rollback(r->db);
+    return rc ? rc : rs_commit(r->db);
+}
+
+/* Whether snapshot snap holds the event of ID id. */
+static int holds(rs_db *db, rs_nid snap, const char *id)
+{
+    rs_nid nid;
+    rs_entry *e;
+    size_t n;
+    int found = 0;
+    if (rs_id_lookup(db, RS_ID_EVENT, id, strlen(id), &nid) || rs_snapshot_load(db, snap, &e, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        found |= e[i].event == nid;
+    free(e);
+    return found;
+}
+
+static void start(room *r, int skip_auth)
+{
+    char err[200];
+    rs_options o = {.skip_auth = skip_auth};
+    CHECK(r->t, rs_open(":memory:", &o, &r->db, err, sizeof err) == RS_OK, "open: %s", err);
+    const char *pl = "{\"users\":{\"@a:x\":100}}";
+    CHECK(r->t, put(r, "$c", "m.room.create", "", NULL, NULL, 1, "{\"creator\":\"@a:x\","
+                    "\"room_version\":\"10\"}", NULL) == RS_OK, "create: %s", rs_errmsg(r->db));
+    CHECK(r->t, put(r, "$j", "m.room.member", "@a:x", "$c", "$c", 2,
+                    "{\"membership\":\"join\"}", NULL) == RS_OK, "join: %s", rs_errmsg(r->db));
+    CHECK(r->t, put(r, "$p", "m.room.power_levels", "", "$j", "$c,$j", 3, pl, NULL) == RS_OK,
+          "power levels: %s", rs_errmsg(r->db));
+}
+
+static void check_topics(t_run *t)
+{
+    room r = {.t = t};
+    rs_room_info info;
+    rs_nid before, after;
+    rs_ingest_result res;
+    start(&r, 0);
+    CHECK(t, put(&r, "$ta", "m.room.topic", "", "$p", "$c,$j,$p", 20, "{\"topic\":\"A\"}",
+                 NULL) == RS_OK, "topic A: %s", rs_errmsg(r.db));
+    CHECK(t, put(&r, "$tb", "m.room.topic", "", "$p", "$c,$j,$p", 10, "{\"topic\":\"B\"}",
+                 NULL) == RS_OK, "topic B on a fork is resolved: %s", rs_errmsg(r.db));
+    CHECK(t, rs_room_info_get(r.db, "!r:x", 4, &info) == RS_OK &&
+                 holds(r.db, info.current, "$ta") && !holds(r.db, info.current, "$tb"),
+          "the later topic is the current state");
+    CHECK(t, put(&r, "$m", "m.room.message", NULL, "$ta,$tb", "$c,$j,$p", 30, "{}", &res) ==
+                 RS_OK && res.status == RS_STATUS_ACCEPTED,
+          "a merge: %s", rs_errmsg(r.db));
+    CHECK(t, rs_event_state(r.db, "$m", 2, &before, &after) == RS_OK &&
+                 holds(r.db, before, "$ta") && !holds(r.db, before, "$tb") &&
+                 holds(r.db, before, "$p"),
+          "the state before the merge is the resolution");
+    size_t nblocks, nentries;
+    CHECK(t, rs_snapshot_info(r.db, before, &nblocks, &nentries) == RS_OK && nentries == 4,
+          "four keys, got %zu", nentries);
+    CHECK(t, rs_check(r.db) == RS_OK, "check: %s", rs_errmsg(r.db));
+    rs_close(r.db);
+}
+
+static void check_missing_auth(t_run *t)
+{
+    room r = {.t = t};
+    rs_counts c0, c1;
+    start(&r, 1);
+    CHECK(t, put(&r, "$ta", "m.room.topic", "", "$p", "$c,$j,$p,$gone", 20,
+                 "{\"topic\":\"A\"}", NULL) == RS_OK, "topic A: %s", rs_errmsg(r.db));
+    rs_debug_counts(r.db, &c0);
+    int rc = put(&r, "$tb", "m.room.topic", "", "$p", "$c,$j,$p", 10, "{\"topic\":\"B\"}", NULL);
+    CHECK(t, rc == RS_EMISSING_AUTH && strstr(rs_errmsg(r.db), "$gone"),
+          "a resolution needing an event not stored: %d %s", rc, rs_errmsg(r.db));
+    rs_debug_counts(r.db, &c1);
+    CHECK(t, memcmp(&c0, &c1, sizeof c0) == 0, "nothing written for it");
+    rs_close(r.db);
+}
+
+void test_resolve(t_run *t)
+{
+    check_topics(t);
+    check_missing_auth(t);
+}
