@@ -114,4 +114,18 @@ function S.python_oracle(script, lines)
   return answers
 end
 
+-- A chain of n messages on the room cursor's head, not ingested: the
+-- items for one ingest_batch, their IDs, and the last one as the new head
+-- (for room.head once the batch is stored). The power-cut spec and the
+-- kill -9 writer (tests/torture) commit these.
+function S.message_batch(room, n)
+  local items, ids, prev, auth = {}, {}, room.head, nil
+  for i = 1, n do
+    local id, pdu, text = room:send("m", { ingest = false, prev = prev, auth_events = auth })
+    auth = auth or pdu.auth_events
+    items[i], ids[i], prev = { event = text }, id, { id }
+  end
+  return items, ids, prev
+end
+
 return S

@@ -18,7 +18,7 @@ seed=${3:-1}
 mode=${4:-full}
 dir=$(mktemp -d /tmp/roomstate-kill9-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-export LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$build/?.so;;"
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$build/?.so;;"
 total_acked=0 total_lost=0 failed=0
 t=1
 while [ "$t" -le "$trials" ]; do

@@ -5,6 +5,7 @@
 local db, log_path, seed, mode = arg[1], arg[2], tonumber(arg[3]), arg[4]
 local roomstate = require "roomstate"
 local harness = require "roomstate.harness"
+local S = require "support"
 
 local rng_state = seed
 local function rng(n)
@@ -28,12 +29,7 @@ for _ = 1, 1e6 do
     ack(assert(room:join(("@u%d:example.org"):format(users))))
   else
     -- a batch of messages in one transaction (ingest_batch)
-    local items, ids, prev, auth = {}, {}, room.head, nil
-    for i = 1, rng(8) do
-      local id, pdu, text = room:send("m", { ingest = false, prev = prev, auth_events = auth })
-      auth = auth or pdu.auth_events
-      items[i], ids[i], prev = { event = text }, id, { id }
-    end
+    local items, ids, prev = S.message_batch(room, rng(8))
     assert(store:ingest_batch(items))
     room.head = prev
     for i = 1, #ids do ack(ids[i]) end
