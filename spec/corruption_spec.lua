@@ -14,13 +14,7 @@ describe("corrupted rows", function()
     local store = assert(roomstate.open(path))
     local room = assert(harness.new(store, { seed = "c" }):create_room("@a:x"))
     -- enough members for the state to be stored in blocks, not inline
-    local batch = {}
-    for i = 1, 300 do
-      local _, pdu = room:join(("@u%d:x"):format(i), { ingest = false })
-      batch[#batch + 1] = { event = pdu }
-      room.head = { pdu.event_id }
-    end
-    assert(store:ingest_batch(batch))
+    assert(S.join_many(store, room, 300))
     room_id = room.room.id
     store:close()
   end)

@@ -128,4 +128,17 @@ function S.message_batch(room, n)
   return items, ids, prev
 end
 
+-- Joins @u1:x .. @un:x to the room in one ingest_batch: enough members
+-- (some hundreds) for the state to be stored in blocks, not inline. The
+-- corruption spec and campaign (tests/torture/corrupt.lua) use it.
+function S.join_many(store, room, n)
+  local batch = {}
+  for i = 1, n do
+    local _, pdu = room:join(("@u%d:x"):format(i), { ingest = false })
+    batch[#batch + 1] = { event = pdu }
+    room.head = { pdu.event_id }
+  end
+  return store:ingest_batch(batch)
+end
+
 return S
