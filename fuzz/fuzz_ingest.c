@@ -48,6 +48,7 @@ typedef struct fz {
     size_t n;        /* events stored, committed or pending */
     size_t tx_start; /* ev[tx_start..n) are pending */
     int in_tx, auth;
+    int trace;       /* FUZZ_INGEST_TRACE set: each ingest's outcome on stderr */
     unsigned counter;
     uint8_t *file;   /* the file as it was before rs_begin */
     size_t file_len;
@@ -204,12 +205,19 @@ static const fev *latest(const fz *f, int type, int user)
     return NULL;
 }
 
+/* The auth events: mask bits pick create, power levels, the sender's
+ * member event, and for a member event the join rules and the target's
+ * member event, as the selection rules would; bit 5 adds the join rules
+ * to any event, which the rules then refuse. */
 static void pick_auth(fz *f, build *b, unsigned mask)
 {
-    const fev *c[] = {latest(f, T_CREATE, -1), latest(f, T_POWER, -1), latest(f, T_RULES, -1),
-                      latest(f, T_MEMBER, b->e.user), latest(f, T_MEMBER, b->e.key)};
+    int member = b->e.type == T_MEMBER;
+    const fev *rules = latest(f, T_RULES, -1);
+    const fev *c[] = {latest(f, T_CREATE, -1), latest(f, T_POWER, -1),
+                      latest(f, T_MEMBER, b->e.user), member || (mask & 0x20) ? rules : NULL,
+                      member ? latest(f, T_MEMBER, b->e.key) : NULL};
     for (size_t i = 0; i < sizeof c / sizeof *c; i++)
-        if (c[i] && (mask >> i & 1) && (i < 4 || c[i] != c[3]))
+        if (c[i] && (mask >> i & 1) && (i < 4 || c[i] != c[2]))
             b->auth[b->nauth++] = (rs_str){c[i]->id, strlen(c[i]->id)};
 }
 
@@ -352,8 +360,13 @@ static int ingest(fz *f, build *b)
         ev.join_rule = str(b->e.key & 1 ? "invite" : "public");
     }
     rs_ingest_result res;
-    return rs_ingest(f->db, &ev, (rs_kind)b->kind, b->nstate ? b->state : NULL,
-                     (size_t)b->nstate, &res);
+    int rc = rs_ingest(f->db, &ev, (rs_kind)b->kind, b->nstate ? b->state : NULL,
+                       (size_t)b->nstate, &res);
+    if (f->trace)
+        fprintf(stderr, "%s kind %d state %d: %s %s\n", b->json, b->kind, b->nstate,
+                rc ? rs_code_name(rc) : res.status ? res.reason : "accepted",
+                rc ? rs_errmsg(f->db) : "");
+    return rc;
 }
 
 /* One event, in the open transaction or in one of its own. */
@@ -454,6 +467,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t size)
         return 0;
     fz f = {0};
     f.auth = !(d[0] & 1);
+    f.trace = getenv("FUZZ_INGEST_TRACE") != NULL;
     setup(&f, !f.auth);
     f.p = d + 1, f.end = d + size;
     while (f.p < f.end)
