@@ -270,6 +270,35 @@ static int check_outputs(rs_db *db)
     }
 }
 
+/* What every stored event row must say, as ingest writes it: its JSON,
+ * a non-state event's state after that is its state before, and a room
+ * that was created. A changed row here was served as it was (the
+ * corruption campaign, tests/torture/corrupt.sh). */
+static int check_events_stored(rs_db *db)
+{
+    int rc;
+    if ((rc = check_query_empty(db, "SELECT nid FROM events WHERE kind>0 AND json IS NULL",
+                                "a stored event has no JSON: event")) ||
+        (rc = check_query_empty(db,
+                                "SELECT nid FROM events WHERE kind>0 AND key_nid=0 AND "
+                                "after_snap IS NOT before_snap",
+                                "a non-state event's state after is not its state before: "
+                                "event")))
+        return rc;
+    return check_query_empty(db,
+                             "SELECT DISTINCT room_nid FROM events WHERE kind>0 AND room_nid "
+                             "NOT IN (SELECT nid FROM rooms WHERE created=1)",
+                             "events of a room that was never created: room");
+}
+
+/* A created room's version is one this library knows. */
+static int check_room_version(rs_db *db, rs_nid room, const unsigned char *v, int len)
+{
+    if (v && rs_room_version_find((const char *)v, (size_t)len))
+        return RS_OK;
+    return corrupt(db, "a room's version is unknown: room", room);
+}
+
 int rs_check(rs_db *db)
 {
     nid_set rejected;
@@ -295,6 +324,7 @@ int rs_check(rs_db *db)
              "SELECT e.nid FROM events e JOIN snapshots s ON s.nid IN "
              "(e.before_snap, e.after_snap) WHERE s.room_nid NOT IN (0, e.room_nid)",
              "an event's state belongs to another room: event")) ||
+        (rc = check_events_stored(db)) ||
         (rc = check_query_empty(
              db,
              "SELECT r.nid FROM rooms r JOIN (SELECT DISTINCT room_nid FROM events "
@@ -310,13 +340,18 @@ int rs_check(rs_db *db)
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql,
-                           "SELECT nid, current_snap, state_hash FROM rooms "
+                           "SELECT nid, current_snap, state_hash, version FROM rooms "
                            "WHERE created=1", -1, &st, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "checking rooms");
     int step;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = check_room(db, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                        (uint64_t)sqlite3_column_int64(st, 2));
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_nid room = sqlite3_column_int64(st, 0);
+        rc = check_room_version(db, room, sqlite3_column_text(st, 3),
+                                sqlite3_column_bytes(st, 3));
+        if (!rc)
+            rc = check_room(db, room, sqlite3_column_int64(st, 1),
+                            (uint64_t)sqlite3_column_int64(st, 2));
+    }
     if (!rc && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "checking rooms");
     sqlite3_finalize(st);

@@ -51,13 +51,7 @@ local function commit_batches(db, mode, rng)
   for id in pairs(h.events) do commits[1].events[#commits[1].events + 1] = id end
   local batches = 5 + rng(20)
   for _ = 1, batches do
-    local items, ids, prev = {}, {}, room.head
-    local auth
-    for i = 1, rng(8) do
-      local id, pdu, text = room:send("m", { ingest = false, prev = prev, auth_events = auth })
-      auth = auth or pdu.auth_events
-      items[i], ids[i], prev = { event = text }, id, { id }
-    end
+    local items, ids, prev = S.message_batch(room, rng(8))
     assert(store:ingest_batch(items))
     room.head = prev
     local wal = size(db .. "-wal")

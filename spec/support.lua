@@ -115,4 +115,31 @@ function S.python_oracle(script, lines)
   return answers
 end
 
+-- A chain of n messages on the room cursor's head, not ingested: the
+-- items for one ingest_batch, their IDs, and the last one as the new head
+-- (for room.head once the batch is stored). The power-cut spec and the
+-- kill -9 writer (tests/torture) commit these.
+function S.message_batch(room, n)
+  local items, ids, prev, auth = {}, {}, room.head, nil
+  for i = 1, n do
+    local id, pdu, text = room:send("m", { ingest = false, prev = prev, auth_events = auth })
+    auth = auth or pdu.auth_events
+    items[i], ids[i], prev = { event = text }, id, { id }
+  end
+  return items, ids, prev
+end
+
+-- Joins @u1:x .. @un:x to the room in one ingest_batch: enough members
+-- (some hundreds) for the state to be stored in blocks, not inline. The
+-- corruption spec and campaign (tests/torture/corrupt.lua) use it.
+function S.join_many(store, room, n)
+  local batch = {}
+  for i = 1, n do
+    local _, pdu = room:join(("@u%d:x"):format(i), { ingest = false })
+    batch[#batch + 1] = { event = pdu }
+    room.head = { pdu.event_id }
+  end
+  return store:ingest_batch(batch)
+end
+
 return S
