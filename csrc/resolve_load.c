@@ -156,12 +156,16 @@ static int load_sets(loader *L, const rs_nid *snaps, size_t n, sets *s)
         size_t ne;
         if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)))
             break;
-        rs_str *ids = total + ne > cap ? realloc(s->ids, (cap = 2 * (total + ne)) * sizeof *ids)
-                                       : s->ids;
-        if (!ids)
-            rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-        else
-            s->ids = ids;
+        /* an empty state asks for no room (and s->ids may stay NULL) */
+        if (total + ne > cap) {
+            rs_str *ids = realloc(s->ids, 2 * (total + ne) * sizeof *ids);
+            if (ids) {
+                s->ids = ids;
+                cap = 2 * (total + ne);
+            } else {
+                rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+            }
+        }
         for (size_t j = 0; j < ne && !rc; j++) {
             size_t idx;
             if ((rc = add_nid(L, e[j].event, &idx)) == RS_OK)

@@ -146,8 +146,28 @@ static void check_missing_auth(t_run *t)
     rs_close(r.db);
 }
 
+/* Found by fuzz_ingest: a merge with a rejected event that has no prevs,
+ * whose state is the empty one, failed with NOMEM ("out of memory
+ * resolving states": an empty state set asked for no memory, and got
+ * none). */
+static void check_empty_state_set(t_run *t)
+{
+    room r = {.t = t};
+    rs_ingest_result res;
+    start(&r, 0);
+    CHECK(t, put(&r, "$lone", "m.room.topic", "", NULL, NULL, 4, "{\"topic\":\"t\"}", &res) ==
+                 RS_OK && res.status == RS_STATUS_REJECTED,
+          "a topic without prevs or auth events is stored, rejected: %s", rs_errmsg(r.db));
+    CHECK(t, put(&r, "$m", "m.room.message", NULL, "$p,$lone", "$c,$j,$p", 5, "{}", &res) ==
+                 RS_OK,
+          "a merge with the empty state resolves: %s", rs_errmsg(r.db));
+    CHECK(t, rs_check(r.db) == RS_OK, "check: %s", rs_errmsg(r.db));
+    rs_close(r.db);
+}
+
 void test_resolve(t_run *t)
 {
     check_topics(t);
     check_missing_auth(t);
+    check_empty_state_set(t);
 }
