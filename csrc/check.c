@@ -191,7 +191,8 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
         ext[i] = r.after;
     }
     rs_merge m = {room, rs_room_version_find(row.version, strlen(row.version))};
-    if (!rc && next && (rc = rs__resolve_states_load(db, &m, ext, next, &mer, &nmer)))
+    if (!rc && next && (rc = rs__resolve_states_load(db, &m, ext, next, &mer, &nmer)) &&
+        (rc == RS_ECONFLICT || rc == RS_ECORRUPT)) /* others (NOMEM, SQLITE) stay */
         rc = corrupt(db, "the extremities' states do not resolve: room", (long long)room);
     if (!rc && !next)
         rc = rs_snapshot_load(db, current, &mer, &nmer);
@@ -291,12 +292,18 @@ static int check_events_stored(rs_db *db)
                              "events of a room that was never created: room");
 }
 
-/* A created room's version is one this library knows. */
+/* A created room's version is one this library knows, or (a room an
+ * older file stored) at least a room version identifier: 1 to 32 of
+ * [a-z0-9.-], as the spec's grammar has them. A changed byte is neither. */
 static int check_room_version(rs_db *db, rs_nid room, const unsigned char *v, int len)
 {
     if (v && rs_room_version_find((const char *)v, (size_t)len))
         return RS_OK;
-    return corrupt(db, "a room's version is unknown: room", room);
+    int ok = v && len > 0 && len <= 32;
+    for (int i = 0; ok && i < len; i++)
+        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '.' ||
+             v[i] == '-';
+    return ok ? RS_OK : corrupt(db, "a room's version is unknown: room", room);
 }
 
 int rs_check(rs_db *db)

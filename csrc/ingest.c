@@ -860,6 +860,10 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
          * rs_commit refuses it: it can only be rolled back. */
         db->tx_failed = 1;
         memset(res, 0, sizeof *res);
+        /* SQLite may have rolled the transaction back itself (disk full, I/O
+         * error): what the caches learnt in it is gone from the file */
+        if (sqlite3_get_autocommit(db->sql))
+            rs__cache_clear(db);
     }
     return rc;
 }

@@ -231,7 +231,9 @@ static int run(loader *L, const sets *s, size_t n, rs_entry **out, size_t *nout)
         rc = rs__fail(L->db, RS_EMISSING_AUTH, "resolving the states of a fork needs %zu "
                       "events that are not stored, first %.*s", res.nmissing,
                       (int)res.missing[0].len, res.missing[0].s);
-    else if (rc == RS_EBAD_STATE) /* the sets are the store's: its JSON disagrees */
+    else if (rc == RS_EBAD_STATE || rc == RS_EBAD_EVENT)
+        /* the sets and chains are the store's (an auth cycle, say): its data
+         * disagrees, and the event ingested now is not to blame */
         rc = rs__fail(L->db, RS_ECORRUPT, "resolving the states of a fork: %s", err);
     else if (rc)
         rc = rs__fail(L->db, rc, "resolving the states of a fork: %s", err);
