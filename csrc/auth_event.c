@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "crypto.h"
 
 int rs__str_is(rs_str s, const char *lit)
 {
@@ -138,10 +139,7 @@ json_t *rs__json_parse_stored(const char *json, size_t len, json_error_t *err)
     json_error_t mine;
     if (!err)
         err = &mine;
-    json_t *v = json_loadb(json, len, JSON_ALLOW_NUL, err);
-    if (!v && strstr(err->text, "too big"))
-        v = json_loadb(json, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
-    return v;
+    return rs__json_load_wide(json, len, JSON_ALLOW_NUL, err);
 }
 
 /* The fields every rule relies on: a rule reading an absent sender or

@@ -208,6 +208,14 @@ int rs__canonical_json(const json_t *v, rs_buf *out)
     return rs__canonical_json_ex(v, 0, NULL, out);
 }
 
+json_t *rs__json_load_wide(const char *s, size_t len, size_t flags, json_error_t *err)
+{
+    json_t *v = json_loadb(s, len, flags, err);
+    if (!v && strstr(err->text, "too big"))
+        v = json_loadb(s, len, flags | JSON_DECODE_INT_AS_REAL, err);
+    return v;
+}
+
 json_t *rs__json_parse(const char *s, size_t len, json_error_t *err)
 {
     return json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,

@@ -60,6 +60,10 @@ unsigned rs__canonical_flags(const rs_room_version *v);
  * canonical form would be ambiguous), "\u0000" allowed. NULL on malformed
  * text, with jansson's message in err when err is not NULL. */
 json_t *rs__json_parse(const char *s, size_t len, json_error_t *err);
+/* json_loadb(s, len, flags), reading the whole text's numbers as reals
+ * when an integer is beyond 64 bits, as lua-cjson did: the decoder's and
+ * the stored-event reader's one way to load. err must not be NULL. */
+json_t *rs__json_load_wide(const char *s, size_t len, size_t flags, json_error_t *err);
 
 /* ---- unpadded base64 (appendices, "Unpadded Base64") ---- */
 

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "crypto.h"
 #include "lauxlib.h"
 #include "lua.h"
 #include "lua_json.h"
@@ -91,11 +92,8 @@ static int tree_gc(lua_State *L)
 
 static json_t *parse(const char *s, size_t len, json_error_t *err)
 {
-    size_t flags = JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
-    json_t *v = json_loadb(s, len, flags, err);
-    if (!v && strstr(err->text, "too big"))
-        v = json_loadb(s, len, flags | JSON_DECODE_INT_AS_REAL, err);
-    return v;
+    return rs__json_load_wide(s, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                              err);
 }
 
 /* json_decode(text [, max_depth [, keep]]) -> value [, tree] | nil,
