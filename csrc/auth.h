@@ -69,6 +69,8 @@ struct rs_auth_event {
     rs_str prev0;                   /* the first prev event's ID */
     /* what state resolution reads (JSON-parsed events only) */
     const json_t *auth_ids;         /* auth_events: IDs, or [ID, hashes] pairs (v1-v2); or NULL */
+    const rs_str *auth_refs;        /* instead, for an event read from a Lua table: the cited IDs */
+    size_t nauth_refs;              /* (s == NULL: not an ID), in the event's own allocation */
     double ts, depth;               /* origin_server_ts and depth; 0 when absent or not numbers */
     rs_str redacts;
     /* content fields, by type; s == NULL when absent or not a string */
@@ -90,6 +92,18 @@ struct rs_auth_event {
  * that entry is neither an ID nor an [ID, hashes] pair). */
 size_t rs__auth_id_count(const rs_auth_event *e);
 rs_str rs__auth_id(const rs_auth_event *e, size_t i);
+
+/* The event around a parsed JSON object (root: a new reference, taken
+ * over even on failure), bytes its text's size. */
+int rs__auth_event_of_tree(const rs_room_version *v, json_t *root, size_t bytes,
+                           rs_auth_event **out, char *err, size_t errlen);
+
+/* The fields every rule relies on, of an event whose strings are set:
+ * a rule reading an absent sender or type would decide on nothing.
+ * bad_state_key: a state_key is present and not a string; content_object:
+ * content is a JSON object; redacts: the one where the version puts it. */
+const char *rs__format_fault(const rs_auth_event *e, int bad_state_key, int content_object,
+                             rs_str redacts);
 
 /* Gives the event the ID it is known by when its JSON states none, as
  * PDUs of v3 on do (their ID is a hash): rule 5.3.1 compares the create

@@ -57,11 +57,15 @@ static rs_str ref_at(const json_t *refs, size_t i)
 
 size_t rs__auth_id_count(const rs_auth_event *e)
 {
+    if (e->auth_refs)
+        return e->nauth_refs;
     return e->auth_ids ? json_array_size(e->auth_ids) : 0;
 }
 
 rs_str rs__auth_id(const rs_auth_event *e, size_t i)
 {
+    if (e->auth_refs)
+        return i < e->nauth_refs ? e->auth_refs[i] : (rs_str){NULL, 0};
     return ref_at(e->auth_ids, i);
 }
 
@@ -142,30 +146,33 @@ json_t *rs__json_parse_stored(const char *json, size_t len, json_error_t *err)
     return rs__json_load_wide(json, len, JSON_ALLOW_NUL, err);
 }
 
-/* The fields every rule relies on: a rule reading an absent sender or
- * type would decide on nothing. */
+/* The fields every rule relies on, from the parsed JSON. */
 static const char *format_fault(const rs_room_version *v, const rs_auth_event *e)
 {
     const json_t *sk = json_object_get(e->root, "state_key");
     const json_t *content = json_object_get(e->root, "content");
+    rs_str redacts = str_of(v->redacts_in_content ? content : e->root, "redacts");
+    return rs__format_fault(e, sk && !json_is_string(sk), json_is_object(content), redacts);
+}
+
+const char *rs__format_fault(const rs_auth_event *e, int bad_state_key, int content_object,
+                             rs_str redacts)
+{
     if (!e->type.s)
         return "type is missing or not a string";
     if (!e->sender.s || !rs__valid_user_id(e->sender.s, e->sender.len))
         return "sender is missing or not a user ID";
-    if (!json_is_object(content))
+    if (!content_object)
         return "content is not an object";
-    if (sk && !json_is_string(sk))
+    if (bad_state_key)
         return "state_key is not a string";
     if (rs__str_is(e->type, "m.room.create"))
         return rs__str_is(e->state_key, "") ? NULL : "a create event's state_key is not empty";
     if (!e->room_id.s || e->room_id.s[0] != '!')
         return "room_id is missing or not a room ID";
-    if (rs__str_is(e->type, "m.room.redaction")) {
-        /* v1-v10 put redacts at the top level, v11 in content */
-        rs_str r = str_of(v->redacts_in_content ? content : e->root, "redacts");
-        if (!r.s || r.s[0] != '$')
-            return "redacts is missing from its place for the room version, or not an event ID";
-    }
+    /* v1-v10 put redacts at the top level, v11 in content */
+    if (rs__str_is(e->type, "m.room.redaction") && (!redacts.s || redacts.s[0] != '$'))
+        return "redacts is missing from its place for the room version, or not an event ID";
     return NULL;
 }
 
@@ -226,6 +233,13 @@ int rs_auth_event_parse(const rs_room_version *v, const char *json, size_t len,
     json_error_t jerr;
     json_t *root = rs__json_parse_stored(json, len, &jerr);
     return event_of_root(v, root, &jerr, len, out, err, errlen);
+}
+
+int rs__auth_event_of_tree(const rs_room_version *v, json_t *root, size_t bytes,
+                           rs_auth_event **out, char *err, size_t errlen)
+{
+    json_error_t jerr = {.text = "the event is not a JSON object"};
+    return event_of_root(v, root, &jerr, bytes, out, err, errlen);
 }
 
 int rs__auth_event_set_id(rs_auth_event *e, const char *id, size_t len)

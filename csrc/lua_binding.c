@@ -16,6 +16,7 @@
 #include "lua.h"
 #include "auth.h"
 #include "crypto.h"
+#include "lua_event.h"
 #include "lua_json.h"
 #include "roomstate.h"
 
@@ -1102,18 +1103,32 @@ static int resolve_id(lua_State *L, const rs_room_version *v, rs_auth_event *e, 
     return 0;
 }
 
-/* events[i] (argument 3: JSON texts) parsed, named and marked rejected
- * when argument 5 holds its ID. Pushes a failure and returns 3, or 0. */
-static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b, size_t i)
+/* events[i] (argument 3: JSON text, or a table read as its text would
+ * parse) parsed, named and marked rejected when argument 5 holds its ID.
+ * Pushes a failure and returns 3, or returns RS_LUA_EVENT_NOT_SIMPLE, or
+ * 0. */
+static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b, size_t i,
+                         int keys)
 {
     char err[200], msg[300];
     size_t len;
+    int rc;
     lua_rawgeti(L, 3, (int)i + 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "bad argument #3 to 'resolve' (events[%d] is not JSON text)", (int)i + 1);
-    const char *json = lua_tolstring(L, -1, &len);
-    int rc = rs_auth_event_parse(v, json, len, &b->ev[i], err, sizeof err);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_rawgeti(L, 4, (int)i + 1);
+        int has_id = lua_type(L, -1) == LUA_TSTRING;
+        lua_pop(L, 1);
+        rc = rs_lua_event_read(L, v, -1, keys, has_id, &b->ev[i], err, sizeof err);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *json = lua_tolstring(L, -1, &len);
+        rc = rs_auth_event_parse(v, json, len, &b->ev[i], err, sizeof err);
+    } else {
+        return luaL_error(L, "bad argument #3 to 'resolve' (events[%d] is neither JSON text "
+                          "nor a table)", (int)i + 1);
+    }
     lua_pop(L, 1);
+    if (rc == RS_LUA_EVENT_NOT_SIMPLE)
+        return rc;
     if (rc == RS_ENOMEM)
         luaL_error(L, "resolve: out of memory");
     if (rc != RS_OK) {
@@ -1128,6 +1143,21 @@ static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b,
     b->rejected[i] = (unsigned char)lua_toboolean(L, -1);
     lua_pop(L, 1);
     return 0;
+}
+
+/* Whether the tables of argument 3 from `from` on can be read without
+ * their text; else the caller encodes them all, so every verdict is the
+ * text path's (which encoded every table before parsing any event). */
+static int resolve_tables_simple(lua_State *L, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        lua_rawgeti(L, 3, (int)i + 1);
+        int ok = lua_type(L, -1) != LUA_TTABLE || rs_lua_event_simple(L, -1);
+        lua_pop(L, 1);
+        if (!ok)
+            return 0;
+    }
+    return 1;
 }
 
 /* "MISSING_EVENTS: a, b, c": the first 20, then how many in all. */
@@ -1152,9 +1182,12 @@ static int resolve_missing(lua_State *L, const rs_resolved *r)
     return 3;
 }
 
-/* core.resolve(version, state_sets, { json, ... }, ids, rejected) ->
- * { event_id, ... } | nil, err, code. ids[i]: events[i]'s ID when the
- * caller knows it (false otherwise); rejected: a set of event IDs. */
+/* core.resolve(version, state_sets, { json or table, ... }, ids, rejected)
+ * -> { event_id, ... }, walked, gathered | nil, err, code | false. ids[i]:
+ * events[i]'s ID when the caller knows it (false otherwise); rejected: a
+ * set of event IDs. false: a table holds what only its JSON text can say
+ * (lua_event.c); call again with the tables encoded. walked and gathered:
+ * the events the walks visited, in the steps and finding missing ones. */
 static int l_resolve(lua_State *L)
 {
     const rs_room_version *v = check_version(L, 1, "resolve");
@@ -1172,8 +1205,13 @@ static int l_resolve(lua_State *L)
     if (!b->ev || !b->rejected)
         return luaL_error(L, "resolve: out of memory");
     resolve_sets(L, b, &nsets);
+    int keys = rs_lua_event_keys(L);
     for (size_t i = 0; i < n; i++) {
-        int rc = resolve_event(L, v, b, i);
+        int rc = resolve_event(L, v, b, i, keys);
+        if (rc == RS_LUA_EVENT_NOT_SIMPLE || (rc && !resolve_tables_simple(L, i + 1, n))) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
         if (rc)
             return rc;
     }
@@ -1192,7 +1230,9 @@ static int l_resolve(lua_State *L)
         lua_pushlstring(L, b->res.ids[i].s, b->res.ids[i].len);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    return 1;
+    lua_pushnumber(L, (lua_Number)b->res.walked);
+    lua_pushnumber(L, (lua_Number)b->res.gathered);
+    return 3;
 }
 
 /* ---- queries ---- */

@@ -483,6 +483,8 @@ typedef struct rs_resolved {
     rs_str *missing;        /* RS_EMISSING_EVENTS: every event needed and not given, sorted */
     size_t nmissing;
     char *buf;              /* owns the missing IDs */
+    size_t gathered;        /* a cost figure: events visited finding the missing ones */
+    size_t walked;          /* a cost figure: events the steps' auth-chain walks visited */
 } rs_resolved;
 
 /* Resolves the state sets by the room version's algorithm (v1 for room

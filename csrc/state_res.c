@@ -58,6 +58,7 @@ void sr__push(sr_graph *g, size_t *len, uint32_t x)
         return;
     g->stamp[x] = g->walk;
     g->queue[(*len)++] = x;
+    g->walked++;
 }
 
 void sr__push_auth(sr_graph *g, size_t *len, uint32_t x)
@@ -77,10 +78,25 @@ size_t sr__closure(sr_graph *g, size_t len)
 
 /* ---- the index: nodes sorted by event ID ---- */
 
+/* The first 8 bytes of prefix + rest as a big-endian number, 0-padded:
+ * two IDs whose numbers differ compare as the numbers do (a shorter ID's
+ * padding is below any byte the longer one has there, or equal to it). */
+static uint64_t pre_of(const char *prefix, size_t plen, rs_str rest)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < 8; i++) {
+        unsigned char c = i < plen ? (unsigned char)prefix[i]
+                          : i - plen < rest.len ? (unsigned char)rest.s[i - plen]
+                                                : 0;
+        x = x << 8 | c;
+    }
+    return x;
+}
+
 static int node_cmp(const void *a, const void *b)
 {
     const sr_node *x = a, *y = b;
-    int c = sr__str_cmp(x->id, y->id);
+    int c = x->pre != y->pre ? (x->pre > y->pre) - (x->pre < y->pre) : sr__str_cmp(x->id, y->id);
     return c ? c : (x->given > y->given) - (x->given < y->given);
 }
 
@@ -88,11 +104,14 @@ static int node_cmp(const void *a, const void *b)
 static uint32_t find2(const sr_graph *g, const char *prefix, size_t plen, rs_str rest)
 {
     size_t lo = 0, hi = g->n;
+    uint64_t pre = pre_of(prefix, plen, rest);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         rs_str id = g->node[mid].id;
+        int c = g->node[mid].pre != pre ? (g->node[mid].pre > pre) - (g->node[mid].pre < pre) : 0;
         size_t p = id.len < plen ? id.len : plen;
-        int c = memcmp(id.s, prefix, p);
+        if (!c)
+            c = memcmp(id.s, prefix, p);
         if (!c && id.len < plen)
             c = -1;
         if (!c)
@@ -132,12 +151,14 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
         if (!e->event_id.s)
             return sr__fail(g, RS_EBAD_EVENT, "events[%zu] has no event ID", i + 1);
         g->node[i] = (sr_node){.ev = e, .id = e->event_id, .given = (uint32_t)i,
+                               .pre = pre_of("", 0, e->event_id),
                                .rejected = in->rejected && in->rejected[i]};
     }
     qsort(g->node, in->nevents, sizeof *g->node, node_cmp);
     size_t k = 0; /* a repeated ID: the first given */
     for (size_t i = 0; i < in->nevents; i++)
-        if (k == 0 || sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
+        if (k == 0 || g->node[k - 1].pre != g->node[i].pre ||
+            sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
     return RS_OK;
@@ -484,10 +505,12 @@ int rs_state_resolve(const rs_room_version *v, const rs_resolve_in *in, rs_resol
     int rc = sr__graph_build(&g, in);
     if (rc == RS_OK)
         rc = gather(&g, in, &m);
+    out->gathered = g.walked;
     if (rc == RS_OK && m.n)
         rc = missing_out(&g, &m, out);
     if (rc == RS_OK)
         rc = run(&g, out);
+    out->walked = g.walked - out->gathered;
     free(m.id);
     free(m.dollar);
     sr__graph_free(&g);

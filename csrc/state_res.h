@@ -16,6 +16,8 @@
 typedef struct sr_node {
     const rs_auth_event *ev;
     rs_str id;
+    uint64_t pre;               /* the ID's first 8 bytes, big-endian, 0-padded: most
+                                 * comparisons end here, without touching the ID */
     size_t edge0, nedge;        /* its given auth events: g->edge[edge0 .. edge0 + nedge) */
     uint32_t create;            /* v12: the create event its room ID names, or SR_NONE */
     uint32_t given;             /* its index in the input */
@@ -37,6 +39,7 @@ typedef struct sr_graph {
     size_t nsets;
     uint32_t *stamp, walk;      /* stamp[x] == walk: this walk has seen x */
     uint32_t *queue;            /* n entries: the nodes a walk reached */
+    size_t walked;              /* nodes queued by all walks so far (a cost figure) */
     char *err;
     size_t errlen;
 } sr_graph;

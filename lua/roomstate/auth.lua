@@ -66,13 +66,19 @@ local function ids_arg(list, fname, n, what)
   end
 end
 
+local function what_of(k)
+  return "events[" .. (type(k) == "string" and ("%q"):format(k) or tostring(k)) .. "]"
+end
+
 -- resolve(room_version, state_sets, events [, opts]) -> sorted event IDs |
 -- nil, "MISSING_EVENTS: ...", "MISSING_EVENTS"
 -- state_sets: an array of arrays of event IDs. events: every event of the
 -- sets and of their auth chains (v12: and the create event), as tables or
 -- JSON text, in an array or a map by event ID. A table with
 -- `rejected = true`, or an ID in opts.rejected (an array), marks an event
--- the server rejected: v2 never admits it.
+-- the server rejected: v2 never admits it. opts.stats, a table, receives
+-- cost figures: events (given), walked (events the steps' auth-chain
+-- walks visited) and gathered (visited to find missing events).
 function _M.resolve(room_version, state_sets, events, opts)
   check_version(room_version, "resolve")
   if type(state_sets) ~= "table" then
@@ -92,18 +98,35 @@ function _M.resolve(room_version, state_sets, events, opts)
     ids_arg(opts.rejected, "resolve", 4, "opts.rejected")
     for _, id in ipairs(opts.rejected) do rejected[id] = true end
   end
-  local texts, ids, n = {}, {}, 0
+  -- The core reads most tables straight (csrc/lua_event.c); when one
+  -- holds what only its JSON text can say, it answers false, and every
+  -- table is encoded here as before, so cjson's refusals still raise.
+  local list, ids, n = {}, {}, 0
   for k, ev in pairs(events) do
     n = n + 1
-    local what = "events[" .. (type(k) == "string" and ("%q"):format(k) or tostring(k)) .. "]"
-    texts[n] = text_of(ev, "resolve", 3, what)
-    ids[n] = type(k) == "string" and k or false
-    if type(ev) == "table" and ev.rejected == true then
+    local t = type(ev)
+    if t ~= "table" and t ~= "string" then text_of(ev, "resolve", 3, what_of(k)) end
+    list[n], ids[n] = ev, type(k) == "string" and k or false
+    if t == "table" and ev.rejected == true then
       local id = type(k) == "string" and k or ev.event_id
       if type(id) == "string" then rejected[id] = true end
     end
   end
-  return core.resolve(room_version, state_sets, texts, ids, rejected)
+  local out, walked, gathered = core.resolve(room_version, state_sets, list, ids, rejected)
+  if out == false then
+    local i = 0
+    for k, ev in pairs(events) do
+      i = i + 1
+      list[i] = text_of(ev, "resolve", 3, what_of(k))
+    end
+    out, walked, gathered = core.resolve(room_version, state_sets, list, ids, rejected)
+  end
+  if not out then return out, walked, gathered end -- nil, "CODE: ...", "CODE"
+  local stats = opts and opts.stats
+  if type(stats) == "table" then
+    stats.events, stats.walked, stats.gathered = n, walked, gathered
+  end
+  return out
 end
 
 return _M

@@ -1,0 +1,29 @@
+/* lua_event.h - an event given as a Lua table, read without JSON text
+ * (lua_event.c). */
+#ifndef RS_LUA_EVENT_H
+#define RS_LUA_EVENT_H
+#include "lua.h"
+#include "roomstate.h"
+
+/* The table holds what this reader does not know the JSON text of
+ * exactly: the caller must take the text path (encode it) instead. */
+#define RS_LUA_EVENT_NOT_SIMPLE (-1)
+#define RS_LUA_NKEYS 14
+
+/* Pushes the field names the reader looks up (RS_LUA_NKEYS strings,
+ * interned once per call) and returns the index of the first; keep them
+ * on the stack while reading. */
+int rs_lua_event_keys(lua_State *L);
+
+/* Whether the table at idx holds only what this reader knows the JSON
+ * text of exactly (see lua_event.c). */
+int rs_lua_event_simple(lua_State *L, int idx);
+
+/* The event of the table at idx, read as its lua-cjson text would parse
+ * (see lua_event.c); keys from rs_lua_event_keys; has_id: the caller
+ * knows its ID. RS_OK; RS_LUA_EVENT_NOT_SIMPLE; RS_EBAD_EVENT or RS_ENOMEM
+ * with err filled. The event's strings may point into the table's: use
+ * it while the table lives, unchanged. */
+int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, int keys, int has_id,
+                      rs_auth_event **out, char *err, size_t errlen);
+#endif
