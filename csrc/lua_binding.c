@@ -1019,6 +1019,7 @@ typedef struct resolve_box {
     unsigned char *rejected;
     rs_str *set_ids;
     size_t *set_len;
+    size_t from_tables;     /* events read from tables without text */
     rs_resolved res;
 } resolve_box;
 
@@ -1119,6 +1120,7 @@ static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b,
         int has_id = lua_type(L, -1) == LUA_TSTRING;
         lua_pop(L, 1);
         rc = rs_lua_event_read(L, v, -1, keys, has_id, &b->ev[i], err, sizeof err);
+        b->from_tables += rc == RS_OK;
     } else if (lua_type(L, -1) == LUA_TSTRING) {
         const char *json = lua_tolstring(L, -1, &len);
         rc = rs_auth_event_parse(v, json, len, &b->ev[i], err, sizeof err);
@@ -1183,11 +1185,13 @@ static int resolve_missing(lua_State *L, const rs_resolved *r)
 }
 
 /* core.resolve(version, state_sets, { json or table, ... }, ids, rejected)
- * -> { event_id, ... }, walked, gathered | nil, err, code | false. ids[i]:
+ * -> { event_id, ... }, walked, gathered, from_tables | nil, err, code |
+ * false. ids[i]:
  * events[i]'s ID when the caller knows it (false otherwise); rejected: a
  * set of event IDs. false: a table holds what only its JSON text can say
  * (lua_event.c); call again with the tables encoded. walked and gathered:
- * the events the walks visited, in the steps and finding missing ones. */
+ * the events the walks visited, in the steps and finding missing ones;
+ * from_tables: the events read from tables without text. */
 static int l_resolve(lua_State *L)
 {
     const rs_room_version *v = check_version(L, 1, "resolve");
@@ -1232,7 +1236,8 @@ static int l_resolve(lua_State *L)
     }
     lua_pushnumber(L, (lua_Number)b->res.walked);
     lua_pushnumber(L, (lua_Number)b->res.gathered);
-    return 3;
+    lua_pushnumber(L, (lua_Number)b->from_tables);
+    return 4;
 }
 
 /* ---- queries ---- */

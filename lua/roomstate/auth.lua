@@ -78,7 +78,8 @@ end
 -- `rejected = true`, or an ID in opts.rejected (an array), marks an event
 -- the server rejected: v2 never admits it. opts.stats, a table, receives
 -- cost figures: events (given), walked (events the steps' auth-chain
--- walks visited) and gathered (visited to find missing events).
+-- walks visited), gathered (visited to find missing events) and
+-- from_tables (events read from their tables without JSON text).
 function _M.resolve(room_version, state_sets, events, opts)
   check_version(room_version, "resolve")
   if type(state_sets) ~= "table" then
@@ -112,19 +113,20 @@ function _M.resolve(room_version, state_sets, events, opts)
       if type(id) == "string" then rejected[id] = true end
     end
   end
-  local out, walked, gathered = core.resolve(room_version, state_sets, list, ids, rejected)
+  local out, walked, gathered, direct = core.resolve(room_version, state_sets, list, ids,
+                                                     rejected)
   if out == false then
     local i = 0
     for k, ev in pairs(events) do
       i = i + 1
       list[i] = text_of(ev, "resolve", 3, what_of(k))
     end
-    out, walked, gathered = core.resolve(room_version, state_sets, list, ids, rejected)
+    out, walked, gathered, direct = core.resolve(room_version, state_sets, list, ids, rejected)
   end
   if not out then return out, walked, gathered end -- nil, "CODE: ...", "CODE"
   local stats = opts and opts.stats
   if type(stats) == "table" then
-    stats.events, stats.walked, stats.gathered = n, walked, gathered
+    stats.events, stats.walked, stats.gathered, stats.from_tables = n, walked, gathered, direct
   end
   return out
 end
