@@ -6,6 +6,7 @@
 #ifndef RS_AUTH_H
 #define RS_AUTH_H
 #include <jansson.h>
+#include <string.h>
 
 #include "roomstate.h"
 
@@ -71,6 +72,7 @@ struct rs_auth_event {
     const json_t *auth_ids;         /* auth_events: IDs, or [ID, hashes] pairs (v1-v2); or NULL */
     const rs_str *auth_refs;        /* instead, for an event read from a Lua table: the cited IDs */
     size_t nauth_refs;              /* (s == NULL: not an ID), in the event's own allocation */
+    json_t *content_tree;           /* such an event's power levels content, which power owns */
     double ts, depth;               /* origin_server_ts and depth; 0 when absent or not numbers */
     rs_str redacts;
     /* content fields, by type; s == NULL when absent or not a string */
@@ -137,6 +139,16 @@ int rs__valid_user_id(const char *s, size_t len);
 /* The domain of "@local:domain" or "!opaque:domain"; empty when none. */
 rs_str rs__id_domain(rs_str id);
 
-int rs__str_is(rs_str s, const char *lit);
-int rs__str_eq(rs_str a, rs_str b);
+/* Inline: the rules and state resolution compare with literals on every
+ * event, and the compiler then knows each literal's length. */
+static inline int rs__str_is(rs_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.s && s.len == n && memcmp(s.s, lit, n) == 0;
+}
+
+static inline int rs__str_eq(rs_str a, rs_str b)
+{
+    return a.s && b.s && a.len == b.len && (a.s == b.s || memcmp(a.s, b.s, a.len) == 0);
+}
 #endif

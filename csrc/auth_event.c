@@ -9,17 +9,6 @@
 #include "auth.h"
 #include "crypto.h"
 
-int rs__str_is(rs_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.s && s.len == n && memcmp(s.s, lit, n) == 0;
-}
-
-int rs__str_eq(rs_str a, rs_str b)
-{
-    return a.s && b.s && a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
-}
-
 int rs__valid_user_id(const char *s, size_t len)
 {
     const char *colon = len > 1 ? memchr(s, ':', len) : NULL;
@@ -295,6 +284,7 @@ void rs_auth_event_free(rs_auth_event *e)
     free(e->own);
     free(e->own_id);
     rs__power_free(&e->power);
+    json_decref(e->content_tree);
     json_decref(e->root);
     free(e);
 }

@@ -1109,7 +1109,7 @@ static int resolve_id(lua_State *L, const rs_room_version *v, rs_auth_event *e, 
  * Pushes a failure and returns 3, or returns RS_LUA_EVENT_NOT_SIMPLE, or
  * 0. */
 static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b, size_t i,
-                         int keys)
+                         rs_lua_keys *keys, int any_rejected)
 {
     char err[200], msg[300];
     size_t len;
@@ -1140,10 +1140,12 @@ static int resolve_event(lua_State *L, const rs_room_version *v, resolve_box *b,
     b->nev++;
     if ((rc = resolve_id(L, v, b->ev[i], i)) || !b->ev[i]->event_id.s)
         return rc;
-    lua_pushlstring(L, b->ev[i]->event_id.s, b->ev[i]->event_id.len);
-    lua_rawget(L, 5);
-    b->rejected[i] = (unsigned char)lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    if (any_rejected) {
+        lua_pushlstring(L, b->ev[i]->event_id.s, b->ev[i]->event_id.len);
+        lua_rawget(L, 5);
+        b->rejected[i] = (unsigned char)lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     return 0;
 }
 
@@ -1209,9 +1211,13 @@ static int l_resolve(lua_State *L)
     if (!b->ev || !b->rejected)
         return luaL_error(L, "resolve: out of memory");
     resolve_sets(L, b, &nsets);
-    int keys = rs_lua_event_keys(L);
+    rs_lua_keys keys;
+    rs_lua_event_keys(L, &keys);
+    lua_pushnil(L);
+    int any_rejected = lua_next(L, 5) != 0;
+    lua_settop(L, keys.base + RS_LUA_NKEYS - 1);
     for (size_t i = 0; i < n; i++) {
-        int rc = resolve_event(L, v, b, i, keys);
+        int rc = resolve_event(L, v, b, i, &keys, any_rejected);
         if (rc == RS_LUA_EVENT_NOT_SIMPLE || (rc && !resolve_tables_simple(L, i + 1, n))) {
             lua_pushboolean(L, 0);
             return 1;

@@ -13,13 +13,13 @@
  * key, a function) is not read here: the caller falls back to the text
  * path, so what cjson refuses still raises as it did.
  *
- * An event whose rules read its JSON (create, power levels, third-party
- * invites, redactions, members with a third_party_invite or a
+ * An event whose rules read its JSON (create, third-party invites,
+ * redactions, members with a third_party_invite or a
  * join_authorised_via_users_server, a member without state key, one whose
  * ID must be hashed) is converted to the jansson tree the text would
- * parse to. Any other has its fields read from the table; its strings
- * point into the Lua strings, which the caller's tables anchor for the
- * call. */
+ * parse to. Any other has its fields read from the table, and a power
+ * levels event the tree of its content alone; its strings point into the
+ * Lua strings, which the caller's tables anchor for the call. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +32,30 @@
 #define MAX_DEPTH 64          /* roomstate.event: json.encode_max_depth(64) */
 #define MAX_EXACT_INT 1e14    /* below it, %.14g prints an integral number as itself */
 
+static const char *const key_names[RS_LUA_NKEYS] = {
+    "event_id", "room_id", "sender", "type", "state_key", "content", "auth_events",
+    "prev_events", "origin_server_ts", "depth", "membership", "join_rule",
+    "third_party_invite", "join_authorised_via_users_server"};
+
+enum {
+    K_EVENT_ID, K_ROOM_ID, K_SENDER, K_TYPE, K_STATE_KEY, K_CONTENT, K_AUTH_EVENTS,
+    K_PREV_EVENTS, K_TS, K_DEPTH, K_MEMBERSHIP, K_JOIN_RULE, K_TPI, K_AUTH_VIA,
+    K_TOP = K_DEPTH + 1 /* the top-level fields come first */
+};
+
+
 /* RFC 3629 UTF-8, as jansson checks it: no overlong forms, surrogates, or
- * code points past U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n)
+ * code points past U+10FFFF; NUL only with nul_ok (jansson allows it in
+ * values, never in keys). */
+static int utf8_valid(const unsigned char *s, size_t n, int nul_ok)
 {
     size_t i = 0;
     while (i < n) {
-        while (i + 8 <= n) { /* ASCII eight bytes at a time */
+        while (i + 8 <= n) { /* ASCII eight bytes at a time, NUL among them or not */
             uint64_t w;
             memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
+            if ((w & 0x8080808080808080ULL) ||
+                (!nul_ok && ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)))
                 break;
             i += 8;
         }
@@ -51,6 +65,8 @@ static int utf8_valid(const unsigned char *s, size_t n)
         size_t len;
         unsigned lo = 0x80, hi = 0xBF;
         if (c < 0x80) {
+            if (!c && !nul_ok)
+                return 0;
             i++;
             continue;
         } else if (c >= 0xC2 && c <= 0xDF) {
@@ -81,47 +97,47 @@ static int exact_int(lua_Number x)
     return x > -MAX_EXACT_INT && x < MAX_EXACT_INT && x == (lua_Number)(int64_t)x;
 }
 
-static int value_simple(lua_State *L, int idx, int depth);
-
-/* The table at idx (absolute) is an object or a dense array of simple
- * values. */
-static int table_simple(lua_State *L, int idx, int depth)
-{
-    size_t nstr = 0, nint = 0;
-    lua_Number max = 0;
-    if (depth > MAX_DEPTH || !lua_checkstack(L, 4))
-        return 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int ok;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t len;
-            const char *k = lua_tolstring(L, -2, &len);
-            ok = !memchr(k, 0, len) && utf8_valid((const unsigned char *)k, len);
-            nstr++;
-        } else {
-            lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
-            ok = k >= 1 && exact_int(k);
-            max = k > max ? k : max;
-            nint++;
-        }
-        if (!ok || !value_simple(L, lua_gettop(L), depth)) {
-            lua_pop(L, 2);
-            return 0;
-        }
-        lua_pop(L, 1);
-    }
-    return !(nstr && nint) && max == (lua_Number)nint;
-}
-
-static int value_simple(lua_State *L, int idx, int depth)
+/* Strings are interned and the events anchor them for the call, so a
+ * string seen valid (without NUL) is the same pointer when met again:
+ * keys and types repeat in every event. seen may be NULL. */
+static int string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
 {
     size_t len;
-    const char *s;
-    switch (lua_type(L, idx)) {
+    const char *s = lua_tolstring(L, idx, &len);
+    size_t h = ((uintptr_t)s >> 4) & (RS_LUA_SEEN - 1);
+    if (seen && seen->seen[h] == s)
+        return 1;
+    if (utf8_valid((const unsigned char *)s, len, 0)) {
+        if (seen)
+            seen->seen[h] = s;
+        return 1;
+    }
+    return nul_ok && utf8_valid((const unsigned char *)s, len, 1);
+}
+
+static int table_simple(lua_State *L, int idx, int depth, rs_lua_keys *seen);
+
+enum { CAP_REFS = 1, CAP_CONTENT };
+#define CAP_MAX_REFS 16
+
+/* What the check of content, auth_events or prev_events takes on the way,
+ * so that reading the fields afterwards asks Lua nothing more. */
+typedef struct capture {
+    int kind;
+    int array;                  /* the table has number keys (so, in the subset, an array) */
+    size_t n;                   /* its entries */
+    int complex;                /* refs: an entry is not a string, or there are too many */
+    rs_str ref[CAP_MAX_REFS];
+    int has_membership, has_tpi, has_via;
+    rs_str membership, join_rule;
+} capture;
+
+/* The value at idx, of Lua type `type`, in the subset. */
+static int value_simple(lua_State *L, int idx, int type, int depth, rs_lua_keys *seen)
+{
+    switch (type) {
     case LUA_TSTRING:
-        s = lua_tolstring(L, idx, &len);
-        return utf8_valid((const unsigned char *)s, len);
+        return string_simple(L, idx, 1, seen);
     case LUA_TNUMBER:
         return exact_int(lua_tonumber(L, idx));
     case LUA_TBOOLEAN:
@@ -129,10 +145,90 @@ static int value_simple(lua_State *L, int idx, int depth)
     case LUA_TLIGHTUSERDATA:
         return lua_touserdata(L, idx) == NULL; /* cjson.null */
     case LUA_TTABLE:
-        return table_simple(L, idx, depth + 1);
+        return table_simple(L, idx, depth + 1, seen);
     default:
         return 0;
     }
+}
+
+/* The table at idx (absolute) is an object or a dense array of simple
+ * values. The key and value stand at fixed places while lua_next runs. */
+static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *cap);
+
+static int table_simple(lua_State *L, int idx, int depth, rs_lua_keys *seen)
+{
+    return walk(L, idx, depth, seen, NULL);
+}
+
+static rs_str str_at(lua_State *L, int idx)
+{
+    rs_str r = {NULL, 0};
+    if (lua_type(L, idx) == LUA_TSTRING)
+        r.s = lua_tolstring(L, idx, &r.len);
+    return r;
+}
+
+/* One entry of a captured table: key (a string, or the number k) and val. */
+static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, int key, int val,
+                       lua_Number k)
+{
+    if (cap->kind == CAP_REFS) {
+        rs_str r = k >= 1 && k <= CAP_MAX_REFS ? str_at(L, val) : (rs_str){NULL, 0};
+        if (r.s)
+            cap->ref[(size_t)k - 1] = r;
+        else
+            cap->complex = 1;
+        return;
+    }
+    if (k != 0)
+        return;
+    const char *name = lua_tostring(L, key);
+    if (name == keys->name[K_MEMBERSHIP]) {
+        cap->has_membership = 1;
+        cap->membership = str_at(L, val);
+    } else if (name == keys->name[K_JOIN_RULE]) {
+        cap->join_rule = str_at(L, val);
+    } else if (name == keys->name[K_TPI]) {
+        cap->has_tpi = 1;
+    } else if (name == keys->name[K_AUTH_VIA]) {
+        cap->has_via = 1;
+    }
+}
+
+static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *cap)
+{
+    size_t nstr = 0, nint = 0;
+    lua_Number max = 0;
+    if (depth > MAX_DEPTH || !lua_checkstack(L, 4))
+        return 0;
+    int key = lua_gettop(L) + 1, val = key + 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int ok;
+        lua_Number k = 0; /* a number key, or 0 */
+        if (lua_type(L, key) == LUA_TSTRING) {
+            ok = string_simple(L, key, 0, seen);
+            nstr++;
+        } else {
+            k = lua_type(L, key) == LUA_TNUMBER ? lua_tonumber(L, key) : 0;
+            ok = k >= 1 && exact_int(k);
+            max = k > max ? k : max;
+            nint++;
+        }
+        if (!ok || !value_simple(L, val, lua_type(L, val), depth, seen)) {
+            lua_settop(L, key - 1);
+            return 0;
+        }
+        if (cap)
+            take_entry(L, cap, seen, key, val, k);
+        lua_settop(L, key);
+    }
+    if (cap) {
+        cap->array = nint > 0;
+        cap->n = nint;
+        cap->complex |= nint > CAP_MAX_REFS;
+    }
+    return !(nstr && nint) && max == (lua_Number)nint;
 }
 
 /* A simple table is an array when its first key is a number. */
@@ -204,59 +300,87 @@ static json_t *tree_of(lua_State *L, int idx)
 
 /* ---- the fields of a plain event, straight from the table ---- */
 
-static const char *const key_names[RS_LUA_NKEYS] = {
-    "event_id", "room_id", "sender", "type", "state_key", "content", "auth_events",
-    "prev_events", "origin_server_ts", "depth", "membership", "join_rule",
-    "third_party_invite", "join_authorised_via_users_server"};
-
-enum {
-    K_EVENT_ID, K_ROOM_ID, K_SENDER, K_TYPE, K_STATE_KEY, K_CONTENT, K_AUTH_EVENTS,
-    K_PREV_EVENTS, K_TS, K_DEPTH, K_MEMBERSHIP, K_JOIN_RULE, K_TPI, K_AUTH_VIA
-};
-
-int rs_lua_event_keys(lua_State *L)
+void rs_lua_event_keys(lua_State *L, rs_lua_keys *keys)
 {
     luaL_checkstack(L, RS_LUA_NKEYS + 8, "resolve");
-    int base = lua_gettop(L) + 1;
-    for (int k = 0; k < RS_LUA_NKEYS; k++)
+    keys->base = lua_gettop(L) + 1;
+    memset(keys->seen, 0, sizeof keys->seen);
+    for (int k = 0; k < RS_LUA_NKEYS; k++) {
         lua_pushstring(L, key_names[k]);
-    return base;
+        keys->name[k] = lua_tostring(L, -1);
+    }
 }
 
-/* Pushes t[key] (raw: cjson reads no metamethods); keys: the base index
- * of rs_lua_event_keys' strings, interned once per call. */
-static int get(lua_State *L, int keys, int t, int key)
+/* The top-level fields the rules read, taken while the event is checked:
+ * strings as rs_str (absent unless strings), numbers, what the checks of
+ * content, auth_events and prev_events took, and those tables kept at
+ * slot + 0, 1, 2 (nil when not tables). */
+typedef struct top_fields {
+    rs_str str[K_STATE_KEY + 1];
+    int has_state_key;
+    double num[2];              /* origin_server_ts, depth; 0 unless numbers */
+    int slot;
+    capture cap[3];             /* content, auth_events, prev_events; kind 0: not a table */
+} top_fields;
+
+/* The field a top-level key names, or -1. Strings are interned, so an
+ * equal key is the same string as the name pushed by rs_lua_event_keys. */
+static int top_key(const rs_lua_keys *keys, const char *k)
 {
-    lua_pushvalue(L, keys + key);
-    lua_rawget(L, t);
-    return lua_type(L, -1);
+    for (int i = 0; i < K_TOP; i++)
+        if (keys->name[i] == k)
+            return i;
+    return -1;
 }
 
-/* t[key] as rs_str when a string, else absent. */
-static rs_str str_field(lua_State *L, int keys, int t, int key)
+/* The value at val of the top-level field `key` checked, and taken. */
+static int take_field(lua_State *L, rs_lua_keys *keys, top_fields *f, int key, int val,
+                      int type)
 {
-    rs_str r = {NULL, 0};
-    if (get(L, keys, t, key) == LUA_TSTRING)
-        r.s = lua_tolstring(L, -1, &r.len);
-    lua_pop(L, 1);
-    return r;
+    if (key >= K_CONTENT && key <= K_PREV_EVENTS && type == LUA_TTABLE) {
+        capture *c = &f->cap[key - K_CONTENT];
+        c->kind = key == K_CONTENT ? CAP_CONTENT : CAP_REFS;
+        lua_pushvalue(L, val);
+        lua_replace(L, f->slot + key - K_CONTENT);
+        return walk(L, val, 2, keys, c);
+    }
+    if (!value_simple(L, val, type, 1, keys))
+        return 0;
+    if (key >= 0 && key <= K_STATE_KEY && type == LUA_TSTRING)
+        f->str[key].s = lua_tolstring(L, val, &f->str[key].len);
+    if (key == K_STATE_KEY)
+        f->has_state_key = 1;
+    if ((key == K_TS || key == K_DEPTH) && type == LUA_TNUMBER)
+        f->num[key - K_TS] = lua_tonumber(L, val);
+    return 1;
 }
 
-static int has_field(lua_State *L, int keys, int t, int key)
+/* The event table t checked as table_simple does (an object at the top),
+ * its fields taken on the way; 0: not simple. */
+static int top_simple(lua_State *L, rs_lua_keys *keys, int t, top_fields *f)
 {
-    int present = get(L, keys, t, key) != LUA_TNIL;
-    lua_pop(L, 1);
-    return present;
+    memset(f, 0, sizeof *f);
+    if (!lua_checkstack(L, 8))
+        return 0;
+    f->slot = lua_gettop(L) + 1;
+    lua_pushnil(L), lua_pushnil(L), lua_pushnil(L);
+    int key = f->slot + 3, val = key + 1;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int type = lua_type(L, val);
+        if (lua_type(L, key) != LUA_TSTRING || !string_simple(L, key, 0, keys) ||
+            !take_field(L, keys, f, top_key(keys, lua_tostring(L, key)), val, type)) {
+            lua_settop(L, key - 1);
+            return 0;
+        }
+        lua_settop(L, key);
+    }
+    lua_settop(L, key - 1);
+    return 1;
 }
 
-static double number_field(lua_State *L, int keys, int t, int key)
-{
-    double x = get(L, keys, t, key) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-    lua_pop(L, 1);
-    return x;
-}
-
-/* prev_events' and auth_events' entries: an ID, or an [ID, hashes] pair. */
+/* prev_events' and auth_events' entries, when the check took none: an
+ * ID, or an [ID, hashes] pair. */
 static rs_str ref_at(lua_State *L, int list, size_t i)
 {
     rs_str r = {NULL, 0};
@@ -271,31 +395,25 @@ static rs_str ref_at(lua_State *L, int list, size_t i)
     return r;
 }
 
-/* The length of t[key] when it is a JSON array, else 0; pushes t[key]. */
-static size_t array_field(lua_State *L, int keys, int t, int key)
+static rs_str ref_of(lua_State *L, const capture *c, int list, size_t i)
 {
-    if (get(L, keys, t, key) != LUA_TTABLE || !is_array(L, lua_gettop(L)))
-        return 0;
-    return lua_objlen(L, -1);
+    return c->complex ? ref_at(L, list, i) : c->ref[i];
 }
 
-/* Whether the rules read this event's JSON (see the top). content: the
- * index of its content when an object, else 0. */
-static int needs_tree(lua_State *L, int keys, int t, int content, rs_str type, int has_id)
+/* Whether the rules read this event's JSON (see the top). */
+static int needs_tree(const top_fields *f, const capture *content, int has_id)
 {
-    static const char *const types[] = {"m.room.create", "m.room.power_levels",
-                                        "m.room.third_party_invite", "m.room.redaction"};
+    static const char *const types[] = {"m.room.create", "m.room.third_party_invite",
+                                        "m.room.redaction"};
+    rs_str type = f->str[K_TYPE];
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (rs__str_is(type, types[i]))
             return 1;
-    if (!has_id && !str_field(L, keys, t, K_EVENT_ID).s) /* its ID is its hash */
+    if (!has_id && !f->str[K_EVENT_ID].s) /* its ID is its hash */
         return 1;
     if (!rs__str_is(type, "m.room.member"))
         return 0;
-    if (!str_field(L, keys, t, K_STATE_KEY).s)
-        return 1;
-    return content && (has_field(L, keys, content, K_TPI) ||
-                       has_field(L, keys, content, K_AUTH_VIA));
+    return !f->str[K_STATE_KEY].s || (content && (content->has_tpi || content->has_via));
 }
 
 /* The event's own allocation, with room for its cited IDs after it. */
@@ -311,61 +429,69 @@ static rs_auth_event *event_alloc(size_t nauth)
     return e;
 }
 
-/* The plain event's fields: as fields_of_root in auth_event.c reads them. */
-static int plain_event(lua_State *L, int keys, int t, int content, rs_auth_event **out)
+/* The plain event's fields: as fields_of_root in auth_event.c reads them.
+ * content: its capture when an object, else NULL. */
+static int plain_event(lua_State *L, const rs_room_version *v, const top_fields *f,
+                       const capture *content, rs_auth_event **out)
 {
-    int top = lua_gettop(L);
-    size_t nauth = array_field(L, keys, t, K_AUTH_EVENTS);
+    const capture *auth = &f->cap[K_AUTH_EVENTS - K_CONTENT];
+    const capture *prev = &f->cap[K_PREV_EVENTS - K_CONTENT];
+    size_t nauth = auth->array ? auth->n : 0;
     rs_auth_event *e = *out = event_alloc(nauth);
     if (!e)
         return RS_ENOMEM;
     rs_str *refs = (rs_str *)e->auth_refs;
     for (size_t i = 0; i < nauth; i++)
-        refs[i] = ref_at(L, top + 1, i);
-    e->nprev = array_field(L, keys, t, K_PREV_EVENTS);
+        refs[i] = ref_of(L, auth, f->slot + 1, i);
+    e->nprev = prev->array ? prev->n : 0;
     if (e->nprev)
-        e->prev0 = ref_at(L, top + 2, 0);
-    lua_settop(L, top);
-    e->event_id = str_field(L, keys, t, K_EVENT_ID);
-    e->room_id = str_field(L, keys, t, K_ROOM_ID);
-    e->sender = str_field(L, keys, t, K_SENDER);
-    e->type = str_field(L, keys, t, K_TYPE);
-    e->state_key = str_field(L, keys, t, K_STATE_KEY);
-    int bad_sk = !e->state_key.s && has_field(L, keys, t, K_STATE_KEY);
-    e->format_fault = rs__format_fault(e, bad_sk, content != 0, (rs_str){NULL, 0});
-    e->ts = number_field(L, keys, t, K_TS);
-    e->depth = number_field(L, keys, t, K_DEPTH);
+        e->prev0 = ref_of(L, prev, f->slot + 2, 0);
+    e->event_id = f->str[K_EVENT_ID];
+    e->room_id = f->str[K_ROOM_ID];
+    e->sender = f->str[K_SENDER];
+    e->type = f->str[K_TYPE];
+    e->state_key = f->str[K_STATE_KEY];
+    e->format_fault = rs__format_fault(e, f->has_state_key && !e->state_key.s, content != NULL,
+                                       (rs_str){NULL, 0});
+    e->ts = f->num[0];
+    e->depth = f->num[1];
     if (content && rs__str_is(e->type, "m.room.member")) {
-        e->has_membership = has_field(L, keys, content, K_MEMBERSHIP);
-        e->membership = str_field(L, keys, content, K_MEMBERSHIP);
+        e->has_membership = content->has_membership;
+        e->membership = content->membership;
     }
     if (content && e->state_key.s && rs__str_is(e->type, "m.room.join_rules"))
-        e->join_rule = str_field(L, keys, content, K_JOIN_RULE);
+        e->join_rule = content->join_rule;
+    if (content && rs__str_is(e->type, "m.room.power_levels")) { /* by type, as the rule */
+        e->is_power = 1;
+        if (!(e->content_tree = tree_of(L, f->slot)) ||
+            rs__power_decode(v, e->content_tree, &e->power))
+            return RS_ENOMEM;
+    }
     return RS_OK;
 }
 
 int rs_lua_event_simple(lua_State *L, int idx)
 {
-    return table_simple(L, idx > 0 ? idx : lua_gettop(L) + idx + 1, 1);
+    return table_simple(L, idx > 0 ? idx : lua_gettop(L) + idx + 1, 1, NULL);
 }
 
-int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, int keys, int has_id,
-                      rs_auth_event **out, char *err, size_t errlen)
+int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, rs_lua_keys *keys,
+                      int has_id, rs_auth_event **out, char *err, size_t errlen)
 {
     int top = lua_gettop(L), t = idx > 0 ? idx : top + idx + 1;
+    top_fields f;
     *out = NULL;
-    if (!table_simple(L, t, 1))
+    if (!top_simple(L, keys, t, &f)) {
+        lua_settop(L, top);
         return RS_LUA_EVENT_NOT_SIMPLE;
-    int content = get(L, keys, t, K_CONTENT) == LUA_TTABLE && !is_array(L, lua_gettop(L))
-                      ? lua_gettop(L)
-                      : 0;
-    rs_str type = str_field(L, keys, t, K_TYPE);
+    }
+    const capture *content = f.cap[0].kind && !f.cap[0].array ? &f.cap[0] : NULL;
     int rc;
-    if (needs_tree(L, keys, t, content, type, has_id)) {
+    if (needs_tree(&f, content, has_id)) {
         json_t *root = tree_of(L, t);
         rc = root ? rs__auth_event_of_tree(v, root, 0, out, err, errlen) : RS_ENOMEM;
     } else {
-        rc = plain_event(L, keys, t, content, out);
+        rc = plain_event(L, v, &f, content, out);
     }
     lua_settop(L, top);
     return rc;

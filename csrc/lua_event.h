@@ -10,10 +10,17 @@
 #define RS_LUA_EVENT_NOT_SIMPLE (-1)
 #define RS_LUA_NKEYS 14
 
-/* Pushes the field names the reader looks up (RS_LUA_NKEYS strings,
- * interned once per call) and returns the index of the first; keep them
- * on the stack while reading. */
-int rs_lua_event_keys(lua_State *L);
+#define RS_LUA_SEEN 512
+
+/* The field names the reader looks up, pushed once per call (keep them
+ * on the stack while reading): base is the index of the first. seen:
+ * strings found valid in this call (lua_event.c). */
+typedef struct rs_lua_keys {
+    int base;
+    const char *name[RS_LUA_NKEYS];
+    const char *seen[RS_LUA_SEEN];
+} rs_lua_keys;
+void rs_lua_event_keys(lua_State *L, rs_lua_keys *keys);
 
 /* Whether the table at idx holds only what this reader knows the JSON
  * text of exactly (see lua_event.c). */
@@ -24,6 +31,6 @@ int rs_lua_event_simple(lua_State *L, int idx);
  * knows its ID. RS_OK; RS_LUA_EVENT_NOT_SIMPLE; RS_EBAD_EVENT or RS_ENOMEM
  * with err filled. The event's strings may point into the table's: use
  * it while the table lives, unchanged. */
-int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, int keys, int has_id,
-                      rs_auth_event **out, char *err, size_t errlen);
+int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, rs_lua_keys *keys,
+                      int has_id, rs_auth_event **out, char *err, size_t errlen);
 #endif

@@ -126,9 +126,54 @@ static uint32_t find2(const sr_graph *g, const char *prefix, size_t plen, rs_str
     return SR_NONE;
 }
 
+/* A hash of all of an ID's bytes, eight at a time. */
+static uint64_t id_hash(rs_str id)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = id.len * k;
+    size_t i = 0;
+    for (; i + 8 <= id.len; i += 8) {
+        uint64_t w;
+        memcpy(&w, id.s + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    for (size_t j = 0; i + j < id.len; j++)
+        w |= (uint64_t)(unsigned char)id.s[i + j] << (8 * j);
+    h = (h ^ w) * k;
+    return h ^ (h >> 32);
+}
+
+/* The index of the deduplicated nodes, at most half full. */
+static int index_build(sr_graph *g)
+{
+    size_t cap = 16;
+    while (cap < 2 * g->n)
+        cap *= 2;
+    if (!(g->index = malloc(cap * sizeof *g->index)))
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    memset(g->index, 0xff, cap * sizeof *g->index); /* SR_NONE */
+    g->index_mask = cap - 1;
+    for (size_t x = 0; x < g->n; x++) {
+        size_t i = (size_t)id_hash(g->node[x].id) & g->index_mask;
+        while (g->index[i] != SR_NONE)
+            i = (i + 1) & g->index_mask;
+        g->index[i] = (uint32_t)x;
+    }
+    return RS_OK;
+}
+
+/* The node of the ID, or SR_NONE: O(1) expected. */
 static uint32_t find(const sr_graph *g, rs_str id)
 {
-    return find2(g, "", 0, id);
+    if (!id.s) /* not an ID: as the empty one, which sorts and compares so */
+        id = (rs_str){"", 0};
+    for (size_t i = (size_t)id_hash(id) & g->index_mask;; i = (i + 1) & g->index_mask) {
+        uint32_t x = g->index[i];
+        if (x == SR_NONE || rs__str_eq(g->node[x].id, id))
+            return x;
+    }
 }
 
 /* v12: "$" + the room ID's body names the room's create event. */
@@ -161,7 +206,7 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
             sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
-    return RS_OK;
+    return index_build(g);
 }
 
 /* Each node's cited auth events that were given, as edges: O(e log n). */
@@ -172,6 +217,8 @@ static int link_nodes(sr_graph *g)
         total += rs__auth_id_count(g->node[i].ev);
     if (!(g->edge = malloc((total ? total : 1) * sizeof *g->edge)))
         return sr__fail(g, RS_ENOMEM, "out of memory");
+    rs_str room = {NULL, 0}; /* v12: the events of one room name one create event */
+    uint32_t create = SR_NONE;
     for (size_t i = 0; i < g->n; i++) {
         sr_node *u = &g->node[i];
         u->edge0 = g->nedge;
@@ -183,7 +230,11 @@ static int link_nodes(sr_graph *g)
                 g->edge[g->nedge++] = a;
         }
         u->nedge = g->nedge - u->edge0;
-        u->create = needs_create(g, u->ev) ? find2(g, "$", 1, room_body(u->ev)) : SR_NONE;
+        if (needs_create(g, u->ev) && !rs__str_eq(room, u->ev->room_id)) {
+            room = u->ev->room_id;
+            create = find2(g, "$", 1, room_body(u->ev));
+        }
+        u->create = needs_create(g, u->ev) ? create : SR_NONE;
         u->nmissing += needs_create(g, u->ev) && u->create == SR_NONE;
     }
     return RS_OK;
@@ -211,6 +262,7 @@ int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
 
 void sr__graph_free(sr_graph *g)
 {
+    free(g->index);
     free(g->node);
     free(g->edge);
     free(g->stamp);

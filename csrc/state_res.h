@@ -34,6 +34,8 @@ typedef struct sr_graph {
     size_t n;
     uint32_t *edge;
     size_t nedge;
+    uint32_t *index;            /* the nodes by a hash of their IDs, open addressing */
+    size_t index_mask;
     uint32_t *set_node;         /* the sets' events, as in the input */
     const size_t *set_len;
     size_t nsets;
