@@ -18,22 +18,13 @@ local build = assert(arg[1], "usage: luajit bench/auth_check.lua BUILD_DIR [ROUN
 local ROUNDS = tonumber(arg[2]) or 7
 local ROUND_SECONDS = tonumber(arg[3]) or 0.5
 local MAX_CALLS = 20000
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.path = root .. "/bench/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
+               .. package.path
 package.cpath = build .. "/?.so;" .. package.cpath
 
-local ffi = require "ffi"
 local roomstate = require "roomstate"
 local encode = require("roomstate.event").json.encode
-
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } rs_bench_timespec;
-  int clock_gettime(int clk, rs_bench_timespec *ts);
-]]
-local ts = ffi.new("rs_bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+local now = require "clock"
 
 local VERSION = "10"
 local ROOM = "!bench:example.org"

@@ -3,7 +3,7 @@
 --
 --   luajit bench/resolve.lua BUILD_DIR [ROUNDS] [--n "1000 10000"]
 --          [--versions "11 12"] [--shapes "members bans deep-bans pl-chain"]
---          [--check N] [--no-text]
+--          [--check N] [--no-text] [--series FILE] [--raw FILE]
 --
 -- The shapes are bench/resolve_shapes.lua's. Each resolution is timed
 -- inside one roomstate.resolve call, given the events as Lua tables and
@@ -18,6 +18,10 @@
 -- answers are equal, the shape's own expectation holds (all bans win),
 -- and up to N = --check (default 1000) the answer is the naive model's
 -- (spec/stateres_model.lua, with its own auth rules).
+--
+-- --series FILE: also writes "shape version n conflicted best_ms" lines
+-- for bench/resolve_growth.gp. --raw FILE: every timed call, as lines
+-- "shape version n form round ms", to compare runs round by round.
 local script_dir = (arg[0]:match("^(.*)/[^/]*$") or ".")
 local root = script_dir .. "/.."
 local build = assert(arg[1], "usage: luajit bench/resolve.lua BUILD_DIR [ROUNDS] [options]")
@@ -27,6 +31,7 @@ package.cpath = build .. "/?.so;" .. package.cpath
 
 local ROUNDS, NS, VERSIONS, SHAPES, CHECK_UP_TO, TEXT = 3, { 1000, 10000 }, { "11", "12" }, nil,
                                                        1000, true
+local SERIES, RAW
 local function words(s)
   local t = {}
   for w in s:gmatch("%S+") do t[#t + 1] = w end
@@ -44,28 +49,21 @@ do
     elseif a == "--shapes" then SHAPES = words(arg[i + 1]); i = i + 1
     elseif a == "--check" then CHECK_UP_TO = tonumber(arg[i + 1]); i = i + 1
     elseif a == "--no-text" then TEXT = false
+    elseif a == "--series" then SERIES = arg[i + 1]; i = i + 1
+    elseif a == "--raw" then RAW = arg[i + 1]; i = i + 1
     elseif tonumber(a) then ROUNDS = tonumber(a)
     else error("bench/resolve.lua: unknown option " .. a) end
     i = i + 1
   end
 end
 
-local ffi = require "ffi"
 local roomstate = require "roomstate"
 local encode = require("roomstate.event").json.encode
 local S = require "resolve_shapes"
 local R = require "stateres_model"
 SHAPES = SHAPES or S.SHAPES
 
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } rs_bench_timespec;
-  int clock_gettime(int clk, rs_bench_timespec *ts);
-]]
-local tsv = ffi.new("rs_bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, tsv) -- CLOCK_MONOTONIC
-  return tonumber(tsv.tv_sec) + tonumber(tsv.tv_nsec) * 1e-9
-end
+local now = require "clock"
 
 local function same(a, b)
   if #a ~= #b then return false end
@@ -102,7 +100,8 @@ for _, n in ipairs(NS) do
 end
 
 local forms = TEXT and { "tables", "text" } or { "tables" }
-for _ = 1, ROUNDS do
+local raw = RAW and assert(io.open(RAW, "w"))
+for round = 1, ROUNDS do
   for _, c in ipairs(cases) do
     for _, form in ipairs(forms) do
       local events = form == "tables" and c.s.events or c.texts
@@ -114,6 +113,9 @@ for _ = 1, ROUNDS do
       assert(out, "resolve failed in a timed run")
       local ts = c.t[form]
       ts[#ts + 1] = dt
+      if raw then
+        raw:write(("%s %s %d %s %d %.3f\n"):format(c.name, c.v, c.n, form, round, dt * 1e3))
+      end
     end
   end
 end
@@ -145,15 +147,18 @@ end
 print(string.format("roomstate.resolve, %s, %d rounds (best of %d; median and min-max)",
                     jit and jit.version or _VERSION, ROUNDS, ROUNDS))
 print("")
-print("| shape | room version | N | events given | walked | conflicted | model agrees "
+print("| shape | room version | N | events given | walked (gathered) | conflicted | model agrees "
       .. "| tables: best ms | median (min–max) | ns per n·log2 n | text: best ms | median (min–max) |")
 print("|---|---|---:|---:|---:|---:|---|---:|---|---:|---:|---|")
+local series = SERIES and assert(io.open(SERIES, "w"))
 for _, c in ipairs(cases) do
   local best, med, lo, hi = stats(c.t.tables)
   local k = c.s.n_conflicted
+  if series then series:write(("%s %s %d %d %.3f\n"):format(c.name, c.v, c.n, k, best * 1e3)) end
   local row = string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s–%s) | %.1f |",
                             c.name, c.v, commas(c.n), commas(#c.s.events),
-                            c.stats.walked and commas(c.stats.walked) or "–", commas(k),
+                            c.stats.walked and (commas(c.stats.walked) .. " (" ..
+                              commas(c.stats.gathered) .. ")") or "–", commas(k),
                             c.checked, ms(best), ms(med), ms(lo), ms(hi),
                             best * 1e9 / (k * math.log(k) / math.log(2)))
   if TEXT then
@@ -164,3 +169,5 @@ for _, c in ipairs(cases) do
   end
   print(row)
 end
+if series then series:close() end
+if raw then raw:close() end
