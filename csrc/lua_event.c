@@ -323,8 +323,10 @@ typedef struct top_fields {
     capture cap[3];             /* content, auth_events, prev_events; kind 0: not a table */
 } top_fields;
 
-/* The field a top-level key names, or -1. Strings are interned, so an
- * equal key is the same string as the name pushed by rs_lua_event_keys. */
+/* The field a top-level key names, or -1. Strings are interned (every
+ * string in Lua 5.1 and LuaJIT, short ones in later Luas, and the names
+ * are short), so an equal key is the same string as the name pushed by
+ * rs_lua_event_keys. */
 static int top_key(const rs_lua_keys *keys, const char *k)
 {
     for (int i = 0; i < K_TOP; i++)
@@ -464,8 +466,11 @@ static int plain_event(lua_State *L, const rs_room_version *v, const top_fields 
     if (content && rs__str_is(e->type, "m.room.power_levels")) { /* by type, as the rule */
         e->is_power = 1;
         if (!(e->content_tree = tree_of(L, f->slot)) ||
-            rs__power_decode(v, e->content_tree, &e->power))
+            rs__power_decode(v, e->content_tree, &e->power)) {
+            rs_auth_event_free(e);
+            *out = NULL;
             return RS_ENOMEM;
+        }
     }
     return RS_OK;
 }
