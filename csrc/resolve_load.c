@@ -237,14 +237,10 @@ static int to_entries(loader *L, const rs_resolved *res, rs_entry **out, size_t 
 static int run(loader *L, const sets *s, size_t n, rs_resolved *res)
 {
     char err[300];
-    int rc = auth_chains(L);
-    if (rc)
-        return rc;
-    /* after the chains: loading them moves and grows the arrays */
     rs_resolve_in in = {.events = L->ev, .rejected = L->rej, .nevents = L->n,
                         .set_ids = s->ids, .set_len = s->len, .nsets = n};
     L->db->resolutions++;
-    rc = rs_state_resolve(L->v, &in, res, err, sizeof err);
+    int rc = rs_state_resolve(L->v, &in, res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         rc = rs__fail(L->db, RS_EMISSING_AUTH, "resolving the states of a fork needs %zu "
                       "events that are not stored, first %.*s", res->nmissing,
@@ -268,6 +264,8 @@ static int resolve(rs_db *db, const rs_merge *m, const rs_nid *snaps,
     sets s = {0};
     rs_resolved res = {0};
     int rc = load_sets(&L, snaps, given, glen, n, &s);
+    if (rc == RS_OK)
+        rc = auth_chains(&L);
     if (rc == RS_OK)
         rc = run(&L, &s, n, &res);
     if (rc == RS_OK)
