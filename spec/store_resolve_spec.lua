@@ -130,6 +130,33 @@ describe("store:resolve", function()
     store:close()
   end)
 
+  it("reads the store's verdicts: an event marked rejected is never admitted", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v.db"
+    local store = assert(roomstate.open(path))
+    local rid, a, c = forked(store)
+    local sa, sc = RS.ids_of(store:state_after(a)), RS.ids_of(store:state_after(c))
+    local accepted = assert(store:resolve(rid, { a, c }))
+    assert.same(accepted, assert(pure(store, "10", { sa, sc })))
+    local has = {}
+    for _, id in ipairs(accepted) do has[id] = true end
+    assert.is_true(has[c]) -- the later topic wins while c is accepted
+    store:close()
+    -- no ingest stores a rejected event in a state: the file is edited so
+    S.sql_value(path, ("UPDATE events SET status = 1 WHERE event_id = '%s'"):format(c))
+    store = assert(roomstate.open(path))
+    assert.equal("rejected", store:event_status(c))
+    local got = assert(store:resolve(rid, { a, c }))
+    assert.same(got, assert(pure(store, "10", { sa, sc })))
+    assert.same(got, RS.ids_of_map(RS.resolve(store, "10", { sa, sc })))
+    has = {}
+    for _, id in ipairs(got) do has[id] = true end
+    assert.is_true(has[a])
+    assert.is_nil(has[c])
+    store:close()
+    S.rmdir(dir)
+  end)
+
   it("writes nothing and serves a read-only store", function()
     local dir = S.tmpdir()
     local path = dir .. "/r.db"
