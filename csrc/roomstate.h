@@ -57,7 +57,7 @@ typedef struct rs_db rs_db;
     X(RS_ENOTFOUND, "NOT_FOUND")         /* no such room, event or snapshot */  \
     X(RS_EUNKNOWN_ROOM, "UNKNOWN_ROOM")  /* the room's create event was never ingested */ \
     X(RS_EMISSING_PREV, "MISSING_PREV")  /* prev events unknown or without state */ \
-    X(RS_ECONFLICT, "STATE_CONFLICT")    /* states differ in a room of unknown version; over 64 extremities */ \
+    X(RS_ECONFLICT, "STATE_CONFLICT")    /* states differ, version unknown; >64 extremities */ \
     X(RS_EBAD_STATE, "BAD_STATE")        /* an explicit state list is unusable */ \
     X(RS_ENO_STATE, "NO_STATE")          /* the event is stored without state (outlier) */ \
     X(RS_ECORRUPT, "CORRUPT")            /* stored data fails to decode */      \
