@@ -153,6 +153,8 @@ struct rs_db {
     int64_t busy_timeout_ms;
     int64_t entries_written;
     int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
+    int64_t resolutions; /* state resolutions run over stored events (rs_debug_resolutions) */
+    int64_t resolution_hits; /* merges answered by db->resolved */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
@@ -375,6 +377,16 @@ int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
  * the whole state sorted by (type, key), malloc'd. Errors as above. */
 int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                         rs_entry **out, size_t *nout);
+/* The resolution of n sets of stored state events of m->room (each given
+ * as entries, as rs__state_list_entries checks them), for
+ * rs_resolve_stored: the answer as event IDs sorted bytewise. Errors as
+ * above. */
+int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
+                    const size_t *len, size_t n, rs_strlist *out);
+/* RS_ECONFLICT naming the keys on which two states (sorted by key)
+ * differ, for a room of unknown version; RS_OK when they are equal. */
+int rs__entries_conflict(rs_db *db, const rs_entry *a, size_t na, const rs_entry *b,
+                         size_t nb);
 /* The state where the snapshots meet as entries, sorted, never stored
  * (roomstate check reads it against the current state). */
 int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
@@ -387,6 +399,13 @@ void rs__resolved_clear(rs_db *db);
  * `current` when that is smaller. Errors: RS_EBAD_STATE naming them. */
 int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
                    size_t n, rs_nid *out);
+/* The list's checks alone: its entries sorted by key, malloc'd. */
+int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n,
+                           rs_entry **out, size_t *nout);
+/* A string list holding copies of s[0..n), sorted bytewise (rooms.c). */
+int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
+/* The event IDs of ev[0..n) as a string list, sorted bytewise. */
+int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);
