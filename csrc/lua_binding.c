@@ -1551,6 +1551,8 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "entries_written");
     lua_pushnumber(L, (lua_Number)rs_debug_json_parses(db));
     lua_setfield(L, -2, "json_parses");
+    lua_pushnumber(L, (lua_Number)rs_debug_chain_walked(db));
+    lua_setfield(L, -2, "chain_walked");
     return 1;
 }
 

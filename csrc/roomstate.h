@@ -610,6 +610,9 @@ int64_t rs_debug_entries_written(const rs_db *db);
  * (to hash it, or for the auth rules), rather than reading the tree the
  * caller gave in rs_event.json_tree. */
 int64_t rs_debug_json_parses(const rs_db *db);
+/* Auth chain events the resolutions of this handle walked or loaded to
+ * find auth differences (a debug counter, for specs of their cost). */
+int64_t rs_debug_chain_walked(const rs_db *db);
 
 /* The block IDs of a snapshot, in precedence order, 0 for its inline tail;
  * malloc'd. */
