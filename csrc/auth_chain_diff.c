@@ -180,7 +180,6 @@ static int range(rs_db *db, int64_t chain, int64_t lo, int64_t hi, rs_chain_diff
             *cap = nc;
         }
         out->ev[out->n++] = sqlite3_column_int64(st, 0);
-        db->chain_walked++;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -221,25 +220,59 @@ static int differences(rs_db *db, const cover *cv, size_t nsets, rs_chain_diff *
     return rc;
 }
 
-int rs__chain_difference(rs_db *db, const rs_nid *const *sets, const size_t *len,
-                         size_t nsets, rs_chain_diff *out, int *indexed)
+static int clone(rs_db *db, const cover *from, cover *to)
+{
+    memset(to, 0, sizeof *to);
+    if (!from->cap)
+        return RS_OK;
+    if (!(to->slot = malloc(from->cap * sizeof *to->slot)))
+        return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
+    memcpy(to->slot, from->slot, from->cap * sizeof *to->slot);
+    to->cap = from->cap;
+    to->n = from->n;
+    return RS_OK;
+}
+
+int rs__chain_difference(rs_db *db, const rs_nid *common, size_t ncommon,
+                         const rs_nid *const *sets, const size_t *len, size_t nsets,
+                         rs_chain_diff *out, int *indexed)
 {
     memset(out, 0, sizeof *out);
     *indexed = 1;
-    cover *cv = calloc(nsets ? nsets : 1, sizeof *cv);
+    cover base = {0}, *cv = calloc(nsets ? nsets : 1, sizeof *cv);
     if (!cv)
         return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
-    int rc = RS_OK;
+    /* the events every set holds: their chains are read once */
+    int rc = set_cover(db, common, ncommon, &base, indexed);
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
-        rc = set_cover(db, sets[s], len[s], &cv[s], indexed);
+        if ((rc = clone(db, &base, &cv[s])) == RS_OK)
+            rc = set_cover(db, sets[s], len[s], &cv[s], indexed);
     if (!rc && *indexed)
         rc = differences(db, cv, nsets, out);
     for (size_t s = 0; s < nsets; s++)
         cover_free(&cv[s]);
+    cover_free(&base);
     free(cv);
     if (rc || !*indexed) {
         free(out->ev);
         memset(out, 0, sizeof *out);
     }
+    return rc;
+}
+
+int rs__chain_within(rs_db *db, const rs_nid *from, size_t nfrom, const rs_nid *cand,
+                     size_t ncand, unsigned char *in, int *indexed)
+{
+    cover c = {0};
+    *indexed = 1;
+    int rc = set_cover(db, from, nfrom, &c, indexed);
+    for (size_t j = 0; j < ncand && !rc && *indexed; j++) {
+        rs_chain_pos p;
+        if ((rc = rs__chain_pos(db, cand[j], &p, indexed)) == RS_OK && *indexed) {
+            const reach *r = find(&c, p.chain);
+            in[j] = r && p.seq <= r->max;
+        }
+    }
+    cover_free(&c);
     return rc;
 }

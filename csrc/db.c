@@ -733,6 +733,11 @@ void rs_read_end(rs_db *db)
         sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }
 
+void rs_debug_walk_chains(rs_db *db, int on)
+{
+    db->chains_walked_only = on;
+}
+
 void rs_debug_force_hash_collisions(rs_db *db, int on)
 {
     db->force_collisions = on;
@@ -743,9 +748,9 @@ int64_t rs_debug_json_parses(const rs_db *db)
     return db->json_parses;
 }
 
-int64_t rs_debug_chain_walked(const rs_db *db)
+int64_t rs_debug_resolve_events(const rs_db *db)
 {
-    return db->chain_walked;
+    return db->resolve_events;
 }
 
 int64_t rs_debug_entries_written(const rs_db *db)

@@ -164,11 +164,12 @@ struct rs_db {
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;
+    int chains_walked_only; /* rs_debug_walk_chains: resolutions ignore the auth chain index */
     int64_t generation;  /* purge generation the caches belong to */
     int64_t busy_timeout_ms;
     int64_t entries_written;
     int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
-    int64_t chain_walked; /* auth chain events a resolution walked or loaded (rs_debug_chain_walked) */
+    int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */

@@ -82,11 +82,11 @@ function S.rng(seed)
 end
 
 -- Debug counts, for "nothing was written" checks.
--- (entries_written, json_parses and chain_walked are per-handle counters,
+-- (entries_written, json_parses and resolve_events are per-handle counters,
 -- not database content.)
 function S.counts(store)
   local c = store:debug():debug_counts()
-  c.entries_written, c.json_parses, c.chain_walked = nil, nil, nil
+  c.entries_written, c.json_parses, c.resolve_events = nil, nil, nil
   return c
 end
 

@@ -152,7 +152,7 @@ static int index_diff(rs_db *db, const dag *d, int nsets, int (*sets)[8], const 
     }
     rs_chain_diff out;
     int indexed;
-    if (rs__chain_difference(db, sp, sl, (size_t)nsets, &out, &indexed) != RS_OK)
+    if (rs__chain_difference(db, NULL, 0, sp, sl, (size_t)nsets, &out, &indexed) != RS_OK)
         return -2;
     memset(in, 0, N_MAX);
     int dup = 0;
@@ -203,6 +203,53 @@ static void check_chains(t_run *t, rs_db *db, const dag *d, uint64_t seed)
     }
 }
 
+/* A common part held by every set, read once: the same difference as
+ * with the common events in each set; and rs__chain_within against the
+ * walk. */
+static void check_common(t_run *t, rs_db *db, const dag *d, t_rng *r, const int *placed,
+                         int np, uint64_t seed)
+{
+    int sets[3][8], len[3] = {0, 0, 0}, ncommon = 1 + (int)(t_rnd(r) % 3);
+    rs_nid common[3], own[3][5];
+    const rs_nid *sp[3] = {own[0], own[1], own[2]};
+    size_t sl[3];
+    for (int c = 0; c < ncommon; c++) {
+        int e = placed[t_rnd(r) % (uint64_t)np];
+        common[c] = d->nid[e];
+        for (int s = 0; s < 3; s++)
+            sets[s][len[s]++] = e;
+    }
+    for (int s = 0; s < 3; s++) {
+        sl[s] = t_rnd(r) % 5;
+        for (size_t j = 0; j < sl[s]; j++) {
+            int e = placed[t_rnd(r) % (uint64_t)np];
+            own[s][j] = d->nid[e];
+            sets[s][len[s]++] = e;
+        }
+    }
+    rs_chain_diff out;
+    int indexed;
+    unsigned char want[N_MAX], got[N_MAX] = {0};
+    naive_diff(d, 3, sets, len, want);
+    int rc = rs__chain_difference(db, common, (size_t)ncommon, sp, sl, 3, &out, &indexed);
+    for (size_t k = 0; rc == RS_OK && k < out.n; k++)
+        got[index_of(d, out.ev[k])] = 1;
+    CHECK(t, rc == RS_OK && indexed && !memcmp(got, want, (size_t)d->n),
+          "seed %llu: difference with a common part", (unsigned long long)seed);
+    free(out.ev);
+    rs_nid cand[N_MAX];
+    unsigned char in[N_MAX] = {0}, reach[N_MAX] = {0};
+    for (int j = 0; j < np; j++)
+        cand[j] = d->nid[placed[j]];
+    for (int c = 0; c < ncommon; c++)
+        walk(d, sets[0][c], reach);
+    rc = rs__chain_within(db, common, (size_t)ncommon, cand, (size_t)np, in, &indexed);
+    int same = rc == RS_OK && indexed;
+    for (int j = 0; j < np; j++)
+        same &= in[j] == reach[placed[j]];
+    CHECK(t, same, "seed %llu: rs__chain_within", (unsigned long long)seed);
+}
+
 /* Random sets of placed events: the index's difference is the walk's. */
 static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint64_t seed)
 {
@@ -222,6 +269,7 @@ static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint6
         naive_diff(d, nsets, sets, len, want);
         CHECK(t, rc == 0 && !memcmp(got, want, (size_t)d->n),
               "seed %llu round %d: auth difference (%d)", (unsigned long long)seed, round, rc);
+        check_common(t, db, d, r, placed, np, seed);
     }
 }
 
