@@ -97,13 +97,33 @@ static int auth_positions(rs_db *db, rs_nid nid, rs_nid room, const rs_str *auth
     return RS_OK;
 }
 
+/* Keeps, per chain, the highest of the auth events on it (in the order of
+ * the chains' first appearance): it reaches the others on its chain. So a
+ * member's join citing the create, power levels and join rules of a room
+ * whose setup made one chain probes one tip and writes one link. */
+static size_t highest_per_chain(rs_chain_pos *ap, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < k && ap[j].chain != ap[i].chain)
+            j++;
+        if (j == k)
+            ap[k++] = ap[i];
+        else if (ap[i].seq > ap[j].seq)
+            ap[j].seq = ap[i].seq;
+    }
+    return k;
+}
+
 /* The event extends the chain of the first auth event that is its chain's
- * tip, else starts a chain named by its own ID; it links to the auth
- * events on other chains (those on its own are below it already). */
-static int place(rs_db *db, rs_nid nid, const rs_chain_pos *ap, size_t n)
+ * tip, else starts a chain named by its own ID; it links to the highest
+ * auth event on each other chain (those on its own are below it already). */
+static int place(rs_db *db, rs_nid nid, rs_chain_pos *ap, size_t n)
 {
     rs_chain_pos me = {nid, 1};
     int rc = RS_OK, tip = 0;
+    n = highest_per_chain(ap, n);
     for (size_t i = 0; i < n && !tip && !rc; i++)
         if (!(rc = is_tip(db, ap[i], &tip)) && tip)
             me = (rs_chain_pos){ap[i].chain, ap[i].seq + 1};

@@ -51,12 +51,13 @@ static int pos_cmp(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* A placed event: its auth events placed, each below it on its chain or
- * linked, the one below it on its chain among them, and no other link. */
+/* A placed event: each auth event below it on its chain or on a chain
+ * linked at or above it, the one below it on its chain among them, and
+ * one link per other chain, to the highest auth event there. */
 static int check_placed(checker *k, rs_nid nid, rs_chain_pos me, rs_chain_pos *ap, size_t n)
 {
     int below = me.seq == 1, yes;
-    size_t distinct = 0;
+    size_t chains = 0;
     qsort(ap, n, sizeof *ap, pos_cmp);
     for (size_t i = 0; i < n; i++) {
         below |= ap[i].chain == me.chain && ap[i].seq == me.seq - 1;
@@ -66,9 +67,9 @@ static int check_placed(checker *k, rs_nid nid, rs_chain_pos me, rs_chain_pos *a
                            (long long)nid);
             continue;
         }
-        if (i && !pos_cmp(&ap[i], &ap[i - 1]))
-            continue;
-        distinct++;
+        if (i + 1 < n && ap[i + 1].chain == ap[i].chain)
+            continue; /* the highest on this chain is linked, and reaches it */
+        chains++;
         sqlite3_bind_int64(k->link, 1, me.chain);
         sqlite3_bind_int64(k->link, 2, me.seq);
         sqlite3_bind_int64(k->link, 3, ap[i].chain);
@@ -87,8 +88,8 @@ static int check_placed(checker *k, rs_nid nid, rs_chain_pos me, rs_chain_pos *a
     sqlite3_reset(k->nlinks);
     if (step != SQLITE_ROW)
         return rs__sqlfail(k->db, "checking the auth chain index");
-    return links == (int64_t)distinct ? RS_OK
-                                      : bad(k->db, "a link is no auth edge: event", (long long)nid);
+    return links == (int64_t)chains ? RS_OK
+                                    : bad(k->db, "a link is no auth edge: event", (long long)nid);
 }
 
 /* One stored state event against its auth_events. */
