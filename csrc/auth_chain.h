@@ -51,16 +51,19 @@ int rs__chain_ids_of_json(rs_db *db, rs_nid nid, const char *text, size_t len,
                           rs_chain_ids *x);
 void rs__chain_ids_free(rs_chain_ids *x);
 
-/* The auth difference of nsets state sets, each the events common[0 ..
- * ncommon) (every set holds them) and sets[i][0 .. len[i]): the events of
- * the union of their auth chains not in all of them, malloc'd in *out.
+/* The auth difference of nsets state sets of room `room`, each the events
+ * common[0 .. ncommon) (every set holds them) and sets[i][0 .. len[i]):
+ * the events of the union of their auth chains not in all of them,
+ * malloc'd in *out. The sets' own events' covers, then, for the positions
+ * they reach unequally, a search of descendants for a common event
+ * (bounded; room 0: not tried); else the common part's cover.
  * *indexed = 0 (and nothing in *out) when an event of a set has no
  * position: the caller walks the chains itself then. */
 typedef struct rs_chain_diff {
     rs_nid *ev;
     size_t n;
 } rs_chain_diff;
-int rs__chain_difference(rs_db *db, const rs_nid *common, size_t ncommon,
+int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t ncommon,
                          const rs_nid *const *sets, const size_t *len, size_t nsets,
                          rs_chain_diff *out, int *indexed);
 

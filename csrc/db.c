@@ -151,6 +151,8 @@ static const char v6_to_v7[] =
     " origin_seq INTEGER NOT NULL, target_chain INTEGER NOT NULL,"
     " target_seq INTEGER NOT NULL, PRIMARY KEY(origin_chain, origin_seq,"
     " target_chain, target_seq)) WITHOUT ROWID;"
+    /* the citers of a position: the difference searches descendants */
+    "CREATE INDEX chain_links_target ON chain_links(target_chain, target_seq);"
     "CREATE TABLE chain_waits(awaited_id TEXT NOT NULL, event_nid INTEGER NOT NULL,"
     " PRIMARY KEY(awaited_id, event_nid)) WITHOUT ROWID;"
     "CREATE INDEX chain_waits_by_event ON chain_waits(event_nid);";

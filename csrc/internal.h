@@ -120,6 +120,12 @@
     X(CHAIN_WAIT_PUT, "INSERT OR IGNORE INTO chain_waits(awaited_id,event_nid) " \
                       "VALUES(?1,?2)")                                         \
     X(CHAIN_WAITERS, "SELECT event_nid FROM chain_waits WHERE awaited_id=?1")  \
+    X(CHAIN_FROM, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "     \
+                  "seq>=?2 AND seq<?3")                                        \
+    X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
+                    "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
+    X(ROOM_WAITING, "SELECT 1 FROM chain_waits w JOIN events e ON "            \
+                    "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
     X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")

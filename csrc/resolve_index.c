@@ -285,7 +285,7 @@ int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_
     *done = 0;
     int rc = classify(db, snaps, n, &p);
     if (rc == RS_OK)
-        rc = rs__chain_difference(db, p.common_nid, p.ncommon, (const rs_nid *const *)p.own,
+        rc = rs__chain_difference(db, m->room, p.common_nid, p.ncommon, (const rs_nid *const *)p.own,
                                   p.nown, n, &d, done);
     if (rc == RS_OK && *done)
         rc = resolve(&L, &p, n, &d, out, nout, done);
