@@ -15,8 +15,28 @@ static void done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
+/* Positions and chain tips go in the row cache (keys 'p' + event, 't' +
+ * chain), which a rollback, a purge and another handle's commit clear: a
+ * position never changes once written, and a tip only by place() here. */
+static void cache_key(char key[9], char kind, int64_t id)
+{
+    key[0] = kind;
+    memcpy(key + 1, &id, 8);
+}
+
+static void remember(rs_db *db, char kind, int64_t id, const void *v, size_t n)
+{
+    char key[9];
+    cache_key(key, kind, id);
+    rs_lru_put(db->rows, key, sizeof key, v, n);
+}
+
 int rs__chain_pos(rs_db *db, rs_nid nid, rs_chain_pos *p, int *found)
 {
+    char key[9];
+    cache_key(key, 'p', nid);
+    if ((*found = rs__row_cached(db, key, p, sizeof *p)))
+        return RS_OK;
     sqlite3_stmt *st;
     int rc = rs__prepare(db, ST_CHAIN_POS, &st);
     if (rc)
@@ -24,8 +44,10 @@ int rs__chain_pos(rs_db *db, rs_nid nid, rs_chain_pos *p, int *found)
     sqlite3_bind_int64(st, 1, nid);
     int step = sqlite3_step(st);
     *found = step == SQLITE_ROW;
-    if (*found)
+    if (*found) {
         *p = (rs_chain_pos){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+        remember(db, 'p', nid, p, sizeof *p);
+    }
     done(st);
     return step == SQLITE_ROW || step == SQLITE_DONE ? RS_OK
                                                      : rs__sqlfail(db, "reading a chain position");
@@ -34,17 +56,26 @@ int rs__chain_pos(rs_db *db, rs_nid nid, rs_chain_pos *p, int *found)
 /* *tip = 1 when p is the highest position of its chain. */
 static int is_tip(rs_db *db, rs_chain_pos p, int *tip)
 {
+    char key[9];
+    int64_t top;
+    cache_key(key, 't', p.chain);
+    if (rs__row_cached(db, key, &top, sizeof top)) {
+        *tip = top == p.seq;
+        return RS_OK;
+    }
     sqlite3_stmt *st;
-    int rc = rs__prepare(db, ST_CHAIN_BEYOND, &st);
+    int rc = rs__prepare(db, ST_CHAIN_TIP, &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, p.chain);
-    sqlite3_bind_int64(st, 2, p.seq);
     int step = sqlite3_step(st);
-    *tip = step == SQLITE_DONE;
+    top = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    *tip = top == p.seq;
     done(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? RS_OK
-                                                     : rs__sqlfail(db, "reading a chain's tip");
+    if (step != SQLITE_ROW)
+        return rs__sqlfail(db, "reading a chain's tip");
+    remember(db, 't', p.chain, &top, sizeof top);
+    return RS_OK;
 }
 
 static int bind_run(rs_db *db, int id, const int64_t *v, size_t n, const char *what)
@@ -130,6 +161,8 @@ static int place(rs_db *db, rs_nid nid, rs_chain_pos *ap, size_t n)
     int64_t row[4] = {nid, me.chain, me.seq, 0};
     if (rc || (rc = bind_run(db, ST_CHAIN_PUT, row, 3, "placing an event in its chain")))
         return rc;
+    remember(db, 'p', nid, &me, sizeof me);
+    remember(db, 't', me.chain, &me.seq, sizeof me.seq);
     for (size_t i = 0; i < n && !rc; i++) {
         int64_t link[4] = {me.chain, me.seq, ap[i].chain, ap[i].seq};
         if (ap[i].chain != me.chain)

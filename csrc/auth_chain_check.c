@@ -168,6 +168,7 @@ static int check_rows(rs_db *db)
 int rs__chain_check(rs_db *db)
 {
     checker k = {db, NULL, NULL, NULL};
+    rs__cache_clear(db); /* positions from the disk, not the row cache */
     int rc = check_rows(db);
     if (rc)
         return rc;

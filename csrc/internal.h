@@ -107,7 +107,7 @@
                     "(SELECT coalesce(min(next), 0) FROM consumers)")          \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
     X(CHAIN_POS, "SELECT chain, seq FROM event_chains WHERE event_nid=?1")     \
-    X(CHAIN_BEYOND, "SELECT 1 FROM event_chains WHERE chain=?1 AND seq>?2")    \
+    X(CHAIN_TIP, "SELECT max(seq) FROM event_chains WHERE chain=?1")           \
     X(CHAIN_PUT, "INSERT INTO event_chains(event_nid,chain,seq) "              \
                  "VALUES(?1,?2,?3)")                                           \
     X(CHAIN_LINK_PUT, "INSERT OR IGNORE INTO chain_links(origin_chain,"        \
