@@ -93,7 +93,7 @@ describe("resolution from the auth chain index", function()
     for seed = 1, SEEDS do run(seed * 104729) end
   end)
 
-  it("loads a few events for a one-key difference deep in a 5,000-event room", function()
+  it("loads a few events for a one-key difference deep in a " .. 2 * MEMBERS .. "-event room", function()
     local store = assert(roomstate.open(":memory:"))
     local twin = assert(roomstate.open(":memory:"))
     twin:debug():debug_walk_chains(true)
