@@ -143,6 +143,7 @@ static int follow(rs_db *db, cover *c, int64_t chain)
     if (rc)
         return rc;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        db->chain_rows++;
         int64_t tc = sqlite3_column_int64(st, 1), ts = sqlite3_column_int64(st, 2);
         if (reached(c, tc, ts, ts))
             rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
@@ -162,6 +163,7 @@ static int set_cover(rs_db *db, const rs_nid *set, size_t n, cover *c, int *inde
         rs_chain_pos p;
         if ((rc = rs__chain_pos(db, set[i], &p, indexed)) || !*indexed)
             break;
+        db->chain_rows++;
         if (reached(c, p.chain, p.seq - 1, p.seq))
             rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
     }
@@ -179,6 +181,7 @@ static int range(rs_db *db, int64_t chain, int64_t lo, int64_t hi, rs_chain_diff
     if (rc)
         return rc;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        db->chain_rows++;
         if (out->n == *cap) {
             size_t nc = *cap ? 2 * *cap : 64;
             rs_nid *v = realloc(out->ev, nc * sizeof *v);
@@ -267,6 +270,7 @@ static int scan_events(rs_db *db, search *q, int64_t chain, int64_t lo, int64_t 
     if (rc)
         return rc;
     while (!q->hit && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        db->chain_rows++;
         rs_nid nid = sqlite3_column_int64(st, 0);
         q->hit = bsearch(&nid, q->common, q->ncommon, sizeof nid, nid_cmp) != NULL;
     }
@@ -284,6 +288,7 @@ static int scan_citers(rs_db *db, search *q, int64_t chain, int64_t lo, int64_t 
     if (rc)
         return rc;
     while (!rc && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        db->chain_rows++;
         int64_t oc = sqlite3_column_int64(st, 0), os = sqlite3_column_int64(st, 1);
         if (visit(q, oc, os, os))
             rc = rs__fail(db, RS_ENOMEM, "out of memory searching an auth chain");

@@ -755,6 +755,11 @@ int64_t rs_debug_resolve_events(const rs_db *db)
     return db->resolve_events;
 }
 
+int64_t rs_debug_chain_rows(const rs_db *db)
+{
+    return db->chain_rows;
+}
+
 int64_t rs_debug_entries_written(const rs_db *db)
 {
     return db->entries_written;

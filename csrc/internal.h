@@ -176,6 +176,7 @@ struct rs_db {
     int64_t entries_written;
     int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
     int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
+    int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */

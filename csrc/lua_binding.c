@@ -1554,6 +1554,8 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "json_parses");
     lua_pushnumber(L, (lua_Number)rs_debug_resolve_events(db));
     lua_setfield(L, -2, "resolve_events");
+    lua_pushnumber(L, (lua_Number)rs_debug_chain_rows(db));
+    lua_setfield(L, -2, "chain_rows");
     return 1;
 }
 

@@ -631,6 +631,9 @@ int64_t rs_debug_json_parses(const rs_db *db);
  * the states' and auth chains' events they parsed (a debug counter, for
  * specs of their cost). */
 int64_t rs_debug_resolve_events(const rs_db *db);
+/* Rows of the auth chain index (positions, links, events on a chain) that
+ * the auth differences and power events' chains of this handle read. */
+int64_t rs_debug_chain_rows(const rs_db *db);
 
 /* The block IDs of a snapshot, in precedence order, 0 for its inline tail;
  * malloc'd. */

@@ -82,11 +82,11 @@ function S.rng(seed)
 end
 
 -- Debug counts, for "nothing was written" checks.
--- (entries_written, json_parses and resolve_events are per-handle counters,
--- not database content.)
+-- (entries_written, json_parses, resolve_events and chain_rows are
+-- per-handle counters, not database content.)
 function S.counts(store)
   local c = store:debug():debug_counts()
-  c.entries_written, c.json_parses, c.resolve_events = nil, nil, nil
+  c.entries_written, c.json_parses, c.resolve_events, c.chain_rows = nil, nil, nil, nil
   return c
 end
 
