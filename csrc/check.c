@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_chain.h"
 #include "internal.h"
 
 static int corrupt(rs_db *db, const char *what, long long id)
@@ -418,7 +419,8 @@ int rs_check(rs_db *db)
              "SELECT count(*) FROM outputs HAVING count(*)>0 AND "
              "max(position)-min(position)+1<>count(*)",
              "output positions are not contiguous: outputs")) ||
-        (rc = check_outputs(db)) || (rc = check_extremity_children(db)))
+        (rc = check_outputs(db)) || (rc = check_extremity_children(db)) ||
+        (rc = rs__chain_check(db)))
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql,

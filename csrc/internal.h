@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 6
+#define RS_SCHEMA_VERSION 7
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -106,6 +106,27 @@
     X(OUTPUTS_TRIM, "DELETE FROM outputs WHERE position < "                    \
                     "(SELECT coalesce(min(next), 0) FROM consumers)")          \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
+    X(CHAIN_POS, "SELECT chain, seq FROM event_chains WHERE event_nid=?1")     \
+    X(CHAIN_TIP, "SELECT max(seq) FROM event_chains WHERE chain=?1")           \
+    X(CHAIN_PUT, "INSERT INTO event_chains(event_nid,chain,seq) "              \
+                 "VALUES(?1,?2,?3)")                                           \
+    X(CHAIN_LINK_PUT, "INSERT OR IGNORE INTO chain_links(origin_chain,"        \
+                      "origin_seq,target_chain,target_seq) VALUES(?1,?2,?3,?4)") \
+    X(CHAIN_LINKS, "SELECT origin_seq, target_chain, target_seq FROM "         \
+                   "chain_links WHERE origin_chain=?1 AND origin_seq>?2 AND "  \
+                   "origin_seq<=?3")                                           \
+    X(CHAIN_RANGE, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "    \
+                   "seq>?2 AND seq<=?3")                                       \
+    X(CHAIN_WAIT_PUT, "INSERT OR IGNORE INTO chain_waits(awaited_id,event_nid) " \
+                      "VALUES(?1,?2)")                                         \
+    X(CHAIN_WAITERS, "SELECT event_nid FROM chain_waits WHERE awaited_id=?1")  \
+    X(CHAIN_FROM, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "     \
+                  "seq>=?2 AND seq<?3")                                        \
+    X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
+                    "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
+    X(ROOM_WAITING, "SELECT 1 FROM chain_waits w JOIN events e ON "            \
+                    "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
+    X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
 
@@ -149,12 +170,15 @@ struct rs_db {
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;
+    int chains_walked_only; /* rs_debug_walk_chains: resolutions ignore the auth chain index */
     int64_t generation;  /* purge generation the caches belong to */
     int64_t busy_timeout_ms;
     int64_t entries_written;
     int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
     int64_t resolutions; /* state resolutions run over stored events (rs_debug_resolutions) */
     int64_t resolution_hits; /* merges answered by db->resolved */
+    int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
+    int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */

@@ -1178,8 +1178,9 @@ static int l_resolve(lua_State *L)
             return rc;
     }
     char err[200];
-    rs_resolve_in in = {(const rs_auth_event *const *)b->ev, b->rejected, n, b->set_ids,
-                        b->set_len, nsets};
+    rs_resolve_in in = {.events = (const rs_auth_event *const *)b->ev, .rejected = b->rejected,
+                        .nevents = n, .set_ids = b->set_ids, .set_len = b->set_len,
+                        .nsets = nsets};
     int rc = rs_state_resolve(v, &in, &b->res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         return resolve_missing(L, &b->res);
@@ -1602,7 +1603,17 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "resolutions");
     lua_pushnumber(L, (lua_Number)rs_debug_resolution_hits(db));
     lua_setfield(L, -2, "resolution_hits");
+    lua_pushnumber(L, (lua_Number)rs_debug_resolve_events(db));
+    lua_setfield(L, -2, "resolve_events");
+    lua_pushnumber(L, (lua_Number)rs_debug_chain_rows(db));
+    lua_setfield(L, -2, "chain_rows");
     return 1;
+}
+
+static int l_debug_walk_chains(lua_State *L)
+{
+    rs_debug_walk_chains(check_db(L, 1), lua_toboolean(L, 2));
+    return 0;
 }
 
 static int l_debug_force_collisions(lua_State *L)
@@ -1716,6 +1727,7 @@ static const luaL_Reg store_methods[] = {
     {"debug_id_string", l_debug_id_string},
     {"debug_counts", l_debug_counts},
     {"debug_force_collisions", l_debug_force_collisions},
+    {"debug_walk_chains", l_debug_walk_chains},
     {"debug_snapshot", l_debug_snapshot},
     {"debug_apply", l_debug_apply},
     {NULL, NULL}};

@@ -1,5 +1,7 @@
-/* resolve_load.c - a state resolution over stored events: the events of
- * the state sets and their whole auth chains are read from the store
+/* resolve_load.c - a state resolution over stored events. v2 reads the
+ * auth chain index (resolve_index.c) when every input event is placed;
+ * otherwise, and for v1 and v2.1, the events of the state sets and their
+ * whole auth chains are read from the store
  * (parsed, through the auth cache), events stored as rejected are marked
  * so, rs_state_resolve runs, and its event IDs become entries again.
  * Every event stored by ingest has its auth events stored; one stored
@@ -13,21 +15,10 @@
 #include "auth.h"
 #include "codec.h"
 #include "internal.h"
+#include "resolve_load.h"
 
-typedef struct loader {
-    rs_db *db;
-    const rs_room_version *v;
-    const rs_auth_event **ev;   /* the events, in the order found */
-    unsigned char *rej;         /* rej[i]: ev[i] is stored as rejected */
-    rs_entry *ent;              /* ent[i]: ev[i]'s type, key and numeric ID */
-    size_t n, cap;
-    size_t *slot, nslot;        /* numeric ID -> index + 1, open addressing */
-    char missing[400];
-    size_t mlen;
-    int nmissing;
-} loader;
 
-static void loader_free(loader *L)
+void rs__loader_free(loader *L)
 {
     for (size_t i = 0; i < L->n; i++)
         rs_auth_event_free((rs_auth_event *)L->ev[i]);
@@ -94,7 +85,7 @@ static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
     return RS_OK;
 }
 
-static int add_nid(loader *L, rs_nid nid, size_t *idx)
+int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx)
 {
     rs_event_row r;
     int rc = rs__event_row_read(L->db, nid, &r);
@@ -105,7 +96,7 @@ static int add_nid(loader *L, rs_nid nid, size_t *idx)
 }
 
 /* An auth event by ID: loaded when stored, else listed as missing. */
-static int add_id(loader *L, rs_str id)
+int rs__loader_add_id(loader *L, rs_str id)
 {
     rs_nid nid = 0;
     rs_event_row r = {0};
@@ -122,14 +113,13 @@ static int add_id(loader *L, rs_str id)
     return add(L, nid, &r, &idx);
 }
 
-/* Every event reachable by auth edges from those loaded. */
-static int auth_chains(loader *L)
+int rs__loader_cited(loader *L, size_t first, size_t last)
 {
-    for (size_t i = 0; i < L->n; i++) {
+    for (size_t i = first; i < (last ? last : L->n); i++) {
         size_t k = rs__auth_id_count(L->ev[i]);
         for (size_t j = 0; j < k; j++) {
             rs_str id = rs__auth_id(L->ev[i], j);
-            int rc = id.s ? add_id(L, id) : RS_OK;
+            int rc = id.s ? rs__loader_add_id(L, id) : RS_OK;
             if (rc)
                 return rc;
         }
@@ -162,7 +152,7 @@ static int add_set(loader *L, const rs_entry *e, size_t ne, sets *s, size_t i)
     }
     for (size_t j = 0; j < ne && !rc; j++) {
         size_t idx;
-        if ((rc = add_nid(L, e[j].event, &idx)) == RS_OK)
+        if ((rc = rs__loader_add_nid(L, e[j].event, &idx)) == RS_OK)
             s->ids[s->total++] = L->ev[idx]->event_id;
     }
     s->len[i] = ne;
@@ -232,15 +222,17 @@ static int to_entries(loader *L, const rs_resolved *res, rs_entry **out, size_t 
     return RS_OK;
 }
 
-/* The resolution of the loaded sets into *res (free it with
- * rs_resolved_free, also after a failure). */
-static int run(loader *L, const sets *s, size_t n, rs_resolved *res)
+/* rs_state_resolve over the loaded events (in's sets and hints set by
+ * the caller) into *res (free it with rs_resolved_free, also after a
+ * failure). */
+static int run(loader *L, rs_resolve_in *in, rs_resolved *res)
 {
     char err[300];
-    rs_resolve_in in = {.events = L->ev, .rejected = L->rej, .nevents = L->n,
-                        .set_ids = s->ids, .set_len = s->len, .nsets = n};
+    in->events = L->ev;
+    in->rejected = L->rej;
+    in->nevents = L->n;
     L->db->resolutions++;
-    int rc = rs_state_resolve(L->v, &in, res, err, sizeof err);
+    int rc = rs_state_resolve(L->v, in, res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         rc = rs__fail(L->db, RS_EMISSING_AUTH, "resolving the states of a fork needs %zu "
                       "events that are not stored, first %.*s", res->nmissing,
@@ -254,40 +246,60 @@ static int run(loader *L, const sets *s, size_t n, rs_resolved *res)
     return rc;
 }
 
-/* Loads the sets (from snapshots, or given as entries), resolves them and
- * passes the answer to to_entries or rs__strlist_copy. */
-static int resolve(rs_db *db, const rs_merge *m, const rs_nid *snaps,
-                   const rs_entry *const *given, const size_t *glen, size_t n,
-                   rs_entry **out, size_t *nout, rs_strlist *ids)
+int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout)
+{
+    rs_resolved res = {0};
+    int rc = run(L, in, &res);
+    if (rc == RS_OK)
+        rc = to_entries(L, &res, out, nout);
+    rs_resolved_free(&res);
+    return rc;
+}
+
+/* Loads the sets (from snapshots, or given as entries) and their whole
+ * auth chains, resolves them and passes the answer to to_entries or
+ * rs__strlist_copy. */
+static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
+                          const rs_entry *const *given, const size_t *glen, size_t n,
+                          rs_entry **out, size_t *nout, rs_strlist *ids)
 {
     loader L = {.db = db, .v = m->v};
     sets s = {0};
     rs_resolved res = {0};
     int rc = load_sets(&L, snaps, given, glen, n, &s);
+    if (rc == RS_OK) {
+        rc = rs__loader_cited(&L, 0, 0);
+        db->resolve_events += (int64_t)L.n;
+    }
+    rs_resolve_in in = {.set_ids = s.ids, .set_len = s.len, .nsets = n};
     if (rc == RS_OK)
-        rc = auth_chains(&L);
-    if (rc == RS_OK)
-        rc = run(&L, &s, n, &res);
+        rc = run(&L, &in, &res);
     if (rc == RS_OK)
         rc = ids ? rs__strlist_copy(db, res.ids, res.n, ids) : to_entries(&L, &res, out, nout);
     rs_resolved_free(&res);
     free(s.ids);
     free(s.len);
-    loader_free(&L);
+    rs__loader_free(&L);
     return rc;
 }
 
 int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                         rs_entry **out, size_t *nout)
 {
+    int done = 0;
     *out = NULL;
     *nout = 0;
-    return resolve(db, m, snaps, NULL, NULL, n, out, nout, NULL);
+    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
+                 ? rs__resolve_indexed(db, m, snaps, n, out, nout, &done)
+                 : RS_OK;
+    if (rc || done)
+        return rc;
+    return resolve_walked(db, m, snaps, NULL, NULL, n, out, nout, NULL);
 }
 
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out)
 {
     memset(out, 0, sizeof *out);
-    return resolve(db, m, NULL, sets, len, n, NULL, NULL, out);
+    return resolve_walked(db, m, NULL, sets, len, n, NULL, NULL, out);
 }

@@ -350,6 +350,13 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
         "(SELECT " EVENT_NID_NEXT ") - 1)",
         "DELETE FROM edges WHERE child_nid IN "
         "(SELECT nid FROM events WHERE room_nid=?1)",
+        /* a chain is named by its first event, an event of the room */
+        "DELETE FROM chain_links WHERE origin_chain IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
+        "DELETE FROM event_chains WHERE event_nid IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
+        "DELETE FROM chain_waits WHERE event_nid IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
         "DELETE FROM events WHERE room_nid=?1",
         /* referenced-only events no stored event points at any more */
         "DELETE FROM events WHERE room_nid=0 AND kind=0 AND NOT EXISTS "

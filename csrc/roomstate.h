@@ -477,6 +477,20 @@ typedef struct rs_resolve_in {
     const rs_str *set_ids;              /* the sets' event IDs, one set after another */
     const size_t *set_len;              /* how many IDs each set has */
     size_t nsets;
+    /* Optional, from an index of the auth chains (has_index; state
+     * resolution v2 only, v1 and v2.1 ignore it): the sets' auth
+     * difference, and the events of the full conflicted set (the conflicted
+     * events and the difference) that are in the auth chains of its power
+     * events. With them `events` need not hold whole auth chains: only the
+     * sets' events, those listed here, and the auth events that the full
+     * conflicted set's events cite, with the power levels events the
+     * mainline reaches through cited power levels; another cited event not
+     * given counts as absent. */
+    int has_index;
+    const rs_str *auth_difference;
+    size_t nauth_difference;
+    const rs_str *power_chains;
+    size_t npower_chains;
 } rs_resolve_in;
 
 typedef struct rs_resolved {
@@ -642,6 +656,9 @@ int rs_debug_counts(rs_db *db, rs_counts *c);
 /* 1: every block hash is 0, so blocks' content addressing must rely on
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
+/* on: resolutions at ingest walk whole auth chains, as without the auth
+ * chain index (for tests comparing the two). */
+void rs_debug_walk_chains(rs_db *db, int on);
 
 /* Total entries written into blocks and inline tails by this handle
  * (compaction cost). */
@@ -651,6 +668,13 @@ int64_t rs_debug_entries_written(const rs_db *db);
  * (to hash it, or for the auth rules), rather than reading the tree the
  * caller gave in rs_event.json_tree. */
 int64_t rs_debug_json_parses(const rs_db *db);
+/* Events the resolutions at ingest of this handle read from the store:
+ * the states' and auth chains' events they parsed (a debug counter, for
+ * specs of their cost). */
+int64_t rs_debug_resolve_events(const rs_db *db);
+/* Rows of the auth chain index (positions, links, events on a chain) that
+ * the auth differences and power events' chains of this handle read. */
+int64_t rs_debug_chain_rows(const rs_db *db);
 
 /* How many state resolutions this handle ran over stored events (ingest,
  * rs_check, rs_resolve_stored), and how many merges of ingest its cache
