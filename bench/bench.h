@@ -16,6 +16,7 @@ uint64_t bench_mix(uint64_t x);         /* splitmix64 finaliser */
 uint64_t bench_hash(const void *p, size_t n); /* FNV-1a 64 + finaliser */
 int64_t bench_file_size(const char *path); /* -1 if absent */
 long bench_peak_rss_kb(void);           /* getrusage ru_maxrss */
+long long bench_write_bytes(void);      /* /proc/self/io wchar, or -1 */
 
 typedef struct bbuf {
     char *p;

@@ -37,6 +37,10 @@ def win(r; k): (r.growth_windows[k].state_cost_us) // null;
         basis: "roomstate-auth against the ceiling fed the same events (ceiling-authev, else ceiling), same round"}
         + per_round(. as $r | ratio($runs | big("roomstate-auth"; $r) | .events_per_second;
                                      ($runs | big("ceiling-authev"; $r) // big("ceiling"; $r)) | .events_per_second))),
+      written_bytes_vs_ceiling: ({target: "<= 1.1 (issue 15 §3)",
+        basis: "big-room bytes handed to write(2) per event (/proc/self/io wchar, ingest and close), roomstate over the ceiling of the same round"}
+        + per_round(. as $r | ratio($runs | big("roomstate"; $r) | .written_bytes_per_event;
+                                     $runs | big("ceiling"; $r) | .written_bytes_per_event))),
       state_bytes_dendrite_over_roomstate: ({target: ">= 10",
         basis: "state bytes per event (dbstat pages of the state tables)"}
         + per_round(. as $r | ratio($runs | big("dendrite"; $r) | .state_disk_bytes_per_event;

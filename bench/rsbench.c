@@ -389,6 +389,7 @@ int main(int argc, char **argv)
     int stopped = 0, fail = 0;
     char stop_reason[128] = "";
     double last_progress = bench_now(), wall0 = bench_now();
+    long long wrote0 = bench_write_bytes();
     const bev *e;
     int gerr = 0;
     while (!stopped && (e = gen_next(g, &gerr))) {
@@ -504,7 +505,9 @@ int main(int argc, char **argv)
         return 1;
     }
     long rss_kb = bench_peak_rss_kb();
-    ops->close(h);
+    ops->close(h); /* counted: a close may checkpoint the WAL into the file */
+    long long wrote = bench_write_bytes();
+    wrote = wrote0 >= 0 && wrote >= wrote0 ? wrote - wrote0 : -1;
     fprintf(stderr, "[%s %s] ingested %lld events in %.1f s (%.0f ev/s)%s%s\n", o.system,
             o.workload, (long long)events, t_ingest, (double)events / t_ingest,
             stopped ? ", STOPPED: " : "", stop_reason);
@@ -569,10 +572,12 @@ int main(int argc, char **argv)
                     rewrites ? t_rewrite / (double)rewrites * 1e3 : 0.0);
     bad |= bbuf_fmt(&b, "\"state_payload_bytes\":%lld,\"state_disk_bytes\":%lld,"
                         "\"state_disk_bytes_per_event\":%.2f,\"db_file_bytes\":%lld,"
-                        "\"db_file_bytes_per_event\":%.2f,\"peak_rss_kb\":%ld,",
+                        "\"db_file_bytes_per_event\":%.2f,\"peak_rss_kb\":%ld,"
+                        "\"written_bytes\":%lld,\"written_bytes_per_event\":%.1f,",
                     (long long)sz.payload, (long long)sz.disk,
                     (double)sz.disk / (double)events, (long long)file_bytes,
-                    (double)file_bytes / (double)events, rss_kb);
+                    (double)file_bytes / (double)events, rss_kb, wrote,
+                    wrote >= 0 ? (double)wrote / (double)events : -1.0);
     if (sz.zstd_4k >= 0)
         bad |= bbuf_fmt(&b, "\"state_zstd_4k_bytes\":%lld,\"state_zstd_64k_bytes\":%lld,"
                             "\"state_zstd_512_bytes\":%lld,",

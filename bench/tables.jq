@@ -28,9 +28,12 @@ def spread: map(select(. != null)) |
 | . as $w
 # every scheme's runs of this workload, one per round
 | ($sys | map(. as $s | $r.runs | map(select(.workload == $w and .system == $s)))) as $cols
-| def ceil_of($run; $name): ($r.runs | map(select(.workload == $w and .system == $name
-                                                    and (.round // 1) == ($run.round // 1)))
-                             | .[0].events_per_second) // null;
+| def ceil_run($run; $name): ($r.runs | map(select(.workload == $w and .system == $name
+                                                     and (.round // 1) == ($run.round // 1)))
+                              | .[0]) // null;
+  # the ceiling a run is measured against: fed the same events when it cites auth events
+  def ceiling_for($run): if $run.auth_events then (ceil_run($run; "ceiling-authev") // ceil_run($run; "ceiling"))
+                         else ceil_run($run; "ceiling") end;
   # f on each round's run: a number, or an array of numbers shown as "a / b"
   def cell(f): if length == 0 then "–" else
       (map([f] | .[0]) ) as $v
@@ -52,8 +55,7 @@ def spread: map(select(. != null)) |
   row("events ingested"; if .stopped then "\(.events) **(stopped: \(.stop_reason))**" else .events end),
   row("ingest, events/s"; .events_per_second),
   row("ingest, ratio to the SQLite ceiling (same round)";
-      . as $run | (if .auth_events then (ceil_of($run; "ceiling-authev") // ceil_of($run; "ceiling"))
-                   else ceil_of($run; "ceiling") end) as $c
+      . as $run | (ceiling_for($run) | if . then .events_per_second else null end) as $c
       | if $c then .events_per_second / $c else null end),
   row("ingest seconds"; .ingest_seconds),
   row("cost per message, µs"; .message_cost_us),
@@ -79,6 +81,11 @@ def spread: map(select(. != null)) |
   row("database file, MB"; mb(.db_file_bytes)),
   row("database file, bytes per event"; .db_file_bytes_per_event),
   row("peak RSS, MB"; .peak_rss_kb / 1024),
+  row("bytes written per event (write(2) calls, WAL and checkpoints, close included)";
+      if (.written_bytes_per_event // -1) >= 0 then .written_bytes_per_event else null end),
+  row("bytes written, ratio to the SQLite ceiling (same round)";
+      . as $run | (ceiling_for($run) | if . then .written_bytes_per_event // -1 else -1 end) as $c
+      | if $c > 0 and (.written_bytes_per_event // -1) >= 0 then .written_bytes_per_event / $c else null end),
   row("current state load, median / p99 µs"; lat("current_load")),
   row("current state entries"; if (.latency.current_load.n // 0) > 0 then .latency.current_load.mean_size else null end),
   row("point lookup at a historic event, median / p99 µs"; lat("lookup")),

@@ -47,6 +47,23 @@ long bench_peak_rss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* Bytes this process has handed to write(2) and pwrite(2) so far
+ * (/proc/self/io wchar): WAL frames, checkpoints and journal alike, before
+ * the page cache decides what reaches the disk; -1 where unreadable. */
+long long bench_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "wchar: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 /* ---- buffers ---- */
 
 int bbuf_reserve(bbuf *b, size_t extra)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_chain.h"
 #include "internal.h"
 
 static int corrupt(rs_db *db, const char *what, long long id)
@@ -79,6 +80,18 @@ typedef struct nid_set {
     size_t n;
 } nid_set;
 
+static int nid_set_add(rs_db *db, nid_set *s, size_t *cap, rs_nid v)
+{
+    if (s->n == *cap) {
+        rs_nid *p = realloc(s->v, (*cap = *cap ? 2 * *cap : 64) * sizeof *p);
+        if (!p)
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        s->v = p;
+    }
+    s->v[s->n++] = v;
+    return RS_OK;
+}
+
 /* The rejected events, sorted: no snapshot may hold one. Usually few. */
 static int rejected_set(rs_db *db, nid_set *s)
 {
@@ -90,17 +103,8 @@ static int rejected_set(rs_db *db, nid_set *s)
     if (sqlite3_prepare_v2(db->sql, "SELECT nid FROM events WHERE status=1 ORDER BY nid",
                            -1, &st, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "checking rejected events");
-    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (s->n == cap) {
-            rs_nid *p = realloc(s->v, (cap = cap ? 2 * cap : 64) * sizeof *p);
-            if (!p) {
-                rc = rs__fail(db, RS_ENOMEM, "out of memory");
-                break;
-            }
-            s->v = p;
-        }
-        s->v[s->n++] = sqlite3_column_int64(st, 0);
-    }
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = nid_set_add(db, s, &cap, sqlite3_column_int64(st, 0));
     if (rc == RS_OK && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "checking rejected events");
     sqlite3_finalize(st);
@@ -113,6 +117,67 @@ static int holds_rejected(const nid_set *s, const rs_entry *e, size_t n)
         if (bsearch(&e[i].event, s->v, s->n, sizeof *s->v, rs_nid_qsort_cmp))
             return 1;
     return 0;
+}
+
+/* Every room's extremities, sorted. */
+static int extremity_set(rs_db *db, nid_set *s)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int step, rc = RS_OK;
+    s->v = NULL;
+    s->n = 0;
+    if (sqlite3_prepare_v2(db->sql, "SELECT nid FROM rooms WHERE created=1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "checking extremities");
+    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_room_row row;
+        rc = rs__room_read(db, sqlite3_column_int64(st, 0), &row);
+        for (size_t i = 0; !rc && i < row.next; i++)
+            rc = nid_set_add(db, s, &cap, row.ext[i]);
+    }
+    if (rc == RS_OK && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking extremities");
+    sqlite3_finalize(st);
+    if (!rc && s->n)
+        qsort(s->v, s->n, sizeof *s->v, rs_nid_qsort_cmp);
+    return rc;
+}
+
+/* No extremity is a prev of an accepted new event of its room: ingesting
+ * such a child removes it (ingest.c, phase_extremities); a rejected,
+ * soft-failed, old or outlier child leaves it. The edges table holds only
+ * prevs that were not stored when named, so the prevs are read from each
+ * event's JSON (v1-v2 name them as [id, hashes] pairs). One pass over the
+ * events, not one per room. */
+static int check_extremity_children(rs_db *db)
+{
+    nid_set ext;
+    int rc = extremity_set(db, &ext), step;
+    sqlite3_stmt *st = NULL;
+    if (!rc && ext.n &&
+        sqlite3_prepare_v2(
+            db->sql,
+            "SELECT x.nid FROM events e, json_each(CAST(e.json AS TEXT), '$.prev_events') p "
+            "JOIN events x ON x.event_id = CASE p.type WHEN 'array' THEN "
+            "json_extract(p.value, '$[0]') ELSE p.value END "
+            "WHERE e.kind=?1 AND e.status=?2 AND json_valid(CAST(e.json AS TEXT)) "
+            "AND x.room_nid=e.room_nid", -1, &st, NULL) != SQLITE_OK)
+        rc = rs__sqlfail(db, "checking extremities");
+    if (st) {
+        sqlite3_bind_int(st, 1, RS_KIND_NEW);
+        sqlite3_bind_int(st, 2, RS_STATUS_ACCEPTED);
+    }
+    while (!rc && st && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_nid prev = sqlite3_column_int64(st, 0);
+        if (bsearch(&prev, ext.v, ext.n, sizeof *ext.v, rs_nid_qsort_cmp))
+            rc = corrupt(db, "an extremity has an accepted child: event", (long long)prev);
+    }
+    if (!rc && st && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "checking extremities");
+    sqlite3_finalize(st);
+    free(ext.v);
+    return rc;
 }
 
 static int check_snapshots(rs_db *db, const nid_set *rejected)
@@ -164,6 +229,18 @@ static int check_query_empty(rs_db *db, const char *sql, const char *what)
     return rc;
 }
 
+/* An extremity is a new, accepted event of its room. Its state is checked
+ * by the caller, its children by check_extremity_children. */
+static int check_extremity(rs_db *db, rs_nid room, rs_nid ev, const rs_event_row *r)
+{
+    if (r->kind != RS_KIND_NEW || r->room != room)
+        return corrupt(db, "an extremity is not a new event of its room: event",
+                       (long long)ev);
+    if (r->status != RS_STATUS_ACCEPTED)
+        return corrupt(db, "an extremity was rejected or soft-failed: event", (long long)ev);
+    return RS_OK;
+}
+
 /* Current state = merged states after the extremities; hash and member
  * index agree with it. */
 static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
@@ -185,9 +262,8 @@ static int check_room(rs_db *db, rs_nid room, rs_nid current, uint64_t hash)
             break;
         if (!r.before)
             rc = corrupt(db, "an extremity has no state: event", (long long)ext[i]);
-        else if (r.status != RS_STATUS_ACCEPTED)
-            rc = corrupt(db, "an extremity was rejected or soft-failed: event",
-                         (long long)ext[i]);
+        else
+            rc = check_extremity(db, room, ext[i], &r);
         ext[i] = r.after;
     }
     rs_merge m = {room, rs_room_version_find(row.version, strlen(row.version))};
@@ -343,7 +419,8 @@ int rs_check(rs_db *db)
              "SELECT count(*) FROM outputs HAVING count(*)>0 AND "
              "max(position)-min(position)+1<>count(*)",
              "output positions are not contiguous: outputs")) ||
-        (rc = check_outputs(db)))
+        (rc = check_outputs(db)) || (rc = check_extremity_children(db)) ||
+        (rc = rs__chain_check(db)))
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->sql,

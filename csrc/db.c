@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth_chain.h"
 #include "internal.h"
 
 static const char *const code_names[RS_CODE_COUNT] = {
@@ -137,10 +138,30 @@ static const char v5_to_v6[] =
     "UPDATE snapshots SET sum=rs_row_sum(room_nid, nentries, data, NULL, NULL);"
     "UPDATE outputs SET sum=rs_row_sum(room_nid, event_nid, data, body, event_json);";
 
+/* v7 indexes auth chains (auth_chain.c): a position (chain, seq) per
+ * state event, the links between chains, and the events waiting for auth
+ * events not placed yet. A chain is named by the ID of its first event, so
+ * a room's purge finds its chains by its events. The step's SQL makes the
+ * tables; rs__chain_build then places the stored events (see `migrate`). */
+static const char v6_to_v7[] =
+    "CREATE TABLE event_chains(event_nid INTEGER PRIMARY KEY,"
+    " chain INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX event_chains_pos ON event_chains(chain, seq);"
+    "CREATE TABLE chain_links(origin_chain INTEGER NOT NULL,"
+    " origin_seq INTEGER NOT NULL, target_chain INTEGER NOT NULL,"
+    " target_seq INTEGER NOT NULL, PRIMARY KEY(origin_chain, origin_seq,"
+    " target_chain, target_seq)) WITHOUT ROWID;"
+    /* the citers of a position: the difference searches descendants */
+    "CREATE INDEX chain_links_target ON chain_links(target_chain, target_seq);"
+    "CREATE TABLE chain_waits(awaited_id TEXT NOT NULL, event_nid INTEGER NOT NULL,"
+    " PRIMARY KEY(awaited_id, event_nid)) WITHOUT ROWID;"
+    "CREATE INDEX chain_waits_by_event ON chain_waits(event_nid);";
+
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
-static const char *const migrations[RS_SCHEMA_VERSION] = {schema_v1, v1_to_v2, v2_to_v3,
-                                                          v3_to_v4, v4_to_v5, v5_to_v6};
+static const char *const migrations[RS_SCHEMA_VERSION] = {
+    schema_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7};
+
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
 {
@@ -296,6 +317,16 @@ static int pragma_int(rs_db *db, const char *sql, int64_t *v)
 }
 
 /* Decides what the file is before anything writes to it. */
+/* One step: its SQL, then what SQL cannot do (placing stored events in
+ * the auth chain index takes their JSON's auth_events). */
+static int migrate(rs_db *db, int64_t v)
+{
+    int rc = exec(db, migrations[v], "migrating the schema");
+    if (rc == RS_OK && v == 6)
+        rc = rs__chain_build(db);
+    return rc;
+}
+
 static int check_and_migrate(rs_db *db, const char *path)
 {
     int64_t app, version, tables;
@@ -338,7 +369,7 @@ static int check_and_migrate(rs_db *db, const char *path)
     if ((rc = pragma_int(db, "PRAGMA user_version", &version)))
         goto fail;
     for (int64_t v = version; v < RS_SCHEMA_VERSION; v++)
-        if ((rc = exec(db, migrations[v], "migrating the schema")))
+        if ((rc = migrate(db, v)))
             goto fail;
     char sql[96];
     snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d",
@@ -349,6 +380,7 @@ static int check_and_migrate(rs_db *db, const char *path)
     return RS_OK;
 fail:
     sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    rs__cache_clear(db); /* the build read rows the rollback may have undone */
     return rc;
 }
 
@@ -703,6 +735,11 @@ void rs_read_end(rs_db *db)
         sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 }
 
+void rs_debug_walk_chains(rs_db *db, int on)
+{
+    db->chains_walked_only = on;
+}
+
 void rs_debug_force_hash_collisions(rs_db *db, int on)
 {
     db->force_collisions = on;
@@ -711,6 +748,16 @@ void rs_debug_force_hash_collisions(rs_db *db, int on)
 int64_t rs_debug_json_parses(const rs_db *db)
 {
     return db->json_parses;
+}
+
+int64_t rs_debug_resolve_events(const rs_db *db)
+{
+    return db->resolve_events;
+}
+
+int64_t rs_debug_chain_rows(const rs_db *db)
+{
+    return db->chain_rows;
 }
 
 int64_t rs_debug_entries_written(const rs_db *db)

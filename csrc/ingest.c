@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "auth_chain.h"
 #include "crypto.h"
 #include "internal.h"
 
@@ -789,6 +790,15 @@ static int advance_room(ingest *c)
     return phase_output(c, last_sent);
 }
 
+/* A stored state event takes its place in the auth chain index, or waits
+ * there for its auth events (auth_chain.c). */
+static int phase_chain(ingest *c)
+{
+    if (!c->ev->state_key.s)
+        return RS_OK;
+    return rs__chain_add(c->db, c->id, c->room, c->ev->event_id, c->ev->auth, c->ev->nauth);
+}
+
 /* ---- the walk ---- */
 
 static int walk(ingest *c)
@@ -801,7 +811,7 @@ static int walk(ingest *c)
         return RS_OK;
     if ((rc = phase_prevs(c)) || (rc = phase_state_before(c)) ||
         (rc = phase_authorize(c)) || (rc = phase_state_after(c)) ||
-        (rc = phase_row(c)) || (rc = phase_edges(c)))
+        (rc = phase_row(c)) || (rc = phase_edges(c)) || (rc = phase_chain(c)))
         return rc;
     keep_decoded(c);
     /* an event that is not accepted is no extremity and has no output */

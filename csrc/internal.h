@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 6
+#define RS_SCHEMA_VERSION 7
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -106,6 +106,27 @@
     X(OUTPUTS_TRIM, "DELETE FROM outputs WHERE position < "                    \
                     "(SELECT coalesce(min(next), 0) FROM consumers)")          \
     X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
+    X(CHAIN_POS, "SELECT chain, seq FROM event_chains WHERE event_nid=?1")     \
+    X(CHAIN_TIP, "SELECT max(seq) FROM event_chains WHERE chain=?1")           \
+    X(CHAIN_PUT, "INSERT INTO event_chains(event_nid,chain,seq) "              \
+                 "VALUES(?1,?2,?3)")                                           \
+    X(CHAIN_LINK_PUT, "INSERT OR IGNORE INTO chain_links(origin_chain,"        \
+                      "origin_seq,target_chain,target_seq) VALUES(?1,?2,?3,?4)") \
+    X(CHAIN_LINKS, "SELECT origin_seq, target_chain, target_seq FROM "         \
+                   "chain_links WHERE origin_chain=?1 AND origin_seq>?2 AND "  \
+                   "origin_seq<=?3")                                           \
+    X(CHAIN_RANGE, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "    \
+                   "seq>?2 AND seq<=?3")                                       \
+    X(CHAIN_WAIT_PUT, "INSERT OR IGNORE INTO chain_waits(awaited_id,event_nid) " \
+                      "VALUES(?1,?2)")                                         \
+    X(CHAIN_WAITERS, "SELECT event_nid FROM chain_waits WHERE awaited_id=?1")  \
+    X(CHAIN_FROM, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "     \
+                  "seq>=?2 AND seq<?3")                                        \
+    X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
+                    "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
+    X(ROOM_WAITING, "SELECT 1 FROM chain_waits w JOIN events e ON "            \
+                    "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
+    X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
                     "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
 
@@ -149,10 +170,15 @@ struct rs_db {
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;
+    int chains_walked_only; /* rs_debug_walk_chains: resolutions ignore the auth chain index */
     int64_t generation;  /* purge generation the caches belong to */
     int64_t busy_timeout_ms;
     int64_t entries_written;
     int64_t json_parses; /* event JSON the core parsed itself (rs_debug_json_parses) */
+    int64_t resolutions; /* state resolutions run over stored events (rs_debug_resolutions) */
+    int64_t resolution_hits; /* merges answered by db->resolved */
+    int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
+    int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
@@ -375,6 +401,16 @@ int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
  * the whole state sorted by (type, key), malloc'd. Errors as above. */
 int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                         rs_entry **out, size_t *nout);
+/* The resolution of n sets of stored state events of m->room (each given
+ * as entries, as rs__state_list_entries checks them), for
+ * rs_resolve_stored: the answer as event IDs sorted bytewise. Errors as
+ * above. */
+int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
+                    const size_t *len, size_t n, rs_strlist *out);
+/* RS_ECONFLICT naming the keys on which two states (sorted by key)
+ * differ, for a room of unknown version; RS_OK when they are equal. */
+int rs__entries_conflict(rs_db *db, const rs_entry *a, size_t na, const rs_entry *b,
+                         size_t nb);
 /* The state where the snapshots meet as entries, sorted, never stored
  * (roomstate check reads it against the current state). */
 int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
@@ -387,6 +423,13 @@ void rs__resolved_clear(rs_db *db);
  * `current` when that is smaller. Errors: RS_EBAD_STATE naming them. */
 int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
                    size_t n, rs_nid *out);
+/* The list's checks alone: its entries sorted by key, malloc'd. */
+int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n,
+                           rs_entry **out, size_t *nout);
+/* A string list holding copies of s[0..n), sorted bytewise (rooms.c). */
+int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
+/* The event IDs of ev[0..n) as a string list, sorted bytewise. */
+int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);

@@ -1226,8 +1226,9 @@ static int l_resolve(lua_State *L)
             return rc;
     }
     char err[200];
-    rs_resolve_in in = {(const rs_auth_event *const *)b->ev, b->rejected, n, b->set_ids,
-                        b->set_len, nsets};
+    rs_resolve_in in = {.events = (const rs_auth_event *const *)b->ev, .rejected = b->rejected,
+                        .nevents = n, .set_ids = b->set_ids, .set_len = b->set_len,
+                        .nsets = nsets};
     int rc = rs_state_resolve(v, &in, &b->res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         return resolve_missing(L, &b->res);
@@ -1329,6 +1330,53 @@ static int l_rooms(lua_State *L)
 }
 
 /* store:event_status(event_id) -> "accepted" | "rejected" | "soft_failed", reason */
+/* store:resolve(room_id, state_sets) -> { event_id, ... } | nil, err, code.
+ * Each set is an event ID (the state after it) or an array of event IDs;
+ * store.lua has checked their types, the strings stay in argument 3. */
+static int l_resolve_stored(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t rlen, n, total = 0;
+    const char *room = luaL_checklstring(L, 2, &rlen);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    n = lua_objlen(L, 3);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, (int)i + 1);
+        total += lua_type(L, -1) == LUA_TTABLE ? lua_objlen(L, -1) : 0;
+        lua_pop(L, 1);
+    }
+    /* one userdata holds both arrays, collected with the call's values */
+    rs_state_set *sets = lua_newuserdata(L, (n ? n : 1) * sizeof *sets +
+                                                (total ? total : 1) * sizeof(rs_str));
+    rs_str *ids = (rs_str *)(void *)(sets + (n ? n : 1));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        rs_state_set *st = &sets[i];
+        memset(st, 0, sizeof *st);
+        lua_rawgeti(L, 3, (int)i + 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            st->after = lua_tolstring(L, -1, &st->after_len);
+        } else if (lua_type(L, -1) == LUA_TTABLE) {
+            st->ids = ids + k;
+            st->n = lua_objlen(L, -1);
+            for (size_t j = 0; j < st->n; j++, k++) {
+                lua_rawgeti(L, -1, (int)j + 1);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    return luaL_error(L, "bad argument #2 to 'resolve' (state_sets[%d][%d] is "
+                                      "not an event ID)", (int)i + 1, (int)j + 1);
+                ids[k].s = lua_tolstring(L, -1, &ids[k].len);
+                lua_pop(L, 1);
+            }
+        } else {
+            return luaL_error(L, "bad argument #2 to 'resolve' (state_sets[%d] is neither an "
+                              "event ID nor an array of them)", (int)i + 1);
+        }
+        lua_pop(L, 1);
+    }
+    rs_strlist l;
+    void **box = new_box(L);
+    return push_strlist(L, db, rs_resolve_stored(db, room, rlen, sets, n, &l), &l, box);
+}
+
 static int l_event_status(lua_State *L)
 {
     static const char *const names[] = {"accepted", "rejected", "soft_failed"};
@@ -1602,7 +1650,21 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "entries_written");
     lua_pushnumber(L, (lua_Number)rs_debug_json_parses(db));
     lua_setfield(L, -2, "json_parses");
+    lua_pushnumber(L, (lua_Number)rs_debug_resolutions(db));
+    lua_setfield(L, -2, "resolutions");
+    lua_pushnumber(L, (lua_Number)rs_debug_resolution_hits(db));
+    lua_setfield(L, -2, "resolution_hits");
+    lua_pushnumber(L, (lua_Number)rs_debug_resolve_events(db));
+    lua_setfield(L, -2, "resolve_events");
+    lua_pushnumber(L, (lua_Number)rs_debug_chain_rows(db));
+    lua_setfield(L, -2, "chain_rows");
     return 1;
+}
+
+static int l_debug_walk_chains(lua_State *L)
+{
+    rs_debug_walk_chains(check_db(L, 1), lua_toboolean(L, 2));
+    return 0;
 }
 
 static int l_debug_force_collisions(lua_State *L)
@@ -1702,6 +1764,7 @@ static const luaL_Reg store_methods[] = {
     {"rooms", l_rooms},
     {"event", l_event},
     {"event_status", l_event_status},
+    {"resolve", l_resolve_stored},
     {"room_info", l_room_info},
     {"outputs", l_outputs},
     {"outputs_last", l_outputs_last},
@@ -1715,6 +1778,7 @@ static const luaL_Reg store_methods[] = {
     {"debug_id_string", l_debug_id_string},
     {"debug_counts", l_debug_counts},
     {"debug_force_collisions", l_debug_force_collisions},
+    {"debug_walk_chains", l_debug_walk_chains},
     {"debug_snapshot", l_debug_snapshot},
     {"debug_apply", l_debug_apply},
     {NULL, NULL}};

@@ -15,6 +15,9 @@
 #include "codec.h"
 #include "internal.h"
 
+static size_t changes(const rs_entry *base, size_t nb, const rs_entry *st, size_t nst,
+                      rs_entry *ch);
+
 /* RS_ECONFLICT naming up to 10 keys on which two states disagree; a
  * replaced key is in both lists, so walk them together in key order. */
 static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
@@ -88,7 +91,30 @@ static int differing(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n
     return RS_OK;
 }
 
+int rs__entries_conflict(rs_db *db, const rs_entry *a, size_t na, const rs_entry *b,
+                         size_t nb)
+{
+    rs_entry *ch = malloc((na + nb ? na + nb : 1) * sizeof *ch);
+    if (!ch)
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    size_t k = changes(a, na, b, nb, ch);
+    /* a change names its key once, as the added side of a diff would */
+    int rc = k ? conflict(db, NULL, 0, ch, k) : RS_OK;
+    free(ch);
+    return rc;
+}
+
 /* ---- the cache: sorted distinct inputs -> the resolution's snapshot ---- */
+
+int64_t rs_debug_resolutions(const rs_db *db)
+{
+    return db->resolutions;
+}
+
+int64_t rs_debug_resolution_hits(const rs_db *db)
+{
+    return db->resolution_hits;
+}
 
 void rs__resolved_clear(rs_db *db)
 {
@@ -201,7 +227,9 @@ int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
     int differ;
     *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
     int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
-    if (rc == RS_OK && differ && !(*out = cached(db, u, nu))) {
+    if (rc == RS_OK && differ && (*out = cached(db, u, nu)))
+        db->resolution_hits++;
+    else if (rc == RS_OK && differ) {
         rc = store(db, m, u, nu, out);
         if (rc == RS_OK)
             remember(db, u, nu, *out);

@@ -1,31 +1,24 @@
-/* resolve_load.c - a state resolution over stored events: the events of
- * the state sets and their whole auth chains are read from the store
+/* resolve_load.c - a state resolution over stored events. v2 reads the
+ * auth chain index (resolve_index.c) when every input event is placed;
+ * otherwise, and for v1 and v2.1, the events of the state sets and their
+ * whole auth chains are read from the store
  * (parsed, through the auth cache), events stored as rejected are marked
  * so, rs_state_resolve runs, and its event IDs become entries again.
  * Every event stored by ingest has its auth events stored; one stored
  * with skip_auth or before authorization existed may not, and then the
- * resolution fails with RS_EMISSING_AUTH naming them. */
+ * resolution fails with RS_EMISSING_AUTH naming them. The sets are
+ * snapshots (ingest, resolve.c) or entries checked by the caller
+ * (rs_resolve_stored, store_resolve.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "codec.h"
 #include "internal.h"
+#include "resolve_load.h"
 
-typedef struct loader {
-    rs_db *db;
-    const rs_room_version *v;
-    const rs_auth_event **ev;   /* the events, in the order found */
-    unsigned char *rej;         /* rej[i]: ev[i] is stored as rejected */
-    rs_entry *ent;              /* ent[i]: ev[i]'s type, key and numeric ID */
-    size_t n, cap;
-    size_t *slot, nslot;        /* numeric ID -> index + 1, open addressing */
-    char missing[400];
-    size_t mlen;
-    int nmissing;
-} loader;
 
-static void loader_free(loader *L)
+void rs__loader_free(loader *L)
 {
     for (size_t i = 0; i < L->n; i++)
         rs_auth_event_free((rs_auth_event *)L->ev[i]);
@@ -92,7 +85,7 @@ static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
     return RS_OK;
 }
 
-static int add_nid(loader *L, rs_nid nid, size_t *idx)
+int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx)
 {
     rs_event_row r;
     int rc = rs__event_row_read(L->db, nid, &r);
@@ -103,7 +96,7 @@ static int add_nid(loader *L, rs_nid nid, size_t *idx)
 }
 
 /* An auth event by ID: loaded when stored, else listed as missing. */
-static int add_id(loader *L, rs_str id)
+int rs__loader_add_id(loader *L, rs_str id)
 {
     rs_nid nid = 0;
     rs_event_row r = {0};
@@ -120,14 +113,13 @@ static int add_id(loader *L, rs_str id)
     return add(L, nid, &r, &idx);
 }
 
-/* Every event reachable by auth edges from those loaded. */
-static int auth_chains(loader *L)
+int rs__loader_cited(loader *L, size_t first, size_t last)
 {
-    for (size_t i = 0; i < L->n; i++) {
+    for (size_t i = first; i < (last ? last : L->n); i++) {
         size_t k = rs__auth_id_count(L->ev[i]);
         for (size_t j = 0; j < k; j++) {
             rs_str id = rs__auth_id(L->ev[i], j);
-            int rc = id.s ? add_id(L, id) : RS_OK;
+            int rc = id.s ? rs__loader_add_id(L, id) : RS_OK;
             if (rc)
                 return rc;
         }
@@ -139,40 +131,50 @@ static int auth_chains(loader *L)
     return RS_OK;
 }
 
-/* The sets: each snapshot's events, by ID. */
+/* The sets: each state's events, by ID. */
 typedef struct sets {
     rs_str *ids;
     size_t *len;
+    size_t total, cap;
 } sets;
 
-static int load_sets(loader *L, const rs_nid *snaps, size_t n, sets *s)
+/* The ne events of e as set i. */
+static int add_set(loader *L, const rs_entry *e, size_t ne, sets *s, size_t i)
 {
-    size_t total = 0, cap = 0;
     int rc = RS_OK;
-    if (!(s->len = calloc(n, sizeof *s->len)))
+    /* an empty state asks for no room (and s->ids may stay NULL) */
+    if (s->total + ne > s->cap) {
+        rs_str *ids = realloc(s->ids, 2 * (s->total + ne) * sizeof *ids);
+        if (!ids)
+            return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+        s->ids = ids;
+        s->cap = 2 * (s->total + ne);
+    }
+    for (size_t j = 0; j < ne && !rc; j++) {
+        size_t idx;
+        if ((rc = rs__loader_add_nid(L, e[j].event, &idx)) == RS_OK)
+            s->ids[s->total++] = L->ev[idx]->event_id;
+    }
+    s->len[i] = ne;
+    return rc;
+}
+
+/* The sets from snapshots (ingest) or from entries (rs_resolve_stored). */
+static int load_sets(loader *L, const rs_nid *snaps, const rs_entry *const *given,
+                     const size_t *glen, size_t n, sets *s)
+{
+    int rc = RS_OK;
+    if (!(s->len = calloc(n ? n : 1, sizeof *s->len)))
         return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
     for (size_t i = 0; i < n && !rc; i++) {
         rs_entry *e;
         size_t ne;
-        if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)))
-            break;
-        /* an empty state asks for no room (and s->ids may stay NULL) */
-        if (total + ne > cap) {
-            rs_str *ids = realloc(s->ids, 2 * (total + ne) * sizeof *ids);
-            if (ids) {
-                s->ids = ids;
-                cap = 2 * (total + ne);
-            } else {
-                rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-            }
+        if (given) {
+            rc = add_set(L, given[i], glen[i], s, i);
+        } else if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)) == RS_OK) {
+            rc = add_set(L, e, ne, s, i);
+            free(e);
         }
-        for (size_t j = 0; j < ne && !rc; j++) {
-            size_t idx;
-            if ((rc = add_nid(L, e[j].event, &idx)) == RS_OK)
-                s->ids[total++] = L->ev[idx]->event_id;
-        }
-        s->len[i] = ne;
-        free(e);
     }
     return rc;
 }
@@ -220,43 +222,84 @@ static int to_entries(loader *L, const rs_resolved *res, rs_entry **out, size_t 
     return RS_OK;
 }
 
-static int run(loader *L, const sets *s, size_t n, rs_entry **out, size_t *nout)
+/* rs_state_resolve over the loaded events (in's sets and hints set by
+ * the caller) into *res (free it with rs_resolved_free, also after a
+ * failure). */
+static int run(loader *L, rs_resolve_in *in, rs_resolved *res)
 {
     char err[300];
-    rs_resolve_in in = {.events = L->ev, .rejected = L->rej, .nevents = L->n,
-                        .set_ids = s->ids, .set_len = s->len, .nsets = n};
-    rs_resolved res = {0};
-    int rc = rs_state_resolve(L->v, &in, &res, err, sizeof err);
+    in->events = L->ev;
+    in->rejected = L->rej;
+    in->nevents = L->n;
+    L->db->resolutions++;
+    int rc = rs_state_resolve(L->v, in, res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         rc = rs__fail(L->db, RS_EMISSING_AUTH, "resolving the states of a fork needs %zu "
-                      "events that are not stored, first %.*s", res.nmissing,
-                      (int)res.missing[0].len, res.missing[0].s);
+                      "events that are not stored, first %.*s", res->nmissing,
+                      (int)res->missing[0].len, res->missing[0].s);
     else if (rc == RS_EBAD_STATE || rc == RS_EBAD_EVENT)
         /* the sets and chains are the store's (an auth cycle, say): its data
          * disagrees, and the event ingested now is not to blame */
         rc = rs__fail(L->db, RS_ECORRUPT, "resolving the states of a fork: %s", err);
     else if (rc)
         rc = rs__fail(L->db, rc, "resolving the states of a fork: %s", err);
-    else
+    return rc;
+}
+
+int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout)
+{
+    rs_resolved res = {0};
+    int rc = run(L, in, &res);
+    if (rc == RS_OK)
         rc = to_entries(L, &res, out, nout);
     rs_resolved_free(&res);
+    return rc;
+}
+
+/* Loads the sets (from snapshots, or given as entries) and their whole
+ * auth chains, resolves them and passes the answer to to_entries or
+ * rs__strlist_copy. */
+static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
+                          const rs_entry *const *given, const size_t *glen, size_t n,
+                          rs_entry **out, size_t *nout, rs_strlist *ids)
+{
+    loader L = {.db = db, .v = m->v};
+    sets s = {0};
+    rs_resolved res = {0};
+    int rc = load_sets(&L, snaps, given, glen, n, &s);
+    if (rc == RS_OK) {
+        rc = rs__loader_cited(&L, 0, 0);
+        db->resolve_events += (int64_t)L.n;
+    }
+    rs_resolve_in in = {.set_ids = s.ids, .set_len = s.len, .nsets = n};
+    if (rc == RS_OK)
+        rc = run(&L, &in, &res);
+    if (rc == RS_OK)
+        rc = ids ? rs__strlist_copy(db, res.ids, res.n, ids) : to_entries(&L, &res, out, nout);
+    rs_resolved_free(&res);
+    free(s.ids);
+    free(s.len);
+    rs__loader_free(&L);
     return rc;
 }
 
 int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                         rs_entry **out, size_t *nout)
 {
-    loader L = {.db = db, .v = m->v};
-    sets s = {NULL, NULL};
+    int done = 0;
     *out = NULL;
     *nout = 0;
-    int rc = load_sets(&L, snaps, n, &s);
-    if (rc == RS_OK)
-        rc = auth_chains(&L);
-    if (rc == RS_OK)
-        rc = run(&L, &s, n, out, nout);
-    free(s.ids);
-    free(s.len);
-    loader_free(&L);
-    return rc;
+    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
+                 ? rs__resolve_indexed(db, m, snaps, n, out, nout, &done)
+                 : RS_OK;
+    if (rc || done)
+        return rc;
+    return resolve_walked(db, m, snaps, NULL, NULL, n, out, nout, NULL);
+}
+
+int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
+                    const size_t *len, size_t n, rs_strlist *out)
+{
+    memset(out, 0, sizeof *out);
+    return resolve_walked(db, m, NULL, sets, len, n, NULL, NULL, out);
 }

@@ -256,6 +256,61 @@ static int str_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out)
+{
+    size_t total = 0;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        total += s[i].len + 1;
+    out->items = malloc((n ? n : 1) * sizeof *out->items);
+    out->buf = malloc(total ? total : 1);
+    if (!out->items || !out->buf) {
+        rs_strlist_free(out);
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    }
+    char *p = out->buf;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].len)
+            memcpy(p, s[i].s, s[i].len);
+        p[s[i].len] = 0;
+        out->items[i] = (rs_str){p, s[i].len};
+        p += s[i].len + 1;
+    }
+    out->n = n;
+    qsort(out->items, n, sizeof *out->items, str_cmp);
+    return RS_OK;
+}
+
+int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out)
+{
+    rs_buf b = {0};
+    size_t *off = malloc((n ? n : 1) * sizeof *off);
+    rs_str *ids = malloc((n ? n : 1) * sizeof *ids);
+    int rc = off && ids ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *s;
+        if ((rc = rs_id_string(db, RS_ID_EVENT, ev[i], &s, &ids[i].len)))
+            break;
+        if (rs_buf_reserve(&b, ids[i].len + 1) != 0) {
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+            break;
+        }
+        off[i] = b.len;
+        memcpy(b.p + b.len, s, ids[i].len);
+        b.len += ids[i].len;
+        b.p[b.len++] = 0;
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        ids[i].s = (const char *)b.p + off[i];
+    if (!rc)
+        rc = rs__strlist_copy(db, ids, n, out);
+    rs_buf_free(&b);
+    free(off);
+    free(ids);
+    return rc;
+}
+
 int rs_room_latest(rs_db *db, const char *room_id, size_t len, rs_strlist *out)
 {
     rs_nid room;
@@ -264,37 +319,7 @@ int rs_room_latest(rs_db *db, const char *room_id, size_t len, rs_strlist *out)
     int rc = room_nid(db, room_id, len, &room);
     if (rc || (rc = rs__room_read(db, room, &r)))
         return rc;
-    rs_buf b = {0};
-    size_t off[RS_MAX_EXTREMITIES];
-    for (size_t i = 0; i < r.next; i++) {
-        const char *s;
-        size_t n;
-        if ((rc = rs_id_string(db, RS_ID_EVENT, r.ext[i], &s, &n)))
-            break;
-        if (rs_buf_reserve(&b, n + 1) != 0) {
-            rc = rs__fail(db, RS_ENOMEM, "out of memory");
-            break;
-        }
-        off[i] = b.len;
-        memcpy(b.p + b.len, s, n);
-        b.len += n;
-        b.p[b.len++] = 0;
-    }
-    if (!rc && !(out->items = malloc((r.next ? r.next : 1) * sizeof *out->items)))
-        rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    if (rc) {
-        rs_buf_free(&b);
-        rs_strlist_free(out);
-        return rc;
-    }
-    for (size_t i = 0; i < r.next; i++) {
-        out->items[i].s = (const char *)b.p + off[i];
-        out->items[i].len = strlen(out->items[i].s);
-    }
-    out->n = r.next;
-    out->buf = (char *)b.p;
-    qsort(out->items, out->n, sizeof *out->items, str_cmp);
-    return RS_OK;
+    return rs__strlist_events(db, r.ext, r.next, out);
 }
 
 int rs_room_members(rs_db *db, const char *room_id, size_t len,
@@ -324,6 +349,13 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
         "INSERT OR REPLACE INTO meta(key, value) VALUES('event_nid_floor', "
         "(SELECT " EVENT_NID_NEXT ") - 1)",
         "DELETE FROM edges WHERE child_nid IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
+        /* a chain is named by its first event, an event of the room */
+        "DELETE FROM chain_links WHERE origin_chain IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
+        "DELETE FROM event_chains WHERE event_nid IN "
+        "(SELECT nid FROM events WHERE room_nid=?1)",
+        "DELETE FROM chain_waits WHERE event_nid IN "
         "(SELECT nid FROM events WHERE room_nid=?1)",
         "DELETE FROM events WHERE room_nid=?1",
         /* referenced-only events no stored event points at any more */

@@ -57,7 +57,7 @@ typedef struct rs_db rs_db;
     X(RS_ENOTFOUND, "NOT_FOUND")         /* no such room, event or snapshot */  \
     X(RS_EUNKNOWN_ROOM, "UNKNOWN_ROOM")  /* the room's create event was never ingested */ \
     X(RS_EMISSING_PREV, "MISSING_PREV")  /* prev events unknown or without state */ \
-    X(RS_ECONFLICT, "STATE_CONFLICT")    /* merged states disagree on some keys */ \
+    X(RS_ECONFLICT, "STATE_CONFLICT")    /* states differ, version unknown; >64 extremities */ \
     X(RS_EBAD_STATE, "BAD_STATE")        /* an explicit state list is unusable */ \
     X(RS_ENO_STATE, "NO_STATE")          /* the event is stored without state (outlier) */ \
     X(RS_ECORRUPT, "CORRUPT")            /* stored data fails to decode */      \
@@ -393,7 +393,9 @@ typedef struct rs_ingest_result {
  * event_id in v1-v2, no reference hash, a create's room_id that is
  * missing before v12 or not its own from v12),
  * RS_EMISSING_AUTH (auth events not stored),
- * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT, RS_EBAD_STATE,
+ * RS_EUNKNOWN_ROOM, RS_EMISSING_PREV, RS_ECONFLICT (branches that differ
+ * in a room of an older file whose version is unknown, or more than 64
+ * forward extremities), RS_EBAD_STATE,
  * RS_EMISMATCH (event ID known in another room or of another type, or a prev
  * event of another room), RS_EINVAL, RS_ECORRUPT, RS_EBUSY, RS_ESQL,
  * RS_ENOMEM. Messages name the offending IDs.
@@ -475,6 +477,20 @@ typedef struct rs_resolve_in {
     const rs_str *set_ids;              /* the sets' event IDs, one set after another */
     const size_t *set_len;              /* how many IDs each set has */
     size_t nsets;
+    /* Optional, from an index of the auth chains (has_index; state
+     * resolution v2 only, v1 and v2.1 ignore it): the sets' auth
+     * difference, and the events of the full conflicted set (the conflicted
+     * events and the difference) that are in the auth chains of its power
+     * events. With them `events` need not hold whole auth chains: only the
+     * sets' events, those listed here, and the auth events that the full
+     * conflicted set's events cite, with the power levels events the
+     * mainline reaches through cited power levels; another cited event not
+     * given counts as absent. */
+    int has_index;
+    const rs_str *auth_difference;
+    size_t nauth_difference;
+    const rs_str *power_chains;
+    size_t npower_chains;
 } rs_resolve_in;
 
 typedef struct rs_resolved {
@@ -537,6 +553,45 @@ int rs_rooms(rs_db *db, rs_strlist *out);
  * Other handles on the file drop their cached IDs at their next rs_begin.
  * Errors: RS_ENOTFOUND, RS_EINVAL (inside a transaction), RS_EBUSY, RS_ESQL. */
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position);
+
+/* ------------------------------------------------------------------ */
+/* State resolution over stored events                                 */
+
+/* One state set of rs_resolve_stored: the state after a stored event
+ * (after != NULL), or the events ids[0 .. n) (after == NULL). */
+typedef struct rs_state_set {
+    const char *after;
+    size_t after_len;
+    const rs_str *ids;
+    size_t n;
+} rs_state_set;
+
+/*
+ * Resolves nsets state sets of the room room_id as rs_state_resolve does,
+ * from the stored events: those of the sets and of their auth chains, with
+ * the store's verdicts (an event stored as rejected is never admitted).
+ * Sets that hold one state need no resolution: that state is the answer,
+ * and nothing else is read. No sets give the empty state. On success
+ * *out holds the resolved state as event IDs sorted bytewise (free it
+ * with rs_strlist_free); on failure it is empty. Reads only, in one read
+ * transaction: works on a read-only handle, and writes no snapshot or
+ * cache (ingest's resolutions are cached; these are not).
+ * A set given as IDs is checked as rs_ingest checks an explicit state
+ * list: stored state events of the room, not rejected, one per key, the
+ * room's create event among them.
+ * Errors: RS_EINVAL (sets NULL with nsets > 0), RS_ENOTFOUND (an unknown
+ * room; an `after` event that is not stored), RS_ENO_STATE (an `after`
+ * event stored without state, an outlier), RS_EBAD_STATE (an `after`
+ * event of another room; a set of IDs that fails the list's checks),
+ * RS_EMISSING_AUTH (events the resolution needs are not stored: their
+ * auth chains are incomplete, as with events stored by skip_auth),
+ * RS_ECONFLICT (a room of an older file whose version is unknown, where
+ * the sets differ: there is no algorithm to apply), RS_ECORRUPT, RS_EBUSY,
+ * RS_ESQL, RS_ENOMEM. Messages name the set ("state_sets[i]", from 1) and
+ * the offending IDs.
+ */
+int rs_resolve_stored(rs_db *db, const char *room_id, size_t len, const rs_state_set *sets,
+                      size_t nsets, rs_strlist *out);
 
 /* ------------------------------------------------------------------ */
 /* State hash                                                          */
@@ -603,6 +658,9 @@ int rs_debug_counts(rs_db *db, rs_counts *c);
 /* 1: every block hash is 0, so blocks' content addressing must rely on
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
+/* on: resolutions at ingest walk whole auth chains, as without the auth
+ * chain index (for tests comparing the two). */
+void rs_debug_walk_chains(rs_db *db, int on);
 
 /* Total entries written into blocks and inline tails by this handle
  * (compaction cost). */
@@ -612,6 +670,20 @@ int64_t rs_debug_entries_written(const rs_db *db);
  * (to hash it, or for the auth rules), rather than reading the tree the
  * caller gave in rs_event.json_tree. */
 int64_t rs_debug_json_parses(const rs_db *db);
+/* Events the resolutions at ingest of this handle read from the store:
+ * the states' and auth chains' events they parsed (a debug counter, for
+ * specs of their cost). */
+int64_t rs_debug_resolve_events(const rs_db *db);
+/* Rows of the auth chain index (positions, links, events on a chain) that
+ * the auth differences and power events' chains of this handle read. */
+int64_t rs_debug_chain_rows(const rs_db *db);
+
+/* How many state resolutions this handle ran over stored events (ingest,
+ * rs_check, rs_resolve_stored), and how many merges of ingest its cache
+ * of resolutions answered instead (the cache is emptied by a rollback or
+ * a purge). */
+int64_t rs_debug_resolutions(const rs_db *db);
+int64_t rs_debug_resolution_hits(const rs_db *db);
 
 /* The block IDs of a snapshot, in precedence order, 0 for its inline tail;
  * malloc'd. */

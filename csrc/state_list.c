@@ -1,6 +1,7 @@
 /* state_list.c - the snapshot of an explicit state list: the complete
  * state before a federated join or a /state_ids answer, given as event IDs
- * of stored state events. */
+ * of stored state events; and the same checks for a state set given to
+ * rs_resolve_stored. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -169,10 +170,12 @@ static int has_create(rs_db *db, const rs_entry *given, size_t n)
                     n);
 }
 
-int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
-                   size_t n, rs_nid *out)
+int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n,
+                           rs_entry **out, size_t *nout)
 {
     rs_entry *given = malloc((n ? n : 1) * sizeof *given);
+    *out = NULL;
+    *nout = 0;
     if (!given)
         return rs__fail(db, RS_ENOMEM, "out of memory");
     int rc = list_entries(db, room, state, n, given);
@@ -182,6 +185,20 @@ int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
         rc = sort_unique(db, given, &n);
     if (rc == RS_OK)
         rc = has_create(db, given, n);
+    if (rc) {
+        free(given);
+        return rc;
+    }
+    *out = given;
+    *nout = n;
+    return RS_OK;
+}
+
+int rs__state_list(rs_db *db, rs_nid room, rs_nid current, const rs_str *state,
+                   size_t n, rs_nid *out)
+{
+    rs_entry *given;
+    int rc = rs__state_list_entries(db, room, state, n, &given, &n);
     if (rc == RS_OK)
         rc = store_list(db, room, current, given, n, out);
     free(given);

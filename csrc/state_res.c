@@ -259,6 +259,17 @@ int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
         g->set_node[i] = find(g, in->set_ids[i]);
     g->set_len = in->set_len;
     g->nsets = in->nsets;
+    g->indexed = in->has_index && g->v->state_res == RS_STATE_RES_V2;
+    for (size_t i = 0; g->indexed && i < in->nauth_difference; i++) {
+        uint32_t x = find(g, in->auth_difference[i]);
+        if (x != SR_NONE)
+            g->node[x].in_diff = 1;
+    }
+    for (size_t i = 0; g->indexed && i < in->npower_chains; i++) {
+        uint32_t x = find(g, in->power_chains[i]);
+        if (x != SR_NONE)
+            g->node[x].in_chains = 1;
+    }
     return RS_OK;
 }
 
@@ -312,8 +323,26 @@ static int node_missing(const sr_graph *g, uint32_t x, sr_missing *m)
     return 0;
 }
 
+/* Indexed: the given lists' events must be given, no chains walked. */
+static int gather_listed(sr_graph *g, const rs_str *ids, size_t n, sr_missing *m)
+{
+    for (size_t i = 0; i < n; i++)
+        if (find(g, ids[i]) == SR_NONE && miss(m, ids[i], 0))
+            return sr__fail(g, RS_ENOMEM, "out of memory");
+    return RS_OK;
+}
+
 static int gather(sr_graph *g, const rs_resolve_in *in, sr_missing *m)
 {
+    if (g->indexed) {
+        size_t nset = 0;
+        for (size_t i = 0; i < in->nsets; i++)
+            nset += in->set_len[i];
+        int rc = gather_listed(g, in->set_ids, nset, m);
+        if (rc == RS_OK)
+            rc = gather_listed(g, in->auth_difference, in->nauth_difference, m);
+        return rc ? rc : gather_listed(g, in->power_chains, in->npower_chains, m);
+    }
     size_t nset = 0, len = 0;
     for (size_t i = 0; i < in->nsets; i++)
         nset += in->set_len[i];

@@ -26,6 +26,8 @@ typedef struct sr_node {
     unsigned char conflicted;   /* in the conflicted state set */
     unsigned char full;         /* in the full conflicted set */
     unsigned char picked;       /* v2 step 1: a power event or in one's auth chain */
+    unsigned char in_diff;      /* indexed: in the given auth difference */
+    unsigned char in_chains;    /* indexed: in a power event's auth chain, given */
 } sr_node;
 
 typedef struct sr_graph {
@@ -39,6 +41,7 @@ typedef struct sr_graph {
     uint32_t *set_node;         /* the sets' events, as in the input */
     const size_t *set_len;
     size_t nsets;
+    int indexed;                /* v2 with the input's has_index: the lists below are given */
     uint32_t *stamp, walk;      /* stamp[x] == walk: this walk has seen x */
     uint32_t *queue;            /* n entries: the nodes a walk reached */
     size_t walked;              /* nodes queued by all walks so far (a cost figure) */
@@ -101,6 +104,8 @@ int sr__resolve_v1(sr_graph *g, const sr_groups *gr, sr_state *st);
 int sr__auth_difference(sr_graph *g);
 int sr__conflicted_subgraph(sr_graph *g);
 int64_t sr__sender_power(const sr_graph *g, uint32_t x);
+/* Power levels, join rules, a leave or ban of another than its sender. */
+int sr__is_power_event(const rs_auth_event *e);
 int sr__power_order(sr_graph *g, const uint32_t *ids, size_t k, uint32_t *out);
 int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k);
 void sr__sha1(const void *p, size_t n, unsigned char out[20]);

@@ -36,9 +36,14 @@ static size_t split(sr_graph *g, const sr_groups *gr, uint32_t *uncon)
 
 /* Auth difference: the events in some set's full auth chain (its events'
  * auth chains) and not in every one, into the full conflicted set.
- * O(the sum of the sets' chain sizes). */
+ * O(the sum of the sets' chain sizes). Indexed, the caller gave it: O(n). */
 int sr__auth_difference(sr_graph *g)
 {
+    if (g->indexed) {
+        for (size_t x = 0; x < g->n; x++)
+            g->node[x].full |= g->node[x].in_diff;
+        return RS_OK;
+    }
     uint32_t *count = calloc(g->n ? g->n : 1, sizeof *count);
     if (!count)
         return oom(g);
@@ -144,7 +149,7 @@ fail:
 
 /* Power events: power levels and join rules, and a leave or ban of
  * someone other than its sender. */
-static int is_power_event(const rs_auth_event *e)
+int sr__is_power_event(const rs_auth_event *e)
 {
     if (!e->state_key.s)
         return 0;
@@ -163,11 +168,13 @@ static size_t power_events(sr_graph *g, uint32_t *out)
     size_t len = 0, k = 0;
     sr__walk_begin(g);
     for (uint32_t x = 0; x < g->n; x++)
-        if (g->node[x].full && is_power_event(g->node[x].ev)) {
+        if (g->node[x].full && (sr__is_power_event(g->node[x].ev) || g->node[x].in_chains)) {
             g->node[x].picked = 1;
             sr__push_auth(g, &len, x);
         }
-    len = sr__closure(g, len);
+    /* indexed, the chains were read from the index: the events given do
+     * not hold them */
+    len = g->indexed ? 0 : sr__closure(g, len);
     for (size_t i = 0; i < len; i++)
         g->node[g->queue[i]].picked |= g->node[g->queue[i]].full;
     for (uint32_t x = 0; x < g->n; x++)

@@ -88,6 +88,29 @@ describe("corrupted rows", function()
     check_fails("UPDATE rooms SET version = '1' || x'1c'", "a room's version is unknown")
   end)
 
+  -- The last event is a message, so the join before it has the same state
+  -- after: only the edge tells that the join is no longer an extremity.
+  it("an extremity replaced by its parent of equal state: check() fails", function()
+    local last = tonumber(S.sql_value(path, "SELECT max(nid) FROM events WHERE kind = 3"))
+    local parent = tonumber(S.sql_value(path, "SELECT x.nid FROM events e, events x WHERE " ..
+      "e.nid = " .. last .. " AND x.event_id = json_extract(CAST(e.json AS TEXT), '$.prev_events[0]')"))
+    assert.equal(S.sql_value(path, "SELECT after_snap FROM events WHERE nid = " .. last),
+                 S.sql_value(path, "SELECT after_snap FROM events WHERE nid = " .. parent))
+    local bytes, v = { "01" }, parent
+    while v >= 0x80 do
+      bytes[#bytes + 1] = string.format("%02x", v % 0x80 + 0x80)
+      v = math.floor(v / 0x80)
+    end
+    bytes[#bytes + 1] = string.format("%02x00", v)
+    local store = reopened("UPDATE rooms SET extremities = x'" .. table.concat(bytes) ..
+                           "' WHERE created = 1 AND current_snap = (SELECT after_snap FROM " ..
+                           "events WHERE nid = " .. last .. ")")
+    local ok, err = store:check()
+    assert.is_nil(ok)
+    assert.matches("an extremity has an accepted child", err)
+    store:close()
+  end)
+
   it("an untouched file reads and checks", function()
     local store = assert(roomstate.open(path))
     assert.equal(305, store:current_state(room_id):count())

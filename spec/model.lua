@@ -1,6 +1,11 @@
 -- A naive model of room state for the specs: plain Lua tables of
 -- "type\0state_key" -> event_id, replayed event by event. It shares no code
--- with the library; where the two disagree, one of them is wrong.
+-- with the library; where the two disagree, one of them is wrong. Where
+-- states differ (a merge, several extremities) it resolves them with the
+-- naive state resolution (spec/stateres_model.lua). It applies no auth
+-- rules: the streams that drive it send only events the rules allow.
+local R = require "stateres_model"
+
 local M = {}
 M.__index = M
 
@@ -31,6 +36,39 @@ local function same(a, b)
 end
 M.same = same
 
+-- The room versions the naive resolution knows ("1" to "12"); a room of
+-- another (an older file's) has no algorithm: the store refuses differing
+-- states there with STATE_CONFLICT.
+local function known_version(v)
+  local n = tonumber(v)
+  return type(v) == "string" and n and tostring(n) == v and n >= 1 and n <= 12
+end
+
+-- The state where several states meet, as the store computes it: states
+-- that are equal merge; differing ones are resolved by the naive
+-- resolution of the room's version (spec/stateres_model.lua) over the
+-- events the model holds. Returns the state, or nil and the code the
+-- store must fail with.
+function M:merge(version, states)
+  local first = states[1]
+  local differ = false
+  for i = 2, #states do differ = differ or not same(first, states[i]) end
+  if not differ then return first end
+  if not known_version(version) then return nil, "STATE_CONFLICT" end
+  local sets = {}
+  for i, st in ipairs(states) do
+    local ids = {}
+    for _, id in pairs(st) do ids[#ids + 1] = id end
+    table.sort(ids)
+    sets[i] = ids
+  end
+  local ids = R.resolve(version, sets, self.events)
+  if not ids then return nil, "MISSING_AUTH" end
+  local out = {}
+  for _, id in ipairs(ids) do out[key(self.events[id])] = id end
+  return out
+end
+
 local function prev_ids(pdu)
   local out = {}
   for i, p in ipairs(pdu.prev_events) do out[i] = type(p) == "table" and p[1] or p end
@@ -45,6 +83,7 @@ function M:ingest(pdu, kind, state_ids)
   local id = pdu.event_id
   if self.kind[id] and rank[self.kind[id]] >= rank[kind] then return "duplicate" end
   local room = self.rooms[pdu.room_id]
+  local version = room and room.version or pdu.content.room_version or "1"
   local is_create = pdu.type == "m.room.create" and pdu.state_key == ""
   if not room and not is_create then return "UNKNOWN_ROOM" end
   local before
@@ -69,10 +108,11 @@ function M:ingest(pdu, kind, state_ids)
           end
         end
         if before == nil then
-          before = self.after[prevs[1]]
-          for i = 2, #prevs do
-            if not same(before, self.after[prevs[i]]) then return "STATE_CONFLICT" end
-          end
+          local states = {}
+          for i, p in ipairs(prevs) do states[i] = self.after[p] end
+          local why
+          before, why = self:merge(version, states)
+          if not before then return why end
         end
       end
     end
@@ -93,11 +133,18 @@ function M:ingest(pdu, kind, state_ids)
       for e in pairs(room.ext) do if not prevs[e] and e ~= id then new_ext[e] = true end end
     end
     if not self.children[id] then new_ext[id] = true end
-    current = nil
-    for e in pairs(new_ext) do
-      local s = e == id and after or self.after[e]
-      if current == nil then current = s
-      elseif not same(current, s) then return "STATE_CONFLICT" end
+    local states, ids = {}, {}
+    for e in pairs(new_ext) do ids[#ids + 1] = e end
+    table.sort(ids) -- pairs order is not reproducible
+    for i, e in ipairs(ids) do states[i] = e == id and after or self.after[e] end
+    if #states > 0 then
+      -- the event's own state after may be among them: the resolution
+      -- reads it, though it is recorded only once all is known
+      local had, why = self.events[id], nil
+      self.events[id] = had or pdu
+      current, why = self:merge(version, states)
+      self.events[id] = had
+      if not current then return why end
     end
     current = current or room.current
   end
@@ -113,7 +160,7 @@ function M:ingest(pdu, kind, state_ids)
     for _, p in ipairs(prev_ids(pdu)) do self.children[p] = true end
   end
   if not self.rooms[pdu.room_id] then
-    self.rooms[pdu.room_id] = { current = {}, ext = {} }
+    self.rooms[pdu.room_id] = { current = {}, ext = {}, version = version }
   end
   if kind == "new" then
     local r = self.rooms[pdu.room_id]

@@ -1,6 +1,6 @@
 -- Seeded random forks that change state on both branches, ingested as
--- new events and merged: bans racing messages, power changes racing joins,
--- topics on both sides. After every event the store's current state and
+-- new events and merged (resolve_support's random_forks): bans racing
+-- messages, power changes racing joins, topics on both sides. After every event the store's current state and
 -- the event's state before are the naive model's resolution
 -- (spec/stateres_model.lua, fed the stored events by resolve_support);
 -- every output lists exactly what left and entered the current state, its
@@ -43,7 +43,6 @@ local function run(version, seed)
   end)
   local main = assert(h:create_room("@alice:x"))
   local rid = main.room.id
-  local users = { "@u1:x", "@u2:x", "@u3:x", "@u4:x" }
   local prev_current = M.from_state(assert(store:current_state(rid)))
   pending = {} -- the room's setup: the consumer has applied them
   -- (in a v12 room the consumer resyncs once during the setup, before any
@@ -101,38 +100,11 @@ local function run(version, seed)
 
   local function step(cursor, fn)
     local id, err = fn(cursor)
-    if not id then failure = where("?", tostring(err)) return end
+    if not id then failure = where("?", tostring(err)) return false end
     check(id)
   end
 
-  for _, u in ipairs(users) do step(main, function(c) return c:join(u) end) end
-  step(main, function(c)
-    return c:state("m.room.power_levels", "", { users = { ["@alice:x"] = 100, ["@u1:x"] = 50 } })
-  end)
-
-  local ACTIONS = {
-    function(c) return c:ban(users[rng(#users)], { by = "@alice:x" }) end,
-    function(c) return c:send("hello", { sender = users[rng(#users)] }) end,
-    function(c)
-      local levels = { ["@alice:x"] = 100 }
-      levels[users[rng(#users)]] = rng(2) == 1 and 50 or 0
-      return c:state("m.room.power_levels", "", { users = levels })
-    end,
-    function(c) return c:join(users[rng(#users)]) end,
-    function(c) return c:leave(users[rng(#users)]) end,
-    function(c)
-      local who = rng(2) == 1 and "@alice:x" or users[rng(#users)]
-      return c:state("m.room.topic", "", { topic = "t" .. rng(1000) }, { sender = who })
-    end,
-  }
-  for _ = 1, ROUNDS do
-    local side = main:at(main.head[1])
-    for _ = 1, rng(3) do step(main, ACTIONS[rng(#ACTIONS)]) end
-    for _ = 1, rng(3) do step(side, ACTIONS[rng(#ACTIONS)]) end
-    if failure then break end
-    step(main, function(c) return c:merge(side) end)
-    if failure then break end
-  end
+  RS.random_forks(main, rng, ROUNDS, step)
   assert.is_nil(failure)
   assert.is_true(store:check())
   store:close()

@@ -82,7 +82,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("6", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("7", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}

@@ -1,6 +1,7 @@
 -- Seeded random event streams for the property specs: messages, member
--- churn, state replacements, old events, forks whose branches keep equal
--- state (then merge), and federated-join rewrites to a different state.
+-- churn, state replacements, old events, forks (then merges) whose
+-- branches send messages or change state, and federated-join rewrites to
+-- a different state.
 -- Each step ingests through the harness and replays the same event on the
 -- naive model; `on_event(id, kind)` runs after every accepted event.
 -- Every event passes the auth rules (the store applies them): memberships
@@ -111,10 +112,12 @@ function G.run(store, seed, nevents, on_event)
     elseif r <= 80 then
       id = state(main)
     elseif r <= 88 then
-      -- a fork with messages on both branches, then a merge
+      -- a fork, then a merge: messages on both branches, or state changes
+      -- on both, whose differing states the store and the model resolve
       local side = main:at(main.head[1])
-      for _ = 1, rng(3) do if not failure then message(main) end end
-      for _ = 1, rng(3) do if not failure then message(side) end end
+      local act = rng(2) == 1 and message or state
+      for _ = 1, rng(3) do if not failure then act(main) end end
+      for _ = 1, rng(3) do if not failure then act(side) end end
       if not failure then
         local prev = { main.head[1], side.head[1] }
         id = feed(main, { type = "m.room.message", content = { body = "merge" } }, { prev = prev })

@@ -82,11 +82,13 @@ function S.rng(seed)
 end
 
 -- Debug counts, for "nothing was written" checks.
--- (entries_written and json_parses are per-handle counters, not database
+-- (entries_written, json_parses, resolutions, resolution_hits,
+-- resolve_events and chain_rows are per-handle counters, not database
 -- content.)
 function S.counts(store)
   local c = store:debug():debug_counts()
-  c.entries_written, c.json_parses = nil, nil
+  c.entries_written, c.json_parses, c.resolutions, c.resolution_hits = nil, nil, nil, nil
+  c.resolve_events, c.chain_rows = nil, nil
   return c
 end
 

@@ -92,4 +92,38 @@ describe("validation", function()
     assert.equal(id, store:current_state(room.room.id):get("m.room.topic", ""))
     room.head = { id }
   end)
+  -- A type or state key is any JSON string (the spec sets no alphabet, and
+  -- other servers send what they like), so control bytes, NUL included, are
+  -- kept byte for byte rather than refused; IDs are refused (check_id).
+  it("keeps a type or state key with control bytes exactly, through outputs", function()
+    local s2 = assert(roomstate.open(":memory:"))
+    local r2 = assert(harness.new(s2):create_room("@alice:x"))
+    local from = #s2:outputs(1, 100000) + 1
+    local keys = { { "m.custom", "a\0b" }, { "m.custom", "a" }, { "m.custom", "x\1\31y" },
+                   { "m.custom", "\127" }, { "m.t\0ype", "" }, { "m.t", "" } }
+    local want = {}
+    for i, k in ipairs(keys) do
+      local id = assert(r2:state(k[1], k[2], { i = i }))
+      want[#want + 1] = { k[1], k[2], id }
+    end
+    local st = s2:current_state(r2.room.id)
+    for _, w in ipairs(want) do assert.equal(w[3], st:get(w[1], w[2])) end
+    local seen = {}
+    for t, k, e in st:entries() do seen[t .. "|" .. k] = e end
+    for _, w in ipairs(want) do assert.equal(w[3], seen[w[1] .. "|" .. w[2]]) end
+    local outs = s2:outputs(from, 100)
+    assert.equal(#keys, #outs)
+    local decoded = cjson.decode(s2:outputs_json(from, 100))
+    assert.equal(#keys, #decoded)
+    for i, list in ipairs({ outs, decoded }) do
+      for j, o in ipairs(list) do
+        local ne = o.new_room_event
+        assert.same({ want[j][3] }, ne.adds_state_event_ids, "outputs list " .. i)
+        assert.equal(want[j][1], ne.event.type)
+        assert.equal(want[j][2], ne.event.state_key)
+      end
+    end
+    assert.is_true(s2:check())
+    s2:close()
+  end)
 end)

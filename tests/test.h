@@ -78,6 +78,7 @@ void test_walk(t_run *t);
 void test_auth(t_run *t);
 void test_crypto(t_run *t);
 void test_event_ids(t_run *t);
+void test_auth_chain(t_run *t);
 void test_state_res(t_run *t);
 void test_resolve(t_run *t);
 

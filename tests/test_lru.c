@@ -1,6 +1,6 @@
 /* test_lru.c - the cache (lru.c) against a plain array: values survive
- * the bucket array's growth, the bounds hold, and eviction spares entries
- * that were hit. */
+ * the table's growth and removals from the middle of probe runs, the bounds
+ * hold, and eviction spares entries that were hit. */
 #include "test.h"
 
 #include "lru.h"
@@ -67,8 +67,67 @@ static void check_byte_bound(t_run *t)
     rs_lru_free(c);
 }
 
+
+enum { KEYS = 300, OPS = 200000 };
+
+/* A seeded mix of puts, gets and deletes over few keys, so probe runs are
+ * long and wrap, against an array of what each key holds. Without an
+ * entry bound reached the cache must answer exactly as the array; with a
+ * tight one, whatever it still holds must be the latest value. */
+static int random_ops(rs_lru *c, int exact)
+{
+    uint64_t model[KEYS] = {0}; /* 0: absent */
+    uint64_t seed = 12345;
+    int bad = 0;
+    for (int op = 0; op < OPS; op++) {
+        seed = rs_mix64(seed + 1);
+        uint64_t k = seed % KEYS, v = seed | 1;
+        size_t len = 0;
+        switch ((seed >> 32) % 4) {
+        case 0:
+        case 1:
+            rs_lru_put(c, &k, sizeof k, &v, sizeof v);
+            model[k] = v;
+            break;
+        case 2:
+            rs_lru_del(c, &k, sizeof k);
+            model[k] = 0;
+            break;
+        default: {
+            const void *p = rs_lru_get(c, &k, sizeof k, &len);
+            uint64_t got = 0;
+            if (p && len == sizeof got)
+                memcpy(&got, p, sizeof got);
+            if (exact ? got != model[k] : p && got != model[k])
+                bad++;
+        }
+        }
+    }
+    return bad;
+}
+
+static void check_random_ops(t_run *t)
+{
+    rs_lru *exact = rs_lru_new((size_t)1 << 30, KEYS + 1);
+    rs_lru *tight = rs_lru_new((size_t)1 << 30, KEYS / 5);
+    CHECK(t, exact && tight, "lrus created");
+    if (exact && tight) {
+        int bad = random_ops(exact, 1);
+        CHECK(t, bad == 0, "no eviction: every answer as the model (%d wrong)", bad);
+        bad = random_ops(tight, 0);
+        CHECK(t, bad == 0, "evicting: what is held is the latest value (%d wrong)", bad);
+        size_t held = 0, len;
+        for (uint64_t k = 0; k < KEYS; k++)
+            held += rs_lru_get(tight, &k, sizeof k, &len) != NULL;
+        CHECK(t, held <= KEYS / 5, "entry bound holds under churn: %zu", held);
+    }
+    rs_lru_free(exact);
+    rs_lru_free(tight);
+}
+
 void test_lru(t_run *t)
 {
     check_entry_bound(t);
     check_byte_bound(t);
+    check_random_ops(t);
 }

@@ -3,7 +3,8 @@
  * resolution v2 says (the same mainline, so the later origin_server_ts
  * wins), as the current state and as the state before the merge; a
  * resolution whose auth chains reach an event not stored fails with
- * RS_EMISSING_AUTH naming it, nothing written. */
+ * RS_EMISSING_AUTH naming it, nothing written. rs_resolve_stored over the
+ * same rooms, and the cache of resolutions. */
 #include "test.h"
 
 /* Events built as JSON and fields alike, kept alive for the store. */
@@ -165,9 +166,134 @@ static void check_empty_state_set(t_run *t)
     rs_close(r.db);
 }
 
+/* The state sets of rs_resolve_stored: "$x" for the state after $x, or
+ * "$a,$b,..." for those IDs (split into ids, 4 of them at most). */
+static size_t sets_of(const char *const *spec, size_t n, rs_state_set *sets, rs_str ids[][8])
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&sets[i], 0, sizeof sets[i]);
+        if (strchr(spec[i], ',')) {
+            sets[i].ids = ids[i];
+            sets[i].n = 0;
+            for (const char *s = spec[i]; s && *s;) {
+                const char *e = strchr(s, ',');
+                size_t len = e ? (size_t)(e - s) : strlen(s);
+                ids[i][sets[i].n++] = (rs_str){s, len};
+                s = e ? e + 1 : NULL;
+            }
+        } else {
+            sets[i].after = spec[i];
+            sets[i].after_len = strlen(spec[i]);
+        }
+    }
+    return n;
+}
+
+/* rs_resolve_stored on sets written as sets_of reads them; rc, and the
+ * answer joined by "," in out. */
+static int resolved(rs_db *db, const char *room, const char *const *spec, size_t n,
+                    char *out, size_t cap)
+{
+    rs_state_set sets[4];
+    rs_str ids[4][8];
+    rs_strlist l;
+    size_t len = 0;
+    int rc = rs_resolve_stored(db, room, strlen(room), sets, sets_of(spec, n, sets, ids), &l);
+    out[0] = 0;
+    for (size_t i = 0; rc == RS_OK && i < l.n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%.*s", i ? "," : "",
+                                (int)l.items[i].len, l.items[i].s);
+    rs_strlist_free(&l);
+    return rc;
+}
+
+/* The resolution cache: the merge after the fork reuses the resolution of
+ * the extremities, a rollback forgets it; rs_resolve_stored answers as
+ * ingest did, from either form of set and in either order, and writes
+ * nothing. */
+static void check_stored(t_run *t)
+{
+    room r = {.t = t};
+    rs_counts c0, c1;
+    char got[300];
+    start(&r, 0);
+    put(&r, "$ta", "m.room.topic", "", "$p", "$c,$j,$p", 20, "{\"topic\":\"A\"}", NULL);
+    put(&r, "$tb", "m.room.topic", "", "$p", "$c,$j,$p", 10, "{\"topic\":\"B\"}", NULL);
+    CHECK(t, rs_debug_resolutions(r.db) == 1 && rs_debug_resolution_hits(r.db) == 0,
+          "the extremities resolved once: %lld, %lld", (long long)rs_debug_resolutions(r.db),
+          (long long)rs_debug_resolution_hits(r.db));
+    CHECK(t, put(&r, "$m", "m.room.message", NULL, "$ta,$tb", "$c,$j,$p", 30, "{}", NULL) ==
+                 RS_OK && rs_debug_resolutions(r.db) == 1 && rs_debug_resolution_hits(r.db) == 1,
+          "the merge of the same states is answered by the cache: %lld runs",
+          (long long)rs_debug_resolutions(r.db));
+    CHECK(t, rs_begin(r.db) == RS_OK && rs_rollback(r.db) == RS_OK, "begin, rollback");
+    CHECK(t, put(&r, "$m2", "m.room.message", NULL, "$ta,$tb", "$c,$j,$p", 31, "{}", NULL) ==
+                 RS_OK && rs_debug_resolutions(r.db) == 2 && rs_debug_resolution_hits(r.db) == 1,
+          "after a rollback it runs again");
+
+    rs_debug_counts(r.db, &c0);
+    const char *after[] = {"$ta", "$tb"}, *back[] = {"$tb", "$ta"};
+    const char *lists[] = {"$c,$j,$p,$ta", "$c,$j,$p,$tb"}, *mixed[] = {"$c,$j,$p,$tb", "$ta"};
+    CHECK(t, resolved(r.db, "!r:x", after, 2, got, sizeof got) == RS_OK &&
+                 !strcmp(got, "$c,$j,$p,$ta"),
+          "the later topic wins: %s %s", got, rs_errmsg(r.db));
+    const char *const *same[] = {back, lists, mixed};
+    for (size_t i = 0; i < 3; i++)
+        CHECK(t, resolved(r.db, "!r:x", same[i], 2, got, sizeof got) == RS_OK &&
+                     !strcmp(got, "$c,$j,$p,$ta"),
+              "the same answer from sets %zu: %s %s", i, got, rs_errmsg(r.db));
+    const char *one[] = {"$tb"};
+    CHECK(t, resolved(r.db, "!r:x", one, 1, got, sizeof got) == RS_OK &&
+                 !strcmp(got, "$c,$j,$p,$tb"),
+          "one set is its own answer: %s", got);
+    CHECK(t, resolved(r.db, "!r:x", NULL, 0, got, sizeof got) == RS_OK && !got[0],
+          "no sets, the empty state");
+    rs_debug_counts(r.db, &c1);
+    CHECK(t, memcmp(&c0, &c1, sizeof c0) == 0 && rs_debug_resolution_hits(r.db) == 1,
+          "nothing written, no cache");
+
+    const char *ghost[] = {"$ta", "$ghost"}, *ghost_list[] = {"$ta", "$c,$ghost"},
+               *msg[] = {"$ta", "$c,$j,$p,$m"}, *twice[] = {"$c,$ta,$tb", "$ta"};
+    rs_strlist l;
+    struct { const char *room; const char *const *spec; int rc; const char *says; } bad[] = {
+        {"!nowhere:x", after, RS_ENOTFOUND, "unknown room !nowhere:x"},
+        {"!r:x", ghost, RS_ENOTFOUND, "state_sets[2]: unknown event $ghost"},
+        {"!r:x", ghost_list, RS_EBAD_STATE, "state_sets[2]: the state list has unknown"},
+        {"!r:x", msg, RS_EBAD_STATE, "non-state events: $m"},
+        {"!r:x", twice, RS_EBAD_STATE, "two events for one key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = resolved(r.db, bad[i].room, bad[i].spec, 2, got, sizeof got);
+        CHECK(t, rc == bad[i].rc && strstr(rs_errmsg(r.db), bad[i].says),
+              "failure %zu: %d %s", i, rc, rs_errmsg(r.db));
+    }
+    CHECK(t, rs_resolve_stored(r.db, "!r:x", 4, NULL, 2, &l) == RS_EINVAL && l.n == 0,
+          "no sets given for two");
+    rs_close(r.db);
+}
+
+/* A stored event citing an auth event never stored (skip_auth): a
+ * resolution over it fails naming it; sets that agree need none. */
+static void check_stored_missing_auth(t_run *t)
+{
+    room r = {.t = t};
+    char got[300];
+    start(&r, 1);
+    put(&r, "$ta", "m.room.topic", "", "$p", "$c,$j,$p,$gone", 20, "{\"topic\":\"A\"}", NULL);
+    const char *fork[] = {"$p", "$ta"}, *same[] = {"$ta", "$ta"};
+    int rc = resolved(r.db, "!r:x", fork, 2, got, sizeof got);
+    CHECK(t, rc == RS_EMISSING_AUTH && strstr(rs_errmsg(r.db), "$gone"),
+          "missing auth: %d %s", rc, rs_errmsg(r.db));
+    CHECK(t, resolved(r.db, "!r:x", same, 2, got, sizeof got) == RS_OK, "agreeing sets: %s",
+          rs_errmsg(r.db));
+    rs_close(r.db);
+}
+
 void test_resolve(t_run *t)
 {
     check_topics(t);
+    check_stored(t);
+    check_stored_missing_auth(t);
     check_missing_auth(t);
     check_empty_state_set(t);
 }

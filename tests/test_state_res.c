@@ -71,8 +71,9 @@ static rs_resolve_in input(t_room *r, t_sets *s, const char *const *ids)
             s->id[k] = (rs_str){*ids, strlen(*ids)};
         s->n++;
     }
-    return (rs_resolve_in){(const rs_auth_event *const *)r->ev, r->rejected, r->n, s->id,
-                           s->len, s->n};
+    return (rs_resolve_in){.events = (const rs_auth_event *const *)r->ev,
+                           .rejected = r->rejected, .nevents = r->n, .set_ids = s->id,
+                           .set_len = s->len, .nsets = s->n};
 }
 
 static uint32_t node_of(const sr_graph *g, const char *id)

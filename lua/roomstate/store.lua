@@ -270,6 +270,31 @@ function Store:state_hash(room_id)
   return info.state_hash
 end
 
+-- store:resolve(room_id, state_sets) -> sorted event IDs | nil, err, code
+-- State resolution over the room's stored events. Each entry of
+-- state_sets is an array of event IDs (a state) or an event ID standing
+-- for the state after that event.
+function Store:resolve(room_id, state_sets)
+  check_arg(type(room_id) == "string", 1, "resolve", "room ID string", room_id)
+  check_arg(type(state_sets) == "table", 2, "resolve", "array of state sets", state_sets)
+  for i = 1, #state_sets do
+    local s = state_sets[i]
+    if type(s) == "table" then
+      for j = 1, #s do
+        if type(s[j]) ~= "string" then
+          error(string_format("bad argument #2 to 'resolve' (state_sets[%d][%d]: event ID expected, got %s)",
+                              i, j, type(s[j])), 2)
+        end
+      end
+    elseif type(s) ~= "string" then
+      error(string_format("bad argument #2 to 'resolve' (state_sets[%d]: event ID or array of event IDs expected, got %s)",
+                          i, type(s)), 2)
+    end
+  end
+  local c = check_open(self, "resolve")
+  return c:resolve(room_id, state_sets)
+end
+
 -- Outbox and subscribers.
 local function check_range(from, limit, fname)
   check_arg(is_count(from), 1, fname, "position (an integer >= 0)", from, 3)

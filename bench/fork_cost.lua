@@ -1,0 +1,80 @@
+-- bench/fork_cost.lua - what a one-key fork costs at ingest in a room of N
+-- members: the resolution through the auth chain index against the walk of
+-- whole auth chains (debug_walk_chains), on two stores fed the same events.
+-- Each round forks the room (one member changes their displayname on a
+-- side branch while another sends a message), merges it back, and times
+-- the three ingests on each store; the stores alternate within a round.
+-- Prints the median and min-max of the rounds, and the events read.
+--   luajit bench/fork_cost.lua [N] [ROUNDS]
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build/?.so;" .. package.cpath
+local roomstate = require "roomstate"
+local harness = require "roomstate.harness"
+
+local N = tonumber(arg[1]) or 2000
+local ROUNDS = tonumber(arg[2]) or 5
+local clock = os.clock
+
+local stores = { index = assert(roomstate.open(":memory:")), walk = assert(roomstate.open(":memory:")) }
+stores.walk:debug():debug_walk_chains(true)
+local current = "index"
+local proxy = setmetatable({}, { __index = function(_, name)
+  return function(_, ...)
+    if name == "ingest" then
+      local other = current == "index" and "walk" or "index"
+      assert(stores[other]:ingest(...))
+    end
+    local s = stores[current]
+    return s[name](s, ...)
+  end
+end })
+local h = harness.new(proxy, { server = "bench", version = "10" })
+local main = assert(h:create_room("@alice:x"))
+for i = 1, N do assert(main:join("@m" .. i .. ":x")) end
+
+-- times[name][round], events[name][round]
+local times, events = { index = {}, walk = {} }, { index = {}, walk = {} }
+local plain = { index = {}, walk = {} } -- a message on the head, no fork
+local function read(name) return stores[name]:debug():debug_counts().resolve_events end
+for r = 1, ROUNDS do
+  -- main sends a message; a side event on the same parent changes one
+  -- member's displayname: two extremities, states differing in one key
+  local base = main.head[1]
+  assert(main:send("m" .. r, { sender = "@alice:x" }))
+  local side = main:at(base)
+  local user = "@m" .. r .. ":x"
+  local id, _, text = side:emit({ type = "m.room.member", state_key = user, sender = user,
+    content = { membership = "join", displayname = "r" .. r } }, { ingest = false })
+  local order = r % 2 == 1 and { "index", "walk" } or { "walk", "index" }
+  for _, name in ipairs(order) do
+    local s = stores[name]
+    local e0, t0 = read(name), clock()
+    assert(s:ingest(text))
+    times[name][r] = clock() - t0
+    events[name][r] = read(name) - e0
+  end
+  side.head = { id }
+  assert(main:merge(side))
+  local mid, _, msg = main:emit({ type = "m.room.message", sender = "@alice:x",
+    content = { body = "plain" .. r } }, { ingest = false })
+  for _, name in ipairs(order) do
+    local t0 = clock()
+    assert(stores[name]:ingest(msg))
+    plain[name][r] = clock() - t0
+  end
+  main.head = { mid }
+end
+
+local function summary(v)
+  local t = {}
+  for i, x in ipairs(v) do t[i] = x end
+  table.sort(t)
+  return t[math.floor((#t + 1) / 2)], t[1], t[#t]
+end
+for _, name in ipairs({ "index", "walk" }) do
+  local med, lo, hi = summary(times[name])
+  local emed = summary(events[name])
+  local pmed, plo, phi = summary(plain[name])
+  print(("N=%d %-5s fork ingest %.2f ms (%.2f-%.2f), events read %d; message %.3f ms (%.3f-%.3f)"):format(
+    N, name, med * 1000, lo * 1000, hi * 1000, emed, pmed * 1000, plo * 1000, phi * 1000))
+end
