@@ -178,9 +178,12 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
                         rs_nid *out);
 
 /* The string of an ID. *s stays valid until the next call on the handle.
- * Errors: RS_ENOTFOUND. */
+ * Errors: RS_ENOTFOUND, RS_ECORRUPT when its row fails its checksum. */
 int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
                  size_t *len);
+/* rs_id_string for an ID the store itself holds (a state's entry, a
+ * room's extremity): an ID without a row is RS_ECORRUPT, not RS_ENOTFOUND. */
+int rs_id_render(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* State snapshots                                                     */
