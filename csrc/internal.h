@@ -126,8 +126,8 @@
     X(OUTPUT_READ,                                                             \
       "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
       "o.event_nid, o.sum IS rs_row_sum(o.room_nid, o.event_nid, o.data, "     \
-      "o.body, o.event_json) AND (o.event_json IS NOT NULL OR e.nid IS NULL "   \
-      "OR e.jsum IS rs_row_sum(e.nid, 0, e.json)) FROM outputs o LEFT JOIN events e ON " \
+      "o.body, o.event_json), o.event_json IS NOT NULL OR e.nid IS NULL "      \
+      "OR e.jsum IS rs_row_sum(e.nid, 0, e.json) FROM outputs o LEFT JOIN events e ON " \
       "e.nid=o.event_nid AND o.event_nid>0 WHERE o.position>=?1 "              \
       "ORDER BY o.position LIMIT ?2")                                          \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \

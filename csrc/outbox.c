@@ -327,6 +327,10 @@ static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
     if (!sqlite3_column_int(st, 5))
         return rs__fail(db, RS_ECORRUPT, "output %lld does not match its checksum",
                         (long long)pos);
+    if (!sqlite3_column_int(st, 6))
+        return rs__fail(db, RS_ECORRUPT, "output %lld: the JSON of event %lld does not "
+                        "match its checksum", (long long)pos,
+                        (long long)sqlite3_column_int64(st, 4));
     const char *body = (const char *)sqlite3_column_text(st, 2);
     size_t bl = (size_t)sqlite3_column_bytes(st, 2);
     if (!body) {
