@@ -163,15 +163,20 @@ int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
         return rc;
     sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
     int step = sqlite3_step(st), kind = 0;
+    long long bad = 0;
     if (step == SQLITE_ROW) {
         kind = sqlite3_column_int(st, 0);
         *before = sqlite3_column_int64(st, 1);
         *after = sqlite3_column_int64(st, 2);
+        if (!sqlite3_column_int(st, 3))
+            bad = sqlite3_column_int64(st, 4);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return rs__sqlfail(db, "reading an event");
+    if (bad)
+        return rs__row_corrupt(db, "event", bad);
     if (kind == 0)
         return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     if (!*before)
@@ -191,11 +196,11 @@ int rs_event_json(rs_db *db, const char *event_id, size_t len, const char **json
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW && !sqlite3_column_int(st, 1)) {
         rc = rs__row_corrupt(db, "event", (long long)sqlite3_column_int64(st, 2));
-    } else if (step == SQLITE_ROW) {
+    } else if (step == SQLITE_ROW && sqlite3_column_int(st, 3) > 0) {
         *jlen = (size_t)sqlite3_column_bytes(st, 0);
         if (!(*json = rs__scratch(db, sqlite3_column_blob(st, 0), *jlen)))
             rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    } else if (step == SQLITE_DONE) {
+    } else if (step == SQLITE_ROW || step == SQLITE_DONE) { /* kind 0: only referenced */
         rc = rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     } else {
         rc = rs__sqlfail(db, "reading an event");
@@ -249,6 +254,8 @@ int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *stat
     long long bad = 0;
     if (step == SQLITE_ROW && !sqlite3_column_int(st, 2)) {
         bad = sqlite3_column_int64(st, 3);
+    } else if (step == SQLITE_ROW && sqlite3_column_int(st, 4) == 0) {
+        step = SQLITE_DONE; /* only referenced */
     } else if (step == SQLITE_ROW) {
         *status = (rs_status)sqlite3_column_int(st, 0);
         const char *r = (const char *)sqlite3_column_text(st, 1);

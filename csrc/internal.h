@@ -97,14 +97,18 @@
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
     X(EVENT_JSON, "SELECT json, jsum IS " SUM_EVENT_JSON " AND sum IS " SUM_EVENT \
-                  ", nid FROM events WHERE event_id=?1 AND kind>0")            \
+                  ", nid, kind FROM events WHERE event_id=?1")                 \
     X(EVENT_JSON_NID, "SELECT json, event_id, jsum IS " SUM_EVENT_JSON " AND sum IS " \
                       SUM_EVENT " FROM events WHERE nid=?1 AND kind>0")        \
     X(ROOM_REJECTED, "SELECT nid FROM events WHERE room_nid=?1 AND status=1")  \
-    X(EVENT_STATUS, "SELECT status, reason, sum IS " SUM_EVENT ", nid FROM events " \
-                    "WHERE event_id=?1 AND kind>0")                            \
-    X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
-                   "WHERE event_id=?1")                                        \
+    /* an event only referenced (kind 0) is compared as well: a stored     \
+     * event whose kind was cleared is not unknown but CORRUPT */           \
+    X(EVENT_STATUS, "SELECT status, reason, sum IS " SUM_EVENT ", nid, kind FROM events " \
+                    "WHERE event_id=?1")                                       \
+    /* the index covers all but the sum, read (SQLite seeks the row only   \
+     * then) for an event the index says is not stored */                    \
+    X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap, kind > 0 OR sum IS " \
+                   SUM_EVENT ", nid FROM events WHERE event_id=?1")            \
     X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
     X(EDGE_PUT, "INSERT OR IGNORE INTO edges(prev_nid,child_nid) VALUES(?1,?2)") \
     X(EDGE_HAS_CHILD, "SELECT 1 FROM edges JOIN events ON events.nid=child_nid"  \

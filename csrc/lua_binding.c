@@ -362,13 +362,14 @@ static int l_state_get(lua_State *L)
     int rc = rs_id_lookup(db, RS_ID_TYPE, t, tl, &type);
     if (rc == RS_OK)
         rc = rs_id_lookup(db, RS_ID_KEY, k, kl, &key);
-    if (rc == RS_OK)
-        rc = rs_snapshot_get(db, st->snap, type, key, &ev);
-    rs_read_end(db);
     if (rc == RS_ENOTFOUND) {
+        rs_read_end(db);
         lua_pushnil(L); /* a type or key never seen is in no state */
         return 1;
     }
+    if (rc == RS_OK)
+        rc = rs_snapshot_get(db, st->snap, type, key, &ev);
+    rs_read_end(db);
     if (rc)
         return push_fail(L, db, rc);
     if (!ev) {

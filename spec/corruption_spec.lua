@@ -144,8 +144,29 @@ describe("corrupted rows", function()
                "event %d+", function(s) return s:latest_events(room_id) end)
   end)
 
-  it("an event's kind set to 0: check() fails", function()
-    sum_caught("UPDATE events SET kind = 0 WHERE nid = (SELECT max(nid) FROM events)", "event %d+")
+  it("an event's kind set to 0: its reads are CORRUPT, not NOT_FOUND; check() fails", function()
+    local id = S.sql_value(path, "SELECT event_id FROM events WHERE nid = (SELECT max(nid) FROM events)")
+    sum_caught("UPDATE events SET kind = 0 WHERE nid = (SELECT max(nid) FROM events)", "event %d+",
+               function(s) return s:state_after(id) end)
+    for _, read in ipairs({ function(s) return s:event(id) end,
+                            function(s) return s:event_status(id) end }) do
+      local store = assert(roomstate.open(path))
+      fails_corrupt(store, read)
+      store:close()
+    end
+  end)
+
+  it("a block's ID moved: a point lookup is CORRUPT, never an absent key", function()
+    local store = reopened("UPDATE blocks SET nid = nid + 1000 WHERE nid = (SELECT max(nid) FROM blocks)")
+    local st = assert(store:current_state(room_id))
+    local corrupt = 0
+    for _, user in ipairs(assert(store:members(room_id, "join"))) do
+      local ev, err, code = st:get("m.room.member", user)
+      assert.is_true(ev ~= nil or code == "CORRUPT", err)
+      if code == "CORRUPT" then corrupt = corrupt + 1 end
+    end
+    assert.is_true(corrupt > 0)
+    store:close()
   end)
 
   it("a byte of an event's JSON changed: event() is CORRUPT, check() fails", function()
