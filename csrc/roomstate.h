@@ -621,7 +621,8 @@ int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks,
 
 /* Verifies every stored invariant (blocks decode, sorted, unique keys;
  * at most 64 blocks; each event's snapshots exist; current state equals the
- * merged state after the extremities; state hash; contiguous outputs).
+ * merged state after the extremities; state hash; contiguous outputs;
+ * the checksums of snapshot, output and ID rows).
  * Returns RS_OK or RS_ECORRUPT with a message naming the first problem. */
 int rs_check(rs_db *db);
 
