@@ -167,7 +167,8 @@ enum {
     RS_KEY_EMPTY = 1
 };
 
-/* Pure lookup: never writes. *out is the ID, or 0 with RS_ENOTFOUND. */
+/* Pure lookup: never writes. *out is the ID, or 0 with RS_ENOTFOUND, or 0
+ * with RS_ECORRUPT when the string's row fails its checksum. */
 int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
                  rs_nid *out);
 
