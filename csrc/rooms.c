@@ -29,7 +29,8 @@ static int collect(rs_db *db, sqlite3_stmt *st, rs_strlist *out, const char *wha
         /* column 1: whether the row the string came from holds its sum */
         if (!sqlite3_column_int(st, 1)) {
             char s[80];
-            snprintf(s, sizeof s, "%s %.40s", row, (const char *)sqlite3_column_text(st, 0));
+            const char *name = (const char *)sqlite3_column_text(st, 0);
+            snprintf(s, sizeof s, "%s %.40s", row, name ? name : "(null)");
             result = rs__fail(db, RS_ECORRUPT, "%s: its row does not match its checksum", s);
             break;
         }
