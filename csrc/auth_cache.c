@@ -75,7 +75,9 @@ static int load(rs_db *db, const rs_room_version *v, rs_nid nid, rs_auth_event *
         return rc;
     sqlite3_bind_int64(st, 1, nid);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && !sqlite3_column_int(st, 2)) {
+        rc = rs__row_corrupt(db, "event", (long long)nid);
+    } else if (step == SQLITE_ROW) {
         rc = rs_auth_event_parse(v, sqlite3_column_blob(st, 0),
                                  (size_t)sqlite3_column_bytes(st, 0), out, err, sizeof err);
         if (rc == RS_OK && rs__auth_event_set_id(*out, (const char *)sqlite3_column_text(st, 1),

@@ -296,7 +296,7 @@ static int retry(rs_db *db, rs_nid nid, nids *l)
         return rc;
     const char *s;
     size_t len;
-    if ((rc = rs_id_string(db, RS_ID_EVENT, nid, &s, &len)))
+    if ((rc = rs_id_render(db, RS_ID_EVENT, nid, &s, &len)))
         return rc;
     /* s lives in the ID cache: copy it before the next lookup */
     char id[RS_MAX_ID_BYTES + 1];

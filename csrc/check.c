@@ -382,6 +382,27 @@ static int check_room_version(rs_db *db, rs_nid room, const unsigned char *v, in
     return ok ? RS_OK : corrupt(db, "a room's version is unknown: room", room);
 }
 
+/* Every row mapping a string to a numeric ID holds its checksum: a
+ * renamed or renumbered row is consistent with every other row. */
+static int check_id_sums(rs_db *db)
+{
+    static const char *const q[][2] = {
+        {"SELECT nid FROM rooms WHERE sum IS NOT " SUM_ROOM, "room"},
+        {"SELECT nid FROM event_types WHERE sum IS NOT " SUM_TYPE, "event type"},
+        {"SELECT nid FROM state_keys WHERE sum IS NOT " SUM_KEY, "state key"},
+        {"SELECT nid FROM events WHERE sum IS NOT " SUM_EVENT, "event"},
+        {"SELECT nid FROM events WHERE jsum IS NOT " SUM_EVENT_JSON, "the JSON of event"},
+        {"SELECT rowid FROM consumers WHERE sum IS NOT " SUM_CONSUMER, "consumer (row)"},
+    };
+    char what[80];
+    int rc = RS_OK;
+    for (size_t i = 0; i < sizeof q / sizeof *q && !rc; i++) {
+        snprintf(what, sizeof what, "a row does not match its checksum: %s", q[i][1]);
+        rc = check_query_empty(db, q[i][0], what);
+    }
+    return rc;
+}
+
 int rs_check(rs_db *db)
 {
     nid_set rejected;
@@ -439,5 +460,6 @@ int rs_check(rs_db *db)
     if (!rc && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "checking rooms");
     sqlite3_finalize(st);
-    return rc;
+    /* last: the checks above name what a changed row broke, when they see it */
+    return rc ? rc : check_id_sums(db);
 }

@@ -138,12 +138,34 @@ static const char v5_to_v6[] =
     "UPDATE snapshots SET sum=rs_row_sum(room_nid, nentries, data, NULL, NULL);"
     "UPDATE outputs SET sum=rs_row_sum(room_nid, event_nid, data, body, event_json);";
 
-/* v7 indexes auth chains (auth_chain.c): a position (chain, seq) per
+/* v7 gives the rows that map strings to numeric IDs a checksum: a room,
+ * an event type, a state key, an event (its row, and its JSON apart) and
+ * a consumer position. A changed name or a moved ID renamed things in
+ * every answer, every row still consistent with the others, so check()
+ * could not tell. Existing rows are summed here, the fixed IDs of v1
+ * among them. */
+static const char v6_to_v7[] =
+    "ALTER TABLE rooms ADD COLUMN sum INTEGER;"
+    "ALTER TABLE event_types ADD COLUMN sum INTEGER;"
+    "ALTER TABLE state_keys ADD COLUMN sum INTEGER;"
+    "ALTER TABLE events ADD COLUMN sum INTEGER;"
+    "ALTER TABLE events ADD COLUMN jsum INTEGER;"
+    "ALTER TABLE consumers ADD COLUMN sum INTEGER;"
+    "UPDATE rooms SET sum=rs_row_sum(nid, created, room_id, version, current_snap,"
+    " state_hash, last_sent, extremities);"
+    "UPDATE event_types SET sum=rs_row_sum(nid, 0, name);"
+    "UPDATE state_keys SET sum=rs_row_sum(nid, 0, key);"
+    "UPDATE events SET sum=rs_row_sum(nid, kind, event_id, room_nid, type_nid, key_nid,"
+    " before_snap, after_snap, depth, membership, ehash, status, reason),"
+    " jsum=rs_row_sum(nid, 0, json);"
+    "UPDATE consumers SET sum=rs_row_sum(next, 0, name);";
+
+/* v8 indexes auth chains (auth_chain.c): a position (chain, seq) per
  * state event, the links between chains, and the events waiting for auth
  * events not placed yet. A chain is named by the ID of its first event, so
  * a room's purge finds its chains by its events. The step's SQL makes the
  * tables; rs__chain_build then places the stored events (see `migrate`). */
-static const char v6_to_v7[] =
+static const char v7_to_v8[] =
     "CREATE TABLE event_chains(event_nid INTEGER PRIMARY KEY,"
     " chain INTEGER NOT NULL, seq INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX event_chains_pos ON event_chains(chain, seq);"
@@ -160,7 +182,7 @@ static const char v6_to_v7[] =
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
 static const char *const migrations[RS_SCHEMA_VERSION] = {
-    schema_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7};
+    schema_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8};
 
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
@@ -322,7 +344,7 @@ static int pragma_int(rs_db *db, const char *sql, int64_t *v)
 static int migrate(rs_db *db, int64_t v)
 {
     int rc = exec(db, migrations[v], "migrating the schema");
-    if (rc == RS_OK && v == 6)
+    if (rc == RS_OK && v == 7)
         rc = rs__chain_build(db);
     return rc;
 }

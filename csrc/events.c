@@ -46,13 +46,18 @@ int rs__event_row_read(rs_db *db, rs_nid ev, rs_event_row *r)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, ev);
-    int step = sqlite3_step(st);
+    int step = sqlite3_step(st), sum_ok = 1;
     if (step == SQLITE_ROW) {
         row_from(st, 0, r);
         r->status = sqlite3_column_int(st, 6);
+        sum_ok = sqlite3_column_int(st, 7);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (!sum_ok) {
+        memset(r, 0, sizeof *r);
+        return rs__row_corrupt(db, "event", (long long)ev);
+    }
     if (step == SQLITE_ROW)
         rs__event_row_remember(db, ev, r);
     return (step == SQLITE_ROW || step == SQLITE_DONE)
@@ -158,15 +163,20 @@ int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
         return rc;
     sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
     int step = sqlite3_step(st), kind = 0;
+    long long bad = 0;
     if (step == SQLITE_ROW) {
         kind = sqlite3_column_int(st, 0);
         *before = sqlite3_column_int64(st, 1);
         *after = sqlite3_column_int64(st, 2);
+        if (!sqlite3_column_int(st, 3))
+            bad = sqlite3_column_int64(st, 4);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return rs__sqlfail(db, "reading an event");
+    if (bad)
+        return rs__row_corrupt(db, "event", bad);
     if (kind == 0)
         return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     if (!*before)
@@ -184,11 +194,13 @@ int rs_event_json(rs_db *db, const char *event_id, size_t len, const char **json
         return rc;
     sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && !sqlite3_column_int(st, 1)) {
+        rc = rs__row_corrupt(db, "event", (long long)sqlite3_column_int64(st, 2));
+    } else if (step == SQLITE_ROW && sqlite3_column_int(st, 3) > 0) {
         *jlen = (size_t)sqlite3_column_bytes(st, 0);
         if (!(*json = rs__scratch(db, sqlite3_column_blob(st, 0), *jlen)))
             rc = rs__fail(db, RS_ENOMEM, "out of memory");
-    } else if (step == SQLITE_DONE) {
+    } else if (step == SQLITE_ROW || step == SQLITE_DONE) { /* kind 0: only referenced */
         rc = rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     } else {
         rc = rs__sqlfail(db, "reading an event");
@@ -239,7 +251,12 @@ int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *stat
         return rc;
     sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    long long bad = 0;
+    if (step == SQLITE_ROW && !sqlite3_column_int(st, 2)) {
+        bad = sqlite3_column_int64(st, 3);
+    } else if (step == SQLITE_ROW && sqlite3_column_int(st, 4) == 0) {
+        step = SQLITE_DONE; /* only referenced */
+    } else if (step == SQLITE_ROW) {
         *status = (rs_status)sqlite3_column_int(st, 0);
         const char *r = (const char *)sqlite3_column_text(st, 1);
         if (r) {
@@ -249,6 +266,8 @@ int rs_event_status(rs_db *db, const char *event_id, size_t len, rs_status *stat
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (bad)
+        return rs__row_corrupt(db, "event", bad);
     if (step == SQLITE_DONE)
         return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
     return step == SQLITE_ROW ? RS_OK : rs__sqlfail(db, "reading an event");
@@ -292,7 +311,9 @@ int rs__event_prevs(rs_db *db, rs_nid ev, rs_nid *out, size_t max, size_t *n)
         return rc;
     sqlite3_bind_int64(st, 1, ev);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
+    if (step == SQLITE_ROW && !sqlite3_column_int(st, 2))
+        rc = rs__row_corrupt(db, "event", (long long)ev);
+    else if (step == SQLITE_ROW)
         rc = prevs_of_json(db, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
                            out, max, n);
     else if (step != SQLITE_DONE)

@@ -61,11 +61,18 @@ int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
+    int step = sqlite3_step(st), sum_ok = 0;
+    if (step == SQLITE_ROW) {
         *out = sqlite3_column_int64(st, 0);
+        sum_ok = sqlite3_column_int(st, 1);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (step == SQLITE_ROW && !sum_ok) {
+        rs_nid id = *out;
+        *out = 0;
+        return rs__row_corrupt(db, kind_name[kind], id);
+    }
     if (step == SQLITE_ROW) {
         rs__id_remember(db, kind, s, len, *out);
         return RS_OK;
@@ -98,8 +105,10 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
     return RS_OK;
 }
 
-int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
-                 size_t *len)
+/* missing: the code of an ID without a row, RS_ENOTFOUND for an ID from
+ * the caller, RS_ECORRUPT for one the store itself holds. */
+static int id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len,
+                     int missing)
 {
     if ((unsigned)kind > RS_ID_EVENT)
         return rs__fail(db, RS_EINVAL, "unknown ID kind %d", (int)kind);
@@ -121,15 +130,20 @@ int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
     sqlite3_bind_int64(st, 1, id);
     int step = sqlite3_step(st);
     int result = RS_OK;
-    if (step == SQLITE_ROW) {
+    if (step == SQLITE_ROW && !sqlite3_column_int(st, 1)) {
+        result = rs__row_corrupt(db, kind_name[kind], id);
+    } else if (step == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         if (!(*s = rs__scratch(db, t, n)))
             result = rs__fail(db, RS_ENOMEM, "out of memory");
         *len = n;
     } else if (step == SQLITE_DONE) {
-        result = rs__fail(db, RS_ENOTFOUND, "no %s with ID %lld", kind_name[kind],
-                          (long long)id);
+        result = missing == RS_ENOTFOUND
+                     ? rs__fail(db, missing, "no %s with ID %lld", kind_name[kind],
+                                (long long)id)
+                     : rs__fail(db, missing, "stored data names %s %lld, which has no row",
+                                kind_name[kind], (long long)id);
     } else {
         result = rs__sqlfail(db, "reading an ID");
     }
@@ -138,4 +152,14 @@ int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
     if (result == RS_OK)
         rs__id_remember(db, kind, *s, *len, id);
     return result;
+}
+
+int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len)
+{
+    return id_string(db, kind, id, s, len, RS_ENOTFOUND);
+}
+
+int rs_id_render(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len)
+{
+    return id_string(db, kind, id, s, len, RS_ECORRUPT);
 }

@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 7
+#define RS_SCHEMA_VERSION 8
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -20,26 +20,57 @@
     "max(coalesce((SELECT max(nid) FROM events), 0), coalesce((SELECT value "  \
     "FROM meta WHERE key='event_nid_floor'), 0)) + 1"
 
+/* The checksums of schema 7 (row_sum.c) over the columns of a stored row,
+ * compared with its `sum` (`jsum` for an event's JSON) wherever a read
+ * turns a numeric ID into a string for an answer, and by check(). The
+ * statements that write these rows compute the same sums of the values
+ * they write. An event's JSON has a sum of its own: reads that want only
+ * the row (rendering an event ID) do not hash the JSON. */
+#define SUM_ROOM                                                               \
+    "rs_row_sum(nid, created, room_id, version, current_snap, state_hash, "    \
+    "last_sent, extremities)"
+#define SUM_TYPE "rs_row_sum(nid, 0, name)"
+#define SUM_KEY "rs_row_sum(nid, 0, key)"
+#define SUM_EVENT                                                              \
+    "rs_row_sum(nid, kind, event_id, room_nid, type_nid, key_nid, "            \
+    "before_snap, after_snap, depth, membership, ehash, status, reason)"
+#define SUM_EVENT_JSON "rs_row_sum(nid, 0, json)"
+#define SUM_CONSUMER "rs_row_sum(next, 0, name)"
+/* The next ID of a table whose rows are never deleted, given in the
+ * INSERT so that its sum can cover it; rooms are AUTOINCREMENT. */
+#define ROOM_NID_NEXT                                                          \
+    "max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='rooms'), 0), "  \
+    "coalesce((SELECT max(nid) FROM rooms), 0)) + 1"
+
 /* Every statement the core runs more than once, prepared once per handle on
  * first use. */
 #define RS_STATEMENTS(X)                                                       \
-    X(ID_ROOM_GET, "SELECT nid FROM rooms WHERE room_id=?1")                   \
-    X(ID_ROOM_PUT, "INSERT INTO rooms(room_id) VALUES(?1)")                    \
-    X(ID_ROOM_STR, "SELECT room_id FROM rooms WHERE nid=?1")                   \
-    X(ID_TYPE_GET, "SELECT nid FROM event_types WHERE name=?1")                \
-    X(ID_TYPE_PUT, "INSERT INTO event_types(name) VALUES(?1)")                 \
-    X(ID_TYPE_STR, "SELECT name FROM event_types WHERE nid=?1")                \
-    X(ID_KEY_GET, "SELECT nid FROM state_keys WHERE key=?1")                   \
-    X(ID_KEY_PUT, "INSERT INTO state_keys(key) VALUES(?1)")                    \
-    X(ID_KEY_STR, "SELECT key FROM state_keys WHERE nid=?1")                   \
-    X(ID_EVENT_GET, "SELECT nid FROM events WHERE event_id=?1")                \
+    /* the ID lookups answer the ID and whether the row's sum holds */      \
+    X(ID_ROOM_GET, "SELECT nid, sum IS " SUM_ROOM " FROM rooms WHERE room_id=?1") \
+    X(ID_ROOM_PUT, "INSERT INTO rooms(nid, room_id, sum) SELECT n, ?1, "       \
+                   "rs_row_sum(n, 0, ?1, NULL, 1, 0, 0, x'00') FROM (SELECT "  \
+                   ROOM_NID_NEXT " AS n)")                                     \
+    X(ID_ROOM_STR, "SELECT room_id, sum IS " SUM_ROOM " FROM rooms WHERE nid=?1") \
+    X(ID_TYPE_GET, "SELECT nid, sum IS " SUM_TYPE " FROM event_types WHERE name=?1") \
+    X(ID_TYPE_PUT, "INSERT INTO event_types(nid, name, sum) SELECT n, ?1, "    \
+                   "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
+                   "AS n FROM event_types)")                                   \
+    X(ID_TYPE_STR, "SELECT name, sum IS " SUM_TYPE " FROM event_types WHERE nid=?1") \
+    X(ID_KEY_GET, "SELECT nid, sum IS " SUM_KEY " FROM state_keys WHERE key=?1") \
+    X(ID_KEY_PUT, "INSERT INTO state_keys(nid, key, sum) SELECT n, ?1, "       \
+                  "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
+                  "AS n FROM state_keys)")                                     \
+    X(ID_KEY_STR, "SELECT key, sum IS " SUM_KEY " FROM state_keys WHERE nid=?1") \
+    X(ID_EVENT_GET, "SELECT nid, sum IS " SUM_EVENT " FROM events WHERE event_id=?1") \
     /* checks and inserts in one statement: events.event_id is not UNIQUE */ \
     /* event IDs are never reused, not even after a purge: a reading handle  \
      * may hold an ID in its caches (see EVENT_NID_NEXT) */                  \
-    X(ID_EVENT_PUT, "INSERT INTO events(nid, event_id) SELECT " EVENT_NID_NEXT \
-                    ", ?1 WHERE NOT EXISTS "                                   \
+    X(ID_EVENT_PUT, "INSERT INTO events(nid, event_id, sum, jsum) SELECT n, ?1, " \
+                    "rs_row_sum(n, 0, ?1, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0, " \
+                    "NULL), rs_row_sum(n, 0, NULL) FROM (SELECT " EVENT_NID_NEXT \
+                    " AS n) WHERE NOT EXISTS "                                 \
                     "(SELECT 1 FROM events WHERE event_id=?1)")                \
-    X(ID_EVENT_STR, "SELECT event_id FROM events WHERE nid=?1")                \
+    X(ID_EVENT_STR, "SELECT event_id, sum IS " SUM_EVENT " FROM events WHERE nid=?1") \
     X(BLOCK_GET, "SELECT data, hash FROM blocks WHERE nid=?1")                 \
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
     X(BLOCK_PUT, "INSERT INTO blocks(room_nid,n,data,hash) VALUES(?1,?2,?3,?4)") \
@@ -48,34 +79,51 @@
     X(SNAP_PUT, "INSERT INTO snapshots(room_nid,nentries,data,sum) "           \
                 "VALUES(?1,?2,?3,rs_row_sum(?1,?2,?3,NULL,NULL))")             \
     X(EVENT_ROW, "SELECT room_nid, type_nid, key_nid, kind, before_snap, "     \
-                 "after_snap, status FROM events WHERE nid=?1")                \
+                 "after_snap, status, sum IS " SUM_EVENT " FROM events WHERE nid=?1") \
+    /* the sums of the values written, in SUM_EVENT's order */               \
     X(EVENT_STORE, "UPDATE events SET room_nid=?2, type_nid=?3, key_nid=?4, "  \
                    "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
                    "membership=?9, ehash=?10, json=?11, status=?13, "          \
-                   "reason=?14 WHERE nid=?1")                                  \
+                   "reason=?14, sum=rs_row_sum(?1, ?5, event_id, ?2, ?3, ?4, " \
+                   "?6, ?7, ?8, ?9, ?10, ?13, ?14), jsum=rs_row_sum(?1, 0, ?11) " \
+                   "WHERE nid=?1")                                             \
     X(EVENT_INSERT, "INSERT INTO events(nid, room_nid, type_nid, key_nid, "     \
                     "kind, before_snap, after_snap, depth, membership, ehash, " \
-                    "json, event_id, status, reason) VALUES(?1,?2,?3,?4,?5,?6," \
-                    "?7,?8,?9,?10,?11,?12,?13,?14)")                           \
+                    "json, event_id, status, reason, sum, jsum) VALUES(?1,?2,?3," \
+                    "?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,rs_row_sum(?1, ?5, " \
+                    "?12, ?2, ?3, ?4, ?6, ?7, ?8, ?9, ?10, ?13, ?14), "        \
+                    "rs_row_sum(?1, 0, ?11))")                                 \
     X(EVENT_NEXT_NID, "SELECT " EVENT_NID_NEXT)                                \
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
-    X(EVENT_JSON, "SELECT json FROM events WHERE event_id=?1 AND kind>0")      \
-    X(EVENT_JSON_NID, "SELECT json, event_id FROM events WHERE nid=?1 AND kind>0") \
+    X(EVENT_JSON, "SELECT json, jsum IS " SUM_EVENT_JSON " AND sum IS " SUM_EVENT \
+                  ", nid, kind FROM events WHERE event_id=?1")                 \
+    X(EVENT_JSON_NID, "SELECT json, event_id, jsum IS " SUM_EVENT_JSON " AND sum IS " \
+                      SUM_EVENT " FROM events WHERE nid=?1 AND kind>0")        \
     X(ROOM_REJECTED, "SELECT nid FROM events WHERE room_nid=?1 AND status=1")  \
-    X(EVENT_STATUS, "SELECT status, reason FROM events WHERE event_id=?1 "     \
-                    "AND kind>0")                                              \
-    X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap FROM events "         \
+    /* an event only referenced (kind 0) is compared as well: a stored     \
+     * event whose kind was cleared is not unknown but CORRUPT */           \
+    X(EVENT_STATUS, "SELECT status, reason, sum IS " SUM_EVENT ", nid, kind FROM events " \
+                    "WHERE event_id=?1")                                       \
+    /* the index covers all but the sum, read for an event the index says  \
+     * is not stored: SQLite seeks the row only then, in a CASE (an OR      \
+     * evaluates both sides, a row seek per lookup: measured, it doubled    \
+     * a point lookup) */                                                   \
+    X(EVENT_SNAPS, "SELECT kind, before_snap, after_snap, CASE WHEN kind > 0 " \
+                   "THEN 1 ELSE sum IS " SUM_EVENT " END, nid FROM events "    \
                    "WHERE event_id=?1")                                        \
     X(EVENT_HASH_MEMBER, "SELECT ehash, membership FROM events WHERE nid=?1")  \
     X(EDGE_PUT, "INSERT OR IGNORE INTO edges(prev_nid,child_nid) VALUES(?1,?2)") \
     X(EDGE_HAS_CHILD, "SELECT 1 FROM edges JOIN events ON events.nid=child_nid"  \
                       " WHERE prev_nid=?1 AND events.room_nid=?2 LIMIT 1")     \
     X(ROOM_INFO, "SELECT created, version, current_snap, state_hash, "         \
-                 "last_sent, extremities FROM rooms WHERE nid=?1")             \
-    X(ROOM_CREATE, "UPDATE rooms SET created=1, version=?2 WHERE nid=?1")      \
+                 "last_sent, extremities, sum IS " SUM_ROOM " FROM rooms WHERE nid=?1") \
+    X(ROOM_CREATE, "UPDATE rooms SET created=1, version=?2, sum=rs_row_sum(nid, " \
+                   "1, room_id, ?2, current_snap, state_hash, last_sent, "     \
+                   "extremities) WHERE nid=?1")                                \
     X(ROOM_UPDATE, "UPDATE rooms SET current_snap=?2, state_hash=?3, "         \
-                   "last_sent=?4, extremities=?5 WHERE nid=?1")                \
+                   "last_sent=?4, extremities=?5, sum=rs_row_sum(nid, created, " \
+                   "room_id, version, ?2, ?3, ?4, ?5) WHERE nid=?1")           \
     X(MEMBER_SET, "INSERT OR REPLACE INTO members(room_nid,user_nid,"          \
                   "membership,event_nid,ehash) VALUES(?1,?2,?3,?4,?5)")        \
     X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2 "     \
@@ -85,7 +133,8 @@
     X(OUTPUT_READ,                                                             \
       "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
       "o.event_nid, o.sum IS rs_row_sum(o.room_nid, o.event_nid, o.data, "     \
-      "o.body, o.event_json) FROM outputs o LEFT JOIN events e ON "            \
+      "o.body, o.event_json), o.event_json IS NOT NULL OR e.nid IS NULL "      \
+      "OR e.jsum IS rs_row_sum(e.nid, 0, e.json) FROM outputs o LEFT JOIN events e ON " \
       "e.nid=o.event_nid AND o.event_nid>0 WHERE o.position>=?1 "              \
       "ORDER BY o.position LIMIT ?2")                                          \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
@@ -94,18 +143,23 @@
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
     X(READ_BEGIN, "BEGIN")                                                     \
     X(READ_END, "COMMIT")                                                      \
-    X(ROOM_MEMBERS, "SELECT k.key FROM members m JOIN state_keys k "           \
+    X(ROOM_MEMBERS, "SELECT k.key, k.sum IS rs_row_sum(k.nid, 0, k.key) "     \
+                    "FROM members m JOIN state_keys k "                        \
                     "ON k.nid=m.user_nid WHERE m.room_nid=?1 AND "             \
                     "m.membership=?2 ORDER BY k.key")                          \
-    X(ROOM_LIST, "SELECT room_id FROM rooms WHERE created=1 ORDER BY room_id") \
+    X(ROOM_LIST, "SELECT room_id, sum IS " SUM_ROOM " FROM rooms WHERE created=1 " \
+                 "ORDER BY room_id")                                           \
     X(LEASE_TAKE, "INSERT INTO leases(name, owner, until) VALUES(?1, ?2, ?3) " \
                   "ON CONFLICT(name) DO UPDATE SET owner=excluded.owner, "     \
                   "until=excluded.until WHERE leases.owner=excluded.owner "    \
                   "OR leases.until<?4")                                        \
-    /* with no consumer registered nobody has acknowledged anything */         \
+    /* with no consumer registered nobody has acknowledged anything; with  \
+     * a consumer row that fails its sum, nobody knows what was */           \
     X(OUTPUTS_TRIM, "DELETE FROM outputs WHERE position < "                    \
-                    "(SELECT coalesce(min(next), 0) FROM consumers)")          \
-    X(CONSUMER_GET, "SELECT next FROM consumers WHERE name=?1")                \
+                    "(SELECT coalesce(min(next), 0) FROM consumers) AND NOT "  \
+                    "EXISTS (SELECT 1 FROM consumers WHERE sum IS NOT "        \
+                    SUM_CONSUMER ")")                                          \
+    X(CONSUMER_GET, "SELECT next, sum IS " SUM_CONSUMER " FROM consumers WHERE name=?1") \
     X(CHAIN_POS, "SELECT chain, seq FROM event_chains WHERE event_nid=?1")     \
     X(CHAIN_TIP, "SELECT max(seq) FROM event_chains WHERE chain=?1")           \
     X(CHAIN_PUT, "INSERT INTO event_chains(event_nid,chain,seq) "              \
@@ -127,8 +181,9 @@
     X(ROOM_WAITING, "SELECT 1 FROM chain_waits w JOIN events e ON "            \
                     "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
     X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
-    X(CONSUMER_SET, "INSERT INTO consumers(name,next) VALUES(?1,?2) "          \
-                    "ON CONFLICT(name) DO UPDATE SET next=excluded.next")
+    X(CONSUMER_SET, "INSERT INTO consumers(name,next,sum) VALUES(?1,?2,"       \
+                    "rs_row_sum(?2, 0, ?1)) ON CONFLICT(name) DO UPDATE SET "  \
+                    "next=excluded.next, sum=excluded.sum")
 
 enum {
 #define RS_ENUM(name, sql) ST_##name,
@@ -273,9 +328,12 @@ int rs__event_next_nid(rs_db *db, rs_nid *id);
  * referenced it or held it as an outlier or old event. */
 int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
                         const rs_event_row *r, uint64_t hash, const char *reason);
-/* Registers SQL's rs_row_sum, the checksum of snapshot and output rows
- * (row_sum.c), on the handle's connection. */
+/* Registers SQL's rs_row_sum, the checksum of snapshot, output and ID
+ * rows (row_sum.c), on the handle's connection. */
 int rs__row_sum_register(rs_db *db);
+/* RS_ECORRUPT naming a row (what, e.g. "event", and its ID) whose stored
+ * values do not match its checksum. */
+int rs__row_corrupt(rs_db *db, const char *what, long long id);
 /* rs_snapshot_get through the handle's memo: the auth rules ask a run of
  * events sharing a state for the same few keys. */
 int rs__snapshot_get_memo(rs_db *db, rs_nid snap, rs_nid type, rs_nid key, rs_nid *event);

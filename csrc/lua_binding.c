@@ -325,11 +325,12 @@ static lstate *check_state(lua_State *L, int idx, rs_db **db, const char *method
     return st;
 }
 
+/* An ID the store holds (a state's entry): one without a row is CORRUPT. */
 static int push_id_string(lua_State *L, rs_db *db, rs_idkind kind, rs_nid id)
 {
     const char *s;
     size_t n;
-    int rc = rs_id_string(db, kind, id, &s, &n);
+    int rc = rs_id_render(db, kind, id, &s, &n);
     if (rc == RS_OK)
         lua_pushlstring(L, s, n);
     return rc;
@@ -362,13 +363,14 @@ static int l_state_get(lua_State *L)
     int rc = rs_id_lookup(db, RS_ID_TYPE, t, tl, &type);
     if (rc == RS_OK)
         rc = rs_id_lookup(db, RS_ID_KEY, k, kl, &key);
-    if (rc == RS_OK)
-        rc = rs_snapshot_get(db, st->snap, type, key, &ev);
-    rs_read_end(db);
     if (rc == RS_ENOTFOUND) {
+        rs_read_end(db);
         lua_pushnil(L); /* a type or key never seen is in no state */
         return 1;
     }
+    if (rc == RS_OK)
+        rc = rs_snapshot_get(db, st->snap, type, key, &ev);
+    rs_read_end(db);
     if (rc)
         return push_fail(L, db, rc);
     if (!ev) {
@@ -1624,8 +1626,13 @@ static int l_debug_id_string(lua_State *L)
     rs_db *db = check_db(L, 1);
     int kind = luaL_checkoption(L, 2, NULL, id_kinds);
     rs_nid id = (rs_nid)luaL_checknumber(L, 3);
-    int rc = push_id_string(L, db, (rs_idkind)kind, id);
-    return rc ? push_fail(L, db, rc) : 1;
+    const char *s;
+    size_t n;
+    int rc = rs_id_string(db, (rs_idkind)kind, id, &s, &n);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushlstring(L, s, n);
+    return 1;
 }
 
 static int l_debug_counts(lua_State *L)

@@ -51,7 +51,7 @@ static int event_id_json(rs_db *db, rs_buf *b, rs_nid ev)
 {
     const char *s;
     size_t n;
-    int rc = rs_id_string(db, RS_ID_EVENT, ev, &s, &n);
+    int rc = rs_id_render(db, RS_ID_EVENT, ev, &s, &n);
     if (rc)
         return rc;
     return rs__json_string(b, s, n) ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
@@ -327,6 +327,10 @@ static int read_row(rs_db *db, sqlite3_stmt *st, rs_buf *scratch, rs_buf *b)
     if (!sqlite3_column_int(st, 5))
         return rs__fail(db, RS_ECORRUPT, "output %lld does not match its checksum",
                         (long long)pos);
+    if (!sqlite3_column_int(st, 6))
+        return rs__fail(db, RS_ECORRUPT, "output %lld: the JSON of event %lld does not "
+                        "match its checksum", (long long)pos,
+                        (long long)sqlite3_column_int64(st, 4));
     const char *body = (const char *)sqlite3_column_text(st, 2);
     size_t bl = (size_t)sqlite3_column_bytes(st, 2);
     if (!body) {
@@ -429,8 +433,15 @@ int rs_consumer_get(rs_db *db, const char *name, size_t len, int64_t *next,
     int step = sqlite3_step(st);
     *found = step == SQLITE_ROW;
     *next = *found ? sqlite3_column_int64(st, 0) : 0;
+    int sum_ok = !*found || sqlite3_column_int(st, 1);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (!sum_ok) {
+        *found = 0;
+        *next = 0;
+        return rs__fail(db, RS_ECORRUPT, "consumer %.*s: its row does not match its checksum",
+                        (int)(len > 200 ? 200 : len), name);
+    }
     return (step == SQLITE_ROW || step == SQLITE_DONE)
                ? RS_OK
                : rs__sqlfail(db, "reading a consumer");

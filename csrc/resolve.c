@@ -34,11 +34,11 @@ static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
         const char *t, *k;
         size_t tl, kl;
         char tbuf[256];
-        int rc = rs_id_string(db, RS_ID_TYPE, e.type, &t, &tl);
+        int rc = rs_id_render(db, RS_ID_TYPE, e.type, &t, &tl);
         if (rc)
             return rc;
         snprintf(tbuf, sizeof tbuf, "%.*s", (int)tl, t);
-        if ((rc = rs_id_string(db, RS_ID_KEY, e.key, &k, &kl)))
+        if ((rc = rs_id_render(db, RS_ID_KEY, e.key, &k, &kl)))
             return rc;
         int w = snprintf(msg + len, sizeof msg - len, "%s(%s, \"%.*s\")",
                          shown ? ", " : "", tbuf, (int)kl, k);

@@ -18,13 +18,22 @@ void rs_strlist_free(rs_strlist *l)
 
 /* Collects column 0 of every row of a bound prepared statement into a
  * string list, and resets the statement. */
-static int collect(rs_db *db, sqlite3_stmt *st, rs_strlist *out, const char *what)
+static int collect(rs_db *db, sqlite3_stmt *st, rs_strlist *out, const char *what,
+                   const char *row)
 {
     rs_buf b = {0};
     size_t cap = 0;
     int rc, result = RS_OK;
     memset(out, 0, sizeof *out);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* column 1: whether the row the string came from holds its sum */
+        if (!sqlite3_column_int(st, 1)) {
+            char s[80];
+            const char *name = (const char *)sqlite3_column_text(st, 0);
+            snprintf(s, sizeof s, "%s %.40s", row, name ? name : "(null)");
+            result = rs__fail(db, RS_ECORRUPT, "%s: its row does not match its checksum", s);
+            break;
+        }
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         const void *s = sqlite3_column_text(st, 0);
         if (out->n == cap) {
@@ -122,7 +131,9 @@ int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r)
         r->current = sqlite3_column_int64(st, 2);
         r->hash = (uint64_t)sqlite3_column_int64(st, 3);
         r->last_sent = sqlite3_column_int64(st, 4);
-        if (ext_decode(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), r))
+        if (!sqlite3_column_int(st, 6))
+            rc = rs__row_corrupt(db, "room", (long long)room);
+        else if (ext_decode(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), r))
             rc = rs__fail(db, RS_ECORRUPT, "room %lld: extremities do not decode",
                           (long long)room);
     } else if (step == SQLITE_DONE) {
@@ -290,7 +301,7 @@ int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out)
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n && !rc; i++) {
         const char *s;
-        if ((rc = rs_id_string(db, RS_ID_EVENT, ev[i], &s, &ids[i].len)))
+        if ((rc = rs_id_render(db, RS_ID_EVENT, ev[i], &s, &ids[i].len)))
             break;
         if (rs_buf_reserve(&b, ids[i].len + 1) != 0) {
             rc = rs__fail(db, RS_ENOMEM, "out of memory");
@@ -332,14 +343,14 @@ int rs_room_members(rs_db *db, const char *room_id, size_t len,
         return rc;
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_text(st, 2, membership, (int)mlen, SQLITE_TRANSIENT);
-    return collect(db, st, out, "reading members");
+    return collect(db, st, out, "reading members", "state key");
 }
 
 int rs_rooms(rs_db *db, rs_strlist *out)
 {
     sqlite3_stmt *st;
     int rc = rs__prepare(db, ST_ROOM_LIST, &st);
-    return rc ? rc : collect(db, st, out, "listing rooms");
+    return rc ? rc : collect(db, st, out, "listing rooms", "room");
 }
 
 int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
@@ -365,7 +376,8 @@ int rs_room_purge(rs_db *db, const char *room_id, size_t len, int64_t *position)
         "DELETE FROM blocks WHERE room_nid=?1",
         "DELETE FROM members WHERE room_nid=?1",
         "UPDATE rooms SET created=0, version=NULL, current_snap=1, "
-        "state_hash=0, last_sent=0, extremities=x'00' WHERE nid=?1",
+        "state_hash=0, last_sent=0, extremities=x'00', "
+        "sum=rs_row_sum(nid, 0, room_id, NULL, 1, 0, 0, x'00') WHERE nid=?1",
         "UPDATE meta SET value=value+1 WHERE key='purge_generation'",
     };
     if (db->in_tx)

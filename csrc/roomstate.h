@@ -167,7 +167,8 @@ enum {
     RS_KEY_EMPTY = 1
 };
 
-/* Pure lookup: never writes. *out is the ID, or 0 with RS_ENOTFOUND. */
+/* Pure lookup: never writes. *out is the ID, or 0 with RS_ENOTFOUND, or 0
+ * with RS_ECORRUPT when the string's row fails its checksum. */
 int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
                  rs_nid *out);
 
@@ -178,9 +179,12 @@ int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
                         rs_nid *out);
 
 /* The string of an ID. *s stays valid until the next call on the handle.
- * Errors: RS_ENOTFOUND. */
+ * Errors: RS_ENOTFOUND, RS_ECORRUPT when its row fails its checksum. */
 int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s,
                  size_t *len);
+/* rs_id_string for an ID the store itself holds (a state's entry, a
+ * room's extremity): an ID without a row is RS_ECORRUPT, not RS_ENOTFOUND. */
+int rs_id_render(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* State snapshots                                                     */
@@ -692,7 +696,8 @@ int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks,
 
 /* Verifies every stored invariant (blocks decode, sorted, unique keys;
  * at most 64 blocks; each event's snapshots exist; current state equals the
- * merged state after the extremities; state hash; contiguous outputs).
+ * merged state after the extremities; state hash; contiguous outputs;
+ * the checksums of snapshot, output and ID rows).
  * Returns RS_OK or RS_ECORRUPT with a message naming the first problem. */
 int rs_check(rs_db *db);
 

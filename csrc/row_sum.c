@@ -1,17 +1,24 @@
 /* row_sum.c - checksums of the rows whose bytes are served as truth:
- * snapshots (their room, entry count and block list) and outputs. A
- * changed byte, a wrong entry count or a row given another room fails the
- * read with RS_ECORRUPT instead of answering wrongly. The sum is SQL's
- * rs_row_sum(a, b, x, y, z): written and compared inside the statements
- * that write and read the rows, so it covers exactly the stored values,
- * and the migration to schema 6 sums the rows already there. */
+ * snapshots (their room, entry count and block list) and outputs (schema
+ * 6), and the rows that map strings to numeric IDs (rooms, event types,
+ * state keys, events, consumer positions: schema 7). A changed byte, a
+ * moved ID or a row given another room fails the read with RS_ECORRUPT,
+ * or check(), instead of answering wrongly. The sum is SQL's
+ * rs_row_sum(a, b, ...): written and compared inside the statements that
+ * write and read the rows, so it covers exactly the stored values, and
+ * the migrations sum the rows already there. */
 #include "internal.h"
 
-/* A stored value's bytes; SQL NULL differs from an empty blob. */
+/* A stored value: its bytes, or an integer's value; SQL NULL differs from
+ * an empty blob and from 0. Text and blob values of schema 6's sums never
+ * were integers, so those sums read as they were written. */
 static uint64_t part(sqlite3_value *v)
 {
-    if (sqlite3_value_type(v) == SQLITE_NULL)
+    int type = sqlite3_value_type(v);
+    if (type == SQLITE_NULL)
         return 0x6e756c6cu; /* "null" */
+    if (type == SQLITE_INTEGER)
+        return rs_mix64((uint64_t)sqlite3_value_int64(v) ^ 0x696e7465676572u); /* "integer" */
     const void *p = sqlite3_value_blob(v);
     size_t n = (size_t)sqlite3_value_bytes(v);
     return rs_hash_bytes(p ? p : "", n) ^ rs_mix64(n + 1);
@@ -19,6 +26,10 @@ static uint64_t part(sqlite3_value *v)
 
 static void row_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
 {
+    if (argc < 2) {
+        sqlite3_result_error(cx, "rs_row_sum takes at least two values", -1);
+        return;
+    }
     uint64_t h = rs_mix64((uint64_t)sqlite3_value_int64(v[0]) ^ 0x9e3779b97f4a7c15u);
     h = rs_mix64(h ^ (uint64_t)sqlite3_value_int64(v[1]));
     for (int i = 2; i < argc; i++)
@@ -28,9 +39,14 @@ static void row_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
 
 int rs__row_sum_register(rs_db *db)
 {
-    if (sqlite3_create_function_v2(db->sql, "rs_row_sum", 5,
+    if (sqlite3_create_function_v2(db->sql, "rs_row_sum", -1,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                                    row_sum, NULL, NULL, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "registering rs_row_sum");
     return RS_OK;
+}
+
+int rs__row_corrupt(rs_db *db, const char *what, long long id)
+{
+    return rs__fail(db, RS_ECORRUPT, "%s %lld: its row does not match its checksum", what, id);
 }

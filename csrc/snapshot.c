@@ -85,8 +85,11 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
         }
         rs_buf_free(&b);
     } else if (step == SQLITE_DONE) {
-        result = rs__fail(db, RS_ENOTFOUND, "no %s %lld",
-                          tag == 's' ? "snapshot" : "block", (long long)id);
+        /* only a snapshot names a block, and a purge deletes both: a
+         * missing block is a broken file, not an unknown name */
+        result = tag == 's' ? rs__fail(db, RS_ENOTFOUND, "no snapshot %lld", (long long)id)
+                            : rs__fail(db, RS_ECORRUPT, "a snapshot names block %lld, "
+                                       "which has no row", (long long)id);
     } else {
         result = rs__sqlfail(db, "reading a block");
     }

@@ -44,11 +44,11 @@ static int two_for_one_key(rs_db *db, rs_nid a, rs_nid b)
     const char *s;
     size_t len;
     char abuf[300];
-    int rc = rs_id_string(db, RS_ID_EVENT, a, &s, &len);
+    int rc = rs_id_render(db, RS_ID_EVENT, a, &s, &len);
     if (rc)
         return rc;
     snprintf(abuf, sizeof abuf, "%.*s", (int)len, s);
-    if ((rc = rs_id_string(db, RS_ID_EVENT, b, &s, &len)))
+    if ((rc = rs_id_render(db, RS_ID_EVENT, b, &s, &len)))
         return rc;
     return rs__fail(db, RS_EBAD_STATE,
                     "the state list has two events for one key: %s and %.*s", abuf,
@@ -112,7 +112,7 @@ static int rejected_given(rs_db *db, rs_nid ev)
 {
     const char *id;
     size_t len;
-    int rc = rs_id_string(db, RS_ID_EVENT, ev, &id, &len);
+    int rc = rs_id_render(db, RS_ID_EVENT, ev, &id, &len);
     return rc ? rc : rs__fail(db, RS_EBAD_STATE, "the state list has a rejected event: %.*s",
                               (int)len, id);
 }

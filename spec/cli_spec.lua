@@ -369,10 +369,10 @@ describe("roomstate (the command-line tool)", function()
         "WHERE nid = (SELECT after_snap FROM events WHERE event_id = '$topic:example.org')",
         "does not match its checksum" },
       { "rooms.state_hash changed", "UPDATE rooms SET state_hash = state_hash + 1 WHERE created = 1",
-        "state hash does not match" },
+        "room 1: its row does not match its checksum" },
       { "the current state pointed elsewhere", "UPDATE rooms SET current_snap = (SELECT after_snap " ..
         "FROM events WHERE event_id = '$topic:example.org') WHERE created = 1",
-        "current state differs" },
+        "room 1: its row does not match its checksum" },
       { "an output row deleted in the middle", "DELETE FROM outputs WHERE position = 8",
         "output positions are not contiguous" },
       { "a member row deleted", "DELETE FROM members WHERE user_nid = " ..

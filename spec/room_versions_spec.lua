@@ -100,7 +100,7 @@ describe("room versions", function()
     local create_json = store:event(room.room.create_id)
     store:close()
     -- as a file from before versions were checked would hold it
-    S.sql_value(path, "UPDATE rooms SET version='banana' WHERE room_id='!old:x'")
+    S.sql_as_schema6(path, "UPDATE rooms SET version='banana' WHERE room_id='!old:x'")
     store = assert(roomstate.open(path))
     h = harness.new(store)
     assert.equal("banana", store:room_version("!old:x"))

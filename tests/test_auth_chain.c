@@ -6,7 +6,7 @@
  * everything it reaches is a stored state event; the auth difference of
  * random state sets is the walk's union minus intersection. rs_check
  * passes, and fails when a link or a position is damaged. A file taken
- * back to schema 6 (the index's tables dropped) migrates to the same
+ * back to schema 7 (the index's tables dropped) migrates to the same
  * rows. A purge removes the room's rows. */
 #include <unistd.h>
 
@@ -346,7 +346,8 @@ static rs_db *open_file(const char *path)
     return rs_open(path, &o, &db, err, sizeof err) == RS_OK ? db : NULL;
 }
 
-/* The file taken back to schema 6 migrates to the rows ingest wrote. */
+/* The file taken back to schema 7 (before the index) migrates to the rows
+ * ingest wrote. */
 static void check_migration(t_run *t, const dag *d, t_rng *r)
 {
     char path[] = "/tmp/rs_chain_XXXXXX";
@@ -363,13 +364,13 @@ static void check_migration(t_run *t, const dag *d, t_rng *r)
     ingest_shuffled(t, db, &copy, r);
     char *want = rows(db);
     CHECK(t, sql_exec(db, "DROP TABLE event_chains; DROP TABLE chain_links; "
-                          "DROP TABLE chain_waits; PRAGMA user_version=6") == SQLITE_OK,
+                          "DROP TABLE chain_waits; PRAGMA user_version=7") == SQLITE_OK,
           "downgrade");
     rs_close(db);
     db = open_file(path);
     CHECK(t, db != NULL, "reopen %s", path);
     if (db) {
-        CHECK(t, sql_int(db, "PRAGMA user_version") == 7, "migrated to 7");
+        CHECK(t, sql_int(db, "PRAGMA user_version") == 8, "migrated to 8");
         char *got = rows(db);
         CHECK(t, want && got && !strcmp(want, got), "migration built other rows");
         CHECK(t, rs_check(db) == RS_OK, "check after migration: %s", rs_errmsg(db));

@@ -119,7 +119,18 @@ local function ask(store, name, fn)
     if r == nil then return "ERR " .. tostring(code or err) end
     return ser(r)
   end)
-  if not ok then return "ERR " .. (tostring(v):match("CORRUPT") and "CORRUPT" or "raised") end
+  -- an error val() raised for a returned one keeps its code
+  if not ok then
+    local code = tostring(v):match("^([%u_]+): ")
+    return "ERR " .. (tostring(v):match("CORRUPT") and "CORRUPT" or code or "raised")
+  end
+  return v
+end
+
+-- A value of a call that may fail: its error is raised for ask() to
+-- record, not lost in a table constructor as a nil.
+local function val(v, err)
+  if v == nil and err then error(err, 0) end
   return v
 end
 
@@ -136,8 +147,8 @@ local function queries(store, sample)
     add("get " .. r, function()
       local st, e, c = store:current_state(r)
       if not st then return nil, e, c end
-      return { st:get("m.room.member", "@u150:x"), st:get("m.room.topic", ""),
-               st:get("m.room.create", "") }
+      return { val(st:get("m.room.member", "@u150:x")), val(st:get("m.room.topic", "")),
+               val(st:get("m.room.create", "")) }
     end)
   end
   for i, id in ipairs(sample) do
@@ -147,7 +158,8 @@ local function queries(store, sample)
       local st, e, c = store:state_after(id)
       if not st then return nil, e, c end
       if i % 8 == 0 then return st end
-      return { st:count(), st:get("m.room.member", "@u299:x"), st:get("m.room.power_levels", "") }
+      return { val(st:count()), val(st:get("m.room.member", "@u299:x")),
+               val(st:get("m.room.power_levels", "")) }
     end)
   end
   add("outputs", function() return store:outputs_json(1, 1e6) end)
@@ -209,12 +221,15 @@ local function corrupt(path, t)
     for i, k in ipairs(pk) do where[i] = k .. " = ?" .. i; binds[i] = tonumber(key[i]) end
     where = table.concat(where, " AND ")
     local col = cols[rng(#cols)]
-    local old = rows(db, ("SELECT typeof(%s), length(CAST(%s AS BLOB)), quote(%s) FROM %s WHERE %s")
-                     :format(col, col, col, t, where), binds)[1]
+    -- typeof and hex, not quote(), which stops at a NUL: a byte appended
+    -- after a NUL read as unchanged, and the next try wrote a second value
+    local old = rows(db, ("SELECT typeof(%s), length(CAST(%s AS BLOB)), typeof(%s) || hex(%s) FROM %s WHERE %s")
+                     :format(col, col, col, col, t, where), binds)[1]
     local expr = mutation(old[1], tonumber(old[2]) or 0):gsub("%%s", col)
     local ok = rows(db, ("UPDATE %s SET %s = %s WHERE %s"):format(t, col, expr, where), binds)
     if ok and sql.sqlite3_changes(db) == 1 then
-      local new = rows(db, ("SELECT quote(%s) FROM %s WHERE %s"):format(col, t, where), binds)[1]
+      local new = rows(db, ("SELECT typeof(%s) || hex(%s) FROM %s WHERE %s")
+                       :format(col, col, t, where), binds)[1]
       -- a row whose key changed is gone from under `where`: changed too
       if not new or new[1] ~= old[3] then
         done = ("%s.%s %s"):format(t, col, expr:sub(1, 60))
