@@ -92,6 +92,15 @@ static int r_payload(void *h, int64_t *bytes)
                       bytes);
 }
 
+void bsys_roomstate_counters(void *h, int64_t *entries_written, int64_t *resolutions,
+                             int64_t *hits)
+{
+    const rs_db *db = ((rsh *)h)->db;
+    *entries_written = rs_debug_entries_written(db);
+    *resolutions = rs_debug_resolutions(db);
+    *hits = rs_debug_resolution_hits(db);
+}
+
 static int snap_of(rs_db *db, const char *event_id, int after, rs_nid *snap)
 {
     rs_nid b, a;
