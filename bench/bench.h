@@ -178,6 +178,13 @@ const bsys_ops *bsys_find(const char *name);
  * written into blocks and tails, resolutions run, merges its cache answered. */
 void bsys_roomstate_counters(void *h, int64_t *entries_written, int64_t *resolutions,
                              int64_t *hits);
+/* For the agreement test, on the same handles: rs_check (0 when every
+ * invariant holds, else -1 and *msg says why), and whether an event is
+ * stored as accepted by the auth rules (0, or -1 when it is not stored). */
+int bsys_roomstate_check(void *h, const char **msg);
+/* The number of keys on which the states after events a and b differ. */
+int bsys_roomstate_keys_differ(void *h, const char *a, const char *b, size_t *n);
+int bsys_roomstate_accepted(void *h, const char *event_id, int *accepted);
 
 /* ---- shared SQLite helpers for the baselines (sqlutil.c) ---- */
 typedef struct sqlite3 sqlite3;

@@ -906,14 +906,9 @@ static int32_t pool_user(gen *g, groom *r)
     return -1;
 }
 
-static int next_big_room(gen *g)
+/* Draws the kind of the next event from the exact mix's remaining counts. */
+static int draw_kind(gen *g)
 {
-    groom *r = &g->rooms[0];
-    int err = 0;
-    if (g->counter < 5) {
-        setup_step(g, r, g->counter, fresh_user(g, r), &err);
-        return err;
-    }
     int64_t total = 0;
     for (int k = 0; k < 5; k++)
         total += g->rem[k];
@@ -922,6 +917,18 @@ static int next_big_room(gen *g)
     while (x >= g->rem[what])
         x -= g->rem[what++];
     g->rem[what]--;
+    return what;
+}
+
+static int next_big_room(gen *g)
+{
+    groom *r = &g->rooms[0];
+    int err = 0;
+    if (g->counter < 5) {
+        setup_step(g, r, g->counter, fresh_user(g, r), &err);
+        return err;
+    }
+    int what = draw_kind(g);
     /* a leave or profile change with nobody eligible turns into a join
      * (only possible in the first few events) */
     if ((what == 2 && r->njoined < 2) || (what == 3 && !r->njoined)) {
@@ -1069,14 +1076,7 @@ static int next_forks(gen *g)
         }
         return err;
     }
-    int64_t total = 0;
-    for (int k = 0; k < 5; k++)
-        total += g->rem[k];
-    int64_t x = rnd_below(g, total);
-    int what = 0;
-    while (x >= g->rem[what])
-        x -= g->rem[what++];
-    g->rem[what]--;
+    int what = draw_kind(g);
     long slot = 0;
     ckind ck = C_MESSAGE;
     int other = 0;

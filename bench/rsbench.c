@@ -63,6 +63,9 @@ typedef struct opts {
 typedef struct mstats {
     int64_t n[2], entries[2];   /* [0] other events, [1] merges */
     double t[2];
+    /* merges of two branches whose states differ in 0, 1, 2-4, 5+ keys */
+    int64_t kn[4];
+    double kt[4];
     int64_t entries_total, resolutions, hits;
 } mstats;
 
@@ -96,6 +99,21 @@ static void merge_account(mstats *m, const bsys_ops *ops, void *h, const bev *e,
     m->n[k]++;
     m->t[k] += dt;
     m->entries[k] += m->entries_total - entries_before;
+    size_t nk;
+    char a[48], b[48];
+    if (e->ev.nprev != 2 || ops == &bsys_ceiling || e->ev.prev[0].len >= sizeof a ||
+        e->ev.prev[1].len >= sizeof b)
+        return;
+    memcpy(a, e->ev.prev[0].s, e->ev.prev[0].len);
+    a[e->ev.prev[0].len] = 0;
+    memcpy(b, e->ev.prev[1].s, e->ev.prev[1].len);
+    b[e->ev.prev[1].len] = 0;
+    /* untimed: how far apart the two branches were */
+    if (bsys_roomstate_keys_differ(h, a, b, &nk) == 0) {
+        int at = nk == 0 ? 0 : nk == 1 ? 1 : nk < 5 ? 2 : 3;
+        m->kn[at]++;
+        m->kt[at] += dt;
+    }
 }
 
 static int merges_json(bbuf *b, const mstats *m, int64_t disk)
@@ -106,7 +124,14 @@ static int merges_json(bbuf *b, const mstats *m, int64_t disk)
     double e1 = m->n[1] ? (double)m->entries[1] / (double)m->n[1] : 0;
     /* state pages per entry written, to put bytes on the entries a merge wrote */
     double per_entry = m->entries_total ? (double)disk / (double)m->entries_total : 0;
-    return bbuf_fmt(b, "\"merges\":%lld,\"non_merges\":%lld,\"merge_cost_us\":%.3f,"
+    static const char *const kname[4] = {"0", "1", "2_4", "5_up"};
+    int bad = bbuf_str(b, "\"two_branch_merges\":{");
+    for (int i = 0; i < 4; i++)
+        bad |= bbuf_fmt(b, "%s\"keys_%s\":{\"n\":%lld,\"cost_us\":%.3f}", i ? "," : "",
+                        kname[i], (long long)m->kn[i],
+                        m->kn[i] ? m->kt[i] / (double)m->kn[i] * 1e6 : 0.0);
+    bad |= bbuf_str(b, "},");
+    return bad | bbuf_fmt(b, "\"merges\":%lld,\"non_merges\":%lld,\"merge_cost_us\":%.3f,"
                        "\"non_merge_cost_us\":%.3f,\"merge_over_non_merge\":%.3f,"
                        "\"resolutions\":%lld,\"resolution_cache_hits\":%lld,"
                        "\"entries_written\":%lld,\"entries_per_merge\":%.2f,"
