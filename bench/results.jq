@@ -75,7 +75,8 @@ def win(r; k): (r.growth_windows[k].state_cost_us) // null;
         + per_round(. as $r | ($runs | run("forks"; "roomstate-auth"; $r) | .merge_over_non_merge) // null)),
       current_load_median_ms: ({target: "< 20",
         entries: (($runs | map(select(.workload == "big-room" and .system == "roomstate")) | .[0].latency.current_load.mean_size) // null)}
-        + per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.current_load.median_us / 1000) // null)),
+        + per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.current_load.median_us // null)
+                              | if . == null then null else . / 1000 end)),
       lookup_median_us: ({target: "< 20; within 1.2x of lookup_probe's floor (issue 15 §3)",
         basis: "measured: fresh handle (SQLite and roomstate caches cold, OS cache warm); served_measured: new points after ~19k lookups at others; warm_measured: the fresh handle's points again",
         p99_us: per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.lookup.p99_us) // null),
