@@ -65,7 +65,7 @@ typedef struct bev {
     int64_t index;        /* 0-based position in the stream */
 } bev;
 
-typedef enum bworkload { W_BIG_ROOM = 0, W_MANY_ROOMS, W_REWRITES, W_COUNT } bworkload;
+typedef enum bworkload { W_BIG_ROOM = 0, W_MANY_ROOMS, W_REWRITES, W_FORKS, W_COUNT } bworkload;
 const char *workload_name(bworkload w);
 int workload_parse(const char *s, bworkload *w); /* 0 ok */
 
@@ -96,7 +96,7 @@ void gen_set_sample_salt(gen *g, uint64_t salt);
  * joins also cite the join rules, and the join rules are public. The
  * workload is otherwise the same stream of events (same IDs, types,
  * senders and order); off (the default) leaves the output byte for byte
- * as it always was. */
+ * as it always was. The forks workload is always authorizable. */
 void gen_set_authorizable(gen *g, int on);
 /* Events produced so far. */
 int64_t gen_produced(const gen *g);
@@ -174,6 +174,17 @@ extern const bsys_ops bsys_roomstate, bsys_dendrite, bsys_synapse, bsys_ceiling,
 /* roomstate opened with rs_options.authorize ("roomstate-auth") */
 extern const bsys_ops bsys_roomstate_auth;
 const bsys_ops *bsys_find(const char *name);
+/* The core's counters of a roomstate or roomstate-auth handle: entries
+ * written into blocks and tails, resolutions run, merges its cache answered. */
+void bsys_roomstate_counters(void *h, int64_t *entries_written, int64_t *resolutions,
+                             int64_t *hits);
+/* For the agreement test, on the same handles: rs_check (0 when every
+ * invariant holds, else -1 and *msg says why), and whether an event is
+ * stored as accepted by the auth rules (0, or -1 when it is not stored). */
+int bsys_roomstate_check(void *h, const char **msg);
+/* The number of keys on which the states after events a and b differ. */
+int bsys_roomstate_keys_differ(void *h, const char *a, const char *b, size_t *n);
+int bsys_roomstate_accepted(void *h, const char *event_id, int *accepted);
 
 /* ---- shared SQLite helpers for the baselines (sqlutil.c) ---- */
 typedef struct sqlite3 sqlite3;

@@ -19,6 +19,21 @@
  *               cycles each: 200 local events, our user leaves, 2% of the
  *               state changes remotely (outliers), we rejoin with the full
  *               state list again.
+ *   forks       one room (version 10) growing to 10,000 joined members over
+ *               20 servers (user u on server u % 20), 100,000 events. Each
+ *               server sends on its own head: 86.5% messages, 10% joins of
+ *               its new users, displayname changes of its own users and
+ *               topic changes by the creator's server; 1 in 8 of a
+ *               server's events also cites the heads of 1-2 other servers
+ *               it has not merged yet (a merge), so branches diverge and
+ *               meet. Always authorizable (a merge's resolution applies
+ *               the auth rules even in a store that skips them at ingest).
+ *               Only the sender's own server changes its member event, so
+ *               every event cites the member event its server knows, and
+ *               every resolution picks the latest event of each key (one
+ *               power levels event, timestamps rising): the model's state
+ *               is the room's current state. No query points are sampled:
+ *               their sampling assumes one chain of events.
  *
  * gen_set_authorizable makes every event pass the auth rules (room version
  * 10) for a store opened with authorize: the room ID on the creator's
@@ -58,6 +73,14 @@ static const char *const servers[] = {
     "envs.net", "nitro.chat", "fosdem.org", "gnome.org", "hs1.example.net",
     "hs2.example.net", "chat.example.com"};
 #define NSERVERS (sizeof servers / sizeof *servers)
+
+#define NFORK 20 /* forks: servers sending at once */
+static const char *const fork_servers[NFORK] = {
+    "s0.forks.example",  "s1.forks.example",  "s2.forks.example",  "s3.forks.example",
+    "s4.forks.example",  "s5.forks.example",  "s6.forks.example",  "s7.forks.example",
+    "s8.forks.example",  "s9.forks.example",  "s10.forks.example", "s11.forks.example",
+    "s12.forks.example", "s13.forks.example", "s14.forks.example", "s15.forks.example",
+    "s16.forks.example", "s17.forks.example", "s18.forks.example", "s19.forks.example"};
 
 typedef struct groom {
     char id[48];
@@ -112,11 +135,21 @@ struct gen {
     size_t nstate, state_cap;
     bbuf statebuf;
     pool samples[2];         /* 0: any new event, 1: new state events */
+    /* forks: each server's head (last event) and its depth, the head of
+     * every other server it last merged, its next user number; the prev
+     * events of the event being built (0: the room's last event) */
+    int64_t fk_head[NFORK], fk_hdepth[NFORK], fk_seen[NFORK][NFORK];
+    int32_t fk_next[NFORK];
+    int64_t fk_prev[3], fk_depth;
+    size_t fk_nprev;
+    char fk_prev_id[3][48];
+    rs_str fk_prevs[3];
 };
 
 const char *workload_name(bworkload w)
 {
-    static const char *const names[W_COUNT] = {"big-room", "many-rooms", "rewrites"};
+    static const char *const names[W_COUNT] = {"big-room", "many-rooms", "rewrites",
+                                               "forks"};
     return (unsigned)w < W_COUNT ? names[w] : "?";
 }
 
@@ -166,6 +199,8 @@ static void event_id(const gen *g, int64_t n, char *out)
 
 static const char *user_server(const gen *g, int32_t u)
 {
+    if (g->w == W_FORKS)
+        return fork_servers[u % NFORK];
     return u == 0 ? "our.example.org"
                   : servers[bench_mix(g->seed ^ ((uint64_t)u * 7919)) % NSERVERS];
 }
@@ -326,13 +361,20 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
     e->ev.room_id = (rs_str){r->id, r->idlen};
     e->kind = kind;
     e->index = g->counter;
-    if (prev >= 0) {
+    if (g->fk_nprev) {
+        for (size_t i = 0; i < g->fk_nprev; i++) {
+            event_id(g, g->fk_prev[i], g->fk_prev_id[i]);
+            g->fk_prevs[i] = (rs_str){g->fk_prev_id[i], 44};
+        }
+        e->ev.prev = g->fk_prevs;
+        e->ev.nprev = g->fk_nprev;
+    } else if (prev >= 0) {
         event_id(g, prev, g->prev_id);
         g->prev = (rs_str){g->prev_id, 44};
         e->ev.prev = &g->prev;
         e->ev.nprev = 1;
     }
-    e->ev.depth = ++r->depth;
+    e->ev.depth = g->fk_nprev ? g->fk_depth : ++r->depth;
     switch (ck) {
     case C_MESSAGE:
         type = "m.room.message";
@@ -451,7 +493,10 @@ static int build(gen *g, groom *r, int64_t n, ckind ck, int32_t sender,
                        "\"prev_events\":[",
                     hash, user_server(g, sender),
                     1700000000000LL + (long long)n * 997);
-    if (prev >= 0)
+    if (g->fk_nprev)
+        for (size_t i = 0; i < g->fk_nprev; i++)
+            bad |= add_id(g, b, g->fk_prev[i], i > 0);
+    else if (prev >= 0)
         bad |= add_id(g, b, prev, 0);
     bad |= bbuf_fmt(b, "],\"room_id\":\"%s\",\"sender\":\"%s\","
                        "\"signatures\":{\"%s\":{\"ed25519:a_%c%c%c%c\":\"%s\"}},",
@@ -534,7 +579,7 @@ static int emit(gen *g, groom *r, ckind ck, long slot, int other, rs_kind kind)
     int64_t prev = kind == RS_KIND_OUTLIER ? g->outlier_prev : r->last;
     if (build(g, r, n, ck, sender, slot, other, prev, kind))
         return -1;
-    if (kind == RS_KIND_NEW) {
+    if (kind == RS_KIND_NEW && g->w != W_FORKS) {
         /* explicit-state joins follow an outlier, not the sampled event */
         if (prev >= 0)
             fill_next(g, r, prev);
@@ -640,6 +685,21 @@ gen *gen_new(bworkload w, double scale, uint64_t seed, size_t max_samples)
         if (g->pool_users < 200)
             g->pool_users = 200;
         break;
+    case W_FORKS:
+        p->rooms = 1;
+        p->target_members = (int64_t)(10000 * scale);
+        if (p->target_members < 300)
+            p->target_members = 300;
+        p->events = p->target_members * 10;
+        g->authorizable = 1;
+        /* after the 5 setup events: joins, profile changes, topics */
+        g->rem[1] = p->target_members - 1;
+        g->rem[3] = p->events * 30 / 1000;
+        g->rem[4] = p->events * 5 / 1000;
+        g->rem[0] = p->events - 5 - g->rem[1] - g->rem[3] - g->rem[4];
+        for (int s = 0; s < NFORK; s++)
+            g->fk_next[s] = s == 0 ? 2 : 1; /* user 20 (s0) is the creator */
+        break;
     default:
         p->rooms = scale >= 0.1 ? 10 : 4;
         p->rewrite_members = (int64_t)(10000 * scale);
@@ -722,7 +782,7 @@ void gen_set_sample_salt(gen *g, uint64_t salt)
 
 void gen_set_authorizable(gen *g, int on)
 {
-    g->authorizable = on != 0;
+    g->authorizable = on != 0 || g->w == W_FORKS;
 }
 
 const qpoint *gen_samples(const gen *g, size_t *n)
@@ -846,14 +906,9 @@ static int32_t pool_user(gen *g, groom *r)
     return -1;
 }
 
-static int next_big_room(gen *g)
+/* Draws the kind of the next event from the exact mix's remaining counts. */
+static int draw_kind(gen *g)
 {
-    groom *r = &g->rooms[0];
-    int err = 0;
-    if (g->counter < 5) {
-        setup_step(g, r, g->counter, fresh_user(g, r), &err);
-        return err;
-    }
     int64_t total = 0;
     for (int k = 0; k < 5; k++)
         total += g->rem[k];
@@ -862,6 +917,18 @@ static int next_big_room(gen *g)
     while (x >= g->rem[what])
         x -= g->rem[what++];
     g->rem[what]--;
+    return what;
+}
+
+static int next_big_room(gen *g)
+{
+    groom *r = &g->rooms[0];
+    int err = 0;
+    if (g->counter < 5) {
+        setup_step(g, r, g->counter, fresh_user(g, r), &err);
+        return err;
+    }
+    int what = draw_kind(g);
     /* a leave or profile change with nobody eligible turns into a join
      * (only possible in the first few events) */
     if ((what == 2 && r->njoined < 2) || (what == 3 && !r->njoined)) {
@@ -968,6 +1035,73 @@ static int next_rewrites(gen *g)
     return err;
 }
 
+/* forks: the prev events of server s's next event, into g->fk_prev: its
+ * head and, 1 time in 8, the heads of 1-2 other servers that moved since
+ * s last merged them. */
+static void fork_prevs(gen *g, int s)
+{
+    int64_t depth = g->fk_hdepth[s];
+    g->fk_prev[0] = g->fk_head[s];
+    g->fk_nprev = 1;
+    if (rnd_below(g, 8) == 0) {
+        int cand[NFORK], nc = 0;
+        for (int t = 0; t < NFORK; t++)
+            if (t != s && g->fk_head[t] != g->fk_head[s] && g->fk_head[t] != g->fk_seen[s][t])
+                cand[nc++] = t;
+        for (int want = 1 + (int)rnd_below(g, 2); want > 0 && nc > 0; want--) {
+            int i = (int)rnd_below(g, nc), t = cand[i];
+            cand[i] = cand[--nc];
+            g->fk_seen[s][t] = g->fk_head[t];
+            if (g->fk_nprev == 2 && g->fk_prev[1] == g->fk_head[t])
+                continue; /* two servers still at the same event */
+            g->fk_prev[g->fk_nprev++] = g->fk_head[t];
+            if (g->fk_hdepth[t] > depth)
+                depth = g->fk_hdepth[t];
+        }
+    }
+    g->fk_depth = depth + 1;
+}
+
+static int next_forks(gen *g)
+{
+    groom *r = &g->rooms[0];
+    int err = 0;
+    if (g->counter < 5) {
+        setup_step(g, r, g->counter, NFORK, &err); /* the creator: user 20, s0 */
+        for (int s = 0; g->counter == 5 && s < NFORK; s++) {
+            g->fk_head[s] = r->last;
+            g->fk_hdepth[s] = r->depth;
+            for (int t = 0; t < NFORK; t++)
+                g->fk_seen[s][t] = r->last;
+        }
+        return err;
+    }
+    int what = draw_kind(g);
+    long slot = 0;
+    ckind ck = C_MESSAGE;
+    int other = 0;
+    if (what == 1) { /* a new user of a random server joins */
+        int s = (int)rnd_below(g, NFORK);
+        if ((slot = new_slot(r, s + NFORK * g->fk_next[s]++)) < 0)
+            return -1;
+        ck = C_JOIN;
+    } else if (what == 4) { /* the creator changes the topic */
+        ck = C_OTHER;
+        other = 5;
+    } else { /* a message or a displayname change of a joined member */
+        slot = r->joined[rnd_below(g, (int64_t)r->njoined)];
+        ck = what == 3 ? C_JOIN : C_MESSAGE;
+    }
+    int s = r->user[slot] % NFORK;
+    int64_t n = g->counter;
+    fork_prevs(g, s);
+    err = emit(g, r, ck, slot, other, RS_KIND_NEW);
+    g->fk_nprev = 0;
+    g->fk_head[s] = n;
+    g->fk_hdepth[s] = g->fk_depth;
+    return err;
+}
+
 const bev *gen_next(gen *g, int *err)
 {
     *err = 0;
@@ -981,6 +1115,11 @@ const bev *gen_next(gen *g, int *err)
         if (g->nactive == 0 && g->next_room >= g->nrooms)
             return NULL;
         *err = next_many_rooms(g);
+        break;
+    case W_FORKS:
+        if (g->counter >= g->p.events)
+            return NULL;
+        *err = next_forks(g);
         break;
     default:
         if (g->rw_cycle > g->p.rewrites)

@@ -66,9 +66,17 @@ def win(r; k): (r.growth_windows[k].state_cost_us) // null;
         cost_90_100_us: per_round(. as $r | win($runs | big("roomstate"; $r); "w90_100"))}
         + per_round(. as $r | ratio(win($runs | big("roomstate"; $r); "w90_100");
                                      win($runs | big("roomstate"; $r); "w10_20")))),
+      forks_ingest_vs_ceiling: ({target: "reported (issue 13 §4)",
+        basis: "forks events/s, roomstate-auth over ceiling-authev of the same round"}
+        + per_round(. as $r | ratio($runs | run("forks"; "roomstate-auth"; $r) | .events_per_second;
+                                     $runs | run("forks"; "ceiling-authev"; $r) | .events_per_second))),
+      forks_merge_over_non_merge: ({target: "< 10 (issue 13 §4, for branches differing in one key)",
+        basis: "forks, roomstate-auth: mean ingest time of a merge event over that of any other event after the setup"}
+        + per_round(. as $r | ($runs | run("forks"; "roomstate-auth"; $r) | .merge_over_non_merge) // null)),
       current_load_median_ms: ({target: "< 20",
         entries: (($runs | map(select(.workload == "big-room" and .system == "roomstate")) | .[0].latency.current_load.mean_size) // null)}
-        + per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.current_load.median_us / 1000) // null)),
+        + per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.current_load.median_us // null)
+                              | if . == null then null else . / 1000 end)),
       lookup_median_us: ({target: "< 20; within 1.2x of lookup_probe's floor (issue 15 §3)",
         basis: "measured: fresh handle (SQLite and roomstate caches cold, OS cache warm); served_measured: new points after ~19k lookups at others; warm_measured: the fresh handle's points again",
         p99_us: per_round(. as $r | ($runs | big("roomstate"; $r) | .latency.lookup.p99_us) // null),

@@ -2,7 +2,7 @@
  * writes every figure as one JSON object.
  *
  *   rsbench --system roomstate|dendrite|synapse|continuwuity|ceiling
- *           --workload big-room|many-rooms|rewrites --db PATH --out FILE
+ *           --workload big-room|many-rooms|rewrites|forks --db PATH --out FILE
  *           [--scale 1.0] [--seed 1] [--samples 1000] [--series FILE]
  *           [--budget-seconds S] [--budget-bytes B] [--query-seconds S]
  *           [--authorize] [--auth-events]
@@ -18,7 +18,16 @@
  * (gen_set_authorizable); the run is reported as "<system>-authev".
  * --authorize (roomstate only; the same as --system roomstate-auth): the
  * store applies the auth rules (rs_open's default), is fed such events, and the run
- * fails unless every event was accepted (events.status = 0 for all). */
+ * fails unless every event was accepted (events.status = 0 for all).
+ *
+ * forks runs on roomstate and the ceiling only (the baselines keep the
+ * state of one chain of events, they resolve no merge), and its events
+ * always pass the auth rules (a resolution applies them), so it needs
+ * --auth-events or --authorize: the runs are named roomstate-authev,
+ * roomstate-auth and ceiling-authev. Its figures add the merges (events
+ * with several prev events), their mean ingest cost beside the other
+ * events', the resolutions the store ran and the state entries it wrote
+ * per merge and per other event. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +58,89 @@ typedef struct opts {
     int auth_events;         /* gen_set_authorizable */
     char label[64];          /* the run's name in the figures */
 } opts;
+
+/* forks: merges (events with several prev events) against the others */
+typedef struct mstats {
+    int64_t n[2], entries[2];   /* [0] other events, [1] merges */
+    double t[2];
+    /* merges of two branches whose states differ in 0, 1, 2-4, 5+ keys */
+    int64_t kn[4];
+    double kt[4];
+    int64_t entries_total, resolutions, hits;
+} mstats;
+
+/* rsbench's own rules for forks: 0, or 2 after a message. */
+static int forks_allowed(const bsys_ops *ops, int auth_events)
+{
+    if (ops != &bsys_roomstate && ops != &bsys_roomstate_auth && ops != &bsys_ceiling) {
+        fprintf(stderr, "rsbench: the forks workload runs on roomstate, roomstate-auth and "
+                        "ceiling only (%s keeps the state of a single chain of events and "
+                        "resolves no merge)\n", ops->name);
+        return 2;
+    }
+    if (!auth_events) {
+        fprintf(stderr, "rsbench: the forks workload's events always pass the auth rules "
+                        "(its merges are resolved by them): give --auth-events or --authorize, "
+                        "so the run is named %s-authev or roomstate-auth\n", ops->name);
+        return 2;
+    }
+    return 0;
+}
+
+/* The ingest of one event e by ops on h, timed as dt, into the merge figures. */
+static void merge_account(mstats *m, const bsys_ops *ops, void *h, const bev *e, double dt,
+                          int64_t entries_before)
+{
+    int k = e->ev.nprev > 1;
+    if (ops == &bsys_roomstate || ops == &bsys_roomstate_auth)
+        bsys_roomstate_counters(h, &m->entries_total, &m->resolutions, &m->hits);
+    if (e->index < 5)
+        return; /* the setup chain */
+    m->n[k]++;
+    m->t[k] += dt;
+    m->entries[k] += m->entries_total - entries_before;
+    size_t nk;
+    char a[48], b[48];
+    if (e->ev.nprev != 2 || ops == &bsys_ceiling || e->ev.prev[0].len >= sizeof a ||
+        e->ev.prev[1].len >= sizeof b)
+        return;
+    memcpy(a, e->ev.prev[0].s, e->ev.prev[0].len);
+    a[e->ev.prev[0].len] = 0;
+    memcpy(b, e->ev.prev[1].s, e->ev.prev[1].len);
+    b[e->ev.prev[1].len] = 0;
+    /* untimed: how far apart the two branches were */
+    if (bsys_roomstate_keys_differ(h, a, b, &nk) == 0) {
+        int at = nk == 0 ? 0 : nk == 1 ? 1 : nk < 5 ? 2 : 3;
+        m->kn[at]++;
+        m->kt[at] += dt;
+    }
+}
+
+static int merges_json(bbuf *b, const mstats *m, int64_t disk)
+{
+    double c0 = m->n[0] ? m->t[0] / (double)m->n[0] * 1e6 : 0;
+    double c1 = m->n[1] ? m->t[1] / (double)m->n[1] * 1e6 : 0;
+    double e0 = m->n[0] ? (double)m->entries[0] / (double)m->n[0] : 0;
+    double e1 = m->n[1] ? (double)m->entries[1] / (double)m->n[1] : 0;
+    /* state pages per entry written, to put bytes on the entries a merge wrote */
+    double per_entry = m->entries_total ? (double)disk / (double)m->entries_total : 0;
+    static const char *const kname[4] = {"0", "1", "2_4", "5_up"};
+    int bad = bbuf_str(b, "\"two_branch_merges\":{");
+    for (int i = 0; i < 4; i++)
+        bad |= bbuf_fmt(b, "%s\"keys_%s\":{\"n\":%lld,\"cost_us\":%.3f}", i ? "," : "",
+                        kname[i], (long long)m->kn[i],
+                        m->kn[i] ? m->kt[i] / (double)m->kn[i] * 1e6 : 0.0);
+    bad |= bbuf_str(b, "},");
+    return bad | bbuf_fmt(b, "\"merges\":%lld,\"non_merges\":%lld,\"merge_cost_us\":%.3f,"
+                       "\"non_merge_cost_us\":%.3f,\"merge_over_non_merge\":%.3f,"
+                       "\"resolutions\":%lld,\"resolution_cache_hits\":%lld,"
+                       "\"entries_written\":%lld,\"entries_per_merge\":%.2f,"
+                       "\"entries_per_non_merge\":%.2f,\"state_bytes_per_merge_est\":%.1f,"
+                       "\"state_bytes_per_non_merge_est\":%.1f,",
+                    (long long)m->n[1], (long long)m->n[0], c1, c0, c0 > 0 ? c1 / c0 : 0.0,
+                    (long long)m->resolutions, (long long)m->hits,
+                    (long long)m->entries_total, e1, e0, e1 * per_entry, e0 * per_entry);
+}
 
 typedef struct qres {
     lat l;
@@ -349,6 +441,9 @@ int main(int argc, char **argv)
     }
     if (ops == &bsys_roomstate_auth)
         o.auth_events = 1;
+    int rc = w == W_FORKS ? forks_allowed(ops, o.auth_events) : 0;
+    if (rc)
+        return rc;
     snprintf(o.label, sizeof o.label, "%s%s", ops->name,
              o.auth_events && ops != &bsys_roomstate_auth ? "-authev" : "");
     o.system = o.label;
@@ -385,7 +480,9 @@ int main(int argc, char **argv)
 
     int64_t events = 0, state_n = 0, outliers = 0, rewrites = 0, batches = 0;
     double t_ingest = 0, t_state = 0, t_rewrite = 0, t_msg = 0;
-    int64_t msg_n = 0, in_batch = 0, members = 0;
+    int64_t msg_n = 0, in_batch = 0, members = 0, entries0 = 0;
+    mstats ms;
+    memset(&ms, 0, sizeof ms);
     int stopped = 0, fail = 0;
     char stop_reason[128] = "";
     double last_progress = bench_now(), wall0 = bench_now();
@@ -401,6 +498,8 @@ int main(int argc, char **argv)
                 break;
             }
         }
+        if (w == W_FORKS && (ops == &bsys_roomstate || ops == &bsys_roomstate_auth))
+            entries0 = ms.entries_total; /* as the last merge_account left it */
         double t1 = bench_now();
         if (ops->ingest(h, e)) {
             fprintf(stderr, "%s: ingest of event %lld (%.*s): %s\n", o.system,
@@ -412,6 +511,8 @@ int main(int argc, char **argv)
         double t2 = bench_now();
         t_ingest += t2 - t0;
         events++;
+        if (w == W_FORKS)
+            merge_account(&ms, ops, h, e, t2 - t1, entries0);
         members = e->members;
         if (e->kind == RS_KIND_OUTLIER) {
             outliers++;
@@ -578,6 +679,8 @@ int main(int argc, char **argv)
                     (double)sz.disk / (double)events, (long long)file_bytes,
                     (double)file_bytes / (double)events, rss_kb, wrote,
                     wrote >= 0 ? (double)wrote / (double)events : -1.0);
+    if (w == W_FORKS)
+        bad |= merges_json(&b, &ms, sz.disk);
     if (sz.zstd_4k >= 0)
         bad |= bbuf_fmt(&b, "\"state_zstd_4k_bytes\":%lld,\"state_zstd_64k_bytes\":%lld,"
                             "\"state_zstd_512_bytes\":%lld,",

@@ -92,6 +92,33 @@ static int r_payload(void *h, int64_t *bytes)
                       bytes);
 }
 
+void bsys_roomstate_counters(void *h, int64_t *entries_written, int64_t *resolutions,
+                             int64_t *hits)
+{
+    const rs_db *db = ((rsh *)h)->db;
+    *entries_written = rs_debug_entries_written(db);
+    *resolutions = rs_debug_resolutions(db);
+    *hits = rs_debug_resolution_hits(db);
+}
+
+int bsys_roomstate_check(void *h, const char **msg)
+{
+    rs_db *db = ((rsh *)h)->db;
+    int rc = rs_check(db);
+    *msg = rs_errmsg(db);
+    return rc == RS_OK ? 0 : -1;
+}
+
+int bsys_roomstate_accepted(void *h, const char *event_id, int *accepted)
+{
+    rs_status st;
+    const char *why;
+    if (rs_event_status(((rsh *)h)->db, event_id, strlen(event_id), &st, &why) != RS_OK)
+        return -1;
+    *accepted = st == RS_STATUS_ACCEPTED;
+    return 0;
+}
+
 static int snap_of(rs_db *db, const char *event_id, int after, rs_nid *snap)
 {
     rs_nid b, a;
@@ -150,14 +177,50 @@ static int r_lookup(void *h, const char *event_id, const char *type,
     return 0;
 }
 
-static int r_diff(void *h, const char *a, const char *b, size_t *n)
+/* (type, key) order, the order of a diff's lists */
+static int key_cmp(const rs_entry *a, const rs_entry *b)
+{
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    return a->key < b->key ? -1 : a->key > b->key;
+}
+
+/* The diff between the states before (after = 0) or after two events. */
+static int diff_of(void *h, const char *a, const char *b, int after, rs_entry **rem,
+                   size_t *nrem, rs_entry **add, size_t *nadd)
 {
     rs_db *db = ((rsh *)h)->db;
     rs_nid sa, sb;
+    if (snap_of(db, a, after, &sa) || snap_of(db, b, after, &sb) ||
+        rs_snapshot_diff(db, sa, sb, rem, nrem, add, nadd) != RS_OK)
+        return -1;
+    return 0;
+}
+
+int bsys_roomstate_keys_differ(void *h, const char *a, const char *b, size_t *n)
+{
+    rs_entry *rem, *add;
+    size_t nrem, nadd, i = 0, j = 0;
+    if (diff_of(h, a, b, 1, &rem, &nrem, &add, &nadd))
+        return -1;
+    /* a replaced key is in both lists: count the keys of their union */
+    *n = 0;
+    while (i < nrem || j < nadd) {
+        int c = i == nrem ? 1 : j == nadd ? -1 : key_cmp(&rem[i], &add[j]);
+        i += c <= 0;
+        j += c >= 0;
+        ++*n;
+    }
+    free(rem);
+    free(add);
+    return 0;
+}
+
+static int r_diff(void *h, const char *a, const char *b, size_t *n)
+{
     rs_entry *rem, *add;
     size_t nrem, nadd;
-    if (snap_of(db, a, 0, &sa) || snap_of(db, b, 0, &sb) ||
-        rs_snapshot_diff(db, sa, sb, &rem, &nrem, &add, &nadd) != RS_OK)
+    if (diff_of(h, a, b, 0, &rem, &nrem, &add, &nadd))
         return -1;
     free(rem);
     free(add);

@@ -24,7 +24,7 @@ def spread: map(select(. != null)) |
   | map(select(. as $s | ["roomstate", "dendrite", "synapse", "continuwuity", "ceiling"] | index($s)
                           or ($ran | index($s)))) as $sys
 | ($r.runs | map(.workload) | unique) as $ws
-| ["big-room", "many-rooms", "rewrites"] | map(select(. as $w | $ws | index($w))) | .[]
+| ["big-room", "many-rooms", "rewrites", "forks"] | map(select(. as $w | $ws | index($w))) | .[]
 | . as $w
 # every scheme's runs of this workload, one per round
 | ($sys | map(. as $s | $r.runs | map(select(.workload == $w and .system == $s)))) as $cols
@@ -61,6 +61,18 @@ def spread: map(select(. != null)) |
   row("cost per message, µs"; .message_cost_us),
   row("cost per state event (mean), µs"; .state_event_cost_us),
   (if $w == "rewrites" then row("cost per rewrite join, ms"; .rewrite_cost_ms) else empty end),
+  (if $w == "forks" then
+     row("merges (events with several prev events)"; .merges // null),
+     row("cost per merge event (mean), µs"; .merge_cost_us // null),
+     row("cost per other event (mean), µs"; .non_merge_cost_us // null),
+     row("merge over other event"; .merge_over_non_merge // null),
+     row("state resolutions run / answered by the cache";
+         if .resolutions != null then [.resolutions, .resolution_cache_hits] else null end),
+     row("state entries written per merge / per other event";
+         if .entries_per_merge != null then [.entries_per_merge, .entries_per_non_merge] else null end),
+     row("state bytes per merge / per other event (entries x pages per entry)";
+         if .state_bytes_per_merge_est != null then [.state_bytes_per_merge_est, .state_bytes_per_non_merge_est] else null end)
+   else empty end),
   (if $w == "big-room" then
      row("state event cost, 10–20% of members, µs"; .growth_windows.w10_20.state_cost_us // null),
      row("state event cost, 90–100% of members, µs"; .growth_windows.w90_100.state_cost_us // null),
