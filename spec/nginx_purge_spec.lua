@@ -59,7 +59,7 @@ describe("a purge seen by nginx workers", function()
 
   setup(function()
     server, start_err = server_mod.start({ init = INIT, workers = 2, prefix = "/v1",
-                                           body_size = "1m" })
+                                           body_size = "1m", reuseport = true })
     if server then conns = pinned(2) end
   end)
 

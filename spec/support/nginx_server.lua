@@ -113,7 +113,7 @@ http {
   }
   init_worker_by_lua_block { require("roomstate.nginx").init_worker() }
   server {
-    listen 127.0.0.1:%d;
+    listen 127.0.0.1:%d%s;
     client_max_body_size %s;
     client_body_buffer_size %s;
     error_page 413 = @too_large;
@@ -130,7 +130,11 @@ http {
 ]]
 
 -- start{ init = "Lua code for init_by_lua", workers = 2, prefix = "/v1",
---        body_size = "1m" } -> server | nil, err
+--        body_size = "1m", reuseport = true } -> server | nil, err
+-- reuseport: a listening socket per worker, so the kernel spreads new
+-- connections over the workers; without it Linux wakes one waiting worker
+-- per connection, often the same one, and a spec that must reach every
+-- worker may find only one (seen under load).
 -- server: { port, dir, url(path), stop(), log() }
 function _M.start(opts)
   local nginx = _M.find_nginx()
@@ -148,7 +152,8 @@ function _M.start(opts)
   for _ = 1, 5 do -- the free port may be taken in between: try again
     local port = http.free_port()
     local conf = string.format(CONF, modules, opts.workers or 2, user, repo, repo, repo, build,
-                               opts.init, port, opts.body_size or "1m", opts.body_size or "1m",
+                               opts.init, port, opts.reuseport and " reuseport" or "",
+                               opts.body_size or "1m", opts.body_size or "1m",
                                opts.prefix or "/v1")
     local f = assert(io.open(dir .. "/conf/nginx.conf", "w"))
     f:write(conf)
