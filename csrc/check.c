@@ -92,23 +92,29 @@ static int nid_set_add(rs_db *db, nid_set *s, size_t *cap, rs_nid v)
     return RS_OK;
 }
 
-/* The rejected events, sorted: no snapshot may hold one. Usually few. */
-static int rejected_set(rs_db *db, nid_set *s)
+/* The IDs in column 0 of sql's rows, in the order given. */
+static int nid_query(rs_db *db, const char *sql, const char *what, nid_set *s)
 {
     sqlite3_stmt *st;
     size_t cap = 0;
     int step, rc = RS_OK;
     s->v = NULL;
     s->n = 0;
-    if (sqlite3_prepare_v2(db->sql, "SELECT nid FROM events WHERE status=1 ORDER BY nid",
-                           -1, &st, NULL) != SQLITE_OK)
-        return rs__sqlfail(db, "checking rejected events");
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, what);
     while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = nid_set_add(db, s, &cap, sqlite3_column_int64(st, 0));
     if (rc == RS_OK && step != SQLITE_DONE)
-        rc = rs__sqlfail(db, "checking rejected events");
+        rc = rs__sqlfail(db, what);
     sqlite3_finalize(st);
     return rc;
+}
+
+/* The rejected events, sorted: no snapshot may hold one. Usually few. */
+static int rejected_set(rs_db *db, nid_set *s)
+{
+    return nid_query(db, "SELECT nid FROM events WHERE status=1 ORDER BY nid",
+                     "checking rejected events", s);
 }
 
 static int holds_rejected(const nid_set *s, const rs_entry *e, size_t n)
@@ -122,23 +128,19 @@ static int holds_rejected(const nid_set *s, const rs_entry *e, size_t n)
 /* Every room's extremities, sorted. */
 static int extremity_set(rs_db *db, nid_set *s)
 {
-    sqlite3_stmt *st;
+    nid_set rooms;
     size_t cap = 0;
-    int step, rc = RS_OK;
+    int rc = nid_query(db, "SELECT nid FROM rooms WHERE created=1", "checking extremities",
+                       &rooms);
     s->v = NULL;
     s->n = 0;
-    if (sqlite3_prepare_v2(db->sql, "SELECT nid FROM rooms WHERE created=1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return rs__sqlfail(db, "checking extremities");
-    while (rc == RS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    for (size_t i = 0; !rc && i < rooms.n; i++) {
         rs_room_row row;
-        rc = rs__room_read(db, sqlite3_column_int64(st, 0), &row);
-        for (size_t i = 0; !rc && i < row.next; i++)
-            rc = nid_set_add(db, s, &cap, row.ext[i]);
+        rc = rs__room_read(db, rooms.v[i], &row);
+        for (size_t j = 0; !rc && j < row.next; j++)
+            rc = nid_set_add(db, s, &cap, row.ext[j]);
     }
-    if (rc == RS_OK && step != SQLITE_DONE)
-        rc = rs__sqlfail(db, "checking extremities");
-    sqlite3_finalize(st);
+    free(rooms.v);
     if (!rc && s->n)
         qsort(s->v, s->n, sizeof *s->v, rs_nid_qsort_cmp);
     return rc;
