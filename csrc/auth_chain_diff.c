@@ -172,6 +172,74 @@ static int set_cover(rs_db *db, const rs_nid *set, size_t n, cover *c, int *inde
     return rc;
 }
 
+/* ---- an event's cover, cached ----
+ *
+ * An event's auth chain never changes once it is placed, so its cover (per
+ * chain, the highest position it reaches) is kept in db->covers as pairs
+ * (chain, max). A set's cover is then the highest per chain over its
+ * events' covers, with no row read when they are cached: consecutive
+ * resolutions of a room share most of their events. Rollback and purge
+ * clear the cache (rs__cache_clear), since they free positions. */
+
+static int event_cover_put(rs_db *db, rs_nid nid, const cover *c)
+{
+    int64_t *pairs = malloc((c->n ? c->n : 1) * 2 * sizeof *pairs);
+    char key[1 + sizeof nid];
+    size_t k = 0;
+    if (!pairs)
+        return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slot[i].chain) {
+            pairs[k++] = c->slot[i].chain;
+            pairs[k++] = c->slot[i].max;
+        }
+    key[0] = 'c';
+    memcpy(key + 1, &nid, sizeof nid);
+    rs_lru_put(db->covers, key, sizeof key, pairs, k * sizeof *pairs);
+    free(pairs);
+    return RS_OK;
+}
+
+/* Raises c to the cover of nid, computing it when not cached. */
+static int add_event_cover(rs_db *db, rs_nid nid, cover *c, int *indexed)
+{
+    char key[1 + sizeof nid];
+    size_t len;
+    key[0] = 'c';
+    memcpy(key + 1, &nid, sizeof nid);
+    const int64_t *pairs = rs_lru_get(db->covers, key, sizeof key, &len);
+    cover one = {0};
+    int rc = RS_OK;
+    if (!pairs) {
+        if ((rc = set_cover(db, &nid, 1, &one, indexed)) || !*indexed ||
+            (rc = event_cover_put(db, nid, &one)))
+            goto done;
+        pairs = rs_lru_get(db->covers, key, sizeof key, &len);
+    }
+    if (!pairs) { /* too large to cache: take it from the computed one */
+        for (size_t i = 0; i < one.cap && !rc; i++)
+            if (one.slot[i].chain && reached(c, one.slot[i].chain, one.slot[i].max, 0))
+                rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
+        goto done;
+    }
+    for (size_t i = 0; i + 1 < len / sizeof *pairs && !rc; i += 2)
+        if (reached(c, pairs[i], pairs[i + 1], 0))
+            rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
+done:
+    cover_free(&one);
+    return rc;
+}
+
+/* The cover of a set from its events' covers; want stays 0, so nothing
+ * is queued and c must not be followed further. */
+static int set_cover_cached(rs_db *db, const rs_nid *set, size_t n, cover *c, int *indexed)
+{
+    int rc = RS_OK;
+    for (size_t i = 0; i < n && !rc && *indexed; i++)
+        rc = add_event_cover(db, set[i], c, indexed);
+    return rc;
+}
+
 /* Appends chain's positions lo+1 .. hi to out. */
 static int range(rs_db *db, int64_t chain, int64_t lo, int64_t hi, rs_chain_diff *out,
                  size_t *cap)
@@ -463,7 +531,7 @@ int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t nc
     /* the sets' own events first: their covers are small */
     int rc = RS_OK, done = 0;
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
-        rc = set_cover(db, sets[s], len[s], &cv[s], indexed);
+        rc = set_cover_cached(db, sets[s], len[s], &cv[s], indexed);
     if (!rc && *indexed && room)
         rc = by_search(db, room, common, ncommon, cv, nsets, out, &done);
     for (size_t s = 0; s < nsets; s++)
@@ -483,7 +551,7 @@ int rs__chain_within(rs_db *db, const rs_nid *from, size_t nfrom, const rs_nid *
 {
     cover c = {0};
     *indexed = 1;
-    int rc = set_cover(db, from, nfrom, &c, indexed);
+    int rc = set_cover_cached(db, from, nfrom, &c, indexed);
     for (size_t j = 0; j < ncand && !rc && *indexed; j++) {
         rs_chain_pos p;
         if ((rc = rs__chain_pos(db, cand[j], &p, indexed)) == RS_OK && *indexed) {

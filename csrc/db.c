@@ -301,6 +301,7 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->to_str);
     rs_lru_clear(db->blobs);
     rs_lru_clear(db->rows);
+    rs_lru_clear(db->covers);
     memset(db->memo, 0, sizeof db->memo);
     rs__resolved_clear(db);
 }
@@ -563,11 +564,14 @@ static rs_db *new_handle(const rs_options *o)
     db->blobs = rs_lru_new(o->block_cache_bytes, o->block_cache_bytes / 64 + 1);
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o->id_cache_entries * 128, o->id_cache_entries);
+    /* event covers: a few chains each, as many as IDs */
+    db->covers = rs_lru_new(o->id_cache_entries * 128, o->id_cache_entries);
     db->auth_cache = rs__auth_cache_new(o->id_cache_entries);
     db->authorize = o->skip_auth == 0;
     db->readonly = o->readonly != 0;
     db->busy_timeout_ms = o->busy_timeout_ms;
-    if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->auth_cache) {
+    if (!db->to_id || !db->to_str || !db->blobs || !db->rows || !db->covers ||
+        !db->auth_cache) {
         rs_close(db);
         return NULL;
     }
@@ -634,6 +638,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->to_str);
     rs_lru_free(db->blobs);
     rs_lru_free(db->rows);
+    rs_lru_free(db->covers);
     rs__auth_cache_free(db->auth_cache);
     rs_buf_free(&db->scratch);
     free(db->path);

@@ -178,7 +178,8 @@
                   "seq>=?2 AND seq<?3")                                        \
     X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
                     "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
-    X(ROOM_WAITING, "SELECT 1 FROM chain_waits w JOIN events e ON "            \
+    /* CROSS JOIN: the planner would scan the room's events otherwise */    \
+    X(ROOM_WAITING, "SELECT 1 FROM chain_waits w CROSS JOIN events e ON "      \
                     "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
     X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next,sum) VALUES(?1,?2,"       \
@@ -238,6 +239,7 @@ struct rs_db {
     rs_lru *to_str;    /* kind + nid -> string */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
     rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
+    rs_lru *covers;    /* 'c' + nid -> an event's auth chain cover (auth_chain_diff.c) */
     int64_t data_version;  /* PRAGMA data_version the rows cache belongs to */
     rs_buf scratch;    /* strings returned to the caller */
     int authorize;     /* ingest applies the auth rules */
