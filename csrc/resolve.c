@@ -222,18 +222,20 @@ static int inputs(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, r
 int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                        rs_nid *out)
 {
-    rs_nid *u = NULL;
+    rs_nid *u = NULL, hit = 0;
     size_t nu;
-    int differ;
+    int differ = 0;
     *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
-    int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
-    if (rc == RS_OK && differ && (*out = cached(db, u, nu)))
+    int rc = distinct(db, snaps, n, &u, &nu);
+    /* a cached set differed when it was resolved: it is not diffed again */
+    if (rc == RS_OK && nu > 1 && (hit = cached(db, u, nu)))
         db->resolution_hits++;
-    else if (rc == RS_OK && differ) {
-        rc = store(db, m, u, nu, out);
-        if (rc == RS_OK)
-            remember(db, u, nu, *out);
-    }
+    else if (rc == RS_OK && nu > 1)
+        rc = differing(db, m, u, nu, &differ);
+    if (hit)
+        *out = hit;
+    else if (rc == RS_OK && differ && (rc = store(db, m, u, nu, out)) == RS_OK)
+        remember(db, u, nu, *out);
     free(u);
     return rc;
 }

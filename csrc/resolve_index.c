@@ -235,11 +235,16 @@ static int answer(rs_db *db, const parts *p, rs_entry *res, size_t nres, rs_entr
     rs_entry *e = malloc((n ? n : 1) * sizeof *e);
     if (!e)
         return oom(db);
-    memcpy(e, res, nres * sizeof *e);
-    for (size_t i = 0, k = nres; i < p->ncommon; i++)
-        if (!p->needed[i])
-            e[k++] = p->common[i];
-    qsort(e, n, sizeof *e, rs_key_qsort_cmp);
+    /* both are sorted by key, and hold distinct keys: merge them */
+    size_t i = 0, j = 0, k = 0;
+    while (i < nres || j < p->ncommon) {
+        if (j < p->ncommon && p->needed[j]) {
+            j++;
+            continue;
+        }
+        int c = i == nres ? 1 : j == p->ncommon ? -1 : rs_key_cmp(&res[i], &p->common[j]);
+        e[k++] = c < 0 ? res[i++] : p->common[j++];
+    }
     *out = e;
     *nout = n;
     return RS_OK;

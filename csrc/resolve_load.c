@@ -65,14 +65,20 @@ static int grow(loader *L)
     return RS_OK;
 }
 
+/* Whether nid is loaded, at *idx. */
+static int loaded(const loader *L, rs_nid nid, size_t *idx)
+{
+    size_t *s = L->nslot ? slot_of(L, nid) : NULL;
+    if (s && *s)
+        *idx = *s - 1;
+    return s && *s;
+}
+
 /* Stored event nid, once; *idx its index. */
 static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
 {
-    size_t *s = L->nslot ? slot_of(L, nid) : NULL;
-    if (s && *s) {
-        *idx = *s - 1;
+    if (loaded(L, nid, idx))
         return RS_OK;
-    }
     rs_auth_event *e;
     int rc = grow(L);
     if (rc || (rc = rs__auth_event_get_parsed(L->db, L->v, nid, &e)))
@@ -87,6 +93,8 @@ static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
 
 int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx)
 {
+    if (loaded(L, nid, idx)) /* the sets name their common events again */
+        return RS_OK;
     rs_event_row r;
     int rc = rs__event_row_read(L->db, nid, &r);
     if (rc == RS_OK && r.kind == 0)
