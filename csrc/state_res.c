@@ -400,6 +400,7 @@ static int missing_out(sr_graph *g, const sr_missing *m, rs_resolved *out)
 typedef struct sr_entry {
     const rs_auth_event *ev;
     uint32_t node, set;
+    uint32_t rank; /* the fast path: equal for equal keys, ordered as the keys */
 } sr_entry;
 
 static int by_key_set(const void *a, const void *b)
@@ -427,7 +428,7 @@ static int set_entries(sr_graph *g, sr_entry *e, size_t *ne)
             if (!g->node[x].ev->state_key.s)
                 return sr__fail(g, RS_EBAD_STATE, "%.*s in a state set is not a state event",
                                 (int)g->node[x].id.len, g->node[x].id.s);
-            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s};
+            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, 0};
         }
     qsort(e, k, sizeof *e, by_key_set);
     size_t n = 0; /* an event twice in a set: once */
@@ -462,11 +463,45 @@ static void group_entries(const sr_entry *e, size_t ne, sr_groups *gr)
     }
 }
 
-static int by_key_node_set(const void *a, const void *b)
+static int by_rank_node_set(const void *a, const void *b)
 {
     const sr_entry *x = a, *y = b;
-    int c = by_key_node(a, b);
-    return c ? c : (x->set > y->set) - (x->set < y->set);
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return (x->set > y->set) - (x->set < y->set);
+}
+
+/* Each set node's rank: its key's place among the distinct keys of the
+ * sets' events. The keys are compared as strings once per distinct event,
+ * not once per entry of every set (the sets share most events).
+ * rank[] has g->n places; 0 when a set event has no state key. */
+static int key_ranks(sr_graph *g, size_t nset, uint32_t *rank)
+{
+    sr_entry *d = malloc((nset ? nset : 1) * sizeof *d);
+    size_t nd = 0;
+    if (!d)
+        return -1;
+    memset(rank, 0xff, g->n * sizeof *rank);
+    for (size_t i = 0; i < nset; i++) {
+        uint32_t x = g->set_node[i];
+        if (!g->node[x].ev->state_key.s) {
+            free(d);
+            return 0;
+        }
+        if (rank[x] == UINT32_MAX) {
+            rank[x] = 0;
+            d[nd++] = (sr_entry){g->node[x].ev, x, 0, 0};
+        }
+    }
+    qsort(d, nd, sizeof *d, by_key_node);
+    for (size_t i = 0, r = 0; i < nd; i++) {
+        r += i && sr__key_cmp(d[i - 1].ev, d[i].ev) != 0;
+        rank[d[i].node] = (uint32_t)r;
+    }
+    free(d);
+    return 1;
 }
 
 /* The entries of the sets sorted by (key, node) with one sort, each
@@ -474,24 +509,30 @@ static int by_key_node_set(const void *a, const void *b)
  * (set_entries then finds and names them as it always did). */
 static int set_entries_fast(sr_graph *g, sr_entry *e, size_t *ne, uint32_t *seen_in)
 {
-    size_t k = 0, n = 0, group = 0;
+    size_t k = 0, n = 0, nset = 0;
+    for (size_t s = 0; s < g->nsets; s++)
+        nset += g->set_len[s];
+    uint32_t *rank = malloc((g->n ? g->n : 1) * sizeof *rank);
+    int ok = rank ? key_ranks(g, nset, rank) : -1;
+    if (ok <= 0) {
+        free(rank);
+        return ok; /* -1, out of memory: the slow path needs less */
+    }
     for (size_t s = 0, i = 0; s < g->nsets; s++)
         for (size_t j = 0; j < g->set_len[s]; j++, i++) {
             uint32_t x = g->set_node[i];
-            if (!g->node[x].ev->state_key.s)
-                return 0;
-            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s};
+            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, rank[x]};
         }
-    qsort(e, k, sizeof *e, by_key_node_set);
+    free(rank);
+    qsort(e, k, sizeof *e, by_rank_node_set);
     for (size_t s = 0; s < g->nsets; s++)
         seen_in[s] = UINT32_MAX;
     for (size_t i = 0; i < k; i++) {
         if (n && e[n - 1].node == e[i].node && e[n - 1].set == e[i].set)
             continue; /* an event twice in a set: once */
-        group += n && sr__key_cmp(e[n - 1].ev, e[i].ev) != 0;
-        if (seen_in[e[i].set] == group)
+        if (seen_in[e[i].set] == e[i].rank)
             return 0; /* the set has another event for this key */
-        seen_in[e[i].set] = (uint32_t)group;
+        seen_in[e[i].set] = e[i].rank;
         e[n++] = e[i];
     }
     *ne = n;
@@ -510,7 +551,7 @@ static int groups_build(sr_graph *g, sr_groups *gr)
     int rc = RS_OK;
     if (!e || !seen_in || !gr->g || !gr->node)
         rc = sr__fail(g, RS_ENOMEM, "out of memory");
-    else if (!set_entries_fast(g, e, &ne, seen_in) && (rc = set_entries(g, e, &ne)) == RS_OK)
+    else if (set_entries_fast(g, e, &ne, seen_in) != 1 && (rc = set_entries(g, e, &ne)) == RS_OK)
         qsort(e, ne, sizeof *e, by_key_node);
     if (rc == RS_OK)
         group_entries(e, ne, gr);
