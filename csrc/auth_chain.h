@@ -67,6 +67,19 @@ int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t nc
                          const rs_nid *const *sets, const size_t *len, size_t nsets,
                          rs_chain_diff *out, int *indexed);
 
+/* The common part asked, not listed: how many events it has (a budget),
+ * whether it holds an event, and the whole list when the search gives up
+ * (*nids owned by ctx). */
+typedef struct rs_common_part {
+    size_t n;
+    int (*has)(void *ctx, rs_nid nid, int *yes);
+    int (*list)(void *ctx, const rs_nid **nids, size_t *n);
+    void *ctx;
+} rs_common_part;
+int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common,
+                            const rs_nid *const *sets, const size_t *len, size_t nsets,
+                            rs_chain_diff *out, int *indexed);
+
 /* in[j] = 1 when cand[j] is in the auth chain of the events from[0 ..
  * nfrom); *indexed = 0 when one of them has no position. */
 int rs__chain_within(rs_db *db, const rs_nid *from, size_t nfrom, const rs_nid *cand,

@@ -302,8 +302,7 @@ typedef struct search {
     cover seen;
     int64_t (*work)[3];         /* chain, positions from, link targets from */
     size_t nwork, capwork;
-    const rs_nid *common;       /* sorted */
-    size_t ncommon;
+    const rs_common_part *common;
     int64_t budget;             /* rows left to read before giving up */
     int hit;
 } search;
@@ -337,15 +336,14 @@ static int scan_events(rs_db *db, search *q, int64_t chain, int64_t lo, int64_t 
     int rc = chain_query(db, ST_CHAIN_FROM, chain, lo, hi, &st), step = SQLITE_DONE;
     if (rc)
         return rc;
-    while (!q->hit && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && !q->hit && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         db->chain_rows++;
-        rs_nid nid = sqlite3_column_int64(st, 0);
-        q->hit = bsearch(&nid, q->common, q->ncommon, sizeof nid, nid_cmp) != NULL;
+        rc = q->common->has(q->common->ctx, sqlite3_column_int64(st, 0), &q->hit);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return !q->hit && q->budget >= 0 && step != SQLITE_DONE
-               ? rs__sqlfail(db, "searching an auth chain") : RS_OK;
+    return rc ? rc : !q->hit && q->budget >= 0 && step != SQLITE_DONE
+                         ? rs__sqlfail(db, "searching an auth chain") : RS_OK;
 }
 
 /* The citers of chain's positions lo .. hi - 1, to visit. */
@@ -470,21 +468,15 @@ static int room_waiting(rs_db *db, rs_nid room, int *waiting)
 /* The difference by the search; *done = 0 when it gave up. Every event
  * of the room must be placed: an unplaced common event has no links, so
  * the search could not find it. */
-static int by_search(rs_db *db, rs_nid room, const rs_nid *common, size_t ncommon,
-                     const cover *cv, size_t nsets, rs_chain_diff *out, int *done)
+static int by_search(rs_db *db, rs_nid room, const rs_common_part *common, const cover *cv,
+                     size_t nsets, rs_chain_diff *out, int *done)
 {
     int waiting, gave_up = 0;
     *done = 0;
     int rc = room_waiting(db, room, &waiting);
     if (rc || waiting)
         return rc;
-    search q = {.ncommon = ncommon, .budget = 1024 + (int64_t)ncommon / 4};
-    rs_nid *sorted = malloc((ncommon ? ncommon : 1) * sizeof *sorted);
-    if (!sorted)
-        return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
-    memcpy(sorted, common, ncommon * sizeof *sorted);
-    qsort(sorted, ncommon, sizeof *sorted, nid_cmp);
-    q.common = sorted;
+    search q = {.common = common, .budget = 1024 + (int64_t)common->n / 4};
     rc = differences(db, cv, nsets, &q, out, &gave_up);
     *done = !rc && !gave_up;
     if (!*done) {
@@ -493,19 +485,21 @@ static int by_search(rs_db *db, rs_nid room, const rs_nid *common, size_t ncommo
     }
     cover_free(&q.seen);
     free(q.work);
-    free(sorted);
     return rc;
 }
 
 /* The difference from the common part's cover, read once for all sets. */
-static int by_cover(rs_db *db, const rs_nid *common, size_t ncommon,
-                    const rs_nid *const *sets, const size_t *len, size_t nsets,
-                    rs_chain_diff *out, int *indexed)
+static int by_cover(rs_db *db, const rs_common_part *common, const rs_nid *const *sets,
+                    const size_t *len, size_t nsets, rs_chain_diff *out, int *indexed)
 {
     cover base = {0}, *cv = calloc(nsets ? nsets : 1, sizeof *cv);
+    const rs_nid *all = NULL;
+    size_t nall = 0;
     if (!cv)
         return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
-    int rc = set_cover(db, common, ncommon, &base, indexed);
+    int rc = common->list(common->ctx, &all, &nall);
+    if (rc == RS_OK)
+        rc = set_cover(db, all, nall, &base, indexed);
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
         if ((rc = clone(db, &base, &cv[s])) == RS_OK)
             rc = set_cover(db, sets[s], len[s], &cv[s], indexed);
@@ -519,9 +513,9 @@ static int by_cover(rs_db *db, const rs_nid *common, size_t ncommon,
     return rc;
 }
 
-int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t ncommon,
-                         const rs_nid *const *sets, const size_t *len, size_t nsets,
-                         rs_chain_diff *out, int *indexed)
+int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common,
+                            const rs_nid *const *sets, const size_t *len, size_t nsets,
+                            rs_chain_diff *out, int *indexed)
 {
     memset(out, 0, sizeof *out);
     *indexed = 1;
@@ -533,16 +527,57 @@ int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t nc
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
         rc = set_cover_cached(db, sets[s], len[s], &cv[s], indexed);
     if (!rc && *indexed && room)
-        rc = by_search(db, room, common, ncommon, cv, nsets, out, &done);
+        rc = by_search(db, room, common, cv, nsets, out, &done);
     for (size_t s = 0; s < nsets; s++)
         cover_free(&cv[s]);
     free(cv);
     if (!rc && *indexed && !done)
-        rc = by_cover(db, common, ncommon, sets, len, nsets, out, indexed);
+        rc = by_cover(db, common, sets, len, nsets, out, indexed);
     if (rc || !*indexed) {
         free(out->ev);
         memset(out, 0, sizeof *out);
     }
+    return rc;
+}
+
+/* ---- a common part given as a list ---- */
+
+typedef struct listed {
+    rs_db *db;
+    const rs_nid *given;
+    size_t n;
+    rs_nid *sorted;
+} listed;
+
+static int listed_has(void *ctx, rs_nid nid, int *yes)
+{
+    listed *l = ctx;
+    if (!l->sorted) {
+        if (!(l->sorted = malloc((l->n ? l->n : 1) * sizeof *l->sorted)))
+            return rs__fail(l->db, RS_ENOMEM, "out of memory computing an auth difference");
+        memcpy(l->sorted, l->given, l->n * sizeof *l->sorted);
+        qsort(l->sorted, l->n, sizeof *l->sorted, nid_cmp);
+    }
+    *yes = bsearch(&nid, l->sorted, l->n, sizeof nid, nid_cmp) != NULL;
+    return RS_OK;
+}
+
+static int listed_list(void *ctx, const rs_nid **nids, size_t *n)
+{
+    listed *l = ctx;
+    *nids = l->given;
+    *n = l->n;
+    return RS_OK;
+}
+
+int rs__chain_difference(rs_db *db, rs_nid room, const rs_nid *common, size_t ncommon,
+                         const rs_nid *const *sets, const size_t *len, size_t nsets,
+                         rs_chain_diff *out, int *indexed)
+{
+    listed l = {db, common, ncommon, NULL};
+    rs_common_part part = {ncommon, listed_has, listed_list, &l};
+    int rc = rs__chain_difference_of(db, room, &part, sets, len, nsets, out, indexed);
+    free(l.sorted);
     return rc;
 }
 

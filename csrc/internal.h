@@ -308,6 +308,15 @@ typedef struct rs_snapview {
     uint8_t tail[RS_INLINE_MAX_BYTES];
 } rs_snapview;
 int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v);
+/* Blocks [from, n) of a view merged into one sorted array, later blocks
+ * winning; tombstones (event 0) kept unless from == 0. */
+int rs__snapshot_overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,
+                         rs_entry **out, size_t *nout);
+/* The event at a key in blocks [0, n) of a view; 0 when absent. */
+int rs__snapshot_find_in(rs_db *db, const rs_snapview *v, size_t n, rs_nid type,
+                         rs_nid key, rs_nid *event);
+/* How many leading blocks the n views share. */
+size_t rs__snapview_prefix(const rs_snapview *const *v, size_t n);
 
 /* ---- event rows (events.c) ---- */
 
@@ -457,10 +466,11 @@ typedef struct rs_merge {
  * the store lacks, RS_ECORRUPT, RS_ESQL, RS_ENOMEM. */
 int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                        rs_nid *out);
-/* The resolution of n differing snapshots (resolve_load.c), not stored:
- * the whole state sorted by (type, key), malloc'd. Errors as above. */
-int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout);
+/* The resolution of n differing snapshots walking whole auth chains
+ * (resolve_load.c), not stored: the whole state sorted by (type, key),
+ * malloc'd. Errors as above. */
+int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                       rs_entry **out, size_t *nout);
 /* The resolution of n sets of stored state events of m->room (each given
  * as entries, as rs__state_list_entries checks them), for
  * rs_resolve_stored: the answer as event IDs sorted bytewise. Errors as

@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "resolve_load.h"
 
 static size_t changes(const rs_entry *base, size_t nb, const rs_entry *st, size_t nst,
                       rs_entry *ch);
@@ -193,19 +194,56 @@ static int closest(rs_db *db, const rs_nid *u, size_t nu, const rs_entry *st, si
     return RS_OK;
 }
 
+/* The answer as changes to the closest input: from the index when it
+ * can, else from the whole chains' answer compared with every input. */
+static int resolve_delta(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu,
+                         size_t *best, rs_entry **ch, size_t *nch)
+{
+    int done = 0;
+    *best = 0;
+    *ch = NULL;
+    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
+                 ? rs__resolve_indexed(db, m, u, nu, best, ch, nch, &done)
+                 : RS_OK;
+    if (rc || done)
+        return rc;
+    rs_entry *st;
+    size_t nst;
+    if ((rc = rs__resolve_walked(db, m, u, nu, &st, &nst)) == RS_OK)
+        rc = closest(db, u, nu, st, nst, best, ch, nch);
+    free(st);
+    return rc;
+}
+
 static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_nid *out)
 {
-    rs_entry *st, *ch = NULL;
-    size_t nst, nch, best = 0;
-    int rc = rs__resolve_entries(db, m, u, nu, &st, &nst);
-    if (rc)
-        return rc;
-    rc = closest(db, u, nu, st, nst, &best, &ch, &nch);
+    rs_entry *ch = NULL;
+    size_t nch = 0, best = 0;
+    int rc = resolve_delta(db, m, u, nu, &best, &ch, &nch);
     if (rc == RS_OK)
         rc = rs_snapshot_apply(db, m->room, u[best], ch, nch, out);
-    free(st);
     free(ch);
     return rc;
+}
+
+/* base with the changes ch applied (a tombstone removes its key), both
+ * sorted by key. */
+static int applied(rs_db *db, const rs_entry *base, size_t nb, const rs_entry *ch,
+                   size_t nch, rs_entry **out, size_t *nout)
+{
+    size_t i = 0, j = 0, k = 0;
+    if (!(*out = malloc((nb + nch ? nb + nch : 1) * sizeof **out)))
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    while (i < nb || j < nch) {
+        int c = i == nb ? 1 : j == nch ? -1 : rs_key_cmp(&base[i], &ch[j]);
+        rs_entry e = c < 0 ? base[i] : ch[j];
+        i += c <= 0;
+        j += c >= 0;
+        if (e.event)
+            (*out)[k++] = e;
+    }
+    *nout = k;
+    return RS_OK;
 }
 
 /* The sorted distinct inputs, and whether they hold differing states. */
@@ -246,10 +284,16 @@ int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, s
     rs_nid *u = NULL;
     size_t nu;
     int differ;
+    rs_entry *ch = NULL, *base = NULL;
+    size_t nch = 0, best = 0, nb = 0;
     int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
-    if (rc == RS_OK)
-        rc = differ ? rs__resolve_entries(db, m, u, nu, out, nout)
-                    : rs_snapshot_load(db, n ? snaps[0] : RS_EMPTY_SNAPSHOT, out, nout);
+    if (rc == RS_OK && !differ)
+        rc = rs_snapshot_load(db, n ? snaps[0] : RS_EMPTY_SNAPSHOT, out, nout);
+    else if (rc == RS_OK && (rc = resolve_delta(db, m, u, nu, &best, &ch, &nch)) == RS_OK &&
+             (rc = rs_snapshot_load(db, u[best], &base, &nb)) == RS_OK)
+        rc = applied(db, base, nb, ch, nch, out, nout);
+    free(base);
+    free(ch);
     free(u);
     return rc;
 }

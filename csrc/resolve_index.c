@@ -21,24 +21,25 @@
 #include "state_res.h"
 
 typedef struct parts {
-    rs_entry **all;           /* each snapshot's entries, sorted by key */
-    size_t *nall;
-    rs_entry *common;         /* the entries every set holds */
-    rs_nid *common_nid;
-    unsigned char *needed;    /* common[i] is read for the auth checks */
+    rs_db *db;
+    rs_nid snap0;
+    rs_split sp;              /* the keys where the sets may differ */
+    rs_entry *common;         /* those of them every set holds alike */
     size_t ncommon;
+    rs_entry *need;           /* common entries the auth checks read */
+    size_t nneed, capneed;
     rs_nid **own;             /* set i's other events */
     size_t *nown;
+    rs_nid *listed;           /* the whole common part, made when asked */
+    size_t nlisted;
 } parts;
 
 static void parts_free(parts *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(p->all ? p->all[i] : NULL);
-        free(p->own ? p->own[i] : NULL);
-    }
-    free(p->all), free(p->nall), free(p->common), free(p->common_nid), free(p->needed);
-    free(p->own), free(p->nown);
+    for (size_t i = 0; p->own && i < n; i++)
+        free(p->own[i]);
+    rs__split_free(&p->sp);
+    free(p->common), free(p->need), free(p->own), free(p->nown), free(p->listed);
 }
 
 static int oom(rs_db *db)
@@ -46,76 +47,102 @@ static int oom(rs_db *db)
     return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
 }
 
-static int parts_alloc(rs_db *db, parts *p, size_t n)
+/* One split key: common when every set holds the same event there. */
+static void classify_key(parts *p, size_t k)
 {
-    memset(p, 0, sizeof *p);
-    p->all = calloc(n, sizeof *p->all);
-    p->nall = calloc(n, sizeof *p->nall);
-    p->own = calloc(n, sizeof *p->own);
-    p->nown = calloc(n, sizeof *p->nown);
-    return p->all && p->nall && p->own && p->nown ? RS_OK : oom(db);
+    const rs_nid *val = &p->sp.val[k * p->sp.n];
+    size_t same = 0;
+    for (size_t i = 0; i < p->sp.n; i++)
+        same += val[i] && val[i] == val[0];
+    if (same == p->sp.n) {
+        p->common[p->ncommon++] = (rs_entry){p->sp.key[k].type, p->sp.key[k].key, val[0]};
+        return;
+    }
+    for (size_t i = 0; i < p->sp.n; i++)
+        if (val[i])
+            p->own[i][p->nown[i]++] = val[i];
 }
 
-/* The smallest key at the cursors, or NULL when every set is done. */
-static const rs_entry *least(const parts *p, const size_t *cur, size_t n)
-{
-    const rs_entry *m = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (cur[i] < p->nall[i] && (!m || rs_key_cmp(&p->all[i][cur[i]], m) < 0))
-            m = &p->all[i][cur[i]];
-    return m;
-}
-
-/* One key: common when every set holds the same event there. */
-static void classify_key(parts *p, size_t *cur, size_t n, rs_entry k)
-{
-    size_t holders = 0, same = 0;
-    for (size_t i = 0; i < n; i++)
-        if (cur[i] < p->nall[i] && !rs_key_cmp(&p->all[i][cur[i]], &k)) {
-            holders++;
-            same += p->all[i][cur[i]].event == k.event;
-        }
-    int common = holders == n && same == n;
-    if (common)
-        p->common[p->ncommon++] = k;
-    for (size_t i = 0; i < n; i++)
-        if (cur[i] < p->nall[i] && !rs_key_cmp(&p->all[i][cur[i]], &k)) {
-            if (!common)
-                p->own[i][p->nown[i]++] = p->all[i][cur[i]].event;
-            cur[i]++;
-        }
-}
-
-/* The snapshots' entries, then the common part and each set's own. */
+/* The split of the snapshots, then the common keys among it and each
+ * set's own events. The rest of the common part is not listed. */
 static int classify(rs_db *db, const rs_nid *snaps, size_t n, parts *p)
 {
-    int rc = parts_alloc(db, p, n);
-    size_t least_n = SIZE_MAX;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if ((rc = rs_snapshot_load(db, snaps[i], &p->all[i], &p->nall[i])))
-            break;
-        least_n = p->nall[i] < least_n ? p->nall[i] : least_n;
-        if (!(p->own[i] = malloc((p->nall[i] ? p->nall[i] : 1) * sizeof **p->own)))
+    memset(p, 0, sizeof *p);
+    p->db = db;
+    p->snap0 = n ? snaps[0] : 0;
+    int rc = rs__split_snapshots(db, snaps, n, &p->sp);
+    size_t nk = p->sp.nkeys ? p->sp.nkeys : 1;
+    if (rc == RS_OK && (!(p->own = calloc(n ? n : 1, sizeof *p->own)) ||
+                        !(p->nown = calloc(n ? n : 1, sizeof *p->nown)) ||
+                        !(p->common = malloc(nk * sizeof *p->common))))
+        rc = oom(db);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!(p->own[i] = malloc(nk * sizeof **p->own)))
             rc = oom(db);
-    }
-    size_t *cur = rc ? NULL : calloc(n, sizeof *cur);
-    if (!rc && (!cur || !(p->common = malloc((least_n ? least_n : 1) * sizeof *p->common))))
-        rc = oom(db);
-    const rs_entry *k;
-    while (!rc && (k = least(p, cur, n)))
-        classify_key(p, cur, n, *k);
-    free(cur);
-    if (!rc && (!(p->common_nid = malloc((p->ncommon ? p->ncommon : 1) * sizeof(rs_nid))) ||
-                !(p->needed = calloc(p->ncommon ? p->ncommon : 1, 1))))
-        rc = oom(db);
-    for (size_t i = 0; !rc && i < p->ncommon; i++)
-        p->common_nid[i] = p->common[i].event;
+    for (size_t k = 0; k < p->sp.nkeys && !rc; k++)
+        classify_key(p, k);
     return rc;
+}
+
+/* The common event at (type, key), or 0: a split key's when the sets
+ * agree there, else the shared prefix's. */
+static int common_at(const parts *p, rs_nid type, rs_nid key, rs_nid *event)
+{
+    *event = 0;
+    if (!rs__split_find(&p->sp, type, key))
+        return rs__split_prefix_get(p->db, &p->sp, type, key, event);
+    rs_entry k = {type, key, 0};
+    const rs_entry *f = bsearch(&k, p->common, p->ncommon, sizeof k, rs_key_qsort_cmp);
+    *event = f ? f->event : 0;
+    return RS_OK;
+}
+
+/* ---- the common part, asked by the auth difference ---- */
+
+static int part_has(void *ctx, rs_nid nid, int *yes)
+{
+    parts *p = ctx;
+    rs_event_row r;
+    rs_nid at = 0;
+    *yes = 0;
+    int rc = rs__event_row_read(p->db, nid, &r);
+    if (rc == RS_OK && r.kind > 0 && r.key && (rc = common_at(p, r.type, r.key, &at)) == RS_OK)
+        *yes = at == nid;
+    return rc;
+}
+
+/* Snapshot 0's entries less the split keys the sets disagree on. */
+static int part_list(void *ctx, const rs_nid **nids, size_t *n)
+{
+    parts *p = ctx;
+    if (!p->listed) {
+        rs_entry *e;
+        size_t ne;
+        int rc = rs_snapshot_load(p->db, p->snap0, &e, &ne);
+        if (rc)
+            return rc;
+        if (!(p->listed = malloc((ne ? ne : 1) * sizeof *p->listed))) {
+            free(e);
+            return oom(p->db);
+        }
+        for (size_t i = 0; i < ne; i++) {
+            const rs_nid *v = rs__split_find(&p->sp, e[i].type, e[i].key);
+            size_t same = 0;
+            for (size_t j = 0; v && j < p->sp.n; j++)
+                same += v[j] == e[i].event;
+            if (!v || same == p->sp.n)
+                p->listed[p->nlisted++] = e[i].event;
+        }
+        free(e);
+    }
+    *nids = p->listed;
+    *n = p->nlisted;
+    return RS_OK;
 }
 
 /* ---- what the algorithm reads ---- */
 
-/* Marks the common entry of (type, key), if any. */
+/* Records the common entry of (type, key), if any. */
 static int need_key(rs_db *db, parts *p, const char *type, rs_str key)
 {
     rs_entry k = {0, 0, 0};
@@ -124,12 +151,29 @@ static int need_key(rs_db *db, parts *p, const char *type, rs_str key)
         rc = rs_id_lookup(db, RS_ID_KEY, key.s ? key.s : "", key.len, &k.key);
     if (rc == RS_ENOTFOUND)
         return RS_OK;
-    if (rc)
+    if (rc || (rc = common_at(p, k.type, k.key, &k.event)) || !k.event)
         return rc;
-    const rs_entry *f = bsearch(&k, p->common, p->ncommon, sizeof *p->common, rs_key_qsort_cmp);
-    if (f)
-        p->needed[f - p->common] = 1;
+    if (p->nneed == p->capneed) {
+        size_t cap = p->capneed ? 2 * p->capneed : 32;
+        rs_entry *e = realloc(p->need, cap * sizeof *e);
+        if (!e)
+            return oom(db);
+        p->need = e;
+        p->capneed = cap;
+    }
+    p->need[p->nneed++] = k;
     return RS_OK;
+}
+
+/* Sorted, each key once. */
+static void need_unique(parts *p)
+{
+    size_t k = 0;
+    qsort(p->need, p->nneed, sizeof *p->need, rs_key_qsort_cmp);
+    for (size_t i = 0; i < p->nneed; i++)
+        if (!k || rs_key_cmp(&p->need[k - 1], &p->need[i]))
+            p->need[k++] = p->need[i];
+    p->nneed = k;
 }
 
 /* The common events the iterative checks of the full set may consult. */
@@ -145,10 +189,11 @@ static int need_keys(loader *L, parts *p, size_t nfull)
         for (size_t j = 0; j < nt && !rc; j++)
             rc = need_key(L->db, p, t[j].type, t[j].state_key);
     }
-    for (size_t i = 0; i < p->ncommon && !rc; i++) {
+    if (rc == RS_OK)
+        need_unique(p);
+    for (size_t i = 0; i < p->nneed && !rc; i++) {
         size_t idx;
-        if (p->needed[i])
-            rc = rs__loader_add_nid(L, p->common[i].event, &idx);
+        rc = rs__loader_add_nid(L, p->need[i].event, &idx);
     }
     return rc;
 }
@@ -202,12 +247,10 @@ static int power_chains(loader *L, size_t nfull, rs_str **ids, size_t *n, int *i
 /* Each set for rs_state_resolve: its own events and the needed common ones. */
 static int set_ids(loader *L, const parts *p, size_t n, rs_str **ids, size_t **len)
 {
-    size_t total = 0, needed = 0, k = 0;
+    size_t total = 0, k = 0;
     for (size_t i = 0; i < n; i++)
         total += p->nown[i];
-    for (size_t i = 0; i < p->ncommon; i++)
-        needed += p->needed[i];
-    *ids = malloc((total + n * needed ? total + n * needed : 1) * sizeof **ids);
+    *ids = malloc((total + n * p->nneed ? total + n * p->nneed : 1) * sizeof **ids);
     *len = malloc(n * sizeof **len);
     if (!*ids || !*len)
         return oom(L->db);
@@ -217,43 +260,86 @@ static int set_ids(loader *L, const parts *p, size_t n, rs_str **ids, size_t **l
         for (size_t j = 0; j < p->nown[i] && !rc; j++)
             if ((rc = rs__loader_add_nid(L, p->own[i][j], &idx)) == RS_OK)
                 (*ids)[k++] = L->ev[idx]->event_id;
-        for (size_t j = 0; j < p->ncommon && !rc; j++)
-            if (p->needed[j] && (rc = rs__loader_add_nid(L, p->common[j].event, &idx)) == RS_OK)
+        for (size_t j = 0; j < p->nneed && !rc; j++)
+            if ((rc = rs__loader_add_nid(L, p->need[j].event, &idx)) == RS_OK)
                 (*ids)[k++] = L->ev[idx]->event_id;
-        (*len)[i] = p->nown[i] + needed;
+        (*len)[i] = p->nown[i] + p->nneed;
     }
     return rc;
 }
 
-/* The answer and the common entries not read, sorted by key. */
-static int answer(rs_db *db, const parts *p, rs_entry *res, size_t nres, rs_entry **out,
-                  size_t *nout)
+/* ---- the answer, as changes to the closest input ---- */
+
+/* A key the answer or an input may change: the answer's event there,
+ * and the inputs' (one for all when the key is not split). */
+typedef struct touched {
+    rs_entry ans;
+    const rs_nid *val;      /* the inputs' events, or NULL: all hold `under` */
+    rs_nid under;
+} touched;
+
+/* The split keys and the answer's keys, merged in key order. */
+static int touched_keys(const parts *p, const rs_entry *res, size_t nres, touched *t,
+                        size_t *nt)
 {
-    size_t n = nres;
-    for (size_t i = 0; i < p->ncommon; i++)
-        n += !p->needed[i];
-    rs_entry *e = malloc((n ? n : 1) * sizeof *e);
-    if (!e)
-        return oom(db);
-    /* both are sorted by key, and hold distinct keys: merge them */
     size_t i = 0, j = 0, k = 0;
-    while (i < nres || j < p->ncommon) {
-        if (j < p->ncommon && p->needed[j]) {
-            j++;
-            continue;
+    const rs_split *sp = &p->sp;
+    int rc = RS_OK;
+    while (!rc && (i < sp->nkeys || j < nres)) {
+        int c = i == sp->nkeys ? 1 : j == nres ? -1 : rs_key_cmp(&sp->key[i], &res[j]);
+        touched x = {{0, 0, 0}, NULL, 0};
+        if (c <= 0) {
+            x.val = &sp->val[i * sp->n];
+            x.ans = (rs_entry){sp->key[i].type, sp->key[i].key, 0};
+            i++;
         }
-        int c = i == nres ? 1 : j == p->ncommon ? -1 : rs_key_cmp(&res[i], &p->common[j]);
-        e[k++] = c < 0 ? res[i++] : p->common[j++];
+        if (c >= 0)
+            x.ans = res[j++];
+        else if ((rc = common_at(p, x.ans.type, x.ans.key, &x.ans.event)) != RS_OK)
+            break; /* a split key the answer lacks: kept only when common */
+        if (c > 0)
+            rc = rs__split_prefix_get(p->db, sp, x.ans.type, x.ans.key, &x.under);
+        t[k++] = x;
     }
-    *out = e;
-    *nout = n;
-    return RS_OK;
+    *nt = k;
+    return rc;
+}
+
+static rs_nid input_at(const touched *t, size_t i)
+{
+    return t->val ? t->val[i] : t->under;
+}
+
+/* The input needing the fewest changes (the first of equals), and them. */
+static int delta(rs_db *db, const parts *p, const rs_entry *res, size_t nres, size_t *best,
+                 rs_entry **ch, size_t *nch)
+{
+    size_t n = p->sp.n, nt = 0;
+    touched *t = malloc((p->sp.nkeys + nres ? p->sp.nkeys + nres : 1) * sizeof *t);
+    size_t *cost = calloc(n ? n : 1, sizeof *cost);
+    int rc = t && cost ? touched_keys(p, res, nres, t, &nt) : oom(db);
+    for (size_t k = 0; k < nt && !rc; k++)
+        for (size_t i = 0; i < n; i++)
+            cost[i] += input_at(&t[k], i) != t[k].ans.event;
+    *best = 0;
+    for (size_t i = 1; i < n && !rc; i++)
+        if (cost[i] < cost[*best])
+            *best = i;
+    *nch = 0;
+    if (!rc && !(*ch = malloc((nt ? nt : 1) * sizeof **ch)))
+        rc = oom(db);
+    for (size_t k = 0; k < nt && !rc; k++)
+        if (input_at(&t[k], *best) != t[k].ans.event)
+            (*ch)[(*nch)++] = t[k].ans;
+    free(t);
+    free(cost);
+    return rc;
 }
 
 /* The full conflicted set (the sets' own events, then the difference),
  * the events its checks cite, and the resolution. */
-static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
-                   rs_entry **out, size_t *nout, int *done)
+static int resolve(loader *L, parts *p, size_t n, const rs_chain_diff *d, size_t *best,
+                   rs_entry **ch, size_t *nch, int *done)
 {
     rs_str *diff = malloc((d->n ? d->n : 1) * sizeof *diff), *chains = NULL, *ids = NULL;
     size_t *len = NULL, nchains = 0, idx;
@@ -267,7 +353,7 @@ static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
     size_t nfull = L->n;
     if (rc == RS_OK && (rc = rs__loader_cited(L, 0, nfull)) == RS_OK)
         rc = power_chains(L, nfull, &chains, &nchains, done);
-    if (rc == RS_OK && *done && (rc = need_keys(L, (parts *)p, nfull)) == RS_OK &&
+    if (rc == RS_OK && *done && (rc = need_keys(L, p, nfull)) == RS_OK &&
         (rc = power_ancestry(L, nfull)) == RS_OK)
         rc = set_ids(L, p, n, &ids, &len);
     rs_resolve_in in = {.set_ids = ids, .set_len = len, .nsets = n, .has_index = 1,
@@ -276,28 +362,31 @@ static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
     rs_entry *res = NULL;
     size_t nres = 0;
     if (rc == RS_OK && *done && (rc = rs__loader_run(L, &in, &res, &nres)) == RS_OK)
-        rc = answer(L->db, p, res, nres, out, nout);
+        rc = delta(L->db, p, res, nres, best, ch, nch);
     free(res), free(diff), free(chains), free(ids), free(len);
     return rc;
 }
 
 int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout, int *done)
+                        size_t *best, rs_entry **ch, size_t *nch, int *done)
 {
     parts p;
     rs_chain_diff d = {NULL, 0};
     loader L = {.db = db, .v = m->v};
     *done = 0;
+    *ch = NULL;
+    *nch = 0;
     int rc = classify(db, snaps, n, &p);
+    rs_common_part part = {p.sp.nentries0, part_has, part_list, &p};
     if (rc == RS_OK)
-        rc = rs__chain_difference(db, m->room, p.common_nid, p.ncommon, (const rs_nid *const *)p.own,
-                                  p.nown, n, &d, done);
+        rc = rs__chain_difference_of(db, m->room, &part, (const rs_nid *const *)p.own, p.nown,
+                                     n, &d, done);
     if (rc == RS_OK && *done)
-        rc = resolve(&L, &p, n, &d, out, nout, done);
+        rc = resolve(&L, &p, n, &d, best, ch, nch, done);
     if (rc || !*done) {
-        free(*out);
-        *out = NULL;
-        *nout = 0;
+        free(*ch);
+        *ch = NULL;
+        *nch = 0;
     }
     if (*done)
         db->resolve_events += (int64_t)L.n;

@@ -291,17 +291,11 @@ static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
     return rc;
 }
 
-int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout)
+int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                       rs_entry **out, size_t *nout)
 {
-    int done = 0;
     *out = NULL;
     *nout = 0;
-    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
-                 ? rs__resolve_indexed(db, m, snaps, n, out, nout, &done)
-                 : RS_OK;
-    if (rc || done)
-        return rc;
     return resolve_walked(db, m, snaps, NULL, NULL, n, out, nout, NULL);
 }
 

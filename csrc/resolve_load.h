@@ -32,9 +32,29 @@ int rs__loader_cited(loader *L, size_t first, size_t last);
  * caller); the answer as entries sorted by key. */
 int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout);
 
-/* State resolution v2 from the auth chain index (resolve_index.c): *done
- * = 0 when an input's event has no position, and the caller walks the
- * chains instead. */
+/* Where n snapshots may differ (state_split.c): the keys of the blocks
+ * after the prefix they all share, sorted, with val[k * n + i] snapshot
+ * i's event at key k (0: absent). Every other key holds the prefix's
+ * event in all of them. */
+typedef struct rs_split {
+    rs_entry *key;              /* the keys; their event field is 0 */
+    rs_nid *val;
+    size_t nkeys, n;
+    rs_snapview *v0;            /* snapshot 0, for the prefix's events */
+    size_t p;                   /* the shared blocks */
+    size_t nentries0;           /* snapshot 0's entry count */
+} rs_split;
+int rs__split_snapshots(rs_db *db, const rs_nid *snaps, size_t n, rs_split *s);
+void rs__split_free(rs_split *s);
+/* The event the shared prefix holds at a key (0: none). */
+int rs__split_prefix_get(rs_db *db, const rs_split *s, rs_nid type, rs_nid key, rs_nid *event);
+/* The n events at a split key, or NULL when the key is not one. */
+const rs_nid *rs__split_find(const rs_split *s, rs_nid type, rs_nid key);
+
+/* State resolution v2 from the auth chain index (resolve_index.c), as
+ * changes ch[0 .. nch) to snaps[*best], the input closest to the answer
+ * (tombstones for keys it loses): *done = 0 when an input's event has no
+ * position, and the caller walks the chains instead. */
 int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout, int *done);
+                        size_t *best, rs_entry **ch, size_t *nch, int *done);
 #endif

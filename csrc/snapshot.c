@@ -317,8 +317,8 @@ int rs_debug_snapshot_blocks(rs_db *db, rs_nid snap, rs_nid **blocks, size_t *n)
 /* Merges blocks refs[from..n) into one sorted overlay (tombstones kept
  * unless from == 0). Walks from the back so each step merges a small
  * overlay into a bigger block: about 2x the entries in all. */
-static int overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,
-                   rs_entry **out, size_t *nout)
+int rs__snapshot_overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,
+                         rs_entry **out, size_t *nout)
 {
     rs_entry *acc = NULL;
     size_t nacc = 0;
@@ -364,15 +364,26 @@ static int snapshot_load(rs_db *db, rs_nid snap, rs_entry **entries, size_t *n)
     int rc = rs__snapshot_view(db, snap, &v);
     if (rc)
         return rc;
-    rc = overlay(db, &v, 0, v.n, entries, n);
+    rc = rs__snapshot_overlay(db, &v, 0, v.n, entries, n);
     if (rc == RS_OK && !*entries && !(*entries = malloc(sizeof **entries)))
         return rs__fail(db, RS_ENOMEM, "out of memory");
     return rc;
 }
 
+size_t rs__snapview_prefix(const rs_snapview *const *v, size_t n)
+{
+    size_t p = 0;
+    for (; n; p++)
+        for (size_t i = 0; i < n; i++)
+            /* an inline tail (block 0) is never shared */
+            if (p >= v[i]->n || !v[i]->refs[p].block || v[i]->refs[p].block != v[0]->refs[p].block)
+                return p;
+    return 0;
+}
+
 /* Looks a key up in blocks [0..n) of a snapshot, newest block first. */
-static int find_in(rs_db *db, const rs_snapview *v, size_t n, rs_nid type,
-                   rs_nid key, rs_nid *event)
+int rs__snapshot_find_in(rs_db *db, const rs_snapview *v, size_t n, rs_nid type,
+                         rs_nid key, rs_nid *event)
 {
     *event = 0;
     for (size_t i = n; i-- > 0;) {
@@ -396,7 +407,7 @@ int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
     rs_read_begin(db);
     int rc = rs__snapshot_view(db, snap, &v);
     if (rc == RS_OK)
-        rc = find_in(db, &v, v.n, type, key, event);
+        rc = rs__snapshot_find_in(db, &v, v.n, type, key, event);
     rs_read_end(db);
     return rc;
 }
@@ -455,13 +466,11 @@ static int snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
     if (rc || (rc = rs__snapshot_view(db, b, &vb)))
         return rc;
     if (a != b) {
-        /* an inline tail (block 0) is never shared */
-        while (p < va.n && p < vb.n && va.refs[p].block &&
-               va.refs[p].block == vb.refs[p].block)
-            p++;
+        const rs_snapview *both[2] = {&va, &vb};
+        p = rs__snapview_prefix(both, 2);
         /* keys outside the differing tails hold the same prefix value */
-        if ((rc = overlay(db, &va, p, va.n, &oa, &noa)) ||
-            (rc = overlay(db, &vb, p, vb.n, &ob, &nob)))
+        if ((rc = rs__snapshot_overlay(db, &va, p, va.n, &oa, &noa)) ||
+            (rc = rs__snapshot_overlay(db, &vb, p, vb.n, &ob, &nob)))
             goto out;
         size_t i = 0, j = 0;
         while (i < noa || j < nob) {
@@ -469,7 +478,7 @@ static int snapshot_diff(rs_db *db, rs_nid a, rs_nid b, rs_entry **removed,
             rs_entry ka = c <= 0 ? oa[i] : ob[j];
             rs_nid was, now, under = 0;
             if (c != 0 && p > 0 &&
-                (rc = find_in(db, &va, p, ka.type, ka.key, &under)))
+                (rc = rs__snapshot_find_in(db, &va, p, ka.type, ka.key, &under)))
                 goto out;
             was = c <= 0 ? oa[i].event : under;
             now = c >= 0 ? ob[j].event : under;
@@ -560,7 +569,7 @@ int rs_snapshot_apply(rs_db *db, rs_nid room, rs_nid base,
             goto out;
         }
         rs_nid cur;
-        if ((rc = find_in(db, &v, v.n, ch[i].type, ch[i].key, &cur)))
+        if ((rc = rs__snapshot_find_in(db, &v, v.n, ch[i].type, ch[i].key, &cur)))
             goto out;
         if (cur == ch[i].event)
             continue; /* changes nothing */
