@@ -86,8 +86,9 @@ static int64_t json_sum(t_run *t, sqlite3_stmt *st, int64_t nid, const void *p, 
 }
 
 /* Schema 9: an event's JSON sum, a word at a time. Seeded: any one byte
- * changed, at every position of every length around the 8-byte words, a
- * zero byte appended, another event or a NULL JSON, all change it. */
+ * changed, at every position of every length from 0 to 80 bytes, a
+ * zero byte appended, another event or a NULL JSON, all change it; the
+ * lengths pass two rounds of the four 8-byte lanes. */
 static void check_json_sums(t_run *t)
 {
     rs_db *db = t_open_mem();
@@ -95,9 +96,9 @@ static void check_json_sums(t_run *t)
     CHECK(t, sqlite3_prepare_v2(db->sql, "SELECT rs_json_sum(?1, ?2)", -1, &st, NULL) == SQLITE_OK,
           "prepare");
     uint64_t seed = 9;
-    unsigned char b[41];
-    for (int n = 0; n <= 40; n++) {
-        for (int i = 0; i < 41; i++)
+    unsigned char b[81];
+    for (int n = 0; n <= 80; n++) {
+        for (int i = 0; i < 81; i++)
             b[i] = (unsigned char)((seed = rs_mix64(seed)) & 0xff);
         b[n] = 0;
         int64_t h = json_sum(t, st, 7, b, n);
