@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 8
+#define RS_SCHEMA_VERSION 9
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -34,7 +34,7 @@
 #define SUM_EVENT                                                              \
     "rs_row_sum(nid, kind, event_id, room_nid, type_nid, key_nid, "            \
     "before_snap, after_snap, depth, membership, ehash, status, reason)"
-#define SUM_EVENT_JSON "rs_row_sum(nid, 0, json)"
+#define SUM_EVENT_JSON "rs_json_sum(nid, json)"
 #define SUM_CONSUMER "rs_row_sum(next, 0, name)"
 /* The next ID of a table whose rows are never deleted, given in the
  * INSERT so that its sum can cover it; rooms are AUTOINCREMENT. */
@@ -67,7 +67,7 @@
      * may hold an ID in its caches (see EVENT_NID_NEXT) */                  \
     X(ID_EVENT_PUT, "INSERT INTO events(nid, event_id, sum, jsum) SELECT n, ?1, " \
                     "rs_row_sum(n, 0, ?1, 0, 0, 0, NULL, NULL, 0, NULL, 0, 0, " \
-                    "NULL), rs_row_sum(n, 0, NULL) FROM (SELECT " EVENT_NID_NEXT \
+                    "NULL), rs_json_sum(n, NULL) FROM (SELECT " EVENT_NID_NEXT \
                     " AS n) WHERE NOT EXISTS "                                 \
                     "(SELECT 1 FROM events WHERE event_id=?1)")                \
     X(ID_EVENT_STR, "SELECT event_id, sum IS " SUM_EVENT " FROM events WHERE nid=?1") \
@@ -85,14 +85,14 @@
                    "kind=?5, before_snap=?6, after_snap=?7, depth=?8, "        \
                    "membership=?9, ehash=?10, json=?11, status=?13, "          \
                    "reason=?14, sum=rs_row_sum(?1, ?5, event_id, ?2, ?3, ?4, " \
-                   "?6, ?7, ?8, ?9, ?10, ?13, ?14), jsum=rs_row_sum(?1, 0, ?11) " \
+                   "?6, ?7, ?8, ?9, ?10, ?13, ?14), jsum=rs_json_sum(?1, ?11) " \
                    "WHERE nid=?1")                                             \
     X(EVENT_INSERT, "INSERT INTO events(nid, room_nid, type_nid, key_nid, "     \
                     "kind, before_snap, after_snap, depth, membership, ehash, " \
                     "json, event_id, status, reason, sum, jsum) VALUES(?1,?2,?3," \
                     "?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,rs_row_sum(?1, ?5, " \
                     "?12, ?2, ?3, ?4, ?6, ?7, ?8, ?9, ?10, ?13, ?14), "        \
-                    "rs_row_sum(?1, 0, ?11))")                                 \
+                    "rs_json_sum(?1, ?11))")                                 \
     X(EVENT_NEXT_NID, "SELECT " EVENT_NID_NEXT)                                \
     X(EVENT_BY_ID, "SELECT nid, room_nid, type_nid, key_nid, kind, before_snap, " \
                    "after_snap FROM events WHERE event_id=?1")                \
@@ -134,7 +134,7 @@
       "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
       "o.event_nid, o.sum IS rs_row_sum(o.room_nid, o.event_nid, o.data, "     \
       "o.body, o.event_json), o.event_json IS NOT NULL OR e.nid IS NULL "      \
-      "OR e.jsum IS rs_row_sum(e.nid, 0, e.json) FROM outputs o LEFT JOIN events e ON " \
+      "OR e.jsum IS rs_json_sum(e.nid, e.json) FROM outputs o LEFT JOIN events e ON " \
       "e.nid=o.event_nid AND o.event_nid>0 WHERE o.position>=?1 "              \
       "ORDER BY o.position LIMIT ?2")                                          \
     X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \

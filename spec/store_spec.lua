@@ -82,7 +82,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("8", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}
@@ -144,7 +144,7 @@ describe("roomstate.open", function()
     S.write(path, fixture)
     local expect = cjson.decode(S.read("spec/fixtures/schema_v6.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("8", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local t = {}
     for etype, key, ev in store:current_state(expect.room):entries() do t[etype .. "\0" .. key] = ev end
@@ -176,6 +176,45 @@ describe("roomstate.open", function()
       assert.matches("checksum", err)
       s2:close()
     end
+    S.rmdir(dir)
+  end)
+
+  it("migrates a schema-v8 file to word-wise JSON sums, keeping a changed JSON caught", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v8.db"
+    local fixture = S.read("spec/fixtures/schema_v8.db")
+    local expect = cjson.decode(S.read("spec/fixtures/schema_v8.json"))
+    S.write(path, fixture)
+    local store = assert(roomstate.open(path))
+    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    assert.is_true(store:check())
+    local n = 0
+    for id, json in pairs(expect.events) do
+      assert.equal(json, store:event(id))
+      n = n + 1
+    end
+    assert.equal(34, n)
+    store:close()
+    -- a JSON changed in the v8 file, its old sum left: the migration must
+    -- not sum it anew, so the read and check() still refuse it
+    S.write(path, fixture)
+    local victim = "$v8-34-msg:example.org"
+    assert.is_string(expect.events[victim])
+    S.sql_value(path, "UPDATE events SET json = CAST(replace(CAST(json AS TEXT), " ..
+      "'xxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxy') AS BLOB) " ..
+      "WHERE event_id = '" .. victim .. "'")
+    local s2 = assert(roomstate.open(path))
+    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    local ok, err = s2:check()
+    assert.is_nil(ok)
+    assert.matches("checksum", err)
+    local json, jerr, code = s2:event(victim)
+    assert.is_nil(json)
+    assert.equal("CORRUPT", code, jerr)
+    for id, j in pairs(expect.events) do
+      if id ~= victim then assert.equal(j, s2:event(id)) end
+    end
+    s2:close()
     S.rmdir(dir)
   end)
 

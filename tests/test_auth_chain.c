@@ -370,7 +370,8 @@ static void check_migration(t_run *t, const dag *d, t_rng *r)
     db = open_file(path);
     CHECK(t, db != NULL, "reopen %s", path);
     if (db) {
-        CHECK(t, sql_int(db, "PRAGMA user_version") == 8, "migrated to 8");
+        CHECK(t, sql_int(db, "PRAGMA user_version") == RS_SCHEMA_VERSION,
+              "migrated to %d", RS_SCHEMA_VERSION);
         char *got = rows(db);
         CHECK(t, want && got && !strcmp(want, got), "migration built other rows");
         CHECK(t, rs_check(db) == RS_OK, "check after migration: %s", rs_errmsg(db));

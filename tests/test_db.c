@@ -73,6 +73,50 @@ static void check_row_sums(t_run *t)
     rs_close(db);
 }
 
+static int64_t json_sum(t_run *t, sqlite3_stmt *st, int64_t nid, const void *p, int n)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, nid);
+    if (p)
+        sqlite3_bind_blob(st, 2, p, n, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 2);
+    CHECK(t, sqlite3_step(st) == SQLITE_ROW, "rs_json_sum: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+    return sqlite3_column_int64(st, 0);
+}
+
+/* Schema 9: an event's JSON sum, a word at a time. Seeded: any one byte
+ * changed, at every position of every length from 0 to 80 bytes, a
+ * zero byte appended, another event or a NULL JSON, all change it; the
+ * lengths pass two rounds of the four 8-byte lanes. */
+static void check_json_sums(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    sqlite3_stmt *st;
+    CHECK(t, sqlite3_prepare_v2(db->sql, "SELECT rs_json_sum(?1, ?2)", -1, &st, NULL) == SQLITE_OK,
+          "prepare");
+    uint64_t seed = 9;
+    unsigned char b[81];
+    for (int n = 0; n <= 80; n++) {
+        for (int i = 0; i < 81; i++)
+            b[i] = (unsigned char)((seed = rs_mix64(seed)) & 0xff);
+        b[n] = 0;
+        int64_t h = json_sum(t, st, 7, b, n);
+        CHECK(t, json_sum(t, st, 7, b, n) == h, "length %d: the same bytes, the same sum", n);
+        CHECK(t, json_sum(t, st, 8, b, n) != h, "length %d: another event", n);
+        CHECK(t, json_sum(t, st, 7, b, n + 1) != h, "length %d: a zero byte appended", n);
+        CHECK(t, json_sum(t, st, 7, NULL, 0) != h, "length %d: NULL", n);
+        for (int i = 0; i < n; i++) {
+            unsigned char was = b[i];
+            b[i] ^= (unsigned char)(1 + (rs_mix64(seed + (uint64_t)i) % 255));
+            CHECK(t, json_sum(t, st, 7, b, n) != h, "length %d: byte %d changed", n, i);
+            b[i] = was;
+        }
+    }
+    sqlite3_finalize(st);
+    rs_close(db);
+}
+
 /* Issue 14 §4.14: a row that does not render is named once; the message
  * was formatted into itself ("output 1: output 1: ..."). The row's sum is
  * right, so the render path itself is what fails. */
@@ -93,6 +137,7 @@ static void check_output_error_message(t_run *t)
 void test_db(t_run *t)
 {
     check_row_sums(t);
+    check_json_sums(t);
     check_output_error_message(t);
     check_junk_file(t);
     check_bad_path(t);
