@@ -4,7 +4,8 @@
 -- Each round forks the room (one member changes their displayname on a
 -- side branch while another sends a message), merges it back, and times
 -- the three ingests on each store; the stores alternate within a round.
--- Prints the median and min-max of the rounds, and the events read.
+-- Prints the median and min-max of the rounds, the events read and the
+-- auth chain index rows read.
 --   luajit bench/fork_cost.lua [N] [ROUNDS]
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
@@ -34,8 +35,10 @@ for i = 1, N do assert(main:join("@m" .. i .. ":x")) end
 
 -- times[name][round], events[name][round]
 local times, events = { index = {}, walk = {} }, { index = {}, walk = {} }
+local rows = { index = {}, walk = {} } -- auth chain index rows the fork read
 local plain = { index = {}, walk = {} } -- a message on the head, no fork
 local function read(name) return stores[name]:debug():debug_counts().resolve_events end
+local function chain_rows(name) return stores[name]:debug():debug_counts().chain_rows end
 for r = 1, ROUNDS do
   -- main sends a message; a side event on the same parent changes one
   -- member's displayname: two extremities, states differing in one key
@@ -48,10 +51,11 @@ for r = 1, ROUNDS do
   local order = r % 2 == 1 and { "index", "walk" } or { "walk", "index" }
   for _, name in ipairs(order) do
     local s = stores[name]
-    local e0, t0 = read(name), clock()
+    local e0, c0, t0 = read(name), chain_rows(name), clock()
     assert(s:ingest(text))
     times[name][r] = clock() - t0
     events[name][r] = read(name) - e0
+    rows[name][r] = chain_rows(name) - c0
   end
   side.head = { id }
   assert(main:merge(side))
@@ -73,8 +77,9 @@ local function summary(v)
 end
 for _, name in ipairs({ "index", "walk" }) do
   local med, lo, hi = summary(times[name])
-  local emed = summary(events[name])
+  local emed, rmed = summary(events[name]), summary(rows[name])
   local pmed, plo, phi = summary(plain[name])
   print(("N=%d %-5s fork ingest %.2f ms (%.2f-%.2f), events read %d; message %.3f ms (%.3f-%.3f)"):format(
-    N, name, med * 1000, lo * 1000, hi * 1000, emed, pmed * 1000, plo * 1000, phi * 1000))
+    N, name, med * 1000, lo * 1000, hi * 1000, emed, pmed * 1000, plo * 1000, phi * 1000)
+    .. (", index rows %d"):format(rmed))
 end
