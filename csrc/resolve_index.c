@@ -10,7 +10,8 @@
  * selection names for them, the create and power levels), and the power
  * levels the mainline reaches by cited power levels. The rest of the
  * common part is not read: it is unconflicted, so it passes through to
- * the answer. An input event without a position sends the caller to the
+ * the answer. The inputs are ingest's snapshots or rs_resolve_stored's
+ * entries. An input event without a position sends the caller to the
  * whole chains (*done = 0). */
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +87,14 @@ static void classify_key(parts *p, size_t *cur, size_t n, rs_entry k)
         }
 }
 
-/* The snapshots' entries, then the common part and each set's own. */
-static int classify(rs_db *db, const rs_nid *snaps, size_t n, parts *p)
+/* The inputs' entries, then the common part and each set's own. */
+static int classify(rs_db *db, const res_inputs *in, parts *p)
 {
+    size_t n = in->n;
     int rc = parts_alloc(db, p, n);
     size_t least_n = SIZE_MAX;
     for (size_t i = 0; i < n && !rc; i++) {
-        if ((rc = rs_snapshot_load(db, snaps[i], &p->all[i], &p->nall[i])))
+        if ((rc = rs__input_entries(db, in, i, &p->all[i], &p->nall[i])))
             break;
         least_n = p->nall[i] < least_n ? p->nall[i] : least_n;
         if (!(p->own[i] = malloc((p->nall[i] ? p->nall[i] : 1) * sizeof **p->own)))
@@ -276,14 +278,15 @@ static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
     return rc;
 }
 
-int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout, int *done)
+int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
+                        size_t *nout, int *done)
 {
     parts p;
     rs_chain_diff d = {NULL, 0};
     loader L = {.db = db, .v = m->v};
+    size_t n = in->n;
     *done = 0;
-    int rc = classify(db, snaps, n, &p);
+    int rc = classify(db, in, &p);
     if (rc == RS_OK)
         rc = rs__chain_difference(db, m->room, p.common_nid, p.ncommon, (const rs_nid *const *)p.own,
                                   p.nown, n, &d, done);

@@ -1,4 +1,5 @@
-/* resolve_load.c - a state resolution over stored events. v2 reads the
+/* resolve_load.c - a state resolution over stored events, for ingest's
+ * merges and for rs_resolve_stored alike. v2 reads the
  * auth chain index (resolve_index.c) when every input event is placed;
  * otherwise, and for v1 and v2.1, the events of the state sets and their
  * whole auth chains are read from the store
@@ -159,19 +160,28 @@ static int add_set(loader *L, const rs_entry *e, size_t ne, sets *s, size_t i)
     return rc;
 }
 
+int rs__input_entries(rs_db *db, const res_inputs *in, size_t i, rs_entry **e, size_t *ne)
+{
+    if (!in->given)
+        return rs_snapshot_load(db, in->snaps[i], e, ne);
+    *ne = in->glen[i];
+    if (!(*e = malloc((*ne ? *ne : 1) * sizeof **e)))
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    if (*ne)
+        memcpy(*e, in->given[i], *ne * sizeof **e);
+    return RS_OK;
+}
+
 /* The sets from snapshots (ingest) or from entries (rs_resolve_stored). */
-static int load_sets(loader *L, const rs_nid *snaps, const rs_entry *const *given,
-                     const size_t *glen, size_t n, sets *s)
+static int load_sets(loader *L, const res_inputs *in, sets *s)
 {
     int rc = RS_OK;
-    if (!(s->len = calloc(n ? n : 1, sizeof *s->len)))
+    if (!(s->len = calloc(in->n ? in->n : 1, sizeof *s->len)))
         return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < in->n && !rc; i++) {
         rs_entry *e;
         size_t ne;
-        if (given) {
-            rc = add_set(L, given[i], glen[i], s, i);
-        } else if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)) == RS_OK) {
+        if ((rc = rs__input_entries(L->db, in, i, &e, &ne)) == RS_OK) {
             rc = add_set(L, e, ne, s, i);
             free(e);
         }
@@ -256,24 +266,22 @@ int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout)
     return rc;
 }
 
-/* Loads the sets (from snapshots, or given as entries) and their whole
- * auth chains, resolves them and passes the answer to to_entries or
- * rs__strlist_copy. */
-static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
-                          const rs_entry *const *given, const size_t *glen, size_t n,
-                          rs_entry **out, size_t *nout, rs_strlist *ids)
+/* Loads the sets and their whole auth chains, resolves them and passes
+ * the answer to to_entries or, when ids is set, rs__strlist_copy. */
+static int resolve_walked(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
+                          size_t *nout, rs_strlist *ids)
 {
     loader L = {.db = db, .v = m->v};
     sets s = {0};
     rs_resolved res = {0};
-    int rc = load_sets(&L, snaps, given, glen, n, &s);
+    int rc = load_sets(&L, in, &s);
     if (rc == RS_OK) {
         rc = rs__loader_cited(&L, 0, 0);
         db->resolve_events += (int64_t)L.n;
     }
-    rs_resolve_in in = {.set_ids = s.ids, .set_len = s.len, .nsets = n};
+    rs_resolve_in rin = {.set_ids = s.ids, .set_len = s.len, .nsets = in->n};
     if (rc == RS_OK)
-        rc = run(&L, &in, &res);
+        rc = run(&L, &rin, &res);
     if (rc == RS_OK)
         rc = ids ? rs__strlist_copy(db, res.ids, res.n, ids) : to_entries(&L, &res, out, nout);
     rs_resolved_free(&res);
@@ -283,23 +291,55 @@ static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
     return rc;
 }
 
+/* v2 from the auth chain index into *out; *done = 0 when it does not
+ * apply (another algorithm, rs_debug_walk_chains, an unplaced event). */
+static int indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
+                   size_t *nout, int *done)
+{
+    *done = 0;
+    *out = NULL;
+    *nout = 0;
+    if (m->v->state_res != RS_STATE_RES_V2 || db->chains_walked_only)
+        return RS_OK;
+    return rs__resolve_indexed(db, m, in, out, nout, done);
+}
+
 int rs__resolve_entries(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                         rs_entry **out, size_t *nout)
 {
-    int done = 0;
-    *out = NULL;
-    *nout = 0;
-    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
-                 ? rs__resolve_indexed(db, m, snaps, n, out, nout, &done)
-                 : RS_OK;
+    res_inputs in = {.snaps = snaps, .n = n};
+    int done;
+    int rc = indexed(db, m, &in, out, nout, &done);
     if (rc || done)
         return rc;
-    return resolve_walked(db, m, snaps, NULL, NULL, n, out, nout, NULL);
+    return resolve_walked(db, m, &in, out, nout, NULL);
+}
+
+int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
+{
+    rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
+    if (!ev)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ev[i] = e[i].event;
+    int rc = rs__strlist_events(db, ev, n, out);
+    free(ev);
+    return rc;
 }
 
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out)
 {
+    res_inputs in = {.given = sets, .glen = len, .n = n};
+    rs_entry *e;
+    size_t ne;
+    int done;
     memset(out, 0, sizeof *out);
-    return resolve_walked(db, m, NULL, sets, len, n, NULL, NULL, out);
+    int rc = indexed(db, m, &in, &e, &ne, &done);
+    if (rc == RS_OK && done)
+        rc = rs__entry_ids(db, e, ne, out);
+    else if (rc == RS_OK)
+        rc = resolve_walked(db, m, &in, NULL, NULL, out);
+    free(e);
+    return rc;
 }

@@ -19,6 +19,19 @@ typedef struct loader {
     int nmissing;
 } loader;
 
+/* The states a resolution merges: n snapshots (ingest), or, when given
+ * is set, n sets of entries sorted by key (rs_resolve_stored). */
+typedef struct res_inputs {
+    const rs_nid *snaps;
+    const rs_entry *const *given;
+    const size_t *glen;
+    size_t n;
+} res_inputs;
+
+/* Input i's entries sorted by key, malloc'd: its snapshot's, or a copy of
+ * the given ones. */
+int rs__input_entries(rs_db *db, const res_inputs *in, size_t i, rs_entry **e, size_t *ne);
+
 void rs__loader_free(loader *L);
 /* Stored event nid, once; *idx its index. */
 int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx);
@@ -35,6 +48,6 @@ int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout);
 /* State resolution v2 from the auth chain index (resolve_index.c): *done
  * = 0 when an input's event has no position, and the caller walks the
  * chains instead. */
-int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        rs_entry **out, size_t *nout, int *done);
+int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
+                        size_t *nout, int *done);
 #endif

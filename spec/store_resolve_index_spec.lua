@@ -1,0 +1,127 @@
+-- What store:resolve reads from the auth chain index (csrc/resolve_index.c,
+-- given the caller's sets as entries) and what it reads walking whole auth
+-- chains (debug_walk_chains) on the same store: a one-key fork deep in a
+-- big room reads a handful of events and index rows, where the walk reads
+-- the room; a set holding an event the index could not place is resolved
+-- by the walk, as ingest does. And the two agree on seeded random forks
+-- (spec/store_resolve_spec.lua holds them to one answer on its own).
+local roomstate = require "roomstate"
+local harness = require "roomstate.harness"
+local RS = require "resolve_support"
+local S = require "support"
+
+local LIGHT = os.getenv("ROOMSTATE_SPEC_LIGHT")
+local SEEDS = LIGHT and 5 or 30
+local MEMBERS = LIGHT and 500 or 2500 -- the big room: a join and a message each
+
+local function counts(store)
+  local c = store:debug():debug_counts()
+  return c.resolve_events, c.chain_rows
+end
+
+-- store:resolve through the index and by the walk: both answers, and the
+-- events each read.
+local function both(store, rid, sets)
+  local e0 = counts(store)
+  local got = assert(store:resolve(rid, sets))
+  local e1 = counts(store)
+  store:debug():debug_walk_chains(true)
+  local walked = assert(store:resolve(rid, sets))
+  store:debug():debug_walk_chains(false)
+  local e2 = counts(store)
+  return got, walked, e1 - e0, e2 - e1
+end
+
+-- Seeded random forks (resolve_support's): at each merge point the two
+-- branches, and with them two earlier states (an old fork, where the
+-- difference's search of descendants gives up), through the index and by
+-- the walk.
+local function forks(version, seed)
+  local store = assert(roomstate.open(":memory:"))
+  local h = harness.new(store, { server = "f" .. seed, version = version })
+  local rng, pick = S.rng(seed), S.rng(seed + 1)
+  local main = assert(h:create_room("@alice:x"))
+  local rid, seen, n = main.room.id, {}, 0
+  RS.random_forks(main, rng, 6, function(cursor, fn)
+    seen[#seen + 1] = assert(fn(cursor))
+  end, function(a, b)
+    n = n + 1
+    local sets = { a.head[1], b.head[1] }
+    for _, s in ipairs({ sets, { sets[1], sets[2], seen[pick(#seen)], seen[pick(#seen)] } }) do
+      local got, walked, read, walk_read = both(store, rid, s)
+      local what = ("v%s seed %d merge %d, %d sets"):format(version, seed, n, #s)
+      assert.same(walked, got, what)
+      assert.is_true(read <= walk_read, what .. ": " .. read .. " events read, " .. walk_read .. " walking")
+    end
+  end)
+  store:close()
+end
+
+describe("store:resolve from the auth chain index", function()
+  for _, version in ipairs({ "10", "11" }) do
+    it("answers as the walk on random forks, old states among them, v" .. version
+       .. " (" .. SEEDS .. " seeds)", function()
+      for seed = 1, SEEDS do forks(version, seed * 7919) end
+    end)
+  end
+
+  it("reads a few events for a one-key fork deep in a " .. 2 * MEMBERS .. "-event room", function()
+    local store = assert(roomstate.open(":memory:"))
+    local h = harness.new(store, { server = "big", version = "10" })
+    local main = assert(h:create_room("@alice:x"))
+    local rid = main.room.id
+    for i = 1, MEMBERS do assert(main:join("@m" .. i .. ":x")) end
+    for i = 1, MEMBERS do assert(main:send("hi", { sender = "@m" .. i .. ":x" })) end
+    local side = main:at(main.head[1])
+    local a = assert(side:join("@m7:x", { displayname = "seven" }))
+    local b = assert(main:send("meanwhile", { sender = "@m8:x" }))
+    local rows0 = select(2, counts(store))
+    local got, walked, read, walk_read = both(store, rid, { a, b })
+    local rows = select(2, counts(store)) - rows0
+    assert.same(walked, got)
+    local want = RS.ids_of(assert(store:state_after(a)))
+    assert.same(want, got) -- the new displayname wins: b changed no state
+    -- the difference is @m7's old member event; its checks cite the
+    -- create, power levels, join rules and the member event
+    assert.is_true(read <= 10, "index: " .. read .. " events read")
+    assert.is_true(rows <= 16, "index: " .. rows .. " rows read")
+    assert.is_true(walk_read >= MEMBERS, "walk: " .. walk_read .. " events read")
+    local sa, sb = RS.ids_of(store:state_after(a)), RS.ids_of(store:state_after(b))
+    got, walked, read = both(store, rid, { sb, sa })
+    assert.same(want, got)
+    assert.same(want, walked)
+    assert.is_true(read <= 10, "index, ID lists: " .. read .. " events read")
+    store:close()
+  end)
+
+  it("walks the chains when a set holds an event the index could not place", function()
+    local store = assert(roomstate.open(":memory:", { authorize = false }))
+    local h = harness.new(store, { server = "x", version = "10" })
+    local main = assert(h:create_room("@alice:x"))
+    local rid = main.room.id
+    for i = 1, 20 do assert(main:join("@m" .. i .. ":x")) end
+    local msg = assert(main:send("hi"))
+    local side, other = main:at(msg), main:at(msg)
+    local c = assert(side:state("m.room.topic", "", { topic = "c" }))
+    -- a topic citing a message among its auth events: stored, never placed
+    local _, pdu = main:state("m.room.topic", "", { topic = "a" }, { ingest = false })
+    pdu.auth_events[#pdu.auth_events + 1] = msg
+    assert(store:ingest(pdu))
+    local a = pdu.event_id
+    local got, walked, read, walk_read = both(store, rid, { a, c })
+    assert.same(walked, got)
+    assert.equal(walk_read, read) -- the index path read nothing and handed over
+    assert.is_true(read > 20)
+    -- roomstate.resolve over the stored events (the model reads no message
+    -- among auth events)
+    local sets, texts = { RS.ids_of(store:state_after(a)), RS.ids_of(store:state_after(c)) }, {}
+    for id in pairs(RS.events_for(store, sets)) do texts[id] = assert(store:event(id)) end
+    assert.same(assert(roomstate.resolve("10", sets, texts)), got)
+    -- the same fork with a placed topic is resolved from the index
+    local b = assert(other:state("m.room.topic", "", { topic = "b" }))
+    got, walked, read, walk_read = both(store, rid, { b, c })
+    assert.same(walked, got)
+    assert.is_true(read < 10 and walk_read > 20, read .. " and " .. walk_read .. " events read")
+    store:close()
+  end)
+end)
