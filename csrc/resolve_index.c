@@ -227,8 +227,12 @@ static int set_ids(loader *L, const parts *p, size_t n, rs_str **ids, size_t **l
     return rc;
 }
 
-/* The answer and the common entries not read, sorted by key. */
-static int answer(rs_db *db, const parts *p, rs_entry *res, size_t nres, rs_entry **out,
+/* The answer and the common entries not read, merged by key: both are
+ * sorted, and no key is in both (the answer's keys are the sets' as
+ * given to the resolution, the common entries not read none of them).
+ * Sorting the whole state again took a tenth of a one-key store:resolve
+ * at 10,000 members. */
+static int answer(rs_db *db, const parts *p, const rs_entry *res, size_t nres, rs_entry **out,
                   size_t *nout)
 {
     size_t n = nres;
@@ -237,11 +241,12 @@ static int answer(rs_db *db, const parts *p, rs_entry *res, size_t nres, rs_entr
     rs_entry *e = malloc((n ? n : 1) * sizeof *e);
     if (!e)
         return oom(db);
-    memcpy(e, res, nres * sizeof *e);
-    for (size_t i = 0, k = nres; i < p->ncommon; i++)
-        if (!p->needed[i])
-            e[k++] = p->common[i];
-    qsort(e, n, sizeof *e, rs_key_qsort_cmp);
+    for (size_t i = 0, j = 0, k = 0; k < n; k++) {
+        while (j < p->ncommon && p->needed[j])
+            j++;
+        int common = j < p->ncommon && (i == nres || rs_key_cmp(&p->common[j], &res[i]) < 0);
+        e[k] = common ? p->common[j++] : res[i++];
+    }
     *out = e;
     *nout = n;
     return RS_OK;
