@@ -572,8 +572,11 @@ typedef struct rs_state_set {
 
 /*
  * Resolves nsets state sets of the room room_id as rs_state_resolve does,
- * from the stored events: those of the sets and of their auth chains, with
- * the store's verdicts (an event stored as rejected is never admitted).
+ * from the stored events, with the store's verdicts (an event stored as
+ * rejected is never admitted). In room versions 2-11 the auth chain index
+ * says which events the resolution needs, as at ingest; otherwise, or
+ * when a set holds an event the index could not place, those of the sets
+ * and of their whole auth chains are read.
  * Sets that hold one state need no resolution: that state is the answer,
  * and nothing else is read. No sets give the empty state. On success
  * *out holds the resolved state as event IDs sorted bytewise (free it
@@ -662,8 +665,8 @@ int rs_debug_counts(rs_db *db, rs_counts *c);
 /* 1: every block hash is 0, so blocks' content addressing must rely on
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
-/* on: resolutions at ingest walk whole auth chains, as without the auth
- * chain index (for tests comparing the two). */
+/* on: resolutions at ingest and in rs_resolve_stored walk whole auth
+ * chains, as without the auth chain index (for tests comparing the two). */
 void rs_debug_walk_chains(rs_db *db, int on);
 
 /* Total entries written into blocks and inline tails by this handle
@@ -674,9 +677,9 @@ int64_t rs_debug_entries_written(const rs_db *db);
  * (to hash it, or for the auth rules), rather than reading the tree the
  * caller gave in rs_event.json_tree. */
 int64_t rs_debug_json_parses(const rs_db *db);
-/* Events the resolutions at ingest of this handle read from the store:
- * the states' and auth chains' events they parsed (a debug counter, for
- * specs of their cost). */
+/* Events the resolutions of this handle (at ingest, rs_resolve_stored)
+ * read from the store: the states' and auth chains' events they parsed
+ * (a debug counter, for specs of their cost). */
 int64_t rs_debug_resolve_events(const rs_db *db);
 /* Rows of the auth chain index (positions, links, events on a chain) that
  * the auth differences and power events' chains of this handle read. */
