@@ -252,20 +252,31 @@ static int answer(rs_db *db, const parts *p, const rs_entry *res, size_t nres, r
     return RS_OK;
 }
 
-/* The full conflicted set (the sets' own events, then the difference),
- * the events its checks cite, and the resolution. */
-static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
-                   rs_entry **out, size_t *nout, int *done)
+/* The events of d loaded, their IDs in *ids (malloc'd). */
+static int load_listed(loader *L, const rs_chain_diff *d, rs_str **ids)
 {
-    rs_str *diff = malloc((d->n ? d->n : 1) * sizeof *diff), *chains = NULL, *ids = NULL;
+    size_t idx;
+    int rc = (*ids = malloc((d->n ? d->n : 1) * sizeof **ids)) ? RS_OK : oom(L->db);
+    for (size_t i = 0; i < d->n && !rc; i++)
+        if ((rc = rs__loader_add_nid(L, d->ev[i], &idx)) == RS_OK)
+            (*ids)[i] = L->ev[idx]->event_id;
+    return rc;
+}
+
+/* The full conflicted set (the sets' own events, the difference, in v2.1
+ * the conflicted subgraph), the events its checks cite, and the
+ * resolution. */
+static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
+                   const rs_chain_diff *sub, rs_entry **out, size_t *nout, int *done)
+{
+    rs_str *diff = NULL, *subs = NULL, *chains = NULL, *ids = NULL;
     size_t *len = NULL, nchains = 0, idx;
-    int rc = diff ? RS_OK : oom(L->db);
+    int rc = RS_OK;
     for (size_t i = 0; i < n && !rc; i++)
         for (size_t j = 0; j < p->nown[i] && !rc; j++)
             rc = rs__loader_add_nid(L, p->own[i][j], &idx);
-    for (size_t i = 0; i < d->n && !rc; i++)
-        if ((rc = rs__loader_add_nid(L, d->ev[i], &idx)) == RS_OK)
-            diff[i] = L->ev[idx]->event_id;
+    if (rc == RS_OK && (rc = load_listed(L, d, &diff)) == RS_OK)
+        rc = load_listed(L, sub, &subs);
     size_t nfull = L->n;
     if (rc == RS_OK && (rc = rs__loader_cited(L, 0, nfull)) == RS_OK)
         rc = power_chains(L, nfull, &chains, &nchains, done);
@@ -274,12 +285,30 @@ static int resolve(loader *L, const parts *p, size_t n, const rs_chain_diff *d,
         rc = set_ids(L, p, n, &ids, &len);
     rs_resolve_in in = {.set_ids = ids, .set_len = len, .nsets = n, .has_index = 1,
                         .auth_difference = diff, .nauth_difference = d->n,
-                        .power_chains = chains, .npower_chains = nchains};
+                        .power_chains = chains, .npower_chains = nchains,
+                        .conflicted_subgraph = subs, .nconflicted_subgraph = sub->n};
     rs_entry *res = NULL;
     size_t nres = 0;
     if (rc == RS_OK && *done && (rc = rs__loader_run(L, &in, &res, &nres)) == RS_OK)
         rc = answer(L->db, p, res, nres, out, nout);
-    free(res), free(diff), free(chains), free(ids), free(len);
+    free(res), free(diff), free(subs), free(chains), free(ids), free(len);
+    return rc;
+}
+
+/* v2.1: the conflicted state subgraph of the sets' own events. */
+static int subgraph(rs_db *db, const parts *p, size_t n, rs_chain_diff *sub, int *done)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        total += p->nown[i];
+    rs_nid *ev = malloc((total ? total : 1) * sizeof *ev);
+    if (!ev)
+        return oom(db);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p->nown[i]; j++)
+            ev[k++] = p->own[i][j];
+    int rc = rs__chain_subgraph(db, ev, total, sub, done);
+    free(ev);
     return rc;
 }
 
@@ -287,7 +316,7 @@ int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_e
                         size_t *nout, int *done)
 {
     parts p;
-    rs_chain_diff d = {NULL, 0};
+    rs_chain_diff d = {NULL, 0}, sub = {NULL, 0};
     loader L = {.db = db, .v = m->v};
     size_t n = in->n;
     *done = 0;
@@ -295,8 +324,10 @@ int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_e
     if (rc == RS_OK)
         rc = rs__chain_difference(db, m->room, p.common_nid, p.ncommon, (const rs_nid *const *)p.own,
                                   p.nown, n, &d, done);
+    if (rc == RS_OK && *done && m->v->state_res == RS_STATE_RES_V2_1)
+        rc = subgraph(db, &p, n, &sub, done);
     if (rc == RS_OK && *done)
-        rc = resolve(&L, &p, n, &d, out, nout, done);
+        rc = resolve(&L, &p, n, &d, &sub, out, nout, done);
     if (rc || !*done) {
         free(*out);
         *out = NULL;
@@ -306,6 +337,7 @@ int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_e
         db->resolve_events += (int64_t)L.n;
     *done |= rc != RS_OK;
     free(d.ev);
+    free(sub.ev);
     rs__loader_free(&L);
     parts_free(&p, n);
     return rc;

@@ -291,15 +291,16 @@ static int resolve_walked(rs_db *db, const rs_merge *m, const res_inputs *in, rs
     return rc;
 }
 
-/* v2 from the auth chain index into *out; *done = 0 when it does not
- * apply (another algorithm, rs_debug_walk_chains, an unplaced event). */
+/* v2 or v2.1 from the auth chain index into *out; *done = 0 when it does
+ * not apply (v1, rs_debug_walk_chains, an unplaced event). */
 static int indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
                    size_t *nout, int *done)
 {
     *done = 0;
     *out = NULL;
     *nout = 0;
-    if (m->v->state_res != RS_STATE_RES_V2 || db->chains_walked_only)
+    if ((m->v->state_res != RS_STATE_RES_V2 && m->v->state_res != RS_STATE_RES_V2_1) ||
+        db->chains_walked_only)
         return RS_OK;
     return rs__resolve_indexed(db, m, in, out, nout, done);
 }

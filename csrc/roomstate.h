@@ -482,19 +482,23 @@ typedef struct rs_resolve_in {
     const size_t *set_len;              /* how many IDs each set has */
     size_t nsets;
     /* Optional, from an index of the auth chains (has_index; state
-     * resolution v2 only, v1 and v2.1 ignore it): the sets' auth
-     * difference, and the events of the full conflicted set (the conflicted
-     * events and the difference) that are in the auth chains of its power
-     * events. With them `events` need not hold whole auth chains: only the
-     * sets' events, those listed here, and the auth events that the full
-     * conflicted set's events cite, with the power levels events the
-     * mainline reaches through cited power levels; another cited event not
-     * given counts as absent. */
+     * resolution v2 and v2.1, v1 ignores it): the sets' auth difference,
+     * in v2.1 the conflicted state subgraph (the events on auth paths
+     * between conflicted events), and the events of the full conflicted
+     * set (the conflicted events, the difference and the subgraph) that
+     * are in the auth chains of its power events. With them `events` need
+     * not hold whole auth chains: only the sets' events, those listed
+     * here, and the auth events that the full conflicted set's events
+     * cite, with the power levels events the mainline reaches through
+     * cited power levels (and in v2.1 the create event); another cited
+     * event not given counts as absent. */
     int has_index;
     const rs_str *auth_difference;
     size_t nauth_difference;
     const rs_str *power_chains;
     size_t npower_chains;
+    const rs_str *conflicted_subgraph;
+    size_t nconflicted_subgraph;
 } rs_resolve_in;
 
 typedef struct rs_resolved {

@@ -58,16 +58,17 @@ local function forks(version, seed)
 end
 
 describe("store:resolve from the auth chain index", function()
-  for _, version in ipairs({ "10", "11" }) do
+  for _, version in ipairs({ "10", "11", "12" }) do
     it("answers as the walk on random forks, old states among them, v" .. version
        .. " (" .. SEEDS .. " seeds)", function()
       for seed = 1, SEEDS do forks(version, seed * 7919) end
     end)
   end
 
-  it("reads a few events for a one-key fork deep in a " .. 2 * MEMBERS .. "-event room", function()
+  for _, version in ipairs({ "10", "12" }) do
+  it("reads a few events for a one-key fork deep in a " .. 2 * MEMBERS .. "-event room, v" .. version, function()
     local store = assert(roomstate.open(":memory:"))
-    local h = harness.new(store, { server = "big", version = "10" })
+    local h = harness.new(store, { server = "big", version = version })
     local main = assert(h:create_room("@alice:x"))
     local rid = main.room.id
     for i = 1, MEMBERS do assert(main:join("@m" .. i .. ":x")) end
@@ -93,6 +94,48 @@ describe("store:resolve from the auth chain index", function()
     assert.is_true(read <= 10, "index, ID lists: " .. read .. " events read")
     store:close()
   end)
+  end
+
+  -- The sets differ in the power levels only: one holds PL1, the other
+  -- PL3, which bob sent with the power PL2 gave him. Carol's join, in
+  -- both, cites PL2, so PL2 is in both auth chains and not in the
+  -- difference; it is on the path PL1 <- PL2 <- PL3 between the conflicted
+  -- events, in v12's conflicted state subgraph. v12 starts its checks from
+  -- the empty state: with PL2 checked, bob's PL3 is allowed; v11 rejects it
+  -- against PL1 (MSC4297's problem B in a store).
+  for _, case in ipairs({ { "11", "pl1" }, { "12", "pl3" } }) do
+    local version, want = case[1], case[2]
+    it("holds v" .. version .. "'s answer where the conflicted subgraph decides it", function()
+      local store = assert(roomstate.open(":memory:"))
+      local h = harness.new(store, { server = "x", version = version })
+      local main = assert(h:create_room("@alice:x"))
+      local rid = main.room.id
+      assert(main:state("m.room.join_rules", "", { join_rule = "public" }))
+      assert(main:join("@bob:x"))
+      -- v12's creator has infinite power and is never listed
+      local function levels(users)
+        if version ~= "12" then users["@alice:x"] = 100 end
+        return { users = users }
+      end
+      local pl = {}
+      pl.pl1 = assert(main:state("m.room.power_levels", "", levels({ ["@bob:x"] = 0 })))
+      assert(main:state("m.room.power_levels", "", levels({ ["@bob:x"] = 100 })))
+      assert(main:join("@carol:x"))
+      pl.pl3 = assert(main:state("m.room.power_levels", "",
+                                 levels({ ["@bob:x"] = 100, ["@carol:x"] = 50 }), { sender = "@bob:x" }))
+      local b = RS.ids_of(store:state_after(pl.pl3))
+      local a = {}
+      for i, id in ipairs(b) do a[i] = id == pl.pl3 and pl.pl1 or id end
+      local got, walked, read, walk_read = both(store, rid, { a, b })
+      assert.same(walked, got)
+      assert.same(RS.ids_of_map(RS.resolve(store, version, { a, b })), got)
+      local has = {}
+      for _, id in ipairs(got) do has[id] = true end
+      assert.is_true(has[pl[want]], want .. " wins")
+      assert.is_true(read < walk_read, read .. " and " .. walk_read .. " events read")
+      store:close()
+    end)
+  end
 
   it("walks the chains when a set holds an event the index could not place", function()
     local store = assert(roomstate.open(":memory:", { authorize = false }))
