@@ -3,9 +3,9 @@
 -- which is what store:resolve did in every version before it read the
 -- index), in one store:
 --
---   luajit bench/store_resolve.lua [BUILD_DIR] [N] [ROUNDS] [--k "1 100 1000"]
+--   luajit bench/store_resolve.lua [BUILD_DIR] [N] [ROUNDS] [--k "1 100 1000"] [--version V]
 --
--- A room version 10 room of N joined members (default 10,000). Each case
+-- A room of N joined members (default 10,000), room version V (default 10). Each case
 -- forks the room's head: `one-key`, one member changes their displayname
 -- on one branch while the other gets a message; `members-K`, both
 -- branches change the displaynames of the same K members (2K conflicted
@@ -16,13 +16,16 @@
 -- and min-max CPU time (os.clock) over the rounds (default 5), the events
 -- the resolution read (debug_counts().resolve_events) and the index rows
 -- (chain_rows).
-local build, N, ROUNDS, KS = "build", 10000, 5, { 1, 100, 1000 }
+local build, N, ROUNDS, KS, VERSION = "build", 10000, 5, { 1, 100, 1000 }, "10"
 do
   local pos, i = {}, 1
   while arg[i] do
     if arg[i] == "--k" then
       KS = {}
       for w in arg[i + 1]:gmatch("%S+") do KS[#KS + 1] = tonumber(w) end
+      i = i + 1
+    elseif arg[i] == "--version" then
+      VERSION = arg[i + 1]
       i = i + 1
     else
       pos[#pos + 1] = arg[i]
@@ -40,7 +43,7 @@ local harness = require "roomstate.harness"
 local clock = os.clock
 
 local store = assert(roomstate.open(":memory:"))
-local h = harness.new(store, { server = "bench", version = "10" })
+local h = harness.new(store, { server = "bench", version = VERSION })
 local main = assert(h:create_room("@alice:x"))
 local rid = main.room.id
 for i = 1, N do assert(main:join("@m" .. i .. ":x")) end
@@ -105,7 +108,7 @@ local function summary(v)
   table.sort(t)
   return t[math.floor((#t + 1) / 2)], t[1], t[#t]
 end
-print(("N = %d members, %d rounds"):format(N, ROUNDS))
+print(("v%s, N = %d members, %d rounds"):format(VERSION, N, ROUNDS))
 print("| case | path | time, median (min-max) | events read | index rows |")
 print("|---|---|---:|---:|---:|")
 for _, case in ipairs(cases) do

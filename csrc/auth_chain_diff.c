@@ -1,5 +1,6 @@
 /* auth_chain_diff.c - the auth difference of state sets from the auth
- * chain index (auth_chain.h). A set's auth chain is, per chain, the
+ * chain index (auth_chain.h), and v2.1's conflicted state subgraph (at the
+ * end: it climbs with the difference's search). A set's auth chain is, per chain, the
  * highest position it reaches: its own events reach below themselves on
  * their chains, and each link followed from a reached position reaches its
  * target. The links of a chain are read once per set, for the positions

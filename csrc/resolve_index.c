@@ -1,11 +1,13 @@
-/* resolve_index.c - state resolution v2 over stored events, reading what
- * the algorithm needs and not the whole auth chains. The inputs' entries
- * split into those every set holds (the common part) and the rest (the
- * conflicted events). The auth difference comes from the auth chain index
- * (auth_chain_diff.c), the common part's chains read once; so do the
- * events of the full conflicted set in the auth chains of its power
- * events (rs__chain_within). Then the loaded events are: the conflicted
- * events, the difference, the auth events these cite, the common part's
+/* resolve_index.c - state resolution v2 and v2.1 over stored events,
+ * reading what the algorithm needs and not the whole auth chains. The
+ * inputs' entries split into those every set holds (the common part) and
+ * the rest (the conflicted events). The auth difference comes from the
+ * auth chain index (auth_chain_diff.c), the common part's chains read
+ * once, and in v2.1 the conflicted state subgraph (rs__chain_subgraph);
+ * so do the events of the full conflicted set in the auth chains of its
+ * power events (rs__chain_within). Then the loaded events are: the
+ * conflicted events, the difference, the subgraph, the auth events these
+ * cite, the common part's
  * events at the keys their auth checks consult (every key the auth events
  * selection names for them, the create and power levels), and the power
  * levels the mainline reaches by cited power levels. The rest of the

@@ -1,7 +1,7 @@
 /* resolve_load.c - a state resolution over stored events, for ingest's
- * merges and for rs_resolve_stored alike. v2 reads the
- * auth chain index (resolve_index.c) when every input event is placed;
- * otherwise, and for v1 and v2.1, the events of the state sets and their
+ * merges and for rs_resolve_stored alike. v2 and v2.1 read the auth
+ * chain index (resolve_index.c) when every input event is placed;
+ * otherwise, and for v1, the events of the state sets and their
  * whole auth chains are read from the store
  * (parsed, through the auth cache), events stored as rejected are marked
  * so, rs_state_resolve runs, and its event IDs become entries again.

@@ -45,7 +45,7 @@ int rs__loader_cited(loader *L, size_t first, size_t last);
  * caller); the answer as entries sorted by key. */
 int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout);
 
-/* State resolution v2 from the auth chain index (resolve_index.c): *done
+/* State resolution v2 or v2.1 from the auth chain index (resolve_index.c): *done
  * = 0 when an input's event has no position, and the caller walks the
  * chains instead. */
 int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,

@@ -577,7 +577,7 @@ typedef struct rs_state_set {
 /*
  * Resolves nsets state sets of the room room_id as rs_state_resolve does,
  * from the stored events, with the store's verdicts (an event stored as
- * rejected is never admitted). In room versions 2-11 the auth chain index
+ * rejected is never admitted). In room versions 2-12 the auth chain index
  * says which events the resolution needs, as at ingest; otherwise, or
  * when a set holds an event the index could not place, those of the sets
  * and of their whole auth chains are read.

@@ -3,8 +3,8 @@
  * read as entries (a stored event's state after, or IDs checked as an
  * explicit state list is), sets that agree are their own answer, and
  * differing ones go to the resolution that ingest's merges use
- * (resolve_load.c): from the auth chain index in v2, by whole chains
- * otherwise. It only reads, so a read-only handle can serve it. */
+ * (resolve_load.c): from the auth chain index in v2 and v2.1, by whole
+ * chains otherwise. It only reads, so a read-only handle can serve it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

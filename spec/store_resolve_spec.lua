@@ -60,7 +60,7 @@ local function run(version, seed)
     end
   end
 
-  -- store:resolve, which in v10 and v11 reads the auth chain index, and
+  -- store:resolve, which reads the auth chain index in these versions, and
   -- the same walking whole chains (debug_walk_chains): one answer
   local function resolve(sets)
     local got = assert(store:resolve(rid, sets))
