@@ -137,6 +137,37 @@ describe("store:resolve from the auth chain index", function()
     end)
   end
 
+  -- A topic citing the room's first join rules among its auth events
+  -- (stored without the auth rules): those join rules are in the auth
+  -- difference, pass their checks, and land at a key the common part holds
+  -- (the newer join rules) but that no check names, so the index path
+  -- does not read the common event there. The unconflicted state is
+  -- applied last: the newer join rules stay, and the key is there once.
+  it("keeps the unconflicted state at a key an auth difference event lands on", function()
+    local store = assert(roomstate.open(":memory:", { authorize = false }))
+    local h = harness.new(store, { server = "x", version = "10" })
+    local main = assert(h:create_room("@alice:x"))
+    local rid = main.room.id
+    local first = store:current_state(rid):get("m.room.join_rules", "")
+    local newer = assert(main:state("m.room.join_rules", "", { join_rule = "invite" }))
+    local _, pdu = main:state("m.room.topic", "", { topic = "z" }, { ingest = false })
+    pdu.auth_events[#pdu.auth_events + 1] = first
+    assert(store:ingest(pdu))
+    local a, b = RS.ids_of(store:state_after(pdu.event_id)), RS.ids_of(store:state_after(newer))
+    local got, walked, read, walk_read = both(store, rid, { a, b })
+    assert.same(walked, got)
+    assert.is_true(read < walk_read, read .. " and " .. walk_read .. " events read")
+    local has = {}
+    for _, id in ipairs(got) do has[id] = true end
+    assert.is_true(has[newer])
+    assert.is_nil(has[first])
+    -- ingest's current state over the two extremities, from the index too
+    assert(main:at(newer):send("meanwhile"))
+    assert.same(walked, RS.ids_of(assert(store:current_state(rid))))
+    assert.is_true(store:check())
+    store:close()
+  end)
+
   it("walks the chains when a set holds an event the index could not place", function()
     local store = assert(roomstate.open(":memory:", { authorize = false }))
     local h = harness.new(store, { server = "x", version = "10" })
