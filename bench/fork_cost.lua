@@ -7,9 +7,10 @@
 -- Prints the median and min-max of the rounds, the events read and the
 -- auth chain index rows read.
 --   luajit bench/fork_cost.lua [N] [ROUNDS]
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
 local roomstate = require "roomstate"
+local summary = require "median"
 local harness = require "roomstate.harness"
 
 local N = tonumber(arg[1]) or 2000
@@ -69,12 +70,6 @@ for r = 1, ROUNDS do
   main.head = { mid }
 end
 
-local function summary(v)
-  local t = {}
-  for i, x in ipairs(v) do t[i] = x end
-  table.sort(t)
-  return t[math.floor((#t + 1) / 2)], t[1], t[#t]
-end
 for _, name in ipairs({ "index", "walk" }) do
   local med, lo, hi = summary(times[name])
   local emed, rmed = summary(events[name]), summary(rows[name])

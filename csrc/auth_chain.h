@@ -80,6 +80,12 @@ int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common
                             const rs_nid *const *sets, const size_t *len, size_t nsets,
                             rs_chain_diff *out, int *indexed);
 
+/* v2.1's conflicted state subgraph of the conflicted events ev[0 .. n):
+ * the events on an auth path from one of them to another (the ends may
+ * be listed too), malloc'd in *out; *indexed = 0 (and nothing in *out)
+ * when one of them has no position. */
+int rs__chain_subgraph(rs_db *db, const rs_nid *ev, size_t n, rs_chain_diff *out, int *indexed);
+
 /* in[j] = 1 when cand[j] is in the auth chain of the events from[0 ..
  * nfrom); *indexed = 0 when one of them has no position. */
 int rs__chain_within(rs_db *db, const rs_nid *from, size_t nfrom, const rs_nid *cand,

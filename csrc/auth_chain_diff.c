@@ -1,5 +1,6 @@
 /* auth_chain_diff.c - the auth difference of state sets from the auth
- * chain index (auth_chain.h). A set's auth chain is, per chain, the
+ * chain index (auth_chain.h), and v2.1's conflicted state subgraph (at the
+ * end: it climbs with the difference's search). A set's auth chain is, per chain, the
  * highest position it reaches: its own events reach below themselves on
  * their chains, and each link followed from a reached position reaches its
  * target. The links of a chain are read once per set, for the positions
@@ -595,5 +596,77 @@ int rs__chain_within(rs_db *db, const rs_nid *from, size_t nfrom, const rs_nid *
         }
     }
     cover_free(&c);
+    return rc;
+}
+
+/* ---- v2.1's conflicted state subgraph ---- */
+
+/* On a chain the positions reached from a conflicted event are 1 .. hi
+ * (their cover, their own positions included), and those that reach one
+ * are lo .. (each cites the one below): the subgraph is lo .. hi there.
+ * lo is found by climbing from the conflicted events through the links'
+ * citers, a search (q->seen's max per chain: lo) with no budget. A citer
+ * above hi on its chain is not reached from a conflicted event, nor is
+ * anything citing it, so the climb stops there. */
+static int climb(rs_db *db, const cover *hi, search *q)
+{
+    int rc = RS_OK;
+    while (!rc && q->nwork) {
+        int64_t *w = q->work[--q->nwork], chain = w[0], seq = w[1];
+        const reach *h = find(hi, chain);
+        if (!h || seq > h->max)
+            continue;
+        reach *r = touch(&q->seen, chain);
+        if (!r)
+            return rs__fail(db, RS_ENOMEM, "out of memory computing a conflicted subgraph");
+        int64_t below = r->max ? r->max : h->max + 1;
+        if (seq >= below)
+            continue;
+        r->max = seq;
+        rc = scan_citers(db, q, chain, seq, below);
+    }
+    return rc;
+}
+
+/* hi: the conflicted events' cover with their own positions; and the
+ * climb started from those positions. */
+static int subgraph_start(rs_db *db, const rs_nid *ev, size_t n, cover *hi, search *q,
+                          int *indexed)
+{
+    int rc = set_cover(db, ev, n, hi, indexed);
+    for (size_t i = 0; i < n && !rc && *indexed; i++) {
+        rs_chain_pos p;
+        reach *r;
+        if ((rc = rs__chain_pos(db, ev[i], &p, indexed)) || !*indexed)
+            break;
+        if (!(r = touch(hi, p.chain)) || visit(q, p.chain, p.seq, p.seq))
+            return rs__fail(db, RS_ENOMEM, "out of memory computing a conflicted subgraph");
+        r->max = p.seq > r->max ? p.seq : r->max;
+    }
+    return rc;
+}
+
+int rs__chain_subgraph(rs_db *db, const rs_nid *ev, size_t n, rs_chain_diff *out, int *indexed)
+{
+    cover hi = {0};
+    search q = {.budget = INT64_MAX};
+    size_t cap = 0;
+    memset(out, 0, sizeof *out);
+    *indexed = 1;
+    int rc = subgraph_start(db, ev, n, &hi, &q, indexed);
+    if (!rc && *indexed)
+        rc = climb(db, &hi, &q);
+    for (size_t i = 0; !rc && *indexed && i < q.seen.cap; i++) {
+        const reach *r = &q.seen.slot[i];
+        if (r->chain)
+            rc = range(db, r->chain, r->max - 1, find(&hi, r->chain)->max, out, &cap);
+    }
+    if (rc || !*indexed) {
+        free(out->ev);
+        memset(out, 0, sizeof *out);
+    }
+    cover_free(&hi);
+    cover_free(&q.seen);
+    free(q.work);
     return rc;
 }

@@ -200,11 +200,8 @@ static int resolve_delta(rs_db *db, const rs_merge *m, const rs_nid *u, size_t n
                          size_t *best, rs_entry **ch, size_t *nch)
 {
     int done = 0;
-    *best = 0;
-    *ch = NULL;
-    int rc = m->v->state_res == RS_STATE_RES_V2 && !db->chains_walked_only
-                 ? rs__resolve_indexed(db, m, u, nu, best, ch, nch, &done)
-                 : RS_OK;
+    res_inputs in = {.snaps = u, .n = nu};
+    int rc = rs__resolve_delta_indexed(db, m, &in, best, ch, nch, &done);
     if (rc || done)
         return rc;
     rs_entry *st;
@@ -224,26 +221,6 @@ static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_ni
         rc = rs_snapshot_apply(db, m->room, u[best], ch, nch, out);
     free(ch);
     return rc;
-}
-
-/* base with the changes ch applied (a tombstone removes its key), both
- * sorted by key. */
-static int applied(rs_db *db, const rs_entry *base, size_t nb, const rs_entry *ch,
-                   size_t nch, rs_entry **out, size_t *nout)
-{
-    size_t i = 0, j = 0, k = 0;
-    if (!(*out = malloc((nb + nch ? nb + nch : 1) * sizeof **out)))
-        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
-    while (i < nb || j < nch) {
-        int c = i == nb ? 1 : j == nch ? -1 : rs_key_cmp(&base[i], &ch[j]);
-        rs_entry e = c < 0 ? base[i] : ch[j];
-        i += c <= 0;
-        j += c >= 0;
-        if (e.event)
-            (*out)[k++] = e;
-    }
-    *nout = k;
-    return RS_OK;
 }
 
 /* The sorted distinct inputs, and whether they hold differing states. */
@@ -291,7 +268,7 @@ int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, s
         rc = rs_snapshot_load(db, n ? snaps[0] : RS_EMPTY_SNAPSHOT, out, nout);
     else if (rc == RS_OK && (rc = resolve_delta(db, m, u, nu, &best, &ch, &nch)) == RS_OK &&
              (rc = rs_snapshot_load(db, u[best], &base, &nb)) == RS_OK)
-        rc = applied(db, base, nb, ch, nch, out, nout);
+        rc = rs__entries_applied(db, base, nb, ch, nch, out, nout);
     free(base);
     free(ch);
     free(u);

@@ -1,16 +1,19 @@
-/* resolve_index.c - state resolution v2 over stored events, reading what
- * the algorithm needs and not the whole auth chains. The inputs' entries
- * split into those every set holds (the common part) and the rest (the
- * conflicted events). The auth difference comes from the auth chain index
- * (auth_chain_diff.c), the common part's chains read once; so do the
- * events of the full conflicted set in the auth chains of its power
- * events (rs__chain_within). Then the loaded events are: the conflicted
- * events, the difference, the auth events these cite, the common part's
+/* resolve_index.c - state resolution v2 and v2.1 over stored events,
+ * reading what the algorithm needs and not the whole auth chains. The
+ * inputs' entries split into those every set holds (the common part) and
+ * the rest (the conflicted events). The auth difference comes from the
+ * auth chain index (auth_chain_diff.c), the common part's chains read
+ * once, and in v2.1 the conflicted state subgraph (rs__chain_subgraph);
+ * so do the events of the full conflicted set in the auth chains of its
+ * power events (rs__chain_within). Then the loaded events are: the
+ * conflicted events, the difference, the subgraph, the auth events these
+ * cite, the common part's
  * events at the keys their auth checks consult (every key the auth events
  * selection names for them, the create and power levels), and the power
  * levels the mainline reaches by cited power levels. The rest of the
  * common part is not read: it is unconflicted, so it passes through to
- * the answer. An input event without a position sends the caller to the
+ * the answer. The inputs are ingest's snapshots or rs_resolve_stored's
+ * entries. An input event without a position sends the caller to the
  * whole chains (*done = 0). */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,7 @@
 
 typedef struct parts {
     rs_db *db;
-    rs_nid snap0;
+    const res_inputs *in;
     rs_split sp;              /* the keys where the sets may differ */
     rs_entry *common;         /* those of them every set holds alike */
     size_t ncommon;
@@ -63,14 +66,16 @@ static void classify_key(parts *p, size_t k)
             p->own[i][p->nown[i]++] = val[i];
 }
 
-/* The split of the snapshots, then the common keys among it and each
- * set's own events. The rest of the common part is not listed. */
-static int classify(rs_db *db, const rs_nid *snaps, size_t n, parts *p)
+/* The split of the inputs, then the common keys among it and each set's
+ * own events. The rest of the common part is not listed. */
+static int classify(rs_db *db, const res_inputs *in, parts *p)
 {
+    size_t n = in->n;
     memset(p, 0, sizeof *p);
     p->db = db;
-    p->snap0 = n ? snaps[0] : 0;
-    int rc = rs__split_snapshots(db, snaps, n, &p->sp);
+    p->in = in;
+    int rc = in->given ? rs__split_given(db, in->given, in->glen, n, &p->sp)
+                       : rs__split_snapshots(db, in->snaps, n, &p->sp);
     size_t nk = p->sp.nkeys ? p->sp.nkeys : 1;
     if (rc == RS_OK && (!(p->own = calloc(n ? n : 1, sizeof *p->own)) ||
                         !(p->nown = calloc(n ? n : 1, sizeof *p->nown)) ||
@@ -118,7 +123,7 @@ static int part_list(void *ctx, const rs_nid **nids, size_t *n)
     if (!p->listed) {
         rs_entry *e;
         size_t ne;
-        int rc = rs_snapshot_load(p->db, p->snap0, &e, &ne);
+        int rc = rs__input_entries(p->db, p->in, 0, &e, &ne);
         if (rc)
             return rc;
         if (!(p->listed = malloc((ne ? ne : 1) * sizeof *p->listed))) {
@@ -295,8 +300,14 @@ static int touched_keys(const parts *p, const rs_entry *res, size_t nres, touche
         }
         if (c >= 0)
             x.ans = res[j++];
-        else if ((rc = common_at(p, x.ans.type, x.ans.key, &x.ans.event)) != RS_OK)
-            break; /* a split key the answer lacks: kept only when common */
+        /* the unconflicted state is applied last: where the sets agree,
+         * their event stands, even against an auth chain event admitted
+         * at a key no check named */
+        rs_nid common = 0;
+        if ((rc = common_at(p, x.ans.type, x.ans.key, &common)) != RS_OK)
+            break;
+        if (common || c < 0)
+            x.ans.event = common;
         if (c > 0)
             rc = rs__split_prefix_get(p->db, sp, x.ans.type, x.ans.key, &x.under);
         t[k++] = x;
@@ -336,20 +347,32 @@ static int delta(rs_db *db, const parts *p, const rs_entry *res, size_t nres, si
     return rc;
 }
 
-/* The full conflicted set (the sets' own events, then the difference),
- * the events its checks cite, and the resolution. */
-static int resolve(loader *L, parts *p, size_t n, const rs_chain_diff *d, size_t *best,
-                   rs_entry **ch, size_t *nch, int *done)
+/* The events of d loaded, their IDs in *ids (malloc'd). */
+static int load_listed(loader *L, const rs_chain_diff *d, rs_str **ids)
 {
-    rs_str *diff = malloc((d->n ? d->n : 1) * sizeof *diff), *chains = NULL, *ids = NULL;
+    size_t idx;
+    int rc = (*ids = malloc((d->n ? d->n : 1) * sizeof **ids)) ? RS_OK : oom(L->db);
+    for (size_t i = 0; i < d->n && !rc; i++)
+        if ((rc = rs__loader_add_nid(L, d->ev[i], &idx)) == RS_OK)
+            (*ids)[i] = L->ev[idx]->event_id;
+    return rc;
+}
+
+/* The full conflicted set (the sets' own events, the difference, in v2.1
+ * the conflicted subgraph), the events its checks cite, and the
+ * resolution. */
+static int resolve(loader *L, parts *p, size_t n, const rs_chain_diff *d,
+                   const rs_chain_diff *sub, size_t *best, rs_entry **ch, size_t *nch,
+                   int *done)
+{
+    rs_str *diff = NULL, *subs = NULL, *chains = NULL, *ids = NULL;
     size_t *len = NULL, nchains = 0, idx;
-    int rc = diff ? RS_OK : oom(L->db);
+    int rc = RS_OK;
     for (size_t i = 0; i < n && !rc; i++)
         for (size_t j = 0; j < p->nown[i] && !rc; j++)
             rc = rs__loader_add_nid(L, p->own[i][j], &idx);
-    for (size_t i = 0; i < d->n && !rc; i++)
-        if ((rc = rs__loader_add_nid(L, d->ev[i], &idx)) == RS_OK)
-            diff[i] = L->ev[idx]->event_id;
+    if (rc == RS_OK && (rc = load_listed(L, d, &diff)) == RS_OK)
+        rc = load_listed(L, sub, &subs);
     size_t nfull = L->n;
     if (rc == RS_OK && (rc = rs__loader_cited(L, 0, nfull)) == RS_OK)
         rc = power_chains(L, nfull, &chains, &nchains, done);
@@ -358,31 +381,51 @@ static int resolve(loader *L, parts *p, size_t n, const rs_chain_diff *d, size_t
         rc = set_ids(L, p, n, &ids, &len);
     rs_resolve_in in = {.set_ids = ids, .set_len = len, .nsets = n, .has_index = 1,
                         .auth_difference = diff, .nauth_difference = d->n,
-                        .power_chains = chains, .npower_chains = nchains};
+                        .power_chains = chains, .npower_chains = nchains,
+                        .conflicted_subgraph = subs, .nconflicted_subgraph = sub->n};
     rs_entry *res = NULL;
     size_t nres = 0;
     if (rc == RS_OK && *done && (rc = rs__loader_run(L, &in, &res, &nres)) == RS_OK)
         rc = delta(L->db, p, res, nres, best, ch, nch);
-    free(res), free(diff), free(chains), free(ids), free(len);
+    free(res), free(diff), free(subs), free(chains), free(ids), free(len);
+    return rc;
+}
+/* v2.1: the conflicted state subgraph of the sets' own events. */
+static int subgraph(rs_db *db, const parts *p, size_t n, rs_chain_diff *sub, int *done)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        total += p->nown[i];
+    rs_nid *ev = malloc((total ? total : 1) * sizeof *ev);
+    if (!ev)
+        return oom(db);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p->nown[i]; j++)
+            ev[k++] = p->own[i][j];
+    int rc = rs__chain_subgraph(db, ev, total, sub, done);
+    free(ev);
     return rc;
 }
 
-int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        size_t *best, rs_entry **ch, size_t *nch, int *done)
+int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, size_t *best,
+                        rs_entry **ch, size_t *nch, int *done)
 {
     parts p;
-    rs_chain_diff d = {NULL, 0};
+    rs_chain_diff d = {NULL, 0}, sub = {NULL, 0};
     loader L = {.db = db, .v = m->v};
+    size_t n = in->n;
     *done = 0;
     *ch = NULL;
     *nch = 0;
-    int rc = classify(db, snaps, n, &p);
+    int rc = classify(db, in, &p);
     rs_common_part part = {p.sp.nentries0, part_has, part_list, &p};
     if (rc == RS_OK)
         rc = rs__chain_difference_of(db, m->room, &part, (const rs_nid *const *)p.own, p.nown,
                                      n, &d, done);
+    if (rc == RS_OK && *done && m->v->state_res == RS_STATE_RES_V2_1)
+        rc = subgraph(db, &p, n, &sub, done);
     if (rc == RS_OK && *done)
-        rc = resolve(&L, &p, n, &d, best, ch, nch, done);
+        rc = resolve(&L, &p, n, &d, &sub, best, ch, nch, done);
     if (rc || !*done) {
         free(*ch);
         *ch = NULL;
@@ -392,6 +435,7 @@ int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_
         db->resolve_events += (int64_t)L.n;
     *done |= rc != RS_OK;
     free(d.ev);
+    free(sub.ev);
     rs__loader_free(&L);
     parts_free(&p, n);
     return rc;

@@ -1,6 +1,7 @@
-/* resolve_load.c - a state resolution over stored events. v2 reads the
- * auth chain index (resolve_index.c) when every input event is placed;
- * otherwise, and for v1 and v2.1, the events of the state sets and their
+/* resolve_load.c - a state resolution over stored events, for ingest's
+ * merges and for rs_resolve_stored alike. v2 and v2.1 read the auth
+ * chain index (resolve_index.c) when every input event is placed;
+ * otherwise, and for v1, the events of the state sets and their
  * whole auth chains are read from the store
  * (parsed, through the auth cache), events stored as rejected are marked
  * so, rs_state_resolve runs, and its event IDs become entries again.
@@ -167,19 +168,28 @@ static int add_set(loader *L, const rs_entry *e, size_t ne, sets *s, size_t i)
     return rc;
 }
 
+int rs__input_entries(rs_db *db, const res_inputs *in, size_t i, rs_entry **e, size_t *ne)
+{
+    if (!in->given)
+        return rs_snapshot_load(db, in->snaps[i], e, ne);
+    *ne = in->glen[i];
+    if (!(*e = malloc((*ne ? *ne : 1) * sizeof **e)))
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    if (*ne)
+        memcpy(*e, in->given[i], *ne * sizeof **e);
+    return RS_OK;
+}
+
 /* The sets from snapshots (ingest) or from entries (rs_resolve_stored). */
-static int load_sets(loader *L, const rs_nid *snaps, const rs_entry *const *given,
-                     const size_t *glen, size_t n, sets *s)
+static int load_sets(loader *L, const res_inputs *in, sets *s)
 {
     int rc = RS_OK;
-    if (!(s->len = calloc(n ? n : 1, sizeof *s->len)))
+    if (!(s->len = calloc(in->n ? in->n : 1, sizeof *s->len)))
         return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < in->n && !rc; i++) {
         rs_entry *e;
         size_t ne;
-        if (given) {
-            rc = add_set(L, given[i], glen[i], s, i);
-        } else if ((rc = rs_snapshot_load(L->db, snaps[i], &e, &ne)) == RS_OK) {
+        if ((rc = rs__input_entries(L->db, in, i, &e, &ne)) == RS_OK) {
             rc = add_set(L, e, ne, s, i);
             free(e);
         }
@@ -264,24 +274,22 @@ int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout)
     return rc;
 }
 
-/* Loads the sets (from snapshots, or given as entries) and their whole
- * auth chains, resolves them and passes the answer to to_entries or
- * rs__strlist_copy. */
-static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
-                          const rs_entry *const *given, const size_t *glen, size_t n,
-                          rs_entry **out, size_t *nout, rs_strlist *ids)
+/* Loads the sets and their whole auth chains, resolves them and passes
+ * the answer to to_entries or, when ids is set, rs__strlist_copy. */
+static int resolve_walked(rs_db *db, const rs_merge *m, const res_inputs *in, rs_entry **out,
+                          size_t *nout, rs_strlist *ids)
 {
     loader L = {.db = db, .v = m->v};
     sets s = {0};
     rs_resolved res = {0};
-    int rc = load_sets(&L, snaps, given, glen, n, &s);
+    int rc = load_sets(&L, in, &s);
     if (rc == RS_OK) {
         rc = rs__loader_cited(&L, 0, 0);
         db->resolve_events += (int64_t)L.n;
     }
-    rs_resolve_in in = {.set_ids = s.ids, .set_len = s.len, .nsets = n};
+    rs_resolve_in rin = {.set_ids = s.ids, .set_len = s.len, .nsets = in->n};
     if (rc == RS_OK)
-        rc = run(&L, &in, &res);
+        rc = run(&L, &rin, &res);
     if (rc == RS_OK)
         rc = ids ? rs__strlist_copy(db, res.ids, res.n, ids) : to_entries(&L, &res, out, nout);
     rs_resolved_free(&res);
@@ -294,14 +302,70 @@ static int resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps,
 int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                        rs_entry **out, size_t *nout)
 {
+    res_inputs in = {.snaps = snaps, .n = n};
     *out = NULL;
     *nout = 0;
-    return resolve_walked(db, m, snaps, NULL, NULL, n, out, nout, NULL);
+    return resolve_walked(db, m, &in, out, nout, NULL);
+}
+
+int rs__resolve_delta_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, size_t *best,
+                              rs_entry **ch, size_t *nch, int *done)
+{
+    *done = 0;
+    *best = 0;
+    *ch = NULL;
+    *nch = 0;
+    if ((m->v->state_res != RS_STATE_RES_V2 && m->v->state_res != RS_STATE_RES_V2_1) ||
+        db->chains_walked_only)
+        return RS_OK;
+    return rs__resolve_indexed(db, m, in, best, ch, nch, done);
+}
+
+int rs__entries_applied(rs_db *db, const rs_entry *base, size_t nb, const rs_entry *ch,
+                        size_t nch, rs_entry **out, size_t *nout)
+{
+    size_t i = 0, j = 0, k = 0;
+    if (!(*out = malloc((nb + nch ? nb + nch : 1) * sizeof **out)))
+        return rs__fail(db, RS_ENOMEM, "out of memory resolving states");
+    while (i < nb || j < nch) {
+        int c = i == nb ? 1 : j == nch ? -1 : rs_key_cmp(&base[i], &ch[j]);
+        rs_entry e = c < 0 ? base[i] : ch[j];
+        i += c <= 0;
+        j += c >= 0;
+        if (e.event)
+            (*out)[k++] = e;
+    }
+    *nout = k;
+    return RS_OK;
+}
+
+int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
+{
+    rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
+    if (!ev)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ev[i] = e[i].event;
+    int rc = rs__strlist_events(db, ev, n, out);
+    free(ev);
+    return rc;
 }
 
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out)
 {
+    res_inputs in = {.given = sets, .glen = len, .n = n};
+    rs_entry *ch = NULL, *e = NULL;
+    size_t nch = 0, ne = 0, best = 0;
+    int done;
     memset(out, 0, sizeof *out);
-    return resolve_walked(db, m, NULL, sets, len, n, NULL, NULL, out);
+    int rc = rs__resolve_delta_indexed(db, m, &in, &best, &ch, &nch, &done);
+    if (rc == RS_OK && done &&
+        (rc = rs__entries_applied(db, sets[best], len[best], ch, nch, &e, &ne)) == RS_OK)
+        rc = rs__entry_ids(db, e, ne, out);
+    else if (rc == RS_OK && !done)
+        rc = resolve_walked(db, m, &in, NULL, NULL, out);
+    free(e);
+    free(ch);
+    return rc;
 }

@@ -19,6 +19,19 @@ typedef struct loader {
     int nmissing;
 } loader;
 
+/* The states a resolution merges: n snapshots (ingest), or, when given
+ * is set, n sets of entries sorted by key (rs_resolve_stored). */
+typedef struct res_inputs {
+    const rs_nid *snaps;
+    const rs_entry *const *given;
+    const size_t *glen;
+    size_t n;
+} res_inputs;
+
+/* Input i's entries sorted by key, malloc'd: its snapshot's, or a copy of
+ * the given ones. */
+int rs__input_entries(rs_db *db, const res_inputs *in, size_t i, rs_entry **e, size_t *ne);
+
 void rs__loader_free(loader *L);
 /* Stored event nid, once; *idx its index. */
 int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx);
@@ -51,10 +64,24 @@ int rs__split_prefix_get(rs_db *db, const rs_split *s, rs_nid type, rs_nid key, 
 /* The n events at a split key, or NULL when the key is not one. */
 const rs_nid *rs__split_find(const rs_split *s, rs_nid type, rs_nid key);
 
-/* State resolution v2 from the auth chain index (resolve_index.c), as
- * changes ch[0 .. nch) to snaps[*best], the input closest to the answer
- * (tombstones for keys it loses): *done = 0 when an input's event has no
- * position, and the caller walks the chains instead. */
-int rs__resolve_indexed(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
-                        size_t *best, rs_entry **ch, size_t *nch, int *done);
+/* The same split of n given sets of entries sorted by key: they share no
+ * blocks, so every key of them is a split key. */
+int rs__split_given(rs_db *db, const rs_entry *const *given, const size_t *glen, size_t n,
+                    rs_split *s);
+
+/* State resolution v2 or v2.1 from the auth chain index
+ * (resolve_index.c), as changes ch[0 .. nch) to input *best, the input
+ * closest to the answer (tombstones for keys it loses): *done = 0 when an
+ * input's event has no position, and the caller walks the chains
+ * instead. */
+int rs__resolve_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, size_t *best,
+                        rs_entry **ch, size_t *nch, int *done);
+/* The same, or *done = 0 when the index does not apply (v1,
+ * rs_debug_walk_chains) or an input's event has no position. */
+int rs__resolve_delta_indexed(rs_db *db, const rs_merge *m, const res_inputs *in, size_t *best,
+                              rs_entry **ch, size_t *nch, int *done);
+/* base with the changes ch applied (a tombstone removes its key), both
+ * sorted by key, malloc'd. */
+int rs__entries_applied(rs_db *db, const rs_entry *base, size_t nb, const rs_entry *ch,
+                        size_t nch, rs_entry **out, size_t *nout);
 #endif

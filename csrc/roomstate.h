@@ -482,19 +482,23 @@ typedef struct rs_resolve_in {
     const size_t *set_len;              /* how many IDs each set has */
     size_t nsets;
     /* Optional, from an index of the auth chains (has_index; state
-     * resolution v2 only, v1 and v2.1 ignore it): the sets' auth
-     * difference, and the events of the full conflicted set (the conflicted
-     * events and the difference) that are in the auth chains of its power
-     * events. With them `events` need not hold whole auth chains: only the
-     * sets' events, those listed here, and the auth events that the full
-     * conflicted set's events cite, with the power levels events the
-     * mainline reaches through cited power levels; another cited event not
-     * given counts as absent. */
+     * resolution v2 and v2.1, v1 ignores it): the sets' auth difference,
+     * in v2.1 the conflicted state subgraph (the events on auth paths
+     * between conflicted events), and the events of the full conflicted
+     * set (the conflicted events, the difference and the subgraph) that
+     * are in the auth chains of its power events. With them `events` need
+     * not hold whole auth chains: only the sets' events, those listed
+     * here, and the auth events that the full conflicted set's events
+     * cite, with the power levels events the mainline reaches through
+     * cited power levels (and in v2.1 the create event); another cited
+     * event not given counts as absent. */
     int has_index;
     const rs_str *auth_difference;
     size_t nauth_difference;
     const rs_str *power_chains;
     size_t npower_chains;
+    const rs_str *conflicted_subgraph;
+    size_t nconflicted_subgraph;
 } rs_resolve_in;
 
 typedef struct rs_resolved {
@@ -572,8 +576,11 @@ typedef struct rs_state_set {
 
 /*
  * Resolves nsets state sets of the room room_id as rs_state_resolve does,
- * from the stored events: those of the sets and of their auth chains, with
- * the store's verdicts (an event stored as rejected is never admitted).
+ * from the stored events, with the store's verdicts (an event stored as
+ * rejected is never admitted). In room versions 2-12 the auth chain index
+ * says which events the resolution needs, as at ingest; otherwise, or
+ * when a set holds an event the index could not place, those of the sets
+ * and of their whole auth chains are read.
  * Sets that hold one state need no resolution: that state is the answer,
  * and nothing else is read. No sets give the empty state. On success
  * *out holds the resolved state as event IDs sorted bytewise (free it
@@ -662,8 +669,8 @@ int rs_debug_counts(rs_db *db, rs_counts *c);
 /* 1: every block hash is 0, so blocks' content addressing must rely on
  * comparing contents. For collision tests only. */
 void rs_debug_force_hash_collisions(rs_db *db, int on);
-/* on: resolutions at ingest walk whole auth chains, as without the auth
- * chain index (for tests comparing the two). */
+/* on: resolutions at ingest and in rs_resolve_stored walk whole auth
+ * chains, as without the auth chain index (for tests comparing the two). */
 void rs_debug_walk_chains(rs_db *db, int on);
 
 /* Total entries written into blocks and inline tails by this handle
@@ -674,9 +681,9 @@ int64_t rs_debug_entries_written(const rs_db *db);
  * (to hash it, or for the auth rules), rather than reading the tree the
  * caller gave in rs_event.json_tree. */
 int64_t rs_debug_json_parses(const rs_db *db);
-/* Events the resolutions at ingest of this handle read from the store:
- * the states' and auth chains' events they parsed (a debug counter, for
- * specs of their cost). */
+/* Events the resolutions of this handle (at ingest, rs_resolve_stored)
+ * read from the store: the states' and auth chains' events they parsed
+ * (a debug counter, for specs of their cost). */
 int64_t rs_debug_resolve_events(const rs_db *db);
 /* Rows of the auth chain index (positions, links, events on a chain) that
  * the auth differences and power events' chains of this handle read. */

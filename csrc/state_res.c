@@ -259,7 +259,8 @@ int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
         g->set_node[i] = find(g, in->set_ids[i]);
     g->set_len = in->set_len;
     g->nsets = in->nsets;
-    g->indexed = in->has_index && g->v->state_res == RS_STATE_RES_V2;
+    g->indexed = in->has_index && (g->v->state_res == RS_STATE_RES_V2 ||
+                                   g->v->state_res == RS_STATE_RES_V2_1);
     for (size_t i = 0; g->indexed && i < in->nauth_difference; i++) {
         uint32_t x = find(g, in->auth_difference[i]);
         if (x != SR_NONE)
@@ -269,6 +270,11 @@ int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
         uint32_t x = find(g, in->power_chains[i]);
         if (x != SR_NONE)
             g->node[x].in_chains = 1;
+    }
+    for (size_t i = 0; g->indexed && i < in->nconflicted_subgraph; i++) {
+        uint32_t x = find(g, in->conflicted_subgraph[i]);
+        if (x != SR_NONE)
+            g->node[x].in_sub = 1;
     }
     return RS_OK;
 }
@@ -341,6 +347,8 @@ static int gather(sr_graph *g, const rs_resolve_in *in, sr_missing *m)
         int rc = gather_listed(g, in->set_ids, nset, m);
         if (rc == RS_OK)
             rc = gather_listed(g, in->auth_difference, in->nauth_difference, m);
+        if (rc == RS_OK)
+            rc = gather_listed(g, in->conflicted_subgraph, in->nconflicted_subgraph, m);
         return rc ? rc : gather_listed(g, in->power_chains, in->npower_chains, m);
     }
     size_t nset = 0, len = 0;

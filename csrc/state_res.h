@@ -28,6 +28,7 @@ typedef struct sr_node {
     unsigned char picked;       /* v2 step 1: a power event or in one's auth chain */
     unsigned char in_diff;      /* indexed: in the given auth difference */
     unsigned char in_chains;    /* indexed: in a power event's auth chain, given */
+    unsigned char in_sub;       /* indexed v2.1: in the given conflicted subgraph */
 } sr_node;
 
 typedef struct sr_graph {
@@ -41,7 +42,7 @@ typedef struct sr_graph {
     uint32_t *set_node;         /* the sets' events, as in the input */
     const size_t *set_len;
     size_t nsets;
-    int indexed;                /* v2 with the input's has_index: the lists below are given */
+    int indexed;                /* v2, v2.1 with the input's has_index: the lists are given */
     uint32_t *stamp, walk;      /* stamp[x] == walk: this walk has seen x */
     uint32_t *queue;            /* n entries: the nodes a walk reached */
     size_t walked;              /* nodes queued by all walks so far (a cost figure) */

@@ -24,8 +24,8 @@ static int oom(rs_db *db)
 }
 
 /* The smallest key at the cursors, or NULL when every tail is done. */
-static const rs_entry *least(rs_entry *const *tail, const size_t *ntail, const size_t *cur,
-                             size_t n)
+static const rs_entry *least(const rs_entry *const *tail, const size_t *ntail,
+                             const size_t *cur, size_t n)
 {
     const rs_entry *m = NULL;
     for (size_t i = 0; i < n; i++)
@@ -36,7 +36,8 @@ static const rs_entry *least(rs_entry *const *tail, const size_t *ntail, const s
 
 /* Merges the tails: each key once, with every snapshot's event there (its
  * tail's, else the shared prefix's). */
-static int merge_tails(rs_db *db, rs_split *s, rs_entry *const *tail, const size_t *ntail)
+static int merge_tails(rs_db *db, rs_split *s, const rs_entry *const *tail,
+                       const size_t *ntail)
 {
     size_t total = 0, *cur = calloc(s->n, sizeof *cur);
     for (size_t i = 0; i < s->n; i++)
@@ -93,10 +94,22 @@ int rs__split_snapshots(rs_db *db, const rs_nid *snaps, size_t n, rs_split *s)
     if (!rc && n)
         memcpy(s->v0, &v[0], sizeof *s->v0);
     if (!rc)
-        rc = merge_tails(db, s, tail, ntail);
+        rc = merge_tails(db, s, (const rs_entry *const *)tail, ntail);
     for (size_t i = 0; tail && i < n; i++)
         free(tail[i]);
     free(tail), free(ntail), free(v), free(pv);
+    if (rc)
+        rs__split_free(s);
+    return rc;
+}
+
+int rs__split_given(rs_db *db, const rs_entry *const *given, const size_t *glen, size_t n,
+                    rs_split *s)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->nentries0 = n ? glen[0] : 0;
+    int rc = merge_tails(db, s, given, glen);
     if (rc)
         rs__split_free(s);
     return rc;

@@ -2,8 +2,9 @@
  * stored events, asked for by a caller rather than by ingest. Each set is
  * read as entries (a stored event's state after, or IDs checked as an
  * explicit state list is), sets that agree are their own answer, and
- * differing ones go to the loader that ingest's merges use
- * (resolve_load.c). It only reads, so a read-only handle can serve it. */
+ * differing ones go to the resolution that ingest's merges use
+ * (resolve_load.c): from the auth chain index in v2 and v2.1, by whole
+ * chains otherwise. It only reads, so a read-only handle can serve it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,19 +56,6 @@ static int set_entries(rs_db *db, rs_nid room, const rs_state_set *sets, size_t 
     return RS_OK;
 }
 
-/* A state's event IDs, when the sets agree and the answer is one of them. */
-static int ids_of(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
-{
-    rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
-    if (!ev)
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        ev[i] = e[i].event;
-    int rc = rs__strlist_events(db, ev, n, out);
-    free(ev);
-    return rc;
-}
-
 static int answer(rs_db *db, const rs_room_info *info, const rs_state_set *sets, size_t n,
                   rs_entry **e, size_t *ne, rs_strlist *out)
 {
@@ -77,7 +65,7 @@ static int answer(rs_db *db, const rs_room_info *info, const rs_state_set *sets,
     if (rc || n == 0)
         return rc;
     if (equal)
-        return ids_of(db, e[0], ne[0], out);
+        return rs__entry_ids(db, e[0], ne[0], out);
     for (size_t i = 1; !m.v && i < n; i++)
         if ((rc = rs__entries_conflict(db, e[0], ne[0], e[i], ne[i])))
             return rc;

@@ -4,7 +4,8 @@
  * stored or a non-state event. For every event the index places, its auth
  * chain through the index is the walk's; an event is placed exactly when
  * everything it reaches is a stored state event; the auth difference of
- * random state sets is the walk's union minus intersection. rs_check
+ * random state sets is the walk's union minus intersection, and v2.1's
+ * conflicted subgraph of random conflicted events the walk's. rs_check
  * passes, and fails when a link or a position is damaged. A file taken
  * back to schema 7 (the index's tables dropped) migrates to the same
  * rows. A purge removes the room's rows. */
@@ -260,13 +261,20 @@ static void check_common(t_run *t, rs_db *db, const dag *d, t_rng *r, const int 
     CHECK(t, same, "seed %llu: rs__chain_within", (unsigned long long)seed);
 }
 
-/* Random sets of placed events: the index's difference is the walk's. */
-static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint64_t seed)
+/* The placeable events into placed; how many. */
+static int placed_events(const dag *d, int *placed)
 {
-    int placed[N_MAX], np = 0;
+    int np = 0;
     for (int i = 0; i < d->n; i++)
         if (placeable(d, i))
             placed[np++] = i;
+    return np;
+}
+
+/* Random sets of placed events: the index's difference is the walk's. */
+static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint64_t seed)
+{
+    int placed[N_MAX], np = placed_events(d, placed);
     for (int round = 0; round < 30; round++) {
         int nsets = 2 + (int)(t_rnd(r) % 3), sets[4][8], len[4];
         for (int s = 0; s < nsets; s++) {
@@ -280,6 +288,44 @@ static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint6
         CHECK(t, rc == 0 && !memcmp(got, want, (size_t)d->n),
               "seed %llu round %d: auth difference (%d)", (unsigned long long)seed, round, rc);
         check_common(t, db, d, r, placed, np, seed);
+    }
+}
+
+/* v2.1's conflicted subgraph of random conflicted events through the
+ * index against the walk's: an event not conflicted is in it exactly when
+ * a conflicted event reaches it and it reaches a conflicted event. */
+static void check_subgraphs(t_run *t, rs_db *db, const dag *d, t_rng *r, uint64_t seed)
+{
+    int placed[N_MAX], np = placed_events(d, placed);
+    for (int round = 0; round < 30; round++) {
+        int nc = 1 + (int)(t_rnd(r) % 6), c[6];
+        rs_nid ev[6];
+        unsigned char conflicted[N_MAX] = {0}, from[N_MAX] = {0}, got[N_MAX] = {0};
+        for (int j = 0; j < nc; j++) {
+            c[j] = placed[t_rnd(r) % (uint64_t)np];
+            ev[j] = d->nid[c[j]];
+            conflicted[c[j]] = 1;
+            walk(d, c[j], from);
+        }
+        rs_chain_diff out;
+        int indexed, rc = rs__chain_subgraph(db, ev, (size_t)nc, &out, &indexed);
+        for (size_t k = 0; rc == RS_OK && k < out.n; k++) {
+            int i = index_of(d, out.ev[k]);
+            if (i >= 0)
+                got[i] = 1;
+        }
+        int same = rc == RS_OK && indexed;
+        for (int x = 0; same && x < d->n; x++) {
+            unsigned char reach[N_MAX] = {0};
+            int to = 0;
+            walk(d, x, reach);
+            for (int j = 0; j < nc; j++)
+                to |= reach[c[j]];
+            same = conflicted[x] || got[x] == (from[x] && to);
+        }
+        CHECK(t, same, "seed %llu round %d: conflicted subgraph (%d)", (unsigned long long)seed,
+              round, rc);
+        free(out.ev);
     }
 }
 
@@ -403,6 +449,7 @@ void test_auth_chain(t_run *t)
         if (ingest_shuffled(t, db, &d, &r) == RS_OK) {
             check_chains(t, db, &d, seed);
             check_differences(t, db, &d, &r, seed);
+            check_subgraphs(t, db, &d, &r, seed);
             if (seed <= 3)
                 check_damage(t, db);
         }
