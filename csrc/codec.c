@@ -315,6 +315,23 @@ uint64_t rs_mix64(uint64_t x)
     return x;
 }
 
+uint64_t rs_hash_words(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    const uint64_t k = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = n * k, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    w = 0;
+    for (size_t j = 0; i + j < n; j++)
+        w |= (uint64_t)s[i + j] << (8 * j);
+    return rs_mix64(h ^ w);
+}
+
 uint64_t rs_hash_bytes(const void *p, size_t n)
 {
     const unsigned char *s = p;

@@ -78,5 +78,8 @@ int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
 
 /* 64-bit hash of bytes for content addressing (FNV-1a, then a finaliser). */
 uint64_t rs_hash_bytes(const void *p, size_t n);
+/* A hash of bytes for in-memory tables only (the caches, the resolution's
+ * index): eight bytes a step. Never stored, so it may change. */
+uint64_t rs_hash_words(const void *p, size_t n);
 uint64_t rs_mix64(uint64_t x);
 #endif

@@ -157,7 +157,7 @@ static node *find(const rs_lru *c, const void *key, size_t klen, uint64_t h)
 
 const void *rs_lru_get(rs_lru *c, const void *key, size_t klen, size_t *vlen)
 {
-    node *n = find(c, key, klen, rs_hash_bytes(key, klen));
+    node *n = find(c, key, klen, rs_hash_words(key, klen));
     if (!n)
         return NULL;
     n->referenced = 1;
@@ -168,7 +168,7 @@ const void *rs_lru_get(rs_lru *c, const void *key, size_t klen, size_t *vlen)
 void rs_lru_put(rs_lru *c, const void *key, size_t klen, const void *val,
                 size_t vlen)
 {
-    uint64_t h = rs_hash_bytes(key, klen);
+    uint64_t h = rs_hash_words(key, klen);
     node *old = find(c, key, klen, h);
     if (old && old->vlen == vlen) {
         /* a row rewritten at every event (a room's) keeps its node */
@@ -214,7 +214,7 @@ void rs_lru_put(rs_lru *c, const void *key, size_t klen, const void *val,
 
 void rs_lru_del(rs_lru *c, const void *key, size_t klen)
 {
-    node *n = find(c, key, klen, rs_hash_bytes(key, klen));
+    node *n = find(c, key, klen, rs_hash_words(key, klen));
     if (n)
         remove_node(c, n);
 }

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "auth_chain.h"
+#include "codec.h"
 #include "resolve_load.h"
 #include "state_res.h"
 
@@ -182,8 +183,32 @@ static void need_unique(parts *p)
 }
 
 /* The common events the iterative checks of the full set may consult. */
+/* The (type, state key) pairs asked already: most events name the same
+ * create, power levels and join rules, and their senders recur. */
+typedef struct asked {
+    rs_auth_type *slot;       /* type NULL: empty */
+    size_t mask;
+} asked;
+
+static int first_ask(asked *a, rs_auth_type t)
+{
+    size_t tl = strlen(t.type);
+    size_t i = (size_t)(rs_hash_words(t.type, tl) ^ rs_hash_words(t.state_key.s, t.state_key.len));
+    for (i &= a->mask; a->slot[i].type; i = (i + 1) & a->mask)
+        if (!strcmp(a->slot[i].type, t.type) && a->slot[i].state_key.len == t.state_key.len &&
+            (!t.state_key.len || !memcmp(a->slot[i].state_key.s, t.state_key.s, t.state_key.len)))
+            return 0;
+    a->slot[i] = t;
+    return 1;
+}
+
 static int need_keys(loader *L, parts *p, size_t nfull)
 {
+    asked a = {NULL, 16};
+    while (a.mask < 2 * (nfull + 1) * RS_AUTH_TYPES_MAX)
+        a.mask *= 2;
+    if (!(a.slot = calloc(a.mask--, sizeof *a.slot)))
+        return oom(L->db);
     int rc = need_key(L->db, p, "m.room.create", (rs_str){"", 0});
     if (rc == RS_OK)
         rc = need_key(L->db, p, "m.room.power_levels", (rs_str){"", 0});
@@ -192,8 +217,10 @@ static int need_keys(loader *L, parts *p, size_t nfull)
         size_t nt = 0;
         rs_auth_types(L->v, L->ev[i], t, &nt);
         for (size_t j = 0; j < nt && !rc; j++)
-            rc = need_key(L->db, p, t[j].type, t[j].state_key);
+            if (first_ask(&a, t[j]))
+                rc = need_key(L->db, p, t[j].type, t[j].state_key);
     }
+    free(a.slot);
     if (rc == RS_OK)
         need_unique(p);
     for (size_t i = 0; i < p->nneed && !rc; i++) {

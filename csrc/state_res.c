@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "auth_check.h"
+#include "codec.h"
 #include "state_res.h"
 
 int sr__fail(sr_graph *g, int code, const char *fmt, ...)
@@ -131,20 +132,7 @@ static uint32_t find2(const sr_graph *g, const char *prefix, size_t plen, rs_str
 /* A hash of all of an ID's bytes, eight at a time. */
 static uint64_t id_hash(rs_str id)
 {
-    const uint64_t k = 0x9E3779B97F4A7C15ULL;
-    uint64_t h = id.len * k;
-    size_t i = 0;
-    for (; i + 8 <= id.len; i += 8) {
-        uint64_t w;
-        memcpy(&w, id.s + i, 8);
-        h = (h ^ w) * k;
-        h ^= h >> 29;
-    }
-    uint64_t w = 0;
-    for (size_t j = 0; i + j < id.len; j++)
-        w |= (uint64_t)(unsigned char)id.s[i + j] << (8 * j);
-    h = (h ^ w) * k;
-    return h ^ (h >> 32);
+    return rs_hash_words(id.s, id.len);
 }
 
 /* The index of the deduplicated nodes, at most half full. */
