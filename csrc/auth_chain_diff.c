@@ -208,7 +208,8 @@ static int add_event_cover(rs_db *db, rs_nid nid, cover *c, int *indexed)
     size_t len;
     key[0] = 'c';
     memcpy(key + 1, &nid, sizeof nid);
-    const int64_t *pairs = rs_lru_get(db->covers, key, sizeof key, &len);
+    /* the cache keeps values at any alignment: pairs are copied out */
+    const unsigned char *pairs = rs_lru_get(db->covers, key, sizeof key, &len);
     cover one = {0};
     int rc = RS_OK;
     if (!pairs) {
@@ -223,9 +224,12 @@ static int add_event_cover(rs_db *db, rs_nid nid, cover *c, int *indexed)
                 rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
         goto done;
     }
-    for (size_t i = 0; i + 1 < len / sizeof *pairs && !rc; i += 2)
-        if (reached(c, pairs[i], pairs[i + 1], 0))
+    for (size_t off = 0; off + 16 <= len && !rc; off += 16) {
+        int64_t pair[2];
+        memcpy(pair, pairs + off, sizeof pair);
+        if (reached(c, pair[0], pair[1], 0))
             rc = rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
+    }
 done:
     cover_free(&one);
     return rc;
@@ -556,7 +560,8 @@ static int listed_has(void *ctx, rs_nid nid, int *yes)
     if (!l->sorted) {
         if (!(l->sorted = malloc((l->n ? l->n : 1) * sizeof *l->sorted)))
             return rs__fail(l->db, RS_ENOMEM, "out of memory computing an auth difference");
-        memcpy(l->sorted, l->given, l->n * sizeof *l->sorted);
+        if (l->n)
+            memcpy(l->sorted, l->given, l->n * sizeof *l->sorted);
         qsort(l->sorted, l->n, sizeof *l->sorted, nid_cmp);
     }
     *yes = bsearch(&nid, l->sorted, l->n, sizeof nid, nid_cmp) != NULL;

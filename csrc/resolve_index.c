@@ -175,7 +175,8 @@ static int need_key(rs_db *db, parts *p, const char *type, rs_str key)
 static void need_unique(parts *p)
 {
     size_t k = 0;
-    qsort(p->need, p->nneed, sizeof *p->need, rs_key_qsort_cmp);
+    if (p->nneed)
+        qsort(p->need, p->nneed, sizeof *p->need, rs_key_qsort_cmp);
     for (size_t i = 0; i < p->nneed; i++)
         if (!k || rs_key_cmp(&p->need[k - 1], &p->need[i]))
             p->need[k++] = p->need[i];
