@@ -266,18 +266,16 @@ out:
 /* The floor and rows passes, printed. */
 static int bare_passes(const char *path, const sample *s, size_t n, double *t)
 {
-    double fl_p99 = 0, fl = bare_pass(path, s, n, t, &fl_p99, 0);
-    if (fl < 0)
-        return 1;
-    printf("floor  %5.1f   (bare SQLite, fresh connection: three rows in one read transaction)"
-           "; p99 %.1f us\n",
-           fl, fl_p99);
-    double rw_p99 = 0, rw = bare_pass(path, s, n, t, &rw_p99, 1);
-    if (rw < 0)
-        return 1;
-    printf("rows   %5.1f   (bare SQLite, fresh connection: the rows the lookup reads, blocks"
-           " kept once read, no checks); p99 %.1f us\n",
-           rw, rw_p99);
+    static const char *const what[2] = {
+        "three rows in one read transaction",
+        "the rows the lookup reads, blocks kept once read, no checks"};
+    for (int rows = 0; rows < 2; rows++) {
+        double p99 = 0, med = bare_pass(path, s, n, t, &p99, rows);
+        if (med < 0)
+            return 1;
+        printf("%-6s %5.1f   (bare SQLite, fresh connection: %s); p99 %.1f us\n",
+               rows ? "rows" : "floor", med, what[rows], p99);
+    }
     return 0;
 }
 
