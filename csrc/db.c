@@ -189,7 +189,7 @@ static const char v8_to_v9[] =
 
 /* v10 hashes a block's bytes with rs_block_hash, eight at a time, where
  * FNV took a multiply per byte: a fresh handle verifies every block it
- * reads, and a 58 KB block cost about 70 us of the lookup that read it.
+ * reads, and hashing a 58 KB block took 84 us (4.6 with rs_block_hash).
  * Only a block that matches its old hash gets the new one: a block
  * changed behind the library's back keeps a hash that does not match,
  * and reads and check() still refuse it. A hash of 0 (stored under
