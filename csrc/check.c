@@ -24,7 +24,7 @@ static int check_blocks(rs_db *db)
         const uint8_t *p = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2), n;
         int64_t hash = sqlite3_column_int64(st, 3);
-        if (hash != 0 && hash != (int64_t)rs_hash_bytes(p ? (const void *)p : "", len)) {
+        if (hash != 0 && hash != (int64_t)rs_block_hash(p ? (const void *)p : "", len)) {
             rc = corrupt(db, "block does not match its content hash: block", id);
             break;
         }

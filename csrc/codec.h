@@ -76,10 +76,15 @@ int rs_snapblob_encode(const rs_blockref *refs, size_t n, rs_buf *out);
 int rs_snapblob_decode(const uint8_t *p, size_t len, rs_blockref *refs,
                        size_t *n, size_t *used);
 
-/* 64-bit hash of bytes for content addressing (FNV-1a, then a finaliser). */
+/* 64-bit hash of bytes for cache keys and the row sums (FNV-1a, then a
+ * finaliser): a multiply per byte, cheap on short keys. */
 uint64_t rs_hash_bytes(const void *p, size_t n);
-/* A hash of bytes for in-memory tables only (the caches, the resolution's
- * index): eight bytes a step. Never stored, so it may change. */
+/* 64-bit hash of bytes, eight at a time in four lanes (see codec.c): an
+ * event's JSON (schema 9), a block (schema 10), and the keys of the
+ * in-memory tables (the caches, the resolution's node index). */
 uint64_t rs_hash_words(const void *p, size_t n);
+/* A block's content hash (schema 10), stored in its row and compared on
+ * every read of it from disk. */
+uint64_t rs_block_hash(const void *p, size_t n);
 uint64_t rs_mix64(uint64_t x);
 #endif

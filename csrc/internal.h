@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 9
+#define RS_SCHEMA_VERSION 10
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */

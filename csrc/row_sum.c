@@ -38,45 +38,6 @@ static void row_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
     sqlite3_result_int64(cx, (int64_t)h);
 }
 
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
-}
-
-/* A bijection of h for a given w, and of w for a given h. */
-static uint64_t step(uint64_t h, uint64_t w)
-{
-    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
-    return h ^ (h >> 29);
-}
-
-/* Eight bytes per step, read little-endian so a file's sums hold on any
- * machine, in four lanes that the CPU runs side by side, then folded in
- * order. Every step and fold is a bijection of the word it takes in, so a
- * change within one word always changes the sum. rs_hash_bytes takes a
- * multiply per byte: over an event's JSON (760 bytes in big-room) it was
- * about 4% of ingest, profiled. */
-static uint64_t words_hash(const unsigned char *p, size_t n)
-{
-    uint64_t l[4] = {0x9e3779b97f4a7c15u ^ n, 0x243f6a8885a308d3u, 0x13198a2e03707344u,
-                     0xa4093822299f31d0u};
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++)
-            l[k] = step(l[k], le64(p + i + 8 * k));
-    uint64_t h = l[0];
-    for (int k = 1; k < 4; k++)
-        h = rs_mix64(h ^ l[k]);
-    for (; i + 8 <= n; i += 8)
-        h = step(h, le64(p + i));
-    uint64_t tail = 0;
-    for (size_t k = 0; i + k < n; k++)
-        tail |= (uint64_t)p[i + k] << (8 * k);
-    return rs_mix64(h ^ tail);
-}
-
 /* rs_json_sum(nid, json): an event's JSON sum (schema 9), a NULL JSON
  * apart from an empty one. */
 static void json_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
@@ -88,9 +49,28 @@ static void json_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
     } else {
         const unsigned char *p = sqlite3_value_blob(v[1]);
         size_t n = (size_t)sqlite3_value_bytes(v[1]);
-        h = rs_mix64(h ^ words_hash(p ? p : (const unsigned char *)"", n) ^ rs_mix64(n + 1));
+        h = rs_mix64(h ^ rs_hash_words(p ? (const void *)p : "", n) ^ rs_mix64(n + 1));
     }
     sqlite3_result_int64(cx, (int64_t)h);
+}
+
+/* rs_block_hash(data): a block's content hash (schema 10); and
+ * rs_fnv_hash(data), the one of schemas 1-9, which the migration to 10
+ * compares before it hashes a block anew. */
+static void block_hash(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    const void *p = sqlite3_value_blob(v[0]);
+    size_t n = (size_t)sqlite3_value_bytes(v[0]);
+    sqlite3_result_int64(cx, (int64_t)rs_block_hash(p ? p : "", n));
+}
+
+static void fnv_hash(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    const void *p = sqlite3_value_blob(v[0]);
+    size_t n = (size_t)sqlite3_value_bytes(v[0]);
+    sqlite3_result_int64(cx, (int64_t)rs_hash_bytes(p ? p : "", n));
 }
 
 int rs__row_sum_register(rs_db *db)
@@ -102,6 +82,11 @@ int rs__row_sum_register(rs_db *db)
     if (sqlite3_create_function_v2(db->sql, "rs_json_sum", 2, flags, NULL, json_sum, NULL,
                                    NULL, NULL) != SQLITE_OK)
         return rs__sqlfail(db, "registering rs_json_sum");
+    if (sqlite3_create_function_v2(db->sql, "rs_block_hash", 1, flags, NULL, block_hash,
+                                   NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function_v2(db->sql, "rs_fnv_hash", 1, flags, NULL, fnv_hash, NULL,
+                                   NULL, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "registering the block hashes");
     return RS_OK;
 }
 

@@ -27,7 +27,45 @@ static int row_is_whole(sqlite3_stmt *st, char tag)
     int64_t hash = sqlite3_column_int64(st, 1);
     const void *d = sqlite3_column_blob(st, 0);
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    return hash == 0 || hash == (int64_t)rs_hash_bytes(d ? d : "", n);
+    return hash == 0 || hash == (int64_t)rs_block_hash(d ? d : "", n);
+}
+
+/* Keeps the value of the row st is on in the block cache and points *p
+ * at it: a block's bytes as SQLite gave them (a copy between would be a
+ * malloc and a memcpy of up to 58 KB on a fresh handle's lookup), a
+ * snapshot's with its entry count and room in front. A value too large
+ * for the cache is kept in scratch instead. */
+static int cache_row(rs_db *db, const char *key, size_t klen, char tag, sqlite3_stmt *st,
+                     const uint8_t **p, size_t *len)
+{
+    int col = tag == 's' ? 2 : 0;
+    const void *d = sqlite3_column_blob(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    rs_buf b = {0};
+    if (!d)
+        d = "";
+    if (tag == 's') {
+        int64_t head[2] = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+        if (rs_buf_reserve(&b, n + sizeof head) != 0)
+            return rs__fail(db, RS_ENOMEM, "out of memory reading a blob");
+        memcpy(b.p, head, sizeof head);
+        memcpy(b.p + sizeof head, d, n);
+        d = b.p;
+        n += sizeof head;
+    }
+    rs_lru_put(db->blobs, key, klen, d, n);
+    const void *v = rs_lru_get(db->blobs, key, klen, len);
+    int rc = RS_OK;
+    if (v) {
+        *p = v;
+    } else if (!rs__scratch(db, d, n)) {
+        rc = rs__fail(db, RS_ENOMEM, "out of memory");
+    } else {
+        *p = db->scratch.p;
+        *len = n;
+    }
+    rs_buf_free(&b);
+    return rc;
 }
 
 static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
@@ -53,37 +91,7 @@ static int fetch_blob(rs_db *db, char tag, rs_nid id, int stmt,
                           tag == 's' ? "snapshot" : "block", (long long)id,
                           tag == 's' ? "checksum" : "content hash");
     } else if (step == SQLITE_ROW) {
-        /* snapshots cache their entry count and room in front of the blob */
-        int col = tag == 's' ? 2 : 0;
-        const void *d = sqlite3_column_blob(st, col);
-        size_t n = (size_t)sqlite3_column_bytes(st, col);
-        rs_buf b = {0};
-        int64_t cnt = tag == 's' ? sqlite3_column_int64(st, 0) : 0;
-        int64_t owner = tag == 's' ? sqlite3_column_int64(st, 1) : 0;
-        if (rs_buf_reserve(&b, n + 16) != 0) {
-            result = rs__fail(db, RS_ENOMEM, "out of memory reading a blob");
-        } else {
-            size_t off = 0;
-            if (tag == 's') {
-                memcpy(b.p, &cnt, 8);
-                memcpy(b.p + 8, &owner, 8);
-                off = 16;
-            }
-            if (n)
-                memcpy(b.p + off, d, n);
-            rs_lru_put(db->blobs, key, sizeof key, b.p, n + off);
-            v = rs_lru_get(db->blobs, key, sizeof key, len);
-            if (v) {
-                *p = v;
-            } else {
-                /* too large for the cache: keep it in scratch instead */
-                if (!rs__scratch(db, b.p, n + off))
-                    result = rs__fail(db, RS_ENOMEM, "out of memory");
-                *p = db->scratch.p;
-                *len = n + off;
-            }
-        }
-        rs_buf_free(&b);
+        result = cache_row(db, key, sizeof key, tag, st, p, len);
     } else if (step == SQLITE_DONE) {
         /* only a snapshot names a block, and a purge deletes both: a
          * missing block is a broken file, not an unknown name */
@@ -197,7 +205,7 @@ static int insert_blob(rs_db *db, int put_stmt, rs_nid room, int64_t count,
 static int store_block_blob(rs_db *db, rs_nid room, int64_t count, const rs_buf *b,
                             rs_nid *id, int *inserted)
 {
-    int64_t hash = db->force_collisions ? 0 : (int64_t)rs_hash_bytes(b->p, b->len);
+    int64_t hash = db->force_collisions ? 0 : (int64_t)rs_block_hash(b->p, b->len);
     *id = 0;
     *inserted = 0;
     sqlite3_stmt *st;

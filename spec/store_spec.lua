@@ -82,7 +82,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}
@@ -144,7 +144,7 @@ describe("roomstate.open", function()
     S.write(path, fixture)
     local expect = cjson.decode(S.read("spec/fixtures/schema_v6.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local t = {}
     for etype, key, ev in store:current_state(expect.room):entries() do t[etype .. "\0" .. key] = ev end
@@ -186,7 +186,7 @@ describe("roomstate.open", function()
     local expect = cjson.decode(S.read("spec/fixtures/schema_v8.json"))
     S.write(path, fixture)
     local store = assert(roomstate.open(path))
-    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local n = 0
     for id, json in pairs(expect.events) do
@@ -204,7 +204,7 @@ describe("roomstate.open", function()
       "'xxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxy') AS BLOB) " ..
       "WHERE event_id = '" .. victim .. "'")
     local s2 = assert(roomstate.open(path))
-    assert.equal("9", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("checksum", err)
@@ -214,6 +214,54 @@ describe("roomstate.open", function()
     for id, j in pairs(expect.events) do
       if id ~= victim then assert.equal(j, s2:event(id)) end
     end
+    s2:close()
+    S.rmdir(dir)
+  end)
+
+  it("migrates a schema-v9 file to word-wise block hashes, keeping a changed block caught", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v9.db"
+    local fixture = S.read("spec/fixtures/schema_v9.db")
+    local expect = cjson.decode(S.read("spec/fixtures/schema_v9.json"))
+    local function members_match(store)
+      local st = assert(store:state_before(expect.event))
+      local n = 0
+      for user, ev in pairs(expect.members) do
+        assert.equal(ev, st:get("m.room.member", user))
+        n = n + 1
+      end
+      return n
+    end
+    local hashes = "SELECT group_concat(hash, ' ') FROM (SELECT hash FROM blocks ORDER BY nid)"
+    S.write(path, fixture)
+    local old = {}
+    for h in S.sql_value(path, hashes):gmatch("%S+") do old[#old + 1] = h end
+    assert.equal(6, #old)
+    local store = assert(roomstate.open(path))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    local i = 0
+    for h in S.sql_value(path, hashes):gmatch("%S+") do
+      i = i + 1
+      assert.not_equal(old[i], h) -- every block hashed anew
+    end
+    assert.equal(6, i)
+    assert.is_true(store:check())
+    assert.equal(200, members_match(store))
+    store:close()
+    -- a block changed in the v9 file, its old hash left: the migration must
+    -- not hash it anew, so the read and check() still refuse it
+    S.write(path, fixture)
+    S.sql_value(path, "UPDATE blocks SET data = substr(data, 1, length(data) - 1) || x'7f' " ..
+      "WHERE nid = (SELECT max(nid) FROM blocks)")
+    local s2 = assert(roomstate.open(path))
+    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    local ok, err = s2:check()
+    assert.is_nil(ok)
+    assert.matches("content hash", err)
+    local st, serr, code = s2:state_before(expect.event)
+    if st then st, serr, code = st:get("m.room.member", "@user1:example.org") end
+    assert.is_nil(st)
+    assert.equal("CORRUPT", code, serr)
     s2:close()
     S.rmdir(dir)
   end)

@@ -117,6 +117,50 @@ static void check_json_sums(t_run *t)
     rs_close(db);
 }
 
+static int64_t sql_hash(t_run *t, sqlite3_stmt *st, const void *p, int n)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, p, n, SQLITE_TRANSIENT);
+    CHECK(t, sqlite3_step(st) == SQLITE_ROW, "hash: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+    return sqlite3_column_int64(st, 0);
+}
+
+/* Schema 10: a block's content hash, a word at a time. Seeded: any one
+ * byte changed at every position of every length from 0 to 80, or a zero
+ * byte appended, changes it; SQL's rs_block_hash (the migration's) is the
+ * one reads compare, and rs_fnv_hash is schema 9's, which the migration
+ * compares before it hashes a block anew. */
+static void check_block_hashes(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    sqlite3_stmt *bh, *fnv;
+    CHECK(t, sqlite3_prepare_v2(db->sql, "SELECT rs_block_hash(?1)", -1, &bh, NULL) == SQLITE_OK &&
+                 sqlite3_prepare_v2(db->sql, "SELECT rs_fnv_hash(?1)", -1, &fnv, NULL) == SQLITE_OK,
+          "prepare");
+    uint64_t seed = 10;
+    unsigned char b[81];
+    for (int n = 0; n <= 80; n++) {
+        for (int i = 0; i < 81; i++)
+            b[i] = (unsigned char)((seed = rs_mix64(seed)) & 0xff);
+        b[n] = 0;
+        uint64_t h = rs_block_hash(b, (size_t)n);
+        CHECK(t, sql_hash(t, bh, b, n) == (int64_t)h, "length %d: SQL's hash is the reads'", n);
+        CHECK(t, sql_hash(t, fnv, b, n) == (int64_t)rs_hash_bytes(b, (size_t)n),
+              "length %d: rs_fnv_hash is schema 9's", n);
+        CHECK(t, h != rs_hash_bytes(b, (size_t)n), "length %d: not schema 9's hash", n);
+        CHECK(t, rs_block_hash(b, (size_t)n + 1) != h, "length %d: a zero byte appended", n);
+        for (int i = 0; i < n; i++) {
+            unsigned char was = b[i];
+            b[i] ^= (unsigned char)(1 + (rs_mix64(seed + (uint64_t)i) % 255));
+            CHECK(t, rs_block_hash(b, (size_t)n) != h, "length %d: byte %d changed", n, i);
+            b[i] = was;
+        }
+    }
+    sqlite3_finalize(bh);
+    sqlite3_finalize(fnv);
+    rs_close(db);
+}
+
 /* Issue 14 §4.14: a row that does not render is named once; the message
  * was formatted into itself ("output 1: output 1: ..."). The row's sum is
  * right, so the render path itself is what fails. */
@@ -138,6 +182,7 @@ void test_db(t_run *t)
 {
     check_row_sums(t);
     check_json_sums(t);
+    check_block_hashes(t);
     check_output_error_message(t);
     check_junk_file(t);
     check_bad_path(t);
