@@ -89,7 +89,6 @@ struct rs_auth_event {
     const json_t *auth_ids;         /* auth_events: IDs, or [ID, hashes] pairs (v1-v2); or NULL */
     const rs_str *auth_refs;        /* instead, for an event read from a Lua table: the cited IDs */
     size_t nauth_refs;              /* (s == NULL: not an ID), in the event's own allocation */
-    json_t *content_tree;           /* such an event's power levels content, which power owns */
     double ts, depth;               /* origin_server_ts and depth; 0 when absent or not numbers */
     rs_str redacts;
     /* content fields, by type; s == NULL when absent or not a string */
