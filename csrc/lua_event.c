@@ -103,10 +103,14 @@ static int exact_int(lua_Number x)
 static int string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
 {
     size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    size_t h = ((uintptr_t)s >> 4) & (RS_LUA_SEEN - 1);
+    /* the pointer alone, without its length, reads nothing of the string:
+     * a string seen before costs no cache miss on it */
+    const char *s = lua_tolstring(L, idx, NULL);
+    uintptr_t p = (uintptr_t)s;
+    size_t h = ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
     if (seen && seen->seen[h] == s)
         return 1;
+    lua_tolstring(L, idx, &len);
     if (utf8_valid((const unsigned char *)s, len, 0)) {
         if (seen)
             seen->seen[h] = s;

@@ -16,7 +16,7 @@
 #define RS_LUA_K_NOTIFICATIONS (RS_LUA_K_USERS + 2)
 #define RS_LUA_NKEYS (RS_LUA_K_USERS + 3)
 
-#define RS_LUA_SEEN 512
+#define RS_LUA_SEEN 4096
 
 /* The field names the reader looks up, pushed once per call (keep them
  * on the stack while reading): base is the index of the first. seen:
