@@ -61,10 +61,11 @@ int rs__power_map_open(rs_power *p, rs_level_map *m, int users, int is_object, s
 void rs__power_map_add(rs_power *p, rs_level_map *m, int users, const char *key, size_t klen,
                        int rc, int64_t level);
 void rs__power_map_close(rs_level_map *m);
-/* One level: an integer, or (v1-v9) a NUL-terminated string such as
- * " +50 "; 0, or -1 when the version does not allow it. */
+/* One level: an integer, or (v1-v9) a string such as " +50 " (len
+ * bytes, NUL-terminated after them); 0, or -1 when the version does not
+ * allow it. */
 int rs__level_int(const rs_room_version *v, int64_t x, int64_t *out);
-int rs__level_string(const rs_room_version *v, const char *s, int64_t *out);
+int rs__level_string(const rs_room_version *v, const char *s, size_t len, int64_t *out);
 /* A map's level for key, or -1 in *found = 0 when absent. */
 int64_t rs__level_get(const rs_level_map *m, const char *key, size_t klen, int *found);
 

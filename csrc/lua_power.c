@@ -24,8 +24,11 @@ static int level_at(lua_State *L, const rs_room_version *v, int idx, int64_t *ou
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
         return rs__level_int(v, (int64_t)lua_tonumber(L, idx), out);
-    case LUA_TSTRING:
-        return rs__level_string(v, lua_tostring(L, idx), out);
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return rs__level_string(v, s, len, out);
+    }
     default:
         return -1; /* true, false, null, an object or an array */
     }
@@ -78,8 +81,10 @@ int rs_lua_power_decode(lua_State *L, const rs_room_version *v, int content,
         lua_pushvalue(L, keys->base + RS_LUA_K_FIELDS + i);
         lua_rawget(L, content);
         int64_t level = 0;
-        if (!lua_isnil(L, -1))
-            rs__power_field(p, i, level_at(L, v, top + 1, &level), level);
+        if (!lua_isnil(L, -1)) {
+            int rc = level_at(L, v, top + 1, &level); /* before level is read */
+            rs__power_field(p, i, rc, level);
+        }
         lua_settop(L, top);
     }
     rs_level_map *m[] = {&p->users, &p->events, &p->notifications};

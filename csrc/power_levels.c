@@ -62,11 +62,12 @@ int rs__level_int(const rs_room_version *v, int64_t x, int64_t *out)
     return 0;
 }
 
-/* A level written as a string (NUL-terminated); -1 unless the version
- * allows that form and s is one. */
-int rs__level_string(const rs_room_version *v, const char *s, int64_t *out)
+/* A level written as a string of len bytes (NUL-terminated after them);
+ * -1 unless the version allows that form and s is one. A NUL inside is
+ * no digit or white space, so such a string is not a level. */
+int rs__level_string(const rs_room_version *v, const char *s, size_t len, int64_t *out)
 {
-    return v->integer_power ? -1 : parse_stringy(s, out);
+    return v->integer_power || memchr(s, 0, len) ? -1 : parse_stringy(s, out);
 }
 
 /* One level value; -1 when the version does not allow its form. Before
@@ -76,7 +77,7 @@ static int level_of(const rs_room_version *v, const json_t *j, int64_t *out)
     if (json_is_integer(j))
         return rs__level_int(v, json_integer_value(j), out);
     if (json_is_string(j))
-        return rs__level_string(v, json_string_value(j), out);
+        return rs__level_string(v, json_string_value(j), json_string_length(j), out);
     if (json_is_real(j) && !v->strict_json) {
         double d = json_real_value(j);
         *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
@@ -172,8 +173,10 @@ int rs__power_decode(const rs_room_version *v, const json_t *content, rs_power *
     for (int i = 0; i < RS_PL_NFIELDS; i++) {
         const json_t *f = json_object_get(content, field_names[i]);
         int64_t level = 0;
-        if (f)
-            rs__power_field(p, i, level_of(v, f, &level), level);
+        if (!f)
+            continue;
+        int rc = level_of(v, f, &level); /* before level is read: argument order is unspecified */
+        rs__power_field(p, i, rc, level);
     }
     if (decode_map(v, json_object_get(content, "users"), 1, &p->users, p) ||
         decode_map(v, json_object_get(content, "events"), 0, &p->events, p) ||
