@@ -48,6 +48,24 @@ int64_t rs__power_default(int field);
  * v1-v5, strict integers from v10). -1 when out of memory. */
 int rs__power_decode(const rs_room_version *v, const json_t *content, rs_power *p);
 void rs__power_free(rs_power *p);
+/* The pieces of a decoding, for a reader of another form of content
+ * (lua_power.c): start (every field its default), each field found
+ * (rc: its level's, 0 when allowed), each map opened (is_object: the
+ * value is an object of n entries; -1 when out of memory; m->e stays
+ * NULL when it is not an object), its entries added in the content's
+ * order, and closed. The key strings must outlive p. */
+void rs__power_start(rs_power *p);
+const char *rs__power_field_name(int field);
+void rs__power_field(rs_power *p, int field, int rc, int64_t level);
+int rs__power_map_open(rs_power *p, rs_level_map *m, int users, int is_object, size_t n);
+void rs__power_map_add(rs_power *p, rs_level_map *m, int users, const char *key, size_t klen,
+                       int rc, int64_t level);
+void rs__power_map_close(rs_level_map *m);
+/* One level: an integer, or (v1-v9) a string such as " +50 " (len
+ * bytes, NUL-terminated after them); 0, or -1 when the version does not
+ * allow it. */
+int rs__level_int(const rs_room_version *v, int64_t x, int64_t *out);
+int rs__level_string(const rs_room_version *v, const char *s, size_t len, int64_t *out);
 /* A map's level for key, or -1 in *found = 0 when absent. */
 int64_t rs__level_get(const rs_level_map *m, const char *key, size_t klen, int *found);
 
@@ -72,7 +90,6 @@ struct rs_auth_event {
     const json_t *auth_ids;         /* auth_events: IDs, or [ID, hashes] pairs (v1-v2); or NULL */
     const rs_str *auth_refs;        /* instead, for an event read from a Lua table: the cited IDs */
     size_t nauth_refs;              /* (s == NULL: not an ID), in the event's own allocation */
-    json_t *content_tree;           /* such an event's power levels content, which power owns */
     double ts, depth;               /* origin_server_ts and depth; 0 when absent or not numbers */
     rs_str redacts;
     /* content fields, by type; s == NULL when absent or not a string */

@@ -284,7 +284,6 @@ void rs_auth_event_free(rs_auth_event *e)
     free(e->own);
     free(e->own_id);
     rs__power_free(&e->power);
-    json_decref(e->content_tree);
     json_decref(e->root);
     free(e);
 }

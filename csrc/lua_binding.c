@@ -1230,7 +1230,7 @@ static int l_resolve(lua_State *L)
     char err[200];
     rs_resolve_in in = {.events = (const rs_auth_event *const *)b->ev, .rejected = b->rejected,
                         .nevents = n, .set_ids = b->set_ids, .set_len = b->set_len,
-                        .nsets = nsets};
+                        .nsets = nsets, .ids_shared = 2 * b->from_tables >= n};
     int rc = rs_state_resolve(v, &in, &b->res, err, sizeof err);
     if (rc == RS_EMISSING_EVENTS)
         return resolve_missing(L, &b->res);

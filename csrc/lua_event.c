@@ -17,9 +17,9 @@
  * redactions, members with a third_party_invite or a
  * join_authorised_via_users_server, a member without state key, one whose
  * ID must be hashed) is converted to the jansson tree the text would
- * parse to. Any other has its fields read from the table, and a power
- * levels event the tree of its content alone; its strings point into the
- * Lua strings, which the caller's tables anchor for the call. */
+ * parse to. Any other has its fields read from the table, a power levels
+ * event's levels too (lua_power.c); its strings point into the Lua
+ * strings, which the caller's tables anchor for the call. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,7 @@
 #define MAX_DEPTH 64          /* roomstate.event: json.encode_max_depth(64) */
 #define MAX_EXACT_INT 1e14    /* below it, %.14g prints an integral number as itself */
 
-static const char *const key_names[RS_LUA_NKEYS] = {
+static const char *const key_names[RS_LUA_K_FIELDS] = {
     "event_id", "room_id", "sender", "type", "state_key", "content", "auth_events",
     "prev_events", "origin_server_ts", "depth", "membership", "join_rule",
     "third_party_invite", "join_authorised_via_users_server"};
@@ -103,10 +103,14 @@ static int exact_int(lua_Number x)
 static int string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
 {
     size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    size_t h = ((uintptr_t)s >> 4) & (RS_LUA_SEEN - 1);
+    /* the pointer alone, without its length, reads nothing of the string:
+     * a string seen before costs no cache miss on it */
+    const char *s = lua_tolstring(L, idx, NULL);
+    uintptr_t p = (uintptr_t)s;
+    size_t h = ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
     if (seen && seen->seen[h] == s)
         return 1;
+    lua_tolstring(L, idx, &len);
     if (utf8_valid((const unsigned char *)s, len, 0)) {
         if (seen)
             seen->seen[h] = s;
@@ -231,8 +235,7 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
     return !(nstr && nint) && max == (lua_Number)nint;
 }
 
-/* A simple table is an array when its first key is a number. */
-static int is_array(lua_State *L, int idx)
+int rs_lua_is_array(lua_State *L, int idx)
 {
     lua_pushnil(L);
     if (!lua_next(L, idx))
@@ -248,7 +251,7 @@ static json_t *tree_of(lua_State *L, int idx);
 
 static json_t *table_tree(lua_State *L, int idx)
 {
-    if (is_array(L, idx)) {
+    if (rs_lua_is_array(L, idx)) {
         size_t n = lua_objlen(L, idx);
         json_t *a = json_array();
         for (size_t i = 1; a && i <= n; i++) {
@@ -306,7 +309,14 @@ void rs_lua_event_keys(lua_State *L, rs_lua_keys *keys)
     keys->base = lua_gettop(L) + 1;
     memset(keys->seen, 0, sizeof keys->seen);
     for (int k = 0; k < RS_LUA_NKEYS; k++) {
-        lua_pushstring(L, key_names[k]);
+        if (k < RS_LUA_K_FIELDS)
+            lua_pushstring(L, key_names[k]);
+        else if (k < RS_LUA_K_USERS)
+            lua_pushstring(L, rs__power_field_name(k - RS_LUA_K_FIELDS));
+        else
+            lua_pushstring(L, k == RS_LUA_K_USERS    ? "users"
+                              : k == RS_LUA_K_EVENTS ? "events"
+                                                     : "notifications");
         keys->name[k] = lua_tostring(L, -1);
     }
 }
@@ -387,7 +397,7 @@ static rs_str ref_at(lua_State *L, int list, size_t i)
 {
     rs_str r = {NULL, 0};
     lua_rawgeti(L, list, (int)i + 1);
-    if (lua_type(L, -1) == LUA_TTABLE && is_array(L, lua_gettop(L))) {
+    if (lua_type(L, -1) == LUA_TTABLE && rs_lua_is_array(L, lua_gettop(L))) {
         lua_rawgeti(L, -1, 1);
         lua_remove(L, -2);
     }
@@ -433,8 +443,8 @@ static rs_auth_event *event_alloc(size_t nauth)
 
 /* The plain event's fields: as fields_of_root in auth_event.c reads them.
  * content: its capture when an object, else NULL. */
-static int plain_event(lua_State *L, const rs_room_version *v, const top_fields *f,
-                       const capture *content, rs_auth_event **out)
+static int plain_event(lua_State *L, const rs_room_version *v, const rs_lua_keys *keys,
+                       const top_fields *f, const capture *content, rs_auth_event **out)
 {
     const capture *auth = &f->cap[K_AUTH_EVENTS - K_CONTENT];
     const capture *prev = &f->cap[K_PREV_EVENTS - K_CONTENT];
@@ -465,8 +475,7 @@ static int plain_event(lua_State *L, const rs_room_version *v, const top_fields 
         e->join_rule = content->join_rule;
     if (content && rs__str_is(e->type, "m.room.power_levels")) { /* by type, as the rule */
         e->is_power = 1;
-        if (!(e->content_tree = tree_of(L, f->slot)) ||
-            rs__power_decode(v, e->content_tree, &e->power)) {
+        if (rs_lua_power_decode(L, v, f->slot, keys, &e->power)) {
             rs_auth_event_free(e);
             *out = NULL;
             return RS_ENOMEM;
@@ -496,7 +505,7 @@ int rs_lua_event_read(lua_State *L, const rs_room_version *v, int idx, rs_lua_ke
         json_t *root = tree_of(L, t);
         rc = root ? rs__auth_event_of_tree(v, root, 0, out, err, errlen) : RS_ENOMEM;
     } else {
-        rc = plain_event(L, v, &f, content, out);
+        rc = plain_event(L, v, keys, &f, content, out);
     }
     lua_settop(L, top);
     return rc;

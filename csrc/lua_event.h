@@ -8,9 +8,15 @@
 /* The table holds what this reader does not know the JSON text of
  * exactly: the caller must take the text path (encode it) instead. */
 #define RS_LUA_EVENT_NOT_SIMPLE (-1)
-#define RS_LUA_NKEYS 14
+/* The names in rs_lua_keys: the event's fields (lua_event.c), then the
+ * power levels' seven top-level fields in auth.h's order and their maps. */
+#define RS_LUA_K_FIELDS 14
+#define RS_LUA_K_USERS (RS_LUA_K_FIELDS + 7)
+#define RS_LUA_K_EVENTS (RS_LUA_K_USERS + 1)
+#define RS_LUA_K_NOTIFICATIONS (RS_LUA_K_USERS + 2)
+#define RS_LUA_NKEYS (RS_LUA_K_USERS + 3)
 
-#define RS_LUA_SEEN 512
+#define RS_LUA_SEEN 4096
 
 /* The field names the reader looks up, pushed once per call (keep them
  * on the stack while reading): base is the index of the first. seen:
@@ -21,6 +27,17 @@ typedef struct rs_lua_keys {
     const char *seen[RS_LUA_SEEN];
 } rs_lua_keys;
 void rs_lua_event_keys(lua_State *L, rs_lua_keys *keys);
+
+/* Whether the table at idx, in the subset, is an array (its first key is
+ * a number) rather than an object. */
+int rs_lua_is_array(lua_State *L, int idx);
+
+/* The power levels of the content table at idx (absolute, in the
+ * subset), as rs__power_decode reads its text's tree (lua_power.c); 0,
+ * or -1 when out of memory. */
+struct rs_power;
+int rs_lua_power_decode(lua_State *L, const rs_room_version *v, int idx,
+                        const rs_lua_keys *keys, struct rs_power *p);
 
 /* Whether the table at idx holds only what this reader knows the JSON
  * text of exactly (see lua_event.c). */

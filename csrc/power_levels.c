@@ -51,20 +51,33 @@ static int parse_stringy(const char *s, int64_t *out)
     return 0;
 }
 
-/* One level value; -1 when the version does not allow its form. From v6
- * canonical JSON bounds integers to 2^53; before, any 64-bit integer and
- * any double (truncated, saturating) is a level. */
+/* An integer level; -1 when out of the version's range. From v6
+ * canonical JSON bounds integers to 2^53; before, any 64-bit integer is a
+ * level. */
+int rs__level_int(const rs_room_version *v, int64_t x, int64_t *out)
+{
+    if (v->strict_json && (x < -MAX_LEVEL || x > MAX_LEVEL))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* A level written as a string of len bytes (NUL-terminated after them);
+ * -1 unless the version allows that form and s is one. A NUL inside is
+ * no digit or white space, so such a string is not a level. */
+int rs__level_string(const rs_room_version *v, const char *s, size_t len, int64_t *out)
+{
+    return v->integer_power || memchr(s, 0, len) ? -1 : parse_stringy(s, out);
+}
+
+/* One level value; -1 when the version does not allow its form. Before
+ * v6, any double is a level too (truncated, saturating). */
 static int level_of(const rs_room_version *v, const json_t *j, int64_t *out)
 {
-    if (json_is_integer(j)) {
-        json_int_t x = json_integer_value(j);
-        if (v->strict_json && (x < -MAX_LEVEL || x > MAX_LEVEL))
-            return -1;
-        *out = x;
-        return 0;
-    }
-    if (json_is_string(j) && !v->integer_power)
-        return parse_stringy(json_string_value(j), out);
+    if (json_is_integer(j))
+        return rs__level_int(v, json_integer_value(j), out);
+    if (json_is_string(j))
+        return rs__level_string(v, json_string_value(j), json_string_length(j), out);
     if (json_is_real(j) && !v->strict_json) {
         double d = json_real_value(j);
         *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
@@ -81,6 +94,57 @@ static int level_cmp(const void *a, const void *b)
     return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
+void rs__power_start(rs_power *p)
+{
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < RS_PL_NFIELDS; i++)
+        p->field[i] = rs__power_default(i);
+}
+
+const char *rs__power_field_name(int field)
+{
+    return field_names[field];
+}
+
+void rs__power_field(rs_power *p, int field, int rc, int64_t level)
+{
+    p->present |= 1u << field;
+    if (rc != 0)
+        p->invalid = "a level is not an integer";
+    else
+        p->field[field] = level;
+}
+
+int rs__power_map_open(rs_power *p, rs_level_map *m, int users, int is_object, size_t n)
+{
+    if (!is_object) {
+        p->invalid = users ? "users is not an object" : "events or notifications is not an object";
+        return 0;
+    }
+    return (m->e = malloc((n + 1) * sizeof *m->e)) ? 0 : -1;
+}
+
+void rs__power_map_add(rs_power *p, rs_level_map *m, int users, const char *key, size_t klen,
+                       int rc, int64_t level)
+{
+    if (users && !rs__valid_user_id(key, klen)) {
+        p->invalid = "users has a key that is not a user ID";
+        return;
+    }
+    if (rc != 0) {
+        p->invalid = users ? "users has a value that is not an integer"
+                           : "events or notifications has a value that is not an integer";
+        return;
+    }
+    m->e[m->n++] = (rs_level){key, klen, level};
+}
+
+void rs__power_map_close(rs_level_map *m)
+{
+    if (m->n)
+        qsort(m->e, m->n, sizeof *m->e, level_cmp);
+}
+
 /* A map of levels; users' keys must be user IDs. Returns -1 out of
  * memory; a bad map sets p->invalid. */
 static int decode_map(const rs_room_version *v, const json_t *obj, int users,
@@ -90,44 +154,29 @@ static int decode_map(const rs_room_version *v, const json_t *obj, int users,
     const json_t *val;
     if (!obj)
         return 0;
-    if (!json_is_object(obj)) {
-        p->invalid = users ? "users is not an object" : "events or notifications is not an object";
-        return 0;
-    }
-    if (!(m->e = malloc((json_object_size(obj) + 1) * sizeof *m->e)))
+    if (rs__power_map_open(p, m, users, json_is_object(obj), json_object_size(obj)))
         return -1;
+    if (!m->e)
+        return 0;
     json_object_foreach((json_t *)obj, key, val) {
-        rs_level *e = &m->e[m->n];
-        e->key = key;
-        e->klen = strlen(key);
-        if (users && !rs__valid_user_id(key, e->klen)) {
-            p->invalid = "users has a key that is not a user ID";
-            continue;
-        }
-        if (level_of(v, val, &e->level) != 0) {
-            p->invalid = users ? "users has a value that is not an integer"
-                               : "events or notifications has a value that is not an integer";
-            continue;
-        }
-        m->n++;
+        int64_t level = 0;
+        int rc = level_of(v, val, &level);
+        rs__power_map_add(p, m, users, key, strlen(key), rc, level);
     }
-    qsort(m->e, m->n, sizeof *m->e, level_cmp);
+    rs__power_map_close(m);
     return 0;
 }
 
 int rs__power_decode(const rs_room_version *v, const json_t *content, rs_power *p)
 {
-    memset(p, 0, sizeof *p);
+    rs__power_start(p);
     for (int i = 0; i < RS_PL_NFIELDS; i++) {
         const json_t *f = json_object_get(content, field_names[i]);
-        p->field[i] = rs__power_default(i);
+        int64_t level = 0;
         if (!f)
             continue;
-        p->present |= 1u << i;
-        if (level_of(v, f, &p->field[i]) != 0) {
-            p->invalid = "a level is not an integer";
-            p->field[i] = rs__power_default(i);
-        }
+        int rc = level_of(v, f, &level); /* before level is read: argument order is unspecified */
+        rs__power_field(p, i, rc, level);
     }
     if (decode_map(v, json_object_get(content, "users"), 1, &p->users, p) ||
         decode_map(v, json_object_get(content, "events"), 0, &p->events, p) ||

@@ -481,6 +481,11 @@ typedef struct rs_resolve_in {
     const rs_str *set_ids;              /* the sets' event IDs, one set after another */
     const size_t *set_len;              /* how many IDs each set has */
     size_t nsets;
+    /* A hint: an ID cited or listed is mostly the very string of its
+     * event's event_id (Lua's interned strings): then IDs are looked up by
+     * their address first, without reading their bytes. Answers do not
+     * depend on it. */
+    int ids_shared;
     /* Optional, from an index of the auth chains (has_index; state
      * resolution v2 and v2.1, v1 ignores it): the sets' auth difference,
      * in v2.1 the conflicted state subgraph (the events on auth paths

@@ -154,11 +154,57 @@ static int index_build(sr_graph *g)
     return RS_OK;
 }
 
+/* An entry of the address index: the string an ID is, and its node.
+ * A free entry has s == NULL. */
+typedef struct sr_addr {
+    const char *s;
+    uint32_t len, x;
+} sr_addr;
+
+static size_t addr_hash(const char *s)
+{
+    uint64_t h = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The same capacity as the index: each node's ID string once. */
+static int addr_build(sr_graph *g)
+{
+    if (!(g->addr = calloc(g->index_mask + 1, sizeof *g->addr)))
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    for (size_t x = 0; x < g->n; x++) {
+        rs_str id = g->node[x].id;
+        if (id.len > UINT32_MAX)
+            continue;
+        size_t i = addr_hash(id.s) & g->index_mask;
+        while (g->addr[i].s)
+            i = (i + 1) & g->index_mask;
+        g->addr[i] = (sr_addr){id.s, (uint32_t)id.len, (uint32_t)x};
+    }
+    return RS_OK;
+}
+
+/* The node whose ID is this very string, or SR_NONE: a string equal to
+ * an ID at another address is not found here. */
+static uint32_t find_addr(const sr_graph *g, rs_str id)
+{
+    for (size_t i = addr_hash(id.s) & g->index_mask;; i = (i + 1) & g->index_mask) {
+        const sr_addr *a = &g->addr[i];
+        if (!a->s)
+            return SR_NONE;
+        if (a->s == id.s && a->len == id.len)
+            return a->x;
+    }
+}
+
 /* The node of the ID, or SR_NONE: O(1) expected. */
 static uint32_t find(const sr_graph *g, rs_str id)
 {
     if (!id.s) /* not an ID: as the empty one, which sorts and compares so */
         id = (rs_str){"", 0};
+    uint32_t x = g->addr && id.len <= UINT32_MAX ? find_addr(g, id) : SR_NONE;
+    if (x != SR_NONE)
+        return x;
     for (size_t i = (size_t)id_hash(id) & g->index_mask;; i = (i + 1) & g->index_mask) {
         uint32_t x = g->index[i];
         if (x == SR_NONE || rs__str_eq(g->node[x].id, id))
@@ -196,7 +242,8 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
             sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
-    return index_build(g);
+    int rc = index_build(g);
+    return rc || !in->ids_shared ? rc : addr_build(g);
 }
 
 /* Each node's cited auth events that were given, as edges: O(e log n). */
@@ -270,6 +317,7 @@ int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
 void sr__graph_free(sr_graph *g)
 {
     free(g->index);
+    free(g->addr);
     free(g->node);
     free(g->edge);
     free(g->stamp);

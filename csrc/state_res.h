@@ -39,6 +39,7 @@ typedef struct sr_graph {
     size_t nedge;
     uint32_t *index;            /* the nodes by a hash of their IDs, open addressing */
     size_t index_mask;
+    struct sr_addr *addr;       /* with ids_shared: the nodes by their IDs' addresses */
     uint32_t *set_node;         /* the sets' events, as in the input */
     const size_t *set_len;
     size_t nsets;

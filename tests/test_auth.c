@@ -2,6 +2,7 @@
  * allowed and one refused case per rule family, written from the spec
  * text, where versions differ per version. The full per-rule tables and
  * the differential test against the naive model are in spec/. */
+#include "auth.h"
 #include "test.h"
 
 /* The room: !r:x created by @a:x (creator, 100), @b:x joined at 50, @c:y
@@ -269,8 +270,48 @@ static void check_rejected_prevs(t_run *t)
     rs_close(db);
 }
 
+/* The decoded levels themselves: each field given, its default, the
+ * present bits, a stringy level by version, and a sorted users map. */
+static void check_power_decode(t_run *t)
+{
+    const char *text = "{\"ban\":10,\"state_default\":\" 20 \",\"kick\":-3,"
+                       "\"users\":{\"@z:x\":7,\"@a:x\":100}}";
+    json_t *content = json_loads(text, 0, NULL);
+    CHECK(t, content != NULL, "content parses");
+    const char *versions[] = {"6", "10"};
+    for (int i = 0; content && i < 2; i++) {
+        const rs_room_version *v = rs_room_version_find(versions[i], strlen(versions[i]));
+        rs_power p;
+        CHECK(t, rs__power_decode(v, content, &p) == 0, "v%s: decodes", versions[i]);
+        int stringy = i == 0;
+        CHECK(t, p.field[RS_PL_BAN] == 10 && p.field[RS_PL_KICK] == -3 &&
+                     p.field[RS_PL_STATE_DEFAULT] == (stringy ? 20 : 50) &&
+                     p.field[RS_PL_REDACT] == 50 && p.field[RS_PL_INVITE] == 0,
+              "v%s: the levels as written, defaults elsewhere (ban %lld, state_default %lld)",
+              versions[i], (long long)p.field[RS_PL_BAN], (long long)p.field[RS_PL_STATE_DEFAULT]);
+        CHECK(t, p.present == (1u << RS_PL_BAN | 1u << RS_PL_STATE_DEFAULT | 1u << RS_PL_KICK),
+              "v%s: present bits %x", versions[i], p.present);
+        CHECK(t, stringy ? p.invalid == NULL : p.invalid != NULL, "v%s: a string level %s",
+              versions[i], stringy ? "allowed" : "refused");
+        CHECK(t, p.users.n == 2 && p.users.e[0].level == 100 && p.users.e[1].level == 7,
+              "v%s: users sorted by key", versions[i]);
+        rs__power_free(&p);
+    }
+    json_decref(content);
+    /* a NUL inside a string level: not white space, not a digit */
+    content = json_loads("{\"redact\":\"5\\u00000\"}", JSON_ALLOW_NUL, NULL);
+    const rs_room_version *v6 = rs_room_version_find("6", 1);
+    rs_power p;
+    CHECK(t, content && rs__power_decode(v6, content, &p) == 0 && p.invalid &&
+                 p.field[RS_PL_REDACT] == 50, "v6: \"5\\u00000\" is no level");
+    if (content)
+        rs__power_free(&p);
+    json_decref(content);
+}
+
 void test_auth(t_run *t)
 {
+    check_power_decode(t);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(t, &cases[i]);
     check_selection(t);

@@ -252,8 +252,38 @@ static void check_failures(t_run *t)
     room_free(&r);
 }
 
+/* ids_shared looks IDs up by address first: the answer is the same
+ * whether the sets' IDs are the events' own strings or copies, and a
+ * shorter string at an ID's address is not that ID. */
+static void check_ids_shared(t_run *t)
+{
+    t_room r = {0};
+    t_sets s;
+    rs_resolve_in in = ban_race(t, &r, &s, "10");
+    rs_resolved o;
+    char err[200];
+    in.ids_shared = 1;
+    CHECK(t, rs_state_resolve(r.v, &in, &o, err, sizeof err) == RS_OK, "copies: %s", err);
+    CHECK(t, o.n == 5 && has(&o, "$ban") && !has(&o, "$topic"), "copies: the ban wins");
+    rs_resolved_free(&o);
+    for (size_t i = 0; i < s.len[0] + s.len[1]; i++) /* the events' own strings */
+        for (size_t k = 0; k < r.n; k++)
+            if (rs__str_eq(r.ev[k]->event_id, s.id[i]))
+                s.id[i] = r.ev[k]->event_id;
+    CHECK(t, rs_state_resolve(r.v, &in, &o, err, sizeof err) == RS_OK, "shared: %s", err);
+    CHECK(t, o.n == 5 && has(&o, "$ban") && !has(&o, "$topic"), "shared: the ban wins");
+    rs_resolved_free(&o);
+    s.id[4].len--; /* "$ba" at $ban's address */
+    CHECK(t, rs_state_resolve(r.v, &in, &o, err, sizeof err) == RS_EMISSING_EVENTS &&
+                 o.nmissing == 1 && rs__str_is(o.missing[0], "$ba"),
+          "a prefix at the address is missing");
+    rs_resolved_free(&o);
+    room_free(&r);
+}
+
 void test_state_res(t_run *t)
 {
+    check_ids_shared(t);
     check_sha1(t);
     check_power_order(t);
     check_mainline(t);
