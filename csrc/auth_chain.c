@@ -18,7 +18,7 @@ static void done(sqlite3_stmt *st)
 /* Positions and chain tips go in the row cache (keys 'p' + event, 't' +
  * chain), which a rollback, a purge and another handle's commit clear: a
  * position never changes once written, and a tip only by place() here. */
-static void cache_key(char key[9], char kind, int64_t id)
+void rs__chain_cache_key(char key[9], char kind, int64_t id)
 {
     key[0] = kind;
     memcpy(key + 1, &id, 8);
@@ -27,14 +27,14 @@ static void cache_key(char key[9], char kind, int64_t id)
 static void remember(rs_db *db, char kind, int64_t id, const void *v, size_t n)
 {
     char key[9];
-    cache_key(key, kind, id);
+    rs__chain_cache_key(key, kind, id);
     rs_lru_put(db->rows, key, sizeof key, v, n);
 }
 
 int rs__chain_pos(rs_db *db, rs_nid nid, rs_chain_pos *p, int *found)
 {
     char key[9];
-    cache_key(key, 'p', nid);
+    rs__chain_cache_key(key, 'p', nid);
     if ((*found = rs__row_cached(db, key, p, sizeof *p)))
         return RS_OK;
     sqlite3_stmt *st;
@@ -58,7 +58,7 @@ static int is_tip(rs_db *db, rs_chain_pos p, int *tip)
 {
     char key[9];
     int64_t top;
-    cache_key(key, 't', p.chain);
+    rs__chain_cache_key(key, 't', p.chain);
     if (rs__row_cached(db, key, &top, sizeof top)) {
         *tip = top == p.seq;
         return RS_OK;

@@ -30,6 +30,10 @@ int rs__chain_add(rs_db *db, rs_nid nid, rs_nid room, rs_str event_id, const rs_
  * schema step that creates the index runs it. */
 int rs__chain_build(rs_db *db);
 
+/* A 9-byte cache key: kind, then id (positions 'p', tips 't' in the row
+ * cache, covers 'c' in db->covers). */
+void rs__chain_cache_key(char key[9], char kind, int64_t id);
+
 /* *found = 0 when nid has no position. */
 int rs__chain_pos(rs_db *db, rs_nid nid, rs_chain_pos *p, int *found);
 

@@ -185,7 +185,7 @@ static int set_cover(rs_db *db, const rs_nid *set, size_t n, cover *c, int *inde
 static int event_cover_put(rs_db *db, rs_nid nid, const cover *c)
 {
     int64_t *pairs = malloc((c->n ? c->n : 1) * 2 * sizeof *pairs);
-    char key[1 + sizeof nid];
+    char key[9];
     size_t k = 0;
     if (!pairs)
         return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
@@ -194,8 +194,7 @@ static int event_cover_put(rs_db *db, rs_nid nid, const cover *c)
             pairs[k++] = c->slot[i].chain;
             pairs[k++] = c->slot[i].max;
         }
-    key[0] = 'c';
-    memcpy(key + 1, &nid, sizeof nid);
+    rs__chain_cache_key(key, 'c', nid);
     rs_lru_put(db->covers, key, sizeof key, pairs, k * sizeof *pairs);
     free(pairs);
     return RS_OK;
@@ -204,10 +203,9 @@ static int event_cover_put(rs_db *db, rs_nid nid, const cover *c)
 /* Raises c to the cover of nid, computing it when not cached. */
 static int add_event_cover(rs_db *db, rs_nid nid, cover *c, int *indexed)
 {
-    char key[1 + sizeof nid];
+    char key[9];
     size_t len;
-    key[0] = 'c';
-    memcpy(key + 1, &nid, sizeof nid);
+    rs__chain_cache_key(key, 'c', nid);
     /* the cache keeps values at any alignment: pairs are copied out */
     const unsigned char *pairs = rs_lru_get(db->covers, key, sizeof key, &len);
     cover one = {0};
