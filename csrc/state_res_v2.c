@@ -201,9 +201,9 @@ int64_t sr__sender_power(const sr_graph *g, uint32_t x)
         c.create = g->node[u->create].ev;
     for (size_t j = 0; j < u->nedge; j++) {
         uint32_t a = g->edge[u->edge0 + j];
-        if (sr__is_type(g, a, "m.room.power_levels"))
+        if (sr__is_key(g, a, g->k_power))
             c.power = g->node[a].ev;
-        else if (!g->v->room_id_from_create && !c.create && sr__is_type(g, a, "m.room.create"))
+        else if (!g->v->room_id_from_create && !c.create && sr__is_key(g, a, g->k_create))
             c.create = g->node[a].ev;
     }
     return rs__user_level(&c, u->ev->sender);
@@ -315,7 +315,7 @@ static uint32_t cited_power(const sr_graph *g, uint32_t x)
 {
     const sr_node *u = &g->node[x];
     for (size_t j = 0; j < u->nedge; j++)
-        if (sr__is_type(g, g->edge[u->edge0 + j], "m.room.power_levels"))
+        if (sr__is_key(g, g->edge[u->edge0 + j], g->k_power))
             return g->edge[u->edge0 + j];
     return SR_NONE;
 }
@@ -398,16 +398,16 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
 
 /* ---- iterative auth checks ---- */
 
-/* x's own auth event of (type, key), not rejected (the last, as the
- * model keeps it), or SR_NONE. */
-static uint32_t own_auth(const sr_graph *g, uint32_t x, const char *type, rs_str key)
+/* x's own auth event of key k, not rejected (the last, as the model
+ * keeps it), or SR_NONE. */
+static uint32_t own_auth(const sr_graph *g, uint32_t x, uint32_t k)
 {
     const sr_node *u = &g->node[x];
     uint32_t found = SR_NONE;
     for (size_t j = 0; j < u->nedge; j++) {
-        const sr_node *a = &g->node[g->edge[u->edge0 + j]];
-        if (!a->rejected && rs__str_is(a->ev->type, type) && rs__str_eq(a->ev->state_key, key))
-            found = g->edge[u->edge0 + j];
+        uint32_t a = g->edge[u->edge0 + j];
+        if (!g->node[a].rejected && sr__is_key(g, a, k))
+            found = a;
     }
     return found;
 }
@@ -424,9 +424,10 @@ static size_t auth_for(const sr_graph *g, const sr_state *st, uint32_t x,
     if (g->v->room_id_from_create && !rs__str_is(g->node[x].ev->type, "m.room.create"))
         t[nt++] = (rs_auth_type){"m.room.create", {"", 0}};
     for (size_t i = 0; i < nt; i++) {
-        uint32_t y = sr__state_get(g, st, t[i].type, t[i].state_key);
+        uint32_t k = sr__auth_key(g, x, &t[i]);
+        uint32_t y = sr__state_at(st, k);
         if (y == SR_NONE)
-            y = own_auth(g, x, t[i].type, t[i].state_key);
+            y = own_auth(g, x, k);
         if (y == SR_NONE && g->v->room_id_from_create && !strcmp(t[i].type, "m.room.create"))
             y = g->node[x].create;
         if (y != SR_NONE)
@@ -482,7 +483,7 @@ static int steps(sr_graph *g, int v21, sr_state *st, const uint32_t *uncon, size
         apply(g, st, uncon, nu);
     iterative_auth_checks(g, st, order, k);
     k = remaining_events(g, list); /* 3 */
-    uint32_t pl = sr__state_get(g, st, "m.room.power_levels", (rs_str){"", 0});
+    uint32_t pl = sr__state_at(st, g->k_power);
     if ((rc = sr__mainline_order(g, pl, list, k)))
         return rc;
     iterative_auth_checks(g, st, list, k); /* 4 */
