@@ -167,20 +167,27 @@ static size_t addr_hash(const char *s)
     return (size_t)(h ^ (h >> 29));
 }
 
-/* The same capacity as the index: each node's ID string once. */
+static void addr_put(sr_graph *g, const char *s, size_t len, uint32_t x)
+{
+    size_t i = addr_hash(s) & g->index_mask;
+    while (g->addr[i].s)
+        i = (i + 1) & g->index_mask;
+    g->addr[i] = (sr_addr){s, (uint32_t)len, x};
+    g->naddr++;
+}
+
+/* At most half full: each node's ID string once. */
 static int addr_build(sr_graph *g)
 {
-    if (!(g->addr = calloc(g->index_mask + 1, sizeof *g->addr)))
+    size_t cap = 16;
+    while (cap < 2 * g->n)
+        cap *= 2;
+    g->index_mask = cap - 1;
+    if (!(g->addr = calloc(cap, sizeof *g->addr)))
         return sr__fail(g, RS_ENOMEM, "out of memory");
-    for (size_t x = 0; x < g->n; x++) {
-        rs_str id = g->node[x].id;
-        if (id.len > UINT32_MAX)
-            continue;
-        size_t i = addr_hash(id.s) & g->index_mask;
-        while (g->addr[i].s)
-            i = (i + 1) & g->index_mask;
-        g->addr[i] = (sr_addr){id.s, (uint32_t)id.len, (uint32_t)x};
-    }
+    for (size_t x = 0; x < g->n; x++)
+        if (g->node[x].id.len <= UINT32_MAX)
+            addr_put(g, g->node[x].id.s, g->node[x].id.len, (uint32_t)x);
     return RS_OK;
 }
 
@@ -197,14 +204,23 @@ static uint32_t find_addr(const sr_graph *g, rs_str id)
     }
 }
 
-/* The node of the ID, or SR_NONE: O(1) expected. */
-static uint32_t find(const sr_graph *g, rs_str id)
+/* The node of the ID, or SR_NONE: O(1) expected. By address, a string
+ * that is not an event's own (an ID the reader copied) is found by
+ * binary search once, then kept under its address while the table is
+ * at most three quarters full. */
+static uint32_t find(sr_graph *g, rs_str id)
 {
     if (!id.s) /* not an ID: as the empty one, which sorts and compares so */
         id = (rs_str){"", 0};
-    uint32_t x = g->addr && id.len <= UINT32_MAX ? find_addr(g, id) : SR_NONE;
-    if (x != SR_NONE)
+    if (g->addr) {
+        uint32_t x = id.len <= UINT32_MAX ? find_addr(g, id) : SR_NONE;
+        if (x != SR_NONE)
+            return x;
+        x = find2(g, "", 0, id);
+        if (x != SR_NONE && id.len <= UINT32_MAX && g->naddr < (g->index_mask + 1) / 4 * 3)
+            addr_put(g, id.s, id.len, x);
         return x;
+    }
     for (size_t i = (size_t)id_hash(id) & g->index_mask;; i = (i + 1) & g->index_mask) {
         uint32_t x = g->index[i];
         if (x == SR_NONE || rs__str_eq(g->node[x].id, id))
@@ -341,6 +357,68 @@ static int needs_create(const sr_graph *g, const rs_auth_event *e)
     return g->v->room_id_from_create && e->room_id.s && !rs__str_is(e->type, "m.room.create");
 }
 
+typedef struct sr_pre {
+    uint64_t pre;
+    uint32_t x;
+} sr_pre;
+
+/* A short run of a sort (nodes sharing their IDs' first 8 bytes, a key's
+ * set entries): insertion, qsort for a crowd. */
+static void sort_short(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char t[sizeof(sr_node)], *p = base;
+    if (n > 16 || size > sizeof t) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t j = i;
+        memcpy(t, p + i * size, size);
+        for (; j && cmp(p + (j - 1) * size, t) > 0; j--)
+            memcpy(p + j * size, p + (j - 1) * size, size);
+        memcpy(p + j * size, t, size);
+    }
+}
+
+/* The nodes in node_cmp's order: a stable radix sort of their IDs' first
+ * 8 bytes (a byte all IDs share costs no pass: "$" never does), then the
+ * runs that share those bytes, few and short, by the whole ID. O(n),
+ * where a comparison sort took n log n calls reading the IDs. */
+static int sort_nodes(sr_graph *g, size_t n)
+{
+    sr_pre *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    sr_node *u = malloc((n ? n : 1) * sizeof *u);
+    if (!a || !b || !u) {
+        free(a), free(b), free(u);
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = (sr_pre){g->node[i].pre, (uint32_t)i};
+    for (int shift = 0; n && shift < 64; shift += 8) {
+        size_t at[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            at[(a[i].pre >> shift & 255) + 1]++;
+        if (at[(a[0].pre >> shift & 255) + 1] == n)
+            continue;
+        for (size_t d = 0; d < 256; d++)
+            at[d + 1] += at[d];
+        for (size_t i = 0; i < n; i++)
+            b[at[a[i].pre >> shift & 255]++] = a[i];
+        sr_pre *t = a;
+        a = b, b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        u[i] = g->node[a[i].x];
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && u[j].pre == u[i].pre; j++)
+            ;
+        sort_short(u + i, j - i, sizeof *u, node_cmp);
+    }
+    free(a), free(b), free(g->node);
+    g->node = u;
+    return RS_OK;
+}
+
 static int load_nodes(sr_graph *g, const rs_resolve_in *in)
 {
     if (!(g->node = calloc(in->nevents ? in->nevents : 1, sizeof *g->node)))
@@ -353,15 +431,18 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
                                .pre = pre_of("", 0, e->event_id),
                                .rejected = in->rejected && in->rejected[i]};
     }
-    qsort(g->node, in->nevents, sizeof *g->node, node_cmp);
+    int rc = sort_nodes(g, in->nevents);
+    if (rc)
+        return rc;
     size_t k = 0; /* a repeated ID: the first given */
     for (size_t i = 0; i < in->nevents; i++)
         if (k == 0 || g->node[k - 1].pre != g->node[i].pre ||
             sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
-    int rc = index_build(g);
-    return rc || !in->ids_shared ? rc : addr_build(g);
+    /* IDs by address: an ID not found so is looked for by binary search,
+     * and the hash index is not built */
+    return in->ids_shared ? addr_build(g) : index_build(g);
 }
 
 /* Each node's cited auth events that were given, as edges: O(e log n). */
@@ -472,7 +553,7 @@ static int miss(sr_missing *m, rs_str id, int dollar)
     return 0;
 }
 
-static int node_missing(const sr_graph *g, uint32_t x, sr_missing *m)
+static int node_missing(sr_graph *g, uint32_t x, sr_missing *m)
 {
     const sr_node *u = &g->node[x];
     for (size_t j = 0; j < rs__auth_id_count(u->ev); j++) {
@@ -636,23 +717,6 @@ static int by_node_set(const void *a, const void *b)
     return (x->set > y->set) - (x->set < y->set);
 }
 
-/* e[0 .. n) by (node, set): a key's entries are few (one per set and
- * event), so insertion, and qsort for a crowd. */
-static void sort_bucket(sr_entry *e, size_t n)
-{
-    if (n > 16) {
-        qsort(e, n, sizeof *e, by_node_set);
-        return;
-    }
-    for (size_t i = 1; i < n; i++) {
-        sr_entry t = e[i];
-        size_t j = i;
-        for (; j && by_node_set(&e[j - 1], &t) > 0; j--)
-            e[j] = e[j - 1];
-        e[j] = t;
-    }
-}
-
 /* Each key's rank. v1 resolves its keys in key order, so there the ranks
  * follow the keys' strings: one comparison sort of the distinct keys. v2
  * does not depend on the groups' order, and a key's number serves. */
@@ -705,7 +769,7 @@ static int set_entries_fast(sr_graph *g, sr_entry *e, size_t *ne, uint32_t *seen
     for (size_t i = 0, j; i < k; i = j) {
         for (j = i + 1; j < k && e[j].rank == e[i].rank; j++)
             ;
-        sort_bucket(e + i, j - i);
+        sort_short(e + i, j - i, sizeof *e, by_node_set);
     }
     for (size_t s = 0; s < g->nsets; s++)
         seen_in[s] = UINT32_MAX;

@@ -43,6 +43,7 @@ typedef struct sr_graph {
     uint32_t *index;            /* the nodes by a hash of their IDs, open addressing */
     size_t index_mask;
     struct sr_addr *addr;       /* with ids_shared: the nodes by their IDs' addresses */
+    size_t naddr;               /* its entries: an ID at another address is added when found */
     uint32_t *keys;             /* the state keys numbered: a hash table of key numbers */
     size_t keys_mask;
     uint32_t *key_node;         /* key k's first node (its strings) */

@@ -227,7 +227,7 @@ static int power_less(const sr_heap *q, uint32_t x, uint32_t y)
     double tx = q->g->node[x].ev->ts, ty = q->g->node[y].ev->ts;
     if (tx != ty)
         return tx < ty;
-    return sr__str_cmp(q->g->node[x].id, q->g->node[y].id) < 0;
+    return x < y; /* the nodes are in ID order */
 }
 
 static void heap_push(sr_heap *q, uint32_t x)
@@ -355,7 +355,6 @@ static size_t mainline_position(const sr_graph *g, const size_t *line, size_t *m
 typedef struct sr_item {
     size_t pos;
     double ts;
-    rs_str id;
     uint32_t node;
 } sr_item;
 
@@ -368,7 +367,7 @@ static int mainline_cmp(const void *a, const void *b)
         return x->pos > y->pos ? -1 : 1;
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
-    return sr__str_cmp(x->id, y->id);
+    return (x->node > y->node) - (x->node < y->node); /* the nodes are in ID order */
 }
 
 /* Sorts ids by the mainline ordering of the power levels event pl
@@ -386,7 +385,7 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
     }
     for (size_t i = 0; rc == RS_OK && i < k; i++)
         it[i] = (sr_item){mainline_position(g, line, memo, ids[i]), g->node[ids[i]].ev->ts,
-                          g->node[ids[i]].id, ids[i]};
+                          ids[i]};
     if (rc == RS_OK) {
         qsort(it, k, sizeof *it, mainline_cmp);
         for (size_t i = 0; i < k; i++)
