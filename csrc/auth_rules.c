@@ -40,8 +40,8 @@ rs_str rs__membership_of(const rs_auth_ctx *c, rs_str user)
 
 static void add_type(rs_auth_type *out, size_t *n, const char *type, rs_str key)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (!strcmp(out[i].type, type) && rs__str_eq(out[i].state_key, key))
+    for (size_t i = 0; i < *n; i++) /* the keys differ more often: they first */
+        if (rs__str_eq(out[i].state_key, key) && !strcmp(out[i].type, type))
             return;
     out[(*n)++] = (rs_auth_type){type, key};
 }

@@ -328,22 +328,25 @@ uint32_t sr__auth_key(const sr_graph *g, uint32_t x, const rs_auth_type *t)
 {
     const sr_node *u = &g->node[x];
     rs_str key = t->state_key;
+    const char *ty = t->type;
     if (!key.s)
         return SR_NONE;
-    if (!key.len && !strcmp(t->type, "m.room.power_levels"))
+    /* one character tells the selection's types apart; strcmp confirms */
+    char c = strncmp(ty, "m.room.", 7) ? 0 : ty[7];
+    if (!key.len && c == 'p' && !strcmp(ty + 7, "power_levels"))
         return g->k_power;
-    if (!key.len && !strcmp(t->type, "m.room.create"))
+    if (!key.len && c == 'c' && !strcmp(ty + 7, "create"))
         return g->k_create;
-    if (!key.len && !strcmp(t->type, "m.room.join_rules"))
+    if (!key.len && c == 'j' && !strcmp(ty + 7, "join_rules"))
         return g->k_join_rules;
-    if (key.len && !strcmp(t->type, "m.room.member")) {
+    if (key.len && c == 'm' && !strcmp(ty + 7, "member")) {
         if (key.s == u->ev->sender.s && key.len == u->ev->sender.len)
             return u->sender_key;
         if (key.s == u->ev->state_key.s && key.len == u->ev->state_key.len &&
             rs__str_is(u->ev->type, "m.room.member"))
             return u->key;
     }
-    return sr__key_find(g, t->type, key);
+    return sr__key_find(g, ty, key);
 }
 
 /* v12: "$" + the room ID's body names the room's create event. */

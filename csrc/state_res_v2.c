@@ -359,15 +359,31 @@ typedef struct sr_item {
 } sr_item;
 
 /* x first: the greater mainline position, the smaller origin_server_ts,
- * the smaller event ID. */
-static int mainline_cmp(const void *a, const void *b)
+ * the smaller event ID (the nodes are in ID order). */
+static int mainline_before(const sr_item *x, const sr_item *y)
 {
-    const sr_item *x = a, *y = b;
     if (x->pos != y->pos)
-        return x->pos > y->pos ? -1 : 1;
+        return x->pos > y->pos;
     if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return (x->node > y->node) - (x->node < y->node); /* the nodes are in ID order */
+        return x->ts < y->ts;
+    return x->node < y->node;
+}
+
+/* A merge sort of it[0 .. n) by mainline_before, tmp as large: the
+ * comparison inlined, where qsort called it through a pointer and moved
+ * each item with memcpy. O(n log n). */
+static void mainline_sort(sr_item *it, sr_item *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2, i = 0, j = h, k = 0;
+    mainline_sort(it, tmp, h);
+    mainline_sort(it + h, tmp, n - h);
+    while (i < h && j < n)
+        tmp[k++] = mainline_before(&it[j], &it[i]) ? it[j++] : it[i++];
+    while (i < h)
+        tmp[k++] = it[i++];
+    memcpy(it, tmp, k * sizeof *it); /* it[j .. n) is in place */
 }
 
 /* Sorts ids by the mainline ordering of the power levels event pl
@@ -376,8 +392,8 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
 {
     size_t n = g->n ? g->n : 1;
     size_t *line = malloc(n * sizeof *line), *memo = malloc(n * sizeof *memo);
-    sr_item *it = malloc((k ? k : 1) * sizeof *it);
-    int rc = !line || !memo || !it ? oom(g) : RS_OK;
+    sr_item *it = malloc((k ? k : 1) * sizeof *it), *tmp = malloc((k ? k : 1) * sizeof *tmp);
+    int rc = !line || !memo || !it || !tmp ? oom(g) : RS_OK;
     if (rc == RS_OK) {
         for (size_t x = 0; x < g->n; x++)
             line[x] = SR_INF, memo[x] = SR_UNKNOWN;
@@ -387,11 +403,11 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
         it[i] = (sr_item){mainline_position(g, line, memo, ids[i]), g->node[ids[i]].ev->ts,
                           ids[i]};
     if (rc == RS_OK) {
-        qsort(it, k, sizeof *it, mainline_cmp);
+        mainline_sort(it, tmp, k);
         for (size_t i = 0; i < k; i++)
             ids[i] = it[i].node;
     }
-    free(line), free(memo), free(it);
+    free(line), free(memo), free(it), free(tmp);
     return rc;
 }
 
