@@ -13,6 +13,8 @@
 int rs__deny(rs_auth_ctx *c, const char *code, const char *fmt, ...)
 {
     va_list ap;
+    if (!c->rlen) /* no reason asked for: formatting one costs more than the check */
+        return 0;
     int n = snprintf(c->reason, c->rlen, "%s: ", code);
     if (n > 0 && (size_t)n < c->rlen) {
         va_start(ap, fmt);
