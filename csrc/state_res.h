@@ -1,10 +1,10 @@
 /* state_res.h - what the state resolution files share (not installed):
- * the events as a graph of auth edges, indexed by event ID, the state
- * sets grouped by key, a state as a small hash table, and the steps.
- * state_res.c builds the graph and runs the algorithm of the room
- * version; state_res_v2.c holds the steps of v2 and v2.1,
- * state_res_v1.c those of v1. Nodes are indices into the graph, sorted
- * by event ID, so an ID is found by binary search. */
+ * the events as a graph of auth edges, indexed by event ID, their state
+ * keys numbered, the state sets grouped by key, a state as an array by
+ * key number, and the steps. state_res.c builds the graph and runs the
+ * algorithm of the room version; state_res_v2.c holds the steps of v2
+ * and v2.1, state_res_v1.c those of v1. Nodes are indices into the
+ * graph, sorted by event ID, so comparing nodes compares their IDs. */
 #ifndef RS_STATE_RES_H
 #define RS_STATE_RES_H
 #include <stdint.h>
