@@ -13,6 +13,8 @@
 int rs__deny(rs_auth_ctx *c, const char *code, const char *fmt, ...)
 {
     va_list ap;
+    if (!c->rlen) /* no reason asked for: formatting one costs more than the check */
+        return 0;
     int n = snprintf(c->reason, c->rlen, "%s: ", code);
     if (n > 0 && (size_t)n < c->rlen) {
         va_start(ap, fmt);
@@ -22,10 +24,18 @@ int rs__deny(rs_auth_ctx *c, const char *code, const char *fmt, ...)
     return 0;
 }
 
+/* a has the type of `len` bytes and the state key: the lengths first */
+static int has_key(const rs_auth_event *a, const char *type, size_t len, rs_str key)
+{
+    return a->type.s && a->type.len == len && rs__str_eq(a->state_key, key) &&
+           !memcmp(a->type.s, type, len);
+}
+
 const rs_auth_event *rs__auth_find(const rs_auth_ctx *c, const char *type, rs_str key)
 {
+    size_t len = strlen(type);
     for (size_t i = 0; key.s && i < c->nauth; i++)
-        if (rs__str_is(c->auth[i]->type, type) && rs__str_eq(c->auth[i]->state_key, key))
+        if (has_key(c->auth[i], type, len, key))
             return c->auth[i];
     return NULL;
 }
@@ -40,8 +50,8 @@ rs_str rs__membership_of(const rs_auth_ctx *c, rs_str user)
 
 static void add_type(rs_auth_type *out, size_t *n, const char *type, rs_str key)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (!strcmp(out[i].type, type) && rs__str_eq(out[i].state_key, key))
+    for (size_t i = 0; i < *n; i++) /* the keys differ more often: they first */
+        if (rs__str_eq(out[i].state_key, key) && !strcmp(out[i].type, type))
             return;
     out[(*n)++] = (rs_auth_type){type, key};
 }
@@ -131,7 +141,7 @@ static int room_of_create(rs_auth_ctx *c)
 static int selected(const rs_auth_type *sel, size_t n, const rs_auth_event *a)
 {
     for (size_t i = 0; i < n; i++)
-        if (rs__str_is(a->type, sel[i].type) && rs__str_eq(a->state_key, sel[i].state_key))
+        if (has_key(a, sel[i].type, strlen(sel[i].type), sel[i].state_key))
             return 1;
     return 0;
 }

@@ -454,12 +454,13 @@ int rs_auth_types(const rs_room_version *v, const rs_auth_event *ev,
 /* Checks ev against the auth rules of v, given its auth events (for v12
  * the caller adds the room's create event, which v12 events do not cite).
  * Returns 1 when allowed; 0 when refused, with "CODE: words" in reason
- * (rlen bytes), CODE one of: BAD_FORMAT, CREATE_INVALID, NO_CREATE,
- * AUTH_EVENTS_INVALID, NOT_FEDERATED, ALIASES_INVALID, MEMBER_INVALID,
- * JOIN_NOT_ALLOWED, INVITE_NOT_ALLOWED, THIRD_PARTY_INVITE_INVALID,
- * LEAVE_NOT_ALLOWED, BAN_NOT_ALLOWED, KNOCK_NOT_ALLOWED, SENDER_NOT_JOINED,
- * POWER_TOO_LOW, STATE_KEY_NOT_SENDER, POWER_LEVELS_INVALID,
- * POWER_CHANGE_NOT_ALLOWED, REDACTION_NOT_ALLOWED. Signatures of the
+ * (rlen bytes; with rlen 0 none is written and reason may be NULL), CODE
+ * one of: BAD_FORMAT, CREATE_INVALID, NO_CREATE, AUTH_EVENTS_INVALID,
+ * NOT_FEDERATED, ALIASES_INVALID, MEMBER_INVALID, JOIN_NOT_ALLOWED,
+ * INVITE_NOT_ALLOWED, THIRD_PARTY_INVITE_INVALID, LEAVE_NOT_ALLOWED,
+ * BAN_NOT_ALLOWED, KNOCK_NOT_ALLOWED, SENDER_NOT_JOINED, POWER_TOO_LOW,
+ * STATE_KEY_NOT_SENDER, POWER_LEVELS_INVALID, POWER_CHANGE_NOT_ALLOWED,
+ * REDACTION_NOT_ALLOWED. Signatures of the
  * event itself (and of join_authorised_via_users_server's server) are not
  * checked here; a third-party invite's `signed` block is. Whether an auth
  * event was itself rejected is the caller's to know (the store does). */

@@ -1,9 +1,10 @@
 /* state_res.c - state resolution (roomstate.h rs_state_resolve): the
  * events indexed by ID, their auth edges, the missing ones found, the
- * state sets grouped by key, then the room version's algorithm
- * (state_res_v2.c, state_res_v1.c) over a hash-table state. With n events,
- * e auth edges and s entries in the sets, the preparation costs
- * O(n log n + e log n + s log s). */
+ * state keys numbered, the state sets grouped by key, then the room
+ * version's algorithm (state_res_v2.c, state_res_v1.c) over a state that
+ * is an array by key number. With n events, e auth edges and s entries in
+ * the sets, the preparation costs O(n + e + s) expected (v1 adds a sort
+ * of the distinct keys). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,20 +168,27 @@ static size_t addr_hash(const char *s)
     return (size_t)(h ^ (h >> 29));
 }
 
-/* The same capacity as the index: each node's ID string once. */
+static void addr_put(sr_graph *g, const char *s, size_t len, uint32_t x)
+{
+    size_t i = addr_hash(s) & g->index_mask;
+    while (g->addr[i].s)
+        i = (i + 1) & g->index_mask;
+    g->addr[i] = (sr_addr){s, (uint32_t)len, x};
+    g->naddr++;
+}
+
+/* At most half full: each node's ID string once. */
 static int addr_build(sr_graph *g)
 {
-    if (!(g->addr = calloc(g->index_mask + 1, sizeof *g->addr)))
+    size_t cap = 16;
+    while (cap < 2 * g->n)
+        cap *= 2;
+    g->index_mask = cap - 1;
+    if (!(g->addr = calloc(cap, sizeof *g->addr)))
         return sr__fail(g, RS_ENOMEM, "out of memory");
-    for (size_t x = 0; x < g->n; x++) {
-        rs_str id = g->node[x].id;
-        if (id.len > UINT32_MAX)
-            continue;
-        size_t i = addr_hash(id.s) & g->index_mask;
-        while (g->addr[i].s)
-            i = (i + 1) & g->index_mask;
-        g->addr[i] = (sr_addr){id.s, (uint32_t)id.len, (uint32_t)x};
-    }
+    for (size_t x = 0; x < g->n; x++)
+        if (g->node[x].id.len <= UINT32_MAX)
+            addr_put(g, g->node[x].id.s, g->node[x].id.len, (uint32_t)x);
     return RS_OK;
 }
 
@@ -197,19 +205,149 @@ static uint32_t find_addr(const sr_graph *g, rs_str id)
     }
 }
 
-/* The node of the ID, or SR_NONE: O(1) expected. */
-static uint32_t find(const sr_graph *g, rs_str id)
+/* The node of the ID, or SR_NONE: O(1) expected. By address, a string
+ * that is not an event's own (an ID the reader copied) is found by
+ * binary search once, then kept under its address while the table is
+ * at most three quarters full. */
+static uint32_t find(sr_graph *g, rs_str id)
 {
     if (!id.s) /* not an ID: as the empty one, which sorts and compares so */
         id = (rs_str){"", 0};
-    uint32_t x = g->addr && id.len <= UINT32_MAX ? find_addr(g, id) : SR_NONE;
-    if (x != SR_NONE)
+    if (g->addr) {
+        uint32_t x = id.len <= UINT32_MAX ? find_addr(g, id) : SR_NONE;
+        if (x != SR_NONE)
+            return x;
+        x = find2(g, "", 0, id);
+        if (x != SR_NONE && id.len <= UINT32_MAX && g->naddr < (g->index_mask + 1) / 4 * 3)
+            addr_put(g, id.s, id.len, x);
         return x;
+    }
     for (size_t i = (size_t)id_hash(id) & g->index_mask;; i = (i + 1) & g->index_mask) {
         uint32_t x = g->index[i];
         if (x == SR_NONE || rs__str_eq(g->node[x].id, id))
             return x;
     }
+}
+
+/* ---- the state keys, numbered: a state is then an array ---- */
+
+/* Equal bytes; a missing string is the empty one, as sr__str_cmp has it. */
+static int same_str(rs_str a, rs_str b)
+{
+    return a.len == b.len && (a.s == b.s || !a.len || !memcmp(a.s, b.s, a.len));
+}
+
+/* The key table's hash of s's bytes, eight at a time, continuing h; it
+ * is never stored, so the machine's byte order does not matter. */
+static uint64_t str_hash(rs_str s, uint64_t h)
+{
+    size_t i = 0;
+    uint64_t w = 0;
+    for (; i + 8 <= s.len; i += 8) {
+        memcpy(&w, s.s + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+    }
+    w = 0;
+    if (s.len > i)
+        memcpy(&w, s.s + i, s.len - i);
+    return rs_mix64(h ^ w ^ (uint64_t)s.len << 56);
+}
+
+static uint64_t type_hash(rs_str type)
+{
+    return str_hash(type, 0x9e3779b97f4a7c15ULL);
+}
+
+/* The table place of (type, key), the type's hash given: its number's,
+ * or the free place where it would go. */
+static size_t key_place(const sr_graph *g, uint64_t th, rs_str type, rs_str key)
+{
+    for (size_t i = (size_t)str_hash(key, th) & g->keys_mask;; i = (i + 1) & g->keys_mask) {
+        uint32_t k = g->keys[i];
+        if (k == SR_NONE)
+            return i;
+        const rs_auth_event *e = g->node[g->key_node[k]].ev;
+        if (same_str(e->state_key, key) && same_str(e->type, type))
+            return i;
+    }
+}
+
+uint32_t sr__key_find(const sr_graph *g, const char *type, rs_str key)
+{
+    if (!key.s)
+        return SR_NONE;
+    rs_str t = {type, strlen(type)};
+    return g->keys[key_place(g, type_hash(t), t, key)];
+}
+
+/* Numbers every node's (type, state_key), and finds its sender's member
+ * key: two hashes a node, where a state lookup hashed both strings on
+ * every lookup. The types repeat, so a type's hash is kept while the
+ * next node's type is the same string. */
+static int keys_build(sr_graph *g)
+{
+    size_t cap = 16;
+    while (cap < 2 * g->n)
+        cap *= 2;
+    g->keys = malloc(cap * sizeof *g->keys);
+    g->key_node = malloc((g->n ? g->n : 1) * sizeof *g->key_node);
+    if (!g->keys || !g->key_node)
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    memset(g->keys, 0xff, cap * sizeof *g->keys); /* SR_NONE */
+    g->keys_mask = cap - 1;
+    rs_str last = {NULL, 1}, member = {"m.room.member", 13};
+    uint64_t th = 0, mh = type_hash(member);
+    for (size_t x = 0; x < g->n; x++) {
+        const rs_auth_event *e = g->node[x].ev;
+        g->node[x].key = SR_NONE;
+        if (!e->state_key.s)
+            continue;
+        if (e->type.s != last.s || e->type.len != last.len)
+            last = e->type, th = type_hash(e->type);
+        size_t i = key_place(g, th, e->type, e->state_key);
+        if (g->keys[i] == SR_NONE) {
+            g->keys[i] = g->nkeys;
+            g->key_node[g->nkeys++] = (uint32_t)x;
+        }
+        g->node[x].key = g->keys[i];
+    }
+    for (size_t x = 0; x < g->n; x++) {
+        rs_str who = g->node[x].ev->sender;
+        g->node[x].sender_key = who.s ? g->keys[key_place(g, mh, member, who)] : SR_NONE;
+    }
+    g->k_create = sr__key_find(g, "m.room.create", (rs_str){"", 0});
+    g->k_power = sr__key_find(g, "m.room.power_levels", (rs_str){"", 0});
+    g->k_join_rules = sr__key_find(g, "m.room.join_rules", (rs_str){"", 0});
+    return RS_OK;
+}
+
+/* The number of one of x's auth types: those of every check are known
+ * without a hash (the rules ask for the sender's and the target's
+ * member keys by their very strings). */
+uint32_t sr__auth_key(const sr_graph *g, uint32_t x, const rs_auth_type *t)
+{
+    const sr_node *u = &g->node[x];
+    rs_str key = t->state_key;
+    const char *ty = t->type;
+    if (!key.s)
+        return SR_NONE;
+    /* one character tells the selection's types apart; strcmp confirms */
+    char c = strncmp(ty, "m.room.", 7) ? 0 : ty[7];
+    if (!key.len && c == 'p' && !strcmp(ty + 7, "power_levels"))
+        return g->k_power;
+    if (!key.len && c == 'c' && !strcmp(ty + 7, "create"))
+        return g->k_create;
+    if (!key.len && c == 'j' && !strcmp(ty + 7, "join_rules"))
+        return g->k_join_rules;
+    if (key.len && c == 'm' && !strcmp(ty + 7, "member")) {
+        if (key.s == u->ev->sender.s && key.len == u->ev->sender.len)
+            return u->sender_key;
+        if (key.s == u->ev->state_key.s && key.len == u->ev->state_key.len &&
+            rs__str_is(u->ev->type, "m.room.member"))
+            return u->key;
+    }
+    return sr__key_find(g, ty, key);
 }
 
 /* v12: "$" + the room ID's body names the room's create event. */
@@ -221,6 +359,68 @@ static rs_str room_body(const rs_auth_event *e)
 static int needs_create(const sr_graph *g, const rs_auth_event *e)
 {
     return g->v->room_id_from_create && e->room_id.s && !rs__str_is(e->type, "m.room.create");
+}
+
+typedef struct sr_pre {
+    uint64_t pre;
+    uint32_t x;
+} sr_pre;
+
+/* A short run of a sort (nodes sharing their IDs' first 8 bytes, a key's
+ * set entries): insertion, qsort for a crowd. */
+static void sort_short(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char t[sizeof(sr_node)], *p = base;
+    if (n > 16 || size > sizeof t) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t j = i;
+        memcpy(t, p + i * size, size);
+        for (; j && cmp(p + (j - 1) * size, t) > 0; j--)
+            memcpy(p + j * size, p + (j - 1) * size, size);
+        memcpy(p + j * size, t, size);
+    }
+}
+
+/* The nodes in node_cmp's order: a stable radix sort of their IDs' first
+ * 8 bytes (a byte all IDs share costs no pass: "$" never does), then the
+ * runs that share those bytes, few and short, by the whole ID. O(n),
+ * where a comparison sort took n log n calls reading the IDs. */
+static int sort_nodes(sr_graph *g, size_t n)
+{
+    sr_pre *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    sr_node *u = malloc((n ? n : 1) * sizeof *u);
+    if (!a || !b || !u) {
+        free(a), free(b), free(u);
+        return sr__fail(g, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = (sr_pre){g->node[i].pre, (uint32_t)i};
+    for (int shift = 0; n && shift < 64; shift += 8) {
+        size_t at[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            at[(a[i].pre >> shift & 255) + 1]++;
+        if (at[(a[0].pre >> shift & 255) + 1] == n)
+            continue;
+        for (size_t d = 0; d < 256; d++)
+            at[d + 1] += at[d];
+        for (size_t i = 0; i < n; i++)
+            b[at[a[i].pre >> shift & 255]++] = a[i];
+        sr_pre *t = a;
+        a = b, b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        u[i] = g->node[a[i].x];
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && u[j].pre == u[i].pre; j++)
+            ;
+        sort_short(u + i, j - i, sizeof *u, node_cmp);
+    }
+    free(a), free(b), free(g->node);
+    g->node = u;
+    return RS_OK;
 }
 
 static int load_nodes(sr_graph *g, const rs_resolve_in *in)
@@ -235,15 +435,18 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
                                .pre = pre_of("", 0, e->event_id),
                                .rejected = in->rejected && in->rejected[i]};
     }
-    qsort(g->node, in->nevents, sizeof *g->node, node_cmp);
+    int rc = sort_nodes(g, in->nevents);
+    if (rc)
+        return rc;
     size_t k = 0; /* a repeated ID: the first given */
     for (size_t i = 0; i < in->nevents; i++)
         if (k == 0 || g->node[k - 1].pre != g->node[i].pre ||
             sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
-    int rc = index_build(g);
-    return rc || !in->ids_shared ? rc : addr_build(g);
+    /* IDs by address: an ID not found so is looked for by binary search,
+     * and the hash index is not built */
+    return in->ids_shared ? addr_build(g) : index_build(g);
 }
 
 /* Each node's cited auth events that were given, as edges: O(e log n). */
@@ -280,7 +483,7 @@ static int link_nodes(sr_graph *g)
 int sr__graph_build(sr_graph *g, const rs_resolve_in *in)
 {
     int rc = load_nodes(g, in);
-    if (rc || (rc = link_nodes(g)))
+    if (rc || (rc = link_nodes(g)) || (rc = keys_build(g)))
         return rc;
     size_t nset = 0;
     for (size_t i = 0; i < in->nsets; i++)
@@ -318,6 +521,8 @@ void sr__graph_free(sr_graph *g)
 {
     free(g->index);
     free(g->addr);
+    free(g->keys);
+    free(g->key_node);
     free(g->node);
     free(g->edge);
     free(g->stamp);
@@ -352,7 +557,7 @@ static int miss(sr_missing *m, rs_str id, int dollar)
     return 0;
 }
 
-static int node_missing(const sr_graph *g, uint32_t x, sr_missing *m)
+static int node_missing(sr_graph *g, uint32_t x, sr_missing *m)
 {
     const sr_node *u = &g->node[x];
     for (size_t j = 0; j < rs__auth_id_count(u->ev); j++) {
@@ -472,7 +677,7 @@ static int set_entries(sr_graph *g, sr_entry *e, size_t *ne)
             if (!g->node[x].ev->state_key.s)
                 return sr__fail(g, RS_EBAD_STATE, "%.*s in a state set is not a state event",
                                 (int)g->node[x].id.len, g->node[x].id.s);
-            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, 0};
+            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, g->node[x].key};
         }
     qsort(e, k, sizeof *e, by_key_set);
     size_t n = 0; /* an event twice in a set: once */
@@ -490,12 +695,13 @@ static int set_entries(sr_graph *g, sr_entry *e, size_t *ne)
     return RS_OK;
 }
 
-/* Entries sorted by (key, node) into groups of distinct events. */
+/* Entries sorted by (key, node) into groups of distinct events; equal
+ * keys have equal ranks. */
 static void group_entries(const sr_entry *e, size_t ne, sr_groups *gr)
 {
     size_t next = 0; /* the next free place in gr->node */
     for (size_t i = 0; i < ne; i++) {
-        int same_key = i && !sr__key_cmp(e[i - 1].ev, e[i].ev);
+        int same_key = i && e[i - 1].rank == e[i].rank;
         if (!same_key)
             gr->g[gr->n++] = (sr_group){.first = next};
         sr_group *g = &gr->g[gr->n - 1];
@@ -507,68 +713,68 @@ static void group_entries(const sr_entry *e, size_t ne, sr_groups *gr)
     }
 }
 
-static int by_rank_node_set(const void *a, const void *b)
+static int by_node_set(const void *a, const void *b)
 {
     const sr_entry *x = a, *y = b;
-    if (x->rank != y->rank)
-        return x->rank < y->rank ? -1 : 1;
     if (x->node != y->node)
         return x->node < y->node ? -1 : 1;
     return (x->set > y->set) - (x->set < y->set);
 }
 
-/* Each set node's rank: its key's place among the distinct keys of the
- * sets' events. The keys are compared as strings once per distinct event,
- * not once per entry of every set (the sets share most events).
- * rank[] has g->n places; 0 when a set event has no state key. */
-static int key_ranks(sr_graph *g, size_t nset, uint32_t *rank)
+/* Each key's rank. v1 resolves its keys in key order, so there the ranks
+ * follow the keys' strings: one comparison sort of the distinct keys. v2
+ * does not depend on the groups' order, and a key's number serves. */
+static int key_ranks(const sr_graph *g, uint32_t *rank)
 {
-    sr_entry *d = malloc((nset ? nset : 1) * sizeof *d);
-    size_t nd = 0;
+    for (uint32_t k = 0; k < g->nkeys; k++)
+        rank[k] = k;
+    if (g->v->state_res != RS_STATE_RES_V1)
+        return 0;
+    sr_entry *d = malloc((g->nkeys ? g->nkeys : 1) * sizeof *d);
     if (!d)
         return -1;
-    memset(rank, 0xff, g->n * sizeof *rank);
-    for (size_t i = 0; i < nset; i++) {
-        uint32_t x = g->set_node[i];
-        if (!g->node[x].ev->state_key.s) {
-            free(d);
-            return 0;
-        }
-        if (rank[x] == UINT32_MAX) {
-            rank[x] = 0;
-            d[nd++] = (sr_entry){g->node[x].ev, x, 0, 0};
-        }
-    }
-    qsort(d, nd, sizeof *d, by_key_node);
-    for (size_t i = 0, r = 0; i < nd; i++) {
-        r += i && sr__key_cmp(d[i - 1].ev, d[i].ev) != 0;
-        rank[d[i].node] = (uint32_t)r;
-    }
+    for (uint32_t k = 0; k < g->nkeys; k++)
+        d[k] = (sr_entry){g->node[g->key_node[k]].ev, k, 0, 0};
+    qsort(d, g->nkeys, sizeof *d, by_key_node);
+    for (uint32_t r = 0; r < g->nkeys; r++)
+        rank[d[r].node] = r;
     free(d);
-    return 1;
+    return 0;
 }
 
-/* The entries of the sets sorted by (key, node) with one sort, each
- * event once per set: 1, or 0 when a set holds two events for one key
- * (set_entries then finds and names them as it always did). */
+/* The entries of the sets by (key rank, node, set) with a counting sort
+ * on the ranks, each event once per set: 1; 0 when a set holds two
+ * events for one key or one that is not a state event (set_entries then
+ * finds and names them as it always did); -1 out of memory. */
 static int set_entries_fast(sr_graph *g, sr_entry *e, size_t *ne, uint32_t *seen_in)
 {
-    size_t k = 0, n = 0, nset = 0;
+    size_t k = 0, n = 0;
     for (size_t s = 0; s < g->nsets; s++)
-        nset += g->set_len[s];
-    uint32_t *rank = malloc((g->n ? g->n : 1) * sizeof *rank);
-    int ok = rank ? key_ranks(g, nset, rank) : -1;
-    if (ok <= 0) {
-        free(rank);
-        return ok; /* -1, out of memory: the slow path needs less */
+        k += g->set_len[s];
+    for (size_t i = 0; i < k; i++)
+        if (g->node[g->set_node[i]].key == SR_NONE)
+            return 0;
+    uint32_t *rank = malloc((g->nkeys ? g->nkeys : 1) * sizeof *rank);
+    size_t *at = calloc((size_t)g->nkeys + 1, sizeof *at);
+    if (!rank || !at || key_ranks(g, rank)) {
+        free(rank), free(at);
+        return -1;
     }
+    for (size_t i = 0; i < k; i++)
+        at[rank[g->node[g->set_node[i]].key] + 1]++;
+    for (size_t r = 0; r < g->nkeys; r++)
+        at[r + 1] += at[r];
     for (size_t s = 0, i = 0; s < g->nsets; s++)
         for (size_t j = 0; j < g->set_len[s]; j++, i++) {
-            uint32_t x = g->set_node[i];
-            e[k++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, rank[x]};
+            uint32_t x = g->set_node[i], r = rank[g->node[x].key];
+            e[at[r]++] = (sr_entry){g->node[x].ev, x, (uint32_t)s, r};
         }
-    free(rank);
-    qsort(e, k, sizeof *e, by_rank_node_set);
+    free(rank), free(at);
+    for (size_t i = 0, j; i < k; i = j) {
+        for (j = i + 1; j < k && e[j].rank == e[i].rank; j++)
+            ;
+        sort_short(e + i, j - i, sizeof *e, by_node_set);
+    }
     for (size_t s = 0; s < g->nsets; s++)
         seen_in[s] = UINT32_MAX;
     for (size_t i = 0; i < k; i++) {
@@ -593,9 +799,10 @@ static int groups_build(sr_graph *g, sr_groups *gr)
     gr->g = malloc((nset ? nset : 1) * sizeof *gr->g);
     gr->node = malloc((nset ? nset : 1) * sizeof *gr->node);
     int rc = RS_OK;
-    if (!e || !seen_in || !gr->g || !gr->node)
+    int fast = !e || !seen_in || !gr->g || !gr->node ? -1 : set_entries_fast(g, e, &ne, seen_in);
+    if (fast < 0)
         rc = sr__fail(g, RS_ENOMEM, "out of memory");
-    else if (set_entries_fast(g, e, &ne, seen_in) != 1 && (rc = set_entries(g, e, &ne)) == RS_OK)
+    else if (!fast && (rc = set_entries(g, e, &ne)) == RS_OK)
         qsort(e, ne, sizeof *e, by_key_node);
     if (rc == RS_OK)
         group_entries(e, ne, gr);
@@ -604,19 +811,11 @@ static int groups_build(sr_graph *g, sr_groups *gr)
     return rc;
 }
 
-/* ---- a state: (type, state_key) -> node, linear probing ---- */
+/* ---- a state: key number -> node ---- */
 
-static uint64_t key_hash(rs_str type, rs_str key)
+int sr__state_init(const sr_graph *g, sr_state *s)
 {
-    return id_hash(type) * 0xC2B2AE3D27D4EB4FULL ^ id_hash(key);
-}
-
-/* Room for `keys` keys at half load; never grown. */
-int sr__state_init(sr_state *s, size_t keys)
-{
-    s->cap = 16;
-    while (s->cap < 2 * keys)
-        s->cap *= 2;
+    s->cap = g->nkeys ? g->nkeys : 1;
     s->count = 0;
     if (!(s->slot = malloc(s->cap * sizeof *s->slot)))
         return -1;
@@ -630,47 +829,43 @@ void sr__state_free(sr_state *s)
     s->slot = NULL;
 }
 
-static size_t slot_of(const sr_graph *g, const sr_state *s, rs_str type, rs_str key)
-{
-    size_t i = (size_t)key_hash(type, key) & (s->cap - 1);
-    for (;; i = (i + 1) & (s->cap - 1)) {
-        uint32_t x = s->slot[i];
-        if (x == SR_NONE || (rs__str_eq(g->node[x].ev->type, type) &&
-                             rs__str_eq(g->node[x].ev->state_key, key)))
-            return i;
-    }
-}
-
 uint32_t sr__state_get(const sr_graph *g, const sr_state *s, const char *type, rs_str key)
 {
-    if (!key.s)
-        return SR_NONE;
-    return s->slot[slot_of(g, s, (rs_str){type, strlen(type)}, key)];
+    return sr__state_at(s, sr__key_find(g, type, key));
 }
 
 void sr__state_put(const sr_graph *g, sr_state *s, uint32_t x)
 {
-    size_t i = slot_of(g, s, g->node[x].ev->type, g->node[x].ev->state_key);
-    s->count += s->slot[i] == SR_NONE;
-    s->slot[i] = x;
+    uint32_t k = g->node[x].key;
+    if (k == SR_NONE) /* not a state event: no key to hold it */
+        return;
+    s->count += s->slot[k] == SR_NONE;
+    s->slot[k] = x;
 }
 
 int sr__allowed(const sr_graph *g, uint32_t x, const rs_auth_event *const *auth, size_t n)
 {
-    char reason[300];
-    return rs_auth_check(g->v, g->node[x].ev, auth, n, reason, sizeof reason) == 1;
+    return rs_auth_check(g->v, g->node[x].ev, auth, n, NULL, 0) == 1; /* no reason read */
 }
 
 /* ---- the answer ---- */
 
+/* The state's IDs, sorted: the nodes are in ID order, so a scan of
+ * marks gives them without comparing a string. O(n). */
 static int result_out(sr_graph *g, const sr_state *st, rs_resolved *out)
 {
-    if (!(out->ids = malloc((st->count ? st->count : 1) * sizeof *out->ids)))
+    unsigned char *in = calloc(g->n ? g->n : 1, 1);
+    if (!in || !(out->ids = malloc((st->count ? st->count : 1) * sizeof *out->ids))) {
+        free(in);
         return sr__fail(g, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < st->cap; i++)
-        if (st->slot[i] != SR_NONE)
-            out->ids[out->n++] = g->node[st->slot[i]].id;
-    qsort(out->ids, out->n, sizeof *out->ids, str_sort_cmp);
+    }
+    for (size_t k = 0; k < st->cap; k++)
+        if (st->slot[k] != SR_NONE)
+            in[st->slot[k]] = 1;
+    for (size_t x = 0; x < g->n; x++)
+        if (in[x])
+            out->ids[out->n++] = g->node[x].id;
+    free(in);
     return RS_OK;
 }
 
@@ -679,7 +874,7 @@ static int run(sr_graph *g, rs_resolved *out)
     sr_groups gr = {0};
     sr_state st = {0};
     int rc = groups_build(g, &gr);
-    if (rc == RS_OK && sr__state_init(&st, g->n))
+    if (rc == RS_OK && sr__state_init(g, &st))
         rc = sr__fail(g, RS_ENOMEM, "out of memory");
     if (rc == RS_OK && g->nsets) {
         if (g->v->state_res == RS_STATE_RES_V1)

@@ -1,10 +1,10 @@
 /* state_res.h - what the state resolution files share (not installed):
- * the events as a graph of auth edges, indexed by event ID, the state
- * sets grouped by key, a state as a small hash table, and the steps.
- * state_res.c builds the graph and runs the algorithm of the room
- * version; state_res_v2.c holds the steps of v2 and v2.1,
- * state_res_v1.c those of v1. Nodes are indices into the graph, sorted
- * by event ID, so an ID is found by binary search. */
+ * the events as a graph of auth edges, indexed by event ID, their state
+ * keys numbered, the state sets grouped by key, a state as an array by
+ * key number, and the steps. state_res.c builds the graph and runs the
+ * algorithm of the room version; state_res_v2.c holds the steps of v2
+ * and v2.1, state_res_v1.c those of v1. Nodes are indices into the
+ * graph, sorted by event ID, so comparing nodes compares their IDs. */
 #ifndef RS_STATE_RES_H
 #define RS_STATE_RES_H
 #include <stdint.h>
@@ -21,6 +21,9 @@ typedef struct sr_node {
     size_t edge0, nedge;        /* its given auth events: g->edge[edge0 .. edge0 + nedge) */
     uint32_t create;            /* v12: the create event its room ID names, or SR_NONE */
     uint32_t given;             /* its index in the input */
+    uint32_t key;               /* its (type, state_key)'s number, or SR_NONE: no state key */
+    uint32_t sender_key;        /* the number of (m.room.member, sender), or SR_NONE: no
+                                 * event has that key */
     unsigned nmissing;          /* cited events (v12: and the create) not given */
     unsigned char rejected;
     unsigned char conflicted;   /* in the conflicted state set */
@@ -40,6 +43,12 @@ typedef struct sr_graph {
     uint32_t *index;            /* the nodes by a hash of their IDs, open addressing */
     size_t index_mask;
     struct sr_addr *addr;       /* with ids_shared: the nodes by their IDs' addresses */
+    size_t naddr;               /* its entries: an ID at another address is added when found */
+    uint32_t *keys;             /* the state keys numbered: a hash table of key numbers */
+    size_t keys_mask;
+    uint32_t *key_node;         /* key k's first node (its strings) */
+    uint32_t nkeys;
+    uint32_t k_create, k_power, k_join_rules; /* (type, ""), or SR_NONE */
     uint32_t *set_node;         /* the sets' events, as in the input */
     const size_t *set_len;
     size_t nsets;
@@ -63,7 +72,7 @@ typedef struct sr_groups {
     uint32_t *node;
 } sr_groups;
 
-/* A room state: (type, state_key) -> node, open addressing. */
+/* A room state: slot[k] is the node of key number k, or SR_NONE. */
 typedef struct sr_state {
     uint32_t *slot;
     size_t cap, count;
@@ -91,9 +100,25 @@ void sr__push(sr_graph *g, size_t *len, uint32_t x);
 void sr__push_auth(sr_graph *g, size_t *len, uint32_t x);
 size_t sr__closure(sr_graph *g, size_t len);
 
-int sr__state_init(sr_state *s, size_t keys);
+/* The number of (type, key), or SR_NONE when no event has that key. */
+uint32_t sr__key_find(const sr_graph *g, const char *type, rs_str key);
+
+/* The number of x's auth type t (from rs_auth_types on x's event). */
+uint32_t sr__auth_key(const sr_graph *g, uint32_t x, const rs_auth_type *t);
+/* x's key is k, a key some event has. */
+static inline int sr__is_key(const sr_graph *g, uint32_t x, uint32_t k)
+{
+    return k != SR_NONE && g->node[x].key == k;
+}
+
+/* A state with room for every key of g. */
+int sr__state_init(const sr_graph *g, sr_state *s);
 void sr__state_free(sr_state *s);
 uint32_t sr__state_get(const sr_graph *g, const sr_state *s, const char *type, rs_str key);
+static inline uint32_t sr__state_at(const sr_state *s, uint32_t k)
+{
+    return k == SR_NONE ? SR_NONE : s->slot[k];
+}
 void sr__state_put(const sr_graph *g, sr_state *s, uint32_t x);
 
 /* The auth rules on x against the auth events `auth` (n of them). */

@@ -104,7 +104,7 @@ static int allowed_in(const sr_graph *g, const sr_state *r, uint32_t x)
     size_t nt, n = 0;
     rs_auth_types(g->v, g->node[x].ev, t, &nt);
     for (size_t i = 0; i < nt; i++) {
-        uint32_t y = sr__state_get(g, r, t[i].type, t[i].state_key);
+        uint32_t y = sr__state_at(r, sr__auth_key(g, x, &t[i]));
         if (y != SR_NONE)
             auth[n++] = g->node[y].ev;
     }

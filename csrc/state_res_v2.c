@@ -201,9 +201,9 @@ int64_t sr__sender_power(const sr_graph *g, uint32_t x)
         c.create = g->node[u->create].ev;
     for (size_t j = 0; j < u->nedge; j++) {
         uint32_t a = g->edge[u->edge0 + j];
-        if (sr__is_type(g, a, "m.room.power_levels"))
+        if (sr__is_key(g, a, g->k_power))
             c.power = g->node[a].ev;
-        else if (!g->v->room_id_from_create && !c.create && sr__is_type(g, a, "m.room.create"))
+        else if (!g->v->room_id_from_create && !c.create && sr__is_key(g, a, g->k_create))
             c.create = g->node[a].ev;
     }
     return rs__user_level(&c, u->ev->sender);
@@ -227,7 +227,7 @@ static int power_less(const sr_heap *q, uint32_t x, uint32_t y)
     double tx = q->g->node[x].ev->ts, ty = q->g->node[y].ev->ts;
     if (tx != ty)
         return tx < ty;
-    return sr__str_cmp(q->g->node[x].id, q->g->node[y].id) < 0;
+    return x < y; /* the nodes are in ID order */
 }
 
 static void heap_push(sr_heap *q, uint32_t x)
@@ -315,7 +315,7 @@ static uint32_t cited_power(const sr_graph *g, uint32_t x)
 {
     const sr_node *u = &g->node[x];
     for (size_t j = 0; j < u->nedge; j++)
-        if (sr__is_type(g, g->edge[u->edge0 + j], "m.room.power_levels"))
+        if (sr__is_key(g, g->edge[u->edge0 + j], g->k_power))
             return g->edge[u->edge0 + j];
     return SR_NONE;
 }
@@ -355,20 +355,35 @@ static size_t mainline_position(const sr_graph *g, const size_t *line, size_t *m
 typedef struct sr_item {
     size_t pos;
     double ts;
-    rs_str id;
     uint32_t node;
 } sr_item;
 
 /* x first: the greater mainline position, the smaller origin_server_ts,
- * the smaller event ID. */
-static int mainline_cmp(const void *a, const void *b)
+ * the smaller event ID (the nodes are in ID order). */
+static int mainline_before(const sr_item *x, const sr_item *y)
 {
-    const sr_item *x = a, *y = b;
     if (x->pos != y->pos)
-        return x->pos > y->pos ? -1 : 1;
+        return x->pos > y->pos;
     if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return sr__str_cmp(x->id, y->id);
+        return x->ts < y->ts;
+    return x->node < y->node;
+}
+
+/* A merge sort of it[0 .. n) by mainline_before, tmp as large: the
+ * comparison inlined, where qsort called it through a pointer and moved
+ * each item with memcpy. O(n log n). */
+static void mainline_sort(sr_item *it, sr_item *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2, i = 0, j = h, k = 0;
+    mainline_sort(it, tmp, h);
+    mainline_sort(it + h, tmp, n - h);
+    while (i < h && j < n)
+        tmp[k++] = mainline_before(&it[j], &it[i]) ? it[j++] : it[i++];
+    while (i < h)
+        tmp[k++] = it[i++];
+    memcpy(it, tmp, k * sizeof *it); /* it[j .. n) is in place */
 }
 
 /* Sorts ids by the mainline ordering of the power levels event pl
@@ -377,8 +392,8 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
 {
     size_t n = g->n ? g->n : 1;
     size_t *line = malloc(n * sizeof *line), *memo = malloc(n * sizeof *memo);
-    sr_item *it = malloc((k ? k : 1) * sizeof *it);
-    int rc = !line || !memo || !it ? oom(g) : RS_OK;
+    sr_item *it = malloc((k ? k : 1) * sizeof *it), *tmp = malloc((k ? k : 1) * sizeof *tmp);
+    int rc = !line || !memo || !it || !tmp ? oom(g) : RS_OK;
     if (rc == RS_OK) {
         for (size_t x = 0; x < g->n; x++)
             line[x] = SR_INF, memo[x] = SR_UNKNOWN;
@@ -386,28 +401,28 @@ int sr__mainline_order(sr_graph *g, uint32_t pl, uint32_t *ids, size_t k)
     }
     for (size_t i = 0; rc == RS_OK && i < k; i++)
         it[i] = (sr_item){mainline_position(g, line, memo, ids[i]), g->node[ids[i]].ev->ts,
-                          g->node[ids[i]].id, ids[i]};
+                          ids[i]};
     if (rc == RS_OK) {
-        qsort(it, k, sizeof *it, mainline_cmp);
+        mainline_sort(it, tmp, k);
         for (size_t i = 0; i < k; i++)
             ids[i] = it[i].node;
     }
-    free(line), free(memo), free(it);
+    free(line), free(memo), free(it), free(tmp);
     return rc;
 }
 
 /* ---- iterative auth checks ---- */
 
-/* x's own auth event of (type, key), not rejected (the last, as the
- * model keeps it), or SR_NONE. */
-static uint32_t own_auth(const sr_graph *g, uint32_t x, const char *type, rs_str key)
+/* x's own auth event of key k, not rejected (the last, as the model
+ * keeps it), or SR_NONE. */
+static uint32_t own_auth(const sr_graph *g, uint32_t x, uint32_t k)
 {
     const sr_node *u = &g->node[x];
     uint32_t found = SR_NONE;
     for (size_t j = 0; j < u->nedge; j++) {
-        const sr_node *a = &g->node[g->edge[u->edge0 + j]];
-        if (!a->rejected && rs__str_is(a->ev->type, type) && rs__str_eq(a->ev->state_key, key))
-            found = g->edge[u->edge0 + j];
+        uint32_t a = g->edge[u->edge0 + j];
+        if (!g->node[a].rejected && sr__is_key(g, a, k))
+            found = a;
     }
     return found;
 }
@@ -424,9 +439,10 @@ static size_t auth_for(const sr_graph *g, const sr_state *st, uint32_t x,
     if (g->v->room_id_from_create && !rs__str_is(g->node[x].ev->type, "m.room.create"))
         t[nt++] = (rs_auth_type){"m.room.create", {"", 0}};
     for (size_t i = 0; i < nt; i++) {
-        uint32_t y = sr__state_get(g, st, t[i].type, t[i].state_key);
+        uint32_t k = sr__auth_key(g, x, &t[i]);
+        uint32_t y = sr__state_at(st, k);
         if (y == SR_NONE)
-            y = own_auth(g, x, t[i].type, t[i].state_key);
+            y = own_auth(g, x, k);
         if (y == SR_NONE && g->v->room_id_from_create && !strcmp(t[i].type, "m.room.create"))
             y = g->node[x].create;
         if (y != SR_NONE)
@@ -482,7 +498,7 @@ static int steps(sr_graph *g, int v21, sr_state *st, const uint32_t *uncon, size
         apply(g, st, uncon, nu);
     iterative_auth_checks(g, st, order, k);
     k = remaining_events(g, list); /* 3 */
-    uint32_t pl = sr__state_get(g, st, "m.room.power_levels", (rs_str){"", 0});
+    uint32_t pl = sr__state_at(st, g->k_power);
     if ((rc = sr__mainline_order(g, pl, list, k)))
         return rc;
     iterative_auth_checks(g, st, list, k); /* 4 */

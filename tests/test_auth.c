@@ -135,6 +135,9 @@ static void check_case(t_run *t, const auth_case *c)
         CHECK(t, ok == 0 && !strncmp(reason, c->want, strlen(c->want)) &&
                      reason[strlen(c->want)] == ':',
               "%s: want %s, got %s", c->name, c->want, ok ? "allowed" : reason);
+    /* no reason asked for (state resolution's checks): the same verdict */
+    CHECK(t, !ev || rs_auth_check(v, ev, (const rs_auth_event *const *)auth, n, NULL, 0) == ok,
+          "%s: the verdict without a reason", c->name);
     rs_auth_event_free(ev);
     for (size_t i = 0; i < n; i++)
         rs_auth_event_free(auth[i]);
