@@ -100,23 +100,40 @@ static int exact_int(lua_Number x)
 /* Strings are interned and the events anchor them for the call, so a
  * string seen valid (without NUL) is the same pointer when met again:
  * keys and types repeat in every event. seen may be NULL. */
-static int string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
+static size_t seen_slot(const char *s)
+{
+    uintptr_t p = (uintptr_t)s;
+    return ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
+}
+
+static int seen_before(const rs_lua_keys *seen, const char *s)
+{
+    return seen && seen->seen[seen_slot(s)] == s;
+}
+
+/* The len bytes at s, a string not seen before, in the subset. */
+static int bytes_simple(rs_lua_keys *seen, const char *s, size_t len, int nul_ok)
+{
+    if (utf8_valid((const unsigned char *)s, len, 0)) {
+        if (seen)
+            seen->seen[seen_slot(s)] = s;
+        return 1;
+    }
+    return nul_ok && utf8_valid((const unsigned char *)s, len, 1);
+}
+
+/* The string at idx: its bytes when it is in the subset, else NULL; the
+ * caller reuses them rather than asking Lua again. */
+static const char *string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
 {
     size_t len;
     /* the pointer alone, without its length, reads nothing of the string:
      * a string seen before costs no cache miss on it */
     const char *s = lua_tolstring(L, idx, NULL);
-    uintptr_t p = (uintptr_t)s;
-    size_t h = ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
-    if (seen && seen->seen[h] == s)
-        return 1;
+    if (seen_before(seen, s))
+        return s;
     lua_tolstring(L, idx, &len);
-    if (utf8_valid((const unsigned char *)s, len, 0)) {
-        if (seen)
-            seen->seen[h] = s;
-        return 1;
-    }
-    return nul_ok && utf8_valid((const unsigned char *)s, len, 1);
+    return bytes_simple(seen, s, len, nul_ok) ? s : NULL;
 }
 
 static int table_simple(lua_State *L, int idx, int depth, rs_lua_keys *seen);
@@ -141,7 +158,7 @@ static int value_simple(lua_State *L, int idx, int type, int depth, rs_lua_keys 
 {
     switch (type) {
     case LUA_TSTRING:
-        return string_simple(L, idx, 1, seen);
+        return string_simple(L, idx, 1, seen) != NULL;
     case LUA_TNUMBER:
         return exact_int(lua_tonumber(L, idx));
     case LUA_TBOOLEAN:
@@ -172,21 +189,23 @@ static rs_str str_at(lua_State *L, int idx)
     return r;
 }
 
-/* One entry of a captured table: key (a string, or the number k) and val. */
-static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, int key, int val,
-                       lua_Number k)
+/* One entry of a captured table: key (the string name, or the number k)
+ * and val. */
+static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, const char *name,
+                       int val, int vtype, lua_Number k)
 {
     if (cap->kind == CAP_REFS) {
-        rs_str r = k >= 1 && k <= CAP_MAX_REFS ? str_at(L, val) : (rs_str){NULL, 0};
+        rs_str r = {NULL, 0};
+        if (k >= 1 && k <= CAP_MAX_REFS && vtype == LUA_TSTRING)
+            r.s = lua_tolstring(L, val, &r.len);
         if (r.s)
             cap->ref[(size_t)k - 1] = r;
         else
             cap->complex = 1;
         return;
     }
-    if (k != 0)
+    if (!name)
         return;
-    const char *name = lua_tostring(L, key);
     if (name == keys->name[K_MEMBERSHIP]) {
         cap->has_membership = 1;
         cap->membership = str_at(L, val);
@@ -208,23 +227,24 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
     int key = lua_gettop(L) + 1, val = key + 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        int ok;
+        const char *name = NULL;
         lua_Number k = 0; /* a number key, or 0 */
-        if (lua_type(L, key) == LUA_TSTRING) {
-            ok = string_simple(L, key, 0, seen);
+        int ok, ktype = lua_type(L, key), vtype = lua_type(L, val);
+        if (ktype == LUA_TSTRING) {
+            ok = (name = string_simple(L, key, 0, seen)) != NULL;
             nstr++;
         } else {
-            k = lua_type(L, key) == LUA_TNUMBER ? lua_tonumber(L, key) : 0;
+            k = ktype == LUA_TNUMBER ? lua_tonumber(L, key) : 0;
             ok = k >= 1 && exact_int(k);
             max = k > max ? k : max;
             nint++;
         }
-        if (!ok || !value_simple(L, val, lua_type(L, val), depth, seen)) {
+        if (!ok || !value_simple(L, val, vtype, depth, seen)) {
             lua_settop(L, key - 1);
             return 0;
         }
         if (cap)
-            take_entry(L, cap, seen, key, val, k);
+            take_entry(L, cap, seen, name, val, vtype, k);
         lua_settop(L, key);
     }
     if (cap) {
@@ -345,7 +365,8 @@ static int top_key(const rs_lua_keys *keys, const char *k)
     return -1;
 }
 
-/* The value at val of the top-level field `key` checked, and taken. */
+/* The value at val of the top-level field `key` checked, and taken: a
+ * string or number field asks Lua for its value once. */
 static int take_field(lua_State *L, rs_lua_keys *keys, top_fields *f, int key, int val,
                       int type)
 {
@@ -356,14 +377,22 @@ static int take_field(lua_State *L, rs_lua_keys *keys, top_fields *f, int key, i
         lua_replace(L, f->slot + key - K_CONTENT);
         return walk(L, val, 2, keys, c);
     }
-    if (!value_simple(L, val, type, 1, keys))
+    if (key >= 0 && key <= K_STATE_KEY && type == LUA_TSTRING) {
+        rs_str *r = &f->str[key];
+        r->s = lua_tolstring(L, val, &r->len);
+        if (!seen_before(keys, r->s) && !bytes_simple(keys, r->s, r->len, 1))
+            return 0;
+    } else if (type == LUA_TNUMBER) {
+        lua_Number x = lua_tonumber(L, val);
+        if (!exact_int(x))
+            return 0;
+        if (key == K_TS || key == K_DEPTH)
+            f->num[key - K_TS] = x;
+    } else if (!value_simple(L, val, type, 1, keys)) {
         return 0;
-    if (key >= 0 && key <= K_STATE_KEY && type == LUA_TSTRING)
-        f->str[key].s = lua_tolstring(L, val, &f->str[key].len);
+    }
     if (key == K_STATE_KEY)
         f->has_state_key = 1;
-    if ((key == K_TS || key == K_DEPTH) && type == LUA_TNUMBER)
-        f->num[key - K_TS] = lua_tonumber(L, val);
     return 1;
 }
 
@@ -379,9 +408,12 @@ static int top_simple(lua_State *L, rs_lua_keys *keys, int t, top_fields *f)
     int key = f->slot + 3, val = key + 1;
     lua_pushnil(L);
     while (lua_next(L, t)) {
-        int type = lua_type(L, val);
-        if (lua_type(L, key) != LUA_TSTRING || !string_simple(L, key, 0, keys) ||
-            !take_field(L, keys, f, top_key(keys, lua_tostring(L, key)), val, type)) {
+        int field = -1, type = lua_type(L, val);
+        const char *k = lua_type(L, key) == LUA_TSTRING ? lua_tolstring(L, key, NULL) : NULL;
+        /* a key that is one of the names is the name's string, valid
+         * UTF-8 without NUL: only other keys need the check */
+        int ok = k && ((field = top_key(keys, k)) >= 0 || string_simple(L, key, 0, keys));
+        if (!ok || !take_field(L, keys, f, field, val, type)) {
             lua_settop(L, key - 1);
             return 0;
         }
