@@ -189,19 +189,13 @@ static rs_str str_at(lua_State *L, int idx)
     return r;
 }
 
-/* One entry of a captured table: key (the string name, or the number k)
- * and val. */
+/* One entry of a captured table other than a string reference: key
+ * (its string name, or NULL for a number) and val. */
 static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, const char *name,
-                       int val, int vtype, lua_Number k)
+                       int val)
 {
-    if (cap->kind == CAP_REFS) {
-        rs_str r = {NULL, 0};
-        if (k >= 1 && k <= CAP_MAX_REFS && vtype == LUA_TSTRING)
-            r.s = lua_tolstring(L, val, &r.len);
-        if (r.s)
-            cap->ref[(size_t)k - 1] = r;
-        else
-            cap->complex = 1;
+    if (cap->kind == CAP_REFS) { /* not a string (ref_simple took those): read by ref_at */
+        cap->complex = 1;
         return;
     }
     if (!name)
@@ -216,6 +210,21 @@ static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, cons
     } else if (name == keys->name[K_AUTH_VIA]) {
         cap->has_via = 1;
     }
+}
+
+/* A string entry of auth_events or prev_events (key k, 0 unless a
+ * number), checked and taken with one call to Lua. */
+static int ref_simple(lua_State *L, capture *cap, rs_lua_keys *seen, int val, lua_Number k)
+{
+    rs_str r;
+    r.s = lua_tolstring(L, val, &r.len);
+    if (!seen_before(seen, r.s) && !bytes_simple(seen, r.s, r.len, 1))
+        return 0;
+    if (k >= 1 && k <= CAP_MAX_REFS)
+        cap->ref[(size_t)k - 1] = r;
+    else
+        cap->complex = 1;
+    return 1;
 }
 
 static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *cap)
@@ -239,12 +248,14 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
             max = k > max ? k : max;
             nint++;
         }
-        if (!ok || !value_simple(L, val, vtype, depth, seen)) {
+        if (cap && cap->kind == CAP_REFS && vtype == LUA_TSTRING)
+            ok = ok && ref_simple(L, cap, seen, val, k);
+        else if ((ok = ok && value_simple(L, val, vtype, depth, seen)) && cap)
+            take_entry(L, cap, seen, name, val);
+        if (!ok) {
             lua_settop(L, key - 1);
             return 0;
         }
-        if (cap)
-            take_entry(L, cap, seen, name, val, vtype, k);
         lua_settop(L, key);
     }
     if (cap) {
