@@ -138,7 +138,7 @@ static const char *string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys 
 
 static int table_simple(lua_State *L, int idx, int depth, rs_lua_keys *seen);
 
-enum { CAP_REFS = 1, CAP_CONTENT };
+enum { CAP_REFS = 1, CAP_CONTENT, CAP_COUNT /* only n, entries, array */ };
 #define CAP_MAX_REFS 16
 
 /* What the check of content, auth_events or prev_events takes on the way,
@@ -146,11 +146,13 @@ enum { CAP_REFS = 1, CAP_CONTENT };
 typedef struct capture {
     int kind;
     int array;                  /* the table has number keys (so, in the subset, an array) */
-    size_t n;                   /* its entries */
+    size_t n;                   /* its number keys */
+    size_t entries;             /* all its entries */
     int complex;                /* refs: an entry is not a string, or there are too many */
     rs_str ref[CAP_MAX_REFS];
     int has_membership, has_tpi, has_via;
     rs_str membership, join_rule;
+    rs_lua_maps maps;           /* content: its power levels maps */
 } capture;
 
 /* The value at idx, of Lua type `type`, in the subset. */
@@ -227,6 +229,25 @@ static int ref_simple(lua_State *L, capture *cap, rs_lua_keys *seen, int val, lu
     return 1;
 }
 
+/* A table in a content, at val under key name: checked, and when it is
+ * one of the power levels' maps, its shape kept for lua_power.c. */
+static int content_table(lua_State *L, capture *cap, rs_lua_keys *keys, const char *name,
+                         int val, int depth)
+{
+    capture sub = {.kind = CAP_COUNT};
+    if (!walk(L, val, depth + 1, keys, &sub))
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        if (name == keys->name[RS_LUA_K_USERS + i]) {
+            cap->maps.known[i] = 1;
+            cap->maps.array[i] = sub.array;
+            cap->maps.n[i] = sub.entries;
+        }
+    }
+    take_entry(L, cap, keys, name, val);
+    return 1;
+}
+
 static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *cap)
 {
     size_t nstr = 0, nint = 0;
@@ -250,7 +271,10 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
         }
         if (cap && cap->kind == CAP_REFS && vtype == LUA_TSTRING)
             ok = ok && ref_simple(L, cap, seen, val, k);
-        else if ((ok = ok && value_simple(L, val, vtype, depth, seen)) && cap)
+        else if (cap && cap->kind == CAP_CONTENT && vtype == LUA_TTABLE && name)
+            ok = ok && content_table(L, cap, seen, name, val, depth);
+        else if ((ok = ok && value_simple(L, val, vtype, depth, seen)) && cap &&
+                 cap->kind != CAP_COUNT)
             take_entry(L, cap, seen, name, val);
         if (!ok) {
             lua_settop(L, key - 1);
@@ -261,6 +285,7 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
     if (cap) {
         cap->array = nint > 0;
         cap->n = nint;
+        cap->entries = nstr + nint;
         cap->complex |= nint > CAP_MAX_REFS;
     }
     return !(nstr && nint) && max == (lua_Number)nint;
@@ -518,7 +543,7 @@ static int plain_event(lua_State *L, const rs_room_version *v, const rs_lua_keys
         e->join_rule = content->join_rule;
     if (content && rs__str_is(e->type, "m.room.power_levels")) { /* by type, as the rule */
         e->is_power = 1;
-        if (rs_lua_power_decode(L, v, f->slot, keys, &e->power)) {
+        if (rs_lua_power_decode(L, v, f->slot, keys, &content->maps, &e->power)) {
             rs_auth_event_free(e);
             *out = NULL;
             return RS_ENOMEM;

@@ -222,6 +222,8 @@ describe("roomstate.resolve, a table only its text can speak for", function()
     { "a level with NUL after digits", function(c) c.state_default = "50\0x" end },
     { "users an array", function(c) c.users = { "@admin:example.org" } end },
     { "users empty", function(c) c.users = {} end },
+    { "users of forty", function(c)
+      for i = 1, 40 do c.users[("@u%d:example.org"):format(i)] = i end end },
     { "users a string", function(c) c.users = "@admin:example.org" end },
     { "users null", function(c) c.users = cjson.null end },
     { "users absent", function(c) c.users = nil end },
