@@ -100,28 +100,45 @@ static int exact_int(lua_Number x)
 /* Strings are interned and the events anchor them for the call, so a
  * string seen valid (without NUL) is the same pointer when met again:
  * keys and types repeat in every event. seen may be NULL. */
-static int string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
+static size_t seen_slot(const char *s)
 {
-    size_t len;
-    /* the pointer alone, without its length, reads nothing of the string:
-     * a string seen before costs no cache miss on it */
-    const char *s = lua_tolstring(L, idx, NULL);
     uintptr_t p = (uintptr_t)s;
-    size_t h = ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
-    if (seen && seen->seen[h] == s)
-        return 1;
-    lua_tolstring(L, idx, &len);
+    return ((p >> 4) ^ (p >> 17)) & (RS_LUA_SEEN - 1);
+}
+
+static int seen_before(const rs_lua_keys *seen, const char *s)
+{
+    return seen && seen->seen[seen_slot(s)] == s;
+}
+
+/* The len bytes at s, a string not seen before, in the subset. */
+static int bytes_simple(rs_lua_keys *seen, const char *s, size_t len, int nul_ok)
+{
     if (utf8_valid((const unsigned char *)s, len, 0)) {
         if (seen)
-            seen->seen[h] = s;
+            seen->seen[seen_slot(s)] = s;
         return 1;
     }
     return nul_ok && utf8_valid((const unsigned char *)s, len, 1);
 }
 
+/* The string at idx: its bytes when it is in the subset, else NULL; the
+ * caller reuses them rather than asking Lua again. */
+static const char *string_simple(lua_State *L, int idx, int nul_ok, rs_lua_keys *seen)
+{
+    size_t len;
+    /* the pointer alone, without its length, reads nothing of the string:
+     * a string seen before costs no cache miss on it */
+    const char *s = lua_tolstring(L, idx, NULL);
+    if (seen_before(seen, s))
+        return s;
+    lua_tolstring(L, idx, &len);
+    return bytes_simple(seen, s, len, nul_ok) ? s : NULL;
+}
+
 static int table_simple(lua_State *L, int idx, int depth, rs_lua_keys *seen);
 
-enum { CAP_REFS = 1, CAP_CONTENT };
+enum { CAP_REFS = 1, CAP_CONTENT, CAP_COUNT /* only n, entries, array */ };
 #define CAP_MAX_REFS 16
 
 /* What the check of content, auth_events or prev_events takes on the way,
@@ -129,11 +146,13 @@ enum { CAP_REFS = 1, CAP_CONTENT };
 typedef struct capture {
     int kind;
     int array;                  /* the table has number keys (so, in the subset, an array) */
-    size_t n;                   /* its entries */
+    size_t n;                   /* its number keys */
+    size_t entries;             /* all its entries */
     int complex;                /* refs: an entry is not a string, or there are too many */
     rs_str ref[CAP_MAX_REFS];
     int has_membership, has_tpi, has_via;
     rs_str membership, join_rule;
+    rs_lua_maps maps;           /* content: its power levels maps */
 } capture;
 
 /* The value at idx, of Lua type `type`, in the subset. */
@@ -141,7 +160,7 @@ static int value_simple(lua_State *L, int idx, int type, int depth, rs_lua_keys 
 {
     switch (type) {
     case LUA_TSTRING:
-        return string_simple(L, idx, 1, seen);
+        return string_simple(L, idx, 1, seen) != NULL;
     case LUA_TNUMBER:
         return exact_int(lua_tonumber(L, idx));
     case LUA_TBOOLEAN:
@@ -172,21 +191,17 @@ static rs_str str_at(lua_State *L, int idx)
     return r;
 }
 
-/* One entry of a captured table: key (a string, or the number k) and val. */
-static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, int key, int val,
-                       lua_Number k)
+/* One entry of a captured table other than a string reference: key
+ * (its string name, or NULL for a number) and val. */
+static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, const char *name,
+                       int val)
 {
-    if (cap->kind == CAP_REFS) {
-        rs_str r = k >= 1 && k <= CAP_MAX_REFS ? str_at(L, val) : (rs_str){NULL, 0};
-        if (r.s)
-            cap->ref[(size_t)k - 1] = r;
-        else
-            cap->complex = 1;
+    if (cap->kind == CAP_REFS) { /* not a string (ref_simple took those): read by ref_at */
+        cap->complex = 1;
         return;
     }
-    if (k != 0)
+    if (!name)
         return;
-    const char *name = lua_tostring(L, key);
     if (name == keys->name[K_MEMBERSHIP]) {
         cap->has_membership = 1;
         cap->membership = str_at(L, val);
@@ -199,6 +214,40 @@ static void take_entry(lua_State *L, capture *cap, const rs_lua_keys *keys, int 
     }
 }
 
+/* A string entry of auth_events or prev_events (key k, 0 unless a
+ * number), checked and taken with one call to Lua. */
+static int ref_simple(lua_State *L, capture *cap, rs_lua_keys *seen, int val, lua_Number k)
+{
+    rs_str r;
+    r.s = lua_tolstring(L, val, &r.len);
+    if (!seen_before(seen, r.s) && !bytes_simple(seen, r.s, r.len, 1))
+        return 0;
+    if (k >= 1 && k <= CAP_MAX_REFS)
+        cap->ref[(size_t)k - 1] = r;
+    else
+        cap->complex = 1;
+    return 1;
+}
+
+/* A table in a content, at val under key name: checked, and when it is
+ * one of the power levels' maps, its shape kept for lua_power.c. */
+static int content_table(lua_State *L, capture *cap, rs_lua_keys *keys, const char *name,
+                         int val, int depth)
+{
+    capture sub = {.kind = CAP_COUNT};
+    if (!walk(L, val, depth + 1, keys, &sub))
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        if (name == keys->name[RS_LUA_K_USERS + i]) {
+            cap->maps.known[i] = 1;
+            cap->maps.array[i] = sub.array;
+            cap->maps.n[i] = sub.entries;
+        }
+    }
+    take_entry(L, cap, keys, name, val);
+    return 1;
+}
+
 static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *cap)
 {
     size_t nstr = 0, nint = 0;
@@ -208,28 +257,35 @@ static int walk(lua_State *L, int idx, int depth, rs_lua_keys *seen, capture *ca
     int key = lua_gettop(L) + 1, val = key + 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        int ok;
+        const char *name = NULL;
         lua_Number k = 0; /* a number key, or 0 */
-        if (lua_type(L, key) == LUA_TSTRING) {
-            ok = string_simple(L, key, 0, seen);
+        int ok, ktype = lua_type(L, key), vtype = lua_type(L, val);
+        if (ktype == LUA_TSTRING) {
+            ok = (name = string_simple(L, key, 0, seen)) != NULL;
             nstr++;
         } else {
-            k = lua_type(L, key) == LUA_TNUMBER ? lua_tonumber(L, key) : 0;
+            k = ktype == LUA_TNUMBER ? lua_tonumber(L, key) : 0;
             ok = k >= 1 && exact_int(k);
             max = k > max ? k : max;
             nint++;
         }
-        if (!ok || !value_simple(L, val, lua_type(L, val), depth, seen)) {
+        if (cap && cap->kind == CAP_REFS && vtype == LUA_TSTRING)
+            ok = ok && ref_simple(L, cap, seen, val, k);
+        else if (cap && cap->kind == CAP_CONTENT && vtype == LUA_TTABLE && name)
+            ok = ok && content_table(L, cap, seen, name, val, depth);
+        else if ((ok = ok && value_simple(L, val, vtype, depth, seen)) && cap &&
+                 cap->kind != CAP_COUNT)
+            take_entry(L, cap, seen, name, val);
+        if (!ok) {
             lua_settop(L, key - 1);
             return 0;
         }
-        if (cap)
-            take_entry(L, cap, seen, key, val, k);
         lua_settop(L, key);
     }
     if (cap) {
         cap->array = nint > 0;
         cap->n = nint;
+        cap->entries = nstr + nint;
         cap->complex |= nint > CAP_MAX_REFS;
     }
     return !(nstr && nint) && max == (lua_Number)nint;
@@ -345,7 +401,8 @@ static int top_key(const rs_lua_keys *keys, const char *k)
     return -1;
 }
 
-/* The value at val of the top-level field `key` checked, and taken. */
+/* The value at val of the top-level field `key` checked, and taken: a
+ * string or number field asks Lua for its value once. */
 static int take_field(lua_State *L, rs_lua_keys *keys, top_fields *f, int key, int val,
                       int type)
 {
@@ -356,14 +413,22 @@ static int take_field(lua_State *L, rs_lua_keys *keys, top_fields *f, int key, i
         lua_replace(L, f->slot + key - K_CONTENT);
         return walk(L, val, 2, keys, c);
     }
-    if (!value_simple(L, val, type, 1, keys))
+    if (key >= 0 && key <= K_STATE_KEY && type == LUA_TSTRING) {
+        rs_str *r = &f->str[key];
+        r->s = lua_tolstring(L, val, &r->len);
+        if (!seen_before(keys, r->s) && !bytes_simple(keys, r->s, r->len, 1))
+            return 0;
+    } else if (type == LUA_TNUMBER) {
+        lua_Number x = lua_tonumber(L, val);
+        if (!exact_int(x))
+            return 0;
+        if (key == K_TS || key == K_DEPTH)
+            f->num[key - K_TS] = x;
+    } else if (!value_simple(L, val, type, 1, keys)) {
         return 0;
-    if (key >= 0 && key <= K_STATE_KEY && type == LUA_TSTRING)
-        f->str[key].s = lua_tolstring(L, val, &f->str[key].len);
+    }
     if (key == K_STATE_KEY)
         f->has_state_key = 1;
-    if ((key == K_TS || key == K_DEPTH) && type == LUA_TNUMBER)
-        f->num[key - K_TS] = lua_tonumber(L, val);
     return 1;
 }
 
@@ -379,9 +444,12 @@ static int top_simple(lua_State *L, rs_lua_keys *keys, int t, top_fields *f)
     int key = f->slot + 3, val = key + 1;
     lua_pushnil(L);
     while (lua_next(L, t)) {
-        int type = lua_type(L, val);
-        if (lua_type(L, key) != LUA_TSTRING || !string_simple(L, key, 0, keys) ||
-            !take_field(L, keys, f, top_key(keys, lua_tostring(L, key)), val, type)) {
+        int field = -1, type = lua_type(L, val);
+        const char *k = lua_type(L, key) == LUA_TSTRING ? lua_tolstring(L, key, NULL) : NULL;
+        /* a key that is one of the names is the name's string, valid
+         * UTF-8 without NUL: only other keys need the check */
+        int ok = k && ((field = top_key(keys, k)) >= 0 || string_simple(L, key, 0, keys));
+        if (!ok || !take_field(L, keys, f, field, val, type)) {
             lua_settop(L, key - 1);
             return 0;
         }
@@ -475,7 +543,7 @@ static int plain_event(lua_State *L, const rs_room_version *v, const rs_lua_keys
         e->join_rule = content->join_rule;
     if (content && rs__str_is(e->type, "m.room.power_levels")) { /* by type, as the rule */
         e->is_power = 1;
-        if (rs_lua_power_decode(L, v, f->slot, keys, &e->power)) {
+        if (rs_lua_power_decode(L, v, f->slot, keys, &content->maps, &e->power)) {
             rs_auth_event_free(e);
             *out = NULL;
             return RS_ENOMEM;

@@ -32,12 +32,22 @@ void rs_lua_event_keys(lua_State *L, rs_lua_keys *keys);
  * a number) rather than an object. */
 int rs_lua_is_array(lua_State *L, int idx);
 
+/* What the check of a content saw of its tables users, events and
+ * notifications (in that order), so that reading the levels need not
+ * walk them again: known[i], the value was a table, then whether it has
+ * number keys (in the subset: an array) and its entries. */
+typedef struct rs_lua_maps {
+    int known[3];
+    int array[3];
+    size_t n[3];
+} rs_lua_maps;
+
 /* The power levels of the content table at idx (absolute, in the
- * subset), as rs__power_decode reads its text's tree (lua_power.c); 0,
- * or -1 when out of memory. */
+ * subset), as rs__power_decode reads its text's tree (lua_power.c);
+ * maps: what its check saw, or NULL. 0, or -1 when out of memory. */
 struct rs_power;
 int rs_lua_power_decode(lua_State *L, const rs_room_version *v, int idx,
-                        const rs_lua_keys *keys, struct rs_power *p);
+                        const rs_lua_keys *keys, const rs_lua_maps *maps, struct rs_power *p);
 
 /* Whether the table at idx holds only what this reader knows the JSON
  * text of exactly (see lua_event.c). */

@@ -45,19 +45,23 @@ static size_t entries(lua_State *L, int t)
     return n;
 }
 
-/* The map at idx (absent: nil); -1 when out of memory. */
+/* The map at idx (absent: nil); -1 when out of memory. known, array, n:
+ * what the content's check saw of it (known 0: walk it here to tell). */
 static int map_at(lua_State *L, const rs_room_version *v, int idx, int users, rs_level_map *m,
-                  rs_power *p)
+                  rs_power *p, int known, int array, size_t n)
 {
     if (lua_isnil(L, idx))
         return 0;
-    int object = lua_type(L, idx) == LUA_TTABLE && !rs_lua_is_array(L, idx);
-    if (rs__power_map_open(p, m, users, object, object ? entries(L, idx) : 0))
+    int object = known ? !array : lua_type(L, idx) == LUA_TTABLE && !rs_lua_is_array(L, idx);
+    n = object ? (known ? n : entries(L, idx)) : 0;
+    if (rs__power_map_open(p, m, users, object, n))
         return -1;
     if (!m->e)
         return 0;
     lua_pushnil(L);
-    while (lua_next(L, idx)) {
+    /* n is the table's entries (nothing runs between the check and this
+     * read to change it); the bound keeps m->e's room even so */
+    for (size_t i = 0; i < n && lua_next(L, idx); i++) {
         size_t klen;
         const char *key = lua_tolstring(L, -2, &klen);
         int64_t level = 0;
@@ -65,14 +69,15 @@ static int map_at(lua_State *L, const rs_room_version *v, int idx, int users, rs
         rs__power_map_add(p, m, users, key, klen, rc, level);
         lua_pop(L, 1);
     }
+    lua_settop(L, idx);
     rs__power_map_close(m);
     return 0;
 }
 
 int rs_lua_power_decode(lua_State *L, const rs_room_version *v, int content,
-                        const rs_lua_keys *keys, rs_power *p)
+                        const rs_lua_keys *keys, const rs_lua_maps *maps, rs_power *p)
 {
-    static const int maps[] = {RS_LUA_K_USERS, RS_LUA_K_EVENTS, RS_LUA_K_NOTIFICATIONS};
+    static const int map_keys[] = {RS_LUA_K_USERS, RS_LUA_K_EVENTS, RS_LUA_K_NOTIFICATIONS};
     int top = lua_gettop(L), rc = 0;
     rs__power_start(p);
     if (!lua_checkstack(L, 4))
@@ -91,9 +96,10 @@ int rs_lua_power_decode(lua_State *L, const rs_room_version *v, int content,
     for (int i = 0; i < 3 && !rc; i++) {
         if (i == 2 && !v->notifications_power) /* v6: before, the rules never read it */
             break;
-        lua_pushvalue(L, keys->base + maps[i]);
+        lua_pushvalue(L, keys->base + map_keys[i]);
         lua_rawget(L, content);
-        rc = map_at(L, v, top + 1, i == 0, m[i], p);
+        rc = map_at(L, v, top + 1, i == 0, m[i], p, maps && maps->known[i],
+                    maps && maps->array[i], maps ? maps->n[i] : 0);
         lua_settop(L, top);
     }
     if (rc)

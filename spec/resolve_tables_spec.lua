@@ -135,6 +135,15 @@ describe("roomstate.resolve, a table only its text can speak for", function()
     { "valid UTF-8 of every length", function(ev)
       ev.content.displayname = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" end, true },
     { "invalid UTF-8 in a key", function(ev) ev.content["\xc3"] = 1 end },
+    -- the event's own keys: a field's name is checked by its address, any other key by its bytes
+    { "invalid UTF-8 in a top-level key", function(ev) ev["\xc3"] = 1 end },
+    { "NUL in a top-level key", function(ev) ev["sender\0"] = "@x:y" end },
+    { "an unknown top-level key", function(ev) ev.unsigned = { age = 5 } end, true },
+    { "invalid UTF-8 in the sender", function(ev) ev.sender = "@\xff:example.org" end },
+    { "invalid UTF-8 in the state_key", function(ev) ev.state_key = "\xed\xa0\x80" end },
+    { "NUL in the sender", function(ev) ev.sender = "@a\0b:example.org" end, true },
+    { "a real origin_server_ts", function(ev) ev.origin_server_ts = 1.5 end },
+    { "a real in an auth_events entry", function(ev) ev.auth_events[2] = 0.5 end },
     { "NUL in a value", function(ev) ev.content.displayname = "a\0b" end, true },
     { "NUL in a key", function(ev) ev.content["a\0b"] = 1 end },
     { "a real number", function(ev) ev.content.x = 0.5 end },
@@ -213,6 +222,8 @@ describe("roomstate.resolve, a table only its text can speak for", function()
     { "a level with NUL after digits", function(c) c.state_default = "50\0x" end },
     { "users an array", function(c) c.users = { "@admin:example.org" } end },
     { "users empty", function(c) c.users = {} end },
+    { "users of forty", function(c)
+      for i = 1, 40 do c.users[("@u%d:example.org"):format(i)] = i end end },
     { "users a string", function(c) c.users = "@admin:example.org" end },
     { "users null", function(c) c.users = cjson.null end },
     { "users absent", function(c) c.users = nil end },
