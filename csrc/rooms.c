@@ -297,28 +297,19 @@ int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out)
     rs_buf b = {0};
     size_t *off = malloc((n ? n : 1) * sizeof *off);
     rs_str *ids = malloc((n ? n : 1) * sizeof *ids);
-    int rc = off && ids ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    size_t *len = malloc((n ? n : 1) * sizeof *len);
+    int rc = off && ids && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < n && !rc; i++) {
-        const char *s;
-        if ((rc = rs_id_render(db, RS_ID_EVENT, ev[i], &s, &ids[i].len)))
-            break;
-        if (rs_buf_reserve(&b, ids[i].len + 1) != 0) {
-            rc = rs__fail(db, RS_ENOMEM, "out of memory");
-            break;
-        }
-        off[i] = b.len;
-        memcpy(b.p + b.len, s, ids[i].len);
-        b.len += ids[i].len;
-        b.p[b.len++] = 0;
-    }
+    if (!rc)
+        rc = rs__render_events(db, ev, n, &b, off, len);
     for (size_t i = 0; i < n && !rc; i++)
-        ids[i].s = (const char *)b.p + off[i];
+        ids[i] = (rs_str){(const char *)b.p + off[i], len[i]};
     if (!rc)
         rc = rs__strlist_copy(db, ids, n, out);
     rs_buf_free(&b);
     free(off);
     free(ids);
+    free(len);
     return rc;
 }
 
