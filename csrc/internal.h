@@ -491,6 +491,11 @@ int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
  * above. */
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out);
+/* The same over n distinct snapshots of m->room (states after stored
+ * events): they split by their shared blocks, and when they agree there
+ * is no resolution. */
+int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                             rs_strlist *out);
 /* The events of entries e[0 .. n) as IDs sorted bytewise. */
 int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECONFLICT naming the keys on which two states (sorted by key)
