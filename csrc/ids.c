@@ -1,6 +1,7 @@
 /* ids.c - string <-> numeric ID maps, behind bounded caches.
  * A lookup never writes; get-or-create is a separate call, so asking about
  * an unknown user cannot grow the database. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,31 @@ static int scan_misses(rs_db *db, const wanted *w, size_t n, rs_buf *b, size_t *
     return rc;
 }
 
+/* w sorted by nid, a byte of the nid a pass (LSD radix, stable), only as
+ * many passes as the largest nid has bytes: a state's entries come in key
+ * order, their nids in none, and qsort spent more than the scans save. */
+static int sort_wanted(rs_db *db, wanted *w, size_t n)
+{
+    rs_nid max = 0;
+    for (size_t i = 0; i < n; i++)
+        max |= w[i].nid;
+    wanted *tmp = n > 1 ? malloc(n * sizeof *tmp) : NULL;
+    if (n > 1 && !tmp)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (unsigned shift = 0; n > 1 && shift < 64 && (uint64_t)max >> shift; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(((uint64_t)w[i].nid >> shift) & 0xff) + 1]++;
+        for (size_t b = 1; b < 257; b++)
+            count[b] += count[b - 1];
+        for (size_t i = 0; i < n; i++)
+            tmp[count[((uint64_t)w[i].nid >> shift) & 0xff]++] = w[i];
+        memcpy(w, tmp, n * sizeof *w);
+    }
+    free(tmp);
+    return RS_OK;
+}
+
 int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
                       size_t *len)
 {
@@ -299,8 +325,8 @@ int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *
         else
             miss[nmiss++] = one;
     }
-    if (!rc && nmiss > 1)
-        qsort(miss, nmiss, sizeof *miss, wanted_cmp);
+    if (!rc)
+        rc = sort_wanted(db, miss, nmiss);
     if (!rc)
         rc = scan_misses(db, miss, nmiss, b, off, len);
     free(miss);
