@@ -126,6 +126,40 @@ static void check_render_bulk(t_run *t)
     rs_close(db);
 }
 
+/* rs__strlist_copy's order is memcmp's, shorter first on a tie: strings
+ * sharing 8-byte prefixes (the radix sort's key), prefixes of others,
+ * empty ones and bytes above 0x7f. */
+static int bytewise_cmp(const void *a, const void *b)
+{
+    const rs_str *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void check_strlist_order(t_run *t)
+{
+    rs_db *db = t_open_mem();
+    enum { N = 2000 };
+    char text[N][24];
+    rs_str s[N], want[N];
+    t_rng r = {11};
+    const char alphabet[] = "$ab9:\xc3\xff";
+    for (size_t i = 0; i < N; i++) {
+        size_t len = (size_t)(t_rnd(&r) % 20);
+        for (size_t j = 0; j < len; j++)
+            text[i][j] = j < 6 && i % 3 ? "$event"[j] : alphabet[t_rnd(&r) % 7];
+        s[i] = want[i] = (rs_str){text[i], len};
+    }
+    qsort(want, N, sizeof *want, bytewise_cmp);
+    rs_strlist l;
+    int ok = rs__strlist_copy(db, s, N, &l) == RS_OK && l.n == N;
+    for (size_t i = 0; ok && i < N; i++)
+        ok = l.items[i].len == want[i].len && !memcmp(l.items[i].s, want[i].s, want[i].len);
+    CHECK(t, ok, "a list sorted bytewise, shorter first");
+    rs_strlist_free(&l);
+    rs_close(db);
+}
+
 void test_ids(t_run *t)
 {
     rs_db *db = t_open_mem();
@@ -134,4 +168,5 @@ void test_ids(t_run *t)
     check_event_id_once(t, db);
     rs_close(db);
     check_render_bulk(t);
+    check_strlist_order(t);
 }
