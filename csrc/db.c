@@ -533,7 +533,8 @@ static int open_sqlite(rs_db *db, const char *name, int flags, const char *path)
     sqlite3_extended_result_codes(db->sql, 0);
     if (sqlite3_busy_handler(db->sql, busy_wait, db) != SQLITE_OK)
         return rs__sqlfail(db, "setting the busy handler");
-    return rs__row_sum_register(db);
+    int rc = rs__row_sum_register(db);
+    return rc ? rc : rs__ids_register(db);
 }
 
 /* Read-only, and SQLite cannot create the -shm (a read-only directory or
@@ -580,6 +581,7 @@ static rs_db *new_handle(const rs_options *o)
     size_t id_bytes = o->id_cache_entries * 160;
     db->to_id = rs_lru_new(id_bytes, o->id_cache_entries);
     db->to_str = rs_lru_new(id_bytes, o->id_cache_entries);
+    db->id_cache_entries = o->id_cache_entries;
     db->blobs = rs_lru_new(o->block_cache_bytes, o->block_cache_bytes / 64 + 1);
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o->id_cache_entries * 128, o->id_cache_entries);

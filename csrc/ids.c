@@ -1,6 +1,8 @@
 /* ids.c - string <-> numeric ID maps, behind bounded caches.
  * A lookup never writes; get-or-create is a separate call, so asking about
  * an unknown user cannot grow the database. */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -162,4 +164,171 @@ int rs_id_string(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *l
 int rs_id_render(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *len)
 {
     return id_string(db, kind, id, s, len, RS_ECORRUPT);
+}
+
+/* ---- many event IDs at once ---- */
+
+/* An ID to render: its numeric ID and its place in the caller's list. */
+typedef struct wanted {
+    rs_nid nid;
+    size_t i;
+} wanted;
+
+/* The wanted rows of one range scan, bound to rs_nid_in as a pointer. */
+typedef struct wanted_run {
+    const wanted *w;
+    size_t n;
+} wanted_run;
+
+static const char run_ptr_type[] = "roomstate.wanted_run";
+
+/* A run ends where the next wanted row lies more than this many numeric
+ * IDs on: a row skipped inside a scan costs a step and the filter, a new
+ * scan a reset and a seek, worth a dozen or so steps. */
+#define RUN_GAP 16
+
+static int wanted_cmp(const void *a, const void *b)
+{
+    rs_nid x = ((const wanted *)a)->nid, y = ((const wanted *)b)->nid;
+    return (x > y) - (x < y);
+}
+
+/* rs_nid_in(run, nid): whether nid is a wanted row of the run. It is
+ * evaluated before the row's sum, so the scan skips the other rows
+ * without hashing them. */
+static void nid_in(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    const wanted_run *r = sqlite3_value_pointer(v[0], run_ptr_type);
+    wanted k = {sqlite3_value_int64(v[1]), 0};
+    sqlite3_result_int(cx, r && bsearch(&k, r->w, r->n, sizeof k, wanted_cmp) != NULL);
+}
+
+int rs__ids_register(rs_db *db)
+{
+    if (sqlite3_create_function_v2(db->sql, "rs_nid_in", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                                   NULL, nid_in, NULL, NULL, NULL) != SQLITE_OK)
+        return rs__sqlfail(db, "registering rs_nid_in");
+    return RS_OK;
+}
+
+/* Appends the ID s to *b for each wanted entry of nid, from w[*j] on. */
+static int place(rs_db *db, const wanted *w, size_t n, size_t *j, rs_nid nid, rs_str s,
+                 rs_buf *b, size_t *off, size_t *len)
+{
+    for (; *j < n && w[*j].nid == nid; (*j)++) {
+        if (rs_buf_reserve(b, s.len + 1) != 0)
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        off[w[*j].i] = b->len;
+        len[w[*j].i] = s.len;
+        if (s.len)
+            memcpy(b->p + b->len, s.s, s.len);
+        b->len += s.len;
+        b->p[b->len++] = 0;
+    }
+    return RS_OK;
+}
+
+static int no_row(rs_db *db, rs_nid nid)
+{
+    return rs__fail(db, RS_ECORRUPT, "stored data names event %lld, which has no row",
+                    (long long)nid);
+}
+
+/* One range scan over the wanted rows w[0 .. n), sorted by nid. */
+static int scan_run(rs_db *db, sqlite3_stmt *st, const wanted *w, size_t n, int remember,
+                    rs_buf *b, size_t *off, size_t *len)
+{
+    wanted_run run = {w, n};
+    size_t j = 0;
+    int step, rc = RS_OK;
+    sqlite3_bind_int64(st, 1, w[0].nid);
+    sqlite3_bind_int64(st, 2, w[n - 1].nid);
+    sqlite3_bind_pointer(st, 3, &run, run_ptr_type, NULL);
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rs_nid nid = sqlite3_column_int64(st, 0);
+        rs_str s = {(const char *)sqlite3_column_text(st, 1),
+                    (size_t)sqlite3_column_bytes(st, 1)};
+        if (j == n || w[j].nid != nid) /* rows come once each, in nid order */
+            rc = no_row(db, j < n ? w[j].nid : nid);
+        else if (!sqlite3_column_int(st, 2))
+            rc = rs__row_corrupt(db, "event", nid);
+        else if (!s.s)
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+        else if ((rc = place(db, w, n, &j, nid, s, b, off, len)) == RS_OK && remember)
+            rs__id_remember(db, RS_ID_EVENT, s.s, s.len, nid);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = rs__sqlfail(db, "reading event IDs");
+    if (!rc && j < n)
+        rc = no_row(db, w[j].nid);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* The misses w[0 .. n), sorted by nid, in runs of near numeric IDs. */
+static int scan_misses(rs_db *db, const wanted *w, size_t n, rs_buf *b, size_t *off,
+                       size_t *len)
+{
+    sqlite3_stmt *st;
+    int rc = n ? rs__prepare(db, ST_ID_EVENT_RANGE, &st) : RS_OK;
+    int remember = n <= db->id_cache_entries / 2;
+    for (size_t first = 0, k = 1; !rc && first < n; k++)
+        if (k == n || w[k].nid - w[k - 1].nid > RUN_GAP) {
+            rc = scan_run(db, st, w + first, k - first, remember, b, off, len);
+            first = k;
+        }
+    return rc;
+}
+
+/* w sorted by nid, a byte of the nid a pass (LSD radix, stable), only as
+ * many passes as the largest nid has bytes: a state's entries come in key
+ * order, their nids in none, and qsort spent more than the scans save. */
+static int sort_wanted(rs_db *db, wanted *w, size_t n)
+{
+    rs_nid max = 0;
+    for (size_t i = 0; i < n; i++)
+        max |= w[i].nid;
+    wanted *tmp = n > 1 ? malloc(n * sizeof *tmp) : NULL;
+    if (n > 1 && !tmp)
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    for (unsigned shift = 0; n > 1 && shift < 64 && (uint64_t)max >> shift; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(((uint64_t)w[i].nid >> shift) & 0xff) + 1]++;
+        for (size_t b = 1; b < 257; b++)
+            count[b] += count[b - 1];
+        for (size_t i = 0; i < n; i++)
+            tmp[count[((uint64_t)w[i].nid >> shift) & 0xff]++] = w[i];
+        memcpy(w, tmp, n * sizeof *w);
+    }
+    free(tmp);
+    return RS_OK;
+}
+
+int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
+                      size_t *len)
+{
+    wanted *miss = malloc((n ? n : 1) * sizeof *miss);
+    size_t nmiss = 0;
+    int rc = miss ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        char k[1 + sizeof ev[i]];
+        size_t vlen, j = 0;
+        k[0] = (char)RS_ID_EVENT;
+        memcpy(k + 1, &ev[i], sizeof ev[i]);
+        const void *v = rs_lru_get(db->to_str, k, sizeof k, &vlen);
+        wanted one = {ev[i], i};
+        if (v)
+            rc = place(db, &one, 1, &j, ev[i], (rs_str){v, vlen}, b, off, len);
+        else
+            miss[nmiss++] = one;
+    }
+    if (!rc)
+        rc = sort_wanted(db, miss, nmiss);
+    if (!rc)
+        rc = scan_misses(db, miss, nmiss, b, off, len);
+    free(miss);
+    return rc;
 }

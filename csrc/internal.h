@@ -71,6 +71,10 @@
                     " AS n) WHERE NOT EXISTS "                                 \
                     "(SELECT 1 FROM events WHERE event_id=?1)")                \
     X(ID_EVENT_STR, "SELECT event_id, sum IS " SUM_EVENT " FROM events WHERE nid=?1") \
+    /* many renders at once (ids.c): the wanted rows of a nid range, the   \
+     * others skipped before their sums are computed */                     \
+    X(ID_EVENT_RANGE, "SELECT nid, event_id, sum IS " SUM_EVENT " FROM events " \
+                      "WHERE nid BETWEEN ?1 AND ?2 AND rs_nid_in(?3, nid)")    \
     X(BLOCK_GET, "SELECT data, hash FROM blocks WHERE nid=?1")                 \
     X(BLOCK_FIND, "SELECT nid, data FROM blocks WHERE room_nid=?1 AND hash=?2") \
     X(BLOCK_PUT, "INSERT INTO blocks(room_nid,n,data,hash) VALUES(?1,?2,?3,?4)") \
@@ -237,6 +241,7 @@ struct rs_db {
     int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
+    size_t id_cache_entries; /* the bound of to_id and to_str */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
     rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
     rs_lru *covers;    /* 'c' + nid -> an event's auth chain cover (auth_chain_diff.c) */
@@ -342,6 +347,15 @@ int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
 /* Registers SQL's rs_row_sum, the checksum of snapshot, output and ID
  * rows (row_sum.c), on the handle's connection. */
 int rs__row_sum_register(rs_db *db);
+/* Registers SQL's rs_nid_in, the bulk render's row filter (ids.c). */
+int rs__ids_register(rs_db *db);
+/* The event IDs of the stored events ev[0 .. n), as rs_id_render gives
+ * them, appended to *b: ev[i]'s at off[i], len[i] bytes, each followed by
+ * a NUL. Misses of the ID cache are read in nid order by range scans, and
+ * remembered only when they fill at most half the cache: a state larger
+ * than that would evict itself before the next call. */
+int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
+                      size_t *len);
 /* RS_ECORRUPT naming a row (what, e.g. "event", and its ID) whose stored
  * values do not match its checksum. */
 int rs__row_corrupt(rs_db *db, const char *what, long long id);
@@ -477,6 +491,11 @@ int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
  * above. */
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out);
+/* The same over n distinct snapshots of m->room (states after stored
+ * events): they split by their shared blocks, and when they agree there
+ * is no resolution. */
+int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                             rs_strlist *out);
 /* The events of entries e[0 .. n) as IDs sorted bytewise. */
 int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECONFLICT naming the keys on which two states (sorted by key)

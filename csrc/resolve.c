@@ -70,11 +70,20 @@ static int distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size_t
     return RS_OK;
 }
 
-/* *differ = 1 when some snapshot holds another state than snaps[0]; a
- * room without a known version fails then with RS_ECONFLICT. */
-static int differing(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, int *differ)
+/* *differ = 1 when some snapshot holds another state than snaps[0]. In a
+ * room of known version their split answers, and *sp keeps it for the
+ * resolution, which would split them again; a room without a known
+ * version diffs them, to fail with RS_ECONFLICT naming the keys. */
+static int differing(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                     rs_split *sp, int *differ)
 {
     *differ = 0;
+    memset(sp, 0, sizeof *sp);
+    if (m->v) {
+        int rc = rs__split_snapshots(db, snaps, n, sp);
+        *differ = rc == RS_OK && !rs__split_agree(sp);
+        return rc;
+    }
     for (size_t i = 1; i < n && !*differ; i++) {
         rs_entry *rem, *add;
         size_t nrem, nadd;
@@ -82,7 +91,7 @@ static int differing(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n
         if (rc)
             return rc;
         *differ = nrem || nadd;
-        if (*differ && !m->v)
+        if (*differ)
             rc = conflict(db, rem, nrem, add, nadd);
         free(rem);
         free(add);
@@ -197,10 +206,10 @@ static int closest(rs_db *db, const rs_nid *u, size_t nu, const rs_entry *st, si
 /* The answer as changes to the closest input: from the index when it
  * can, else from the whole chains' answer compared with every input. */
 static int resolve_delta(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu,
-                         size_t *best, rs_entry **ch, size_t *nch)
+                         rs_split *sp, size_t *best, rs_entry **ch, size_t *nch)
 {
     int done = 0;
-    res_inputs in = {.snaps = u, .n = nu};
+    res_inputs in = {.snaps = u, .n = nu, .split = sp};
     int rc = rs__resolve_delta_indexed(db, m, &in, best, ch, nch, &done);
     if (rc || done)
         return rc;
@@ -212,11 +221,12 @@ static int resolve_delta(rs_db *db, const rs_merge *m, const rs_nid *u, size_t n
     return rc;
 }
 
-static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_nid *out)
+static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_split *sp,
+                 rs_nid *out)
 {
     rs_entry *ch = NULL;
     size_t nch = 0, best = 0;
-    int rc = resolve_delta(db, m, u, nu, &best, &ch, &nch);
+    int rc = resolve_delta(db, m, u, nu, sp, &best, &ch, &nch);
     if (rc == RS_OK)
         rc = rs_snapshot_apply(db, m->room, u[best], ch, nch, out);
     free(ch);
@@ -225,12 +235,13 @@ static int store(rs_db *db, const rs_merge *m, const rs_nid *u, size_t nu, rs_ni
 
 /* The sorted distinct inputs, and whether they hold differing states. */
 static int inputs(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, rs_nid **u,
-                  size_t *nu, int *differ)
+                  size_t *nu, rs_split *sp, int *differ)
 {
     *differ = 0;
+    memset(sp, 0, sizeof *sp);
     int rc = distinct(db, snaps, n, u, nu);
     if (rc == RS_OK && *nu > 1)
-        rc = differing(db, m, *u, *nu, differ);
+        rc = differing(db, m, *u, *nu, sp, differ);
     return rc;
 }
 
@@ -240,17 +251,20 @@ int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
     rs_nid *u = NULL, hit = 0;
     size_t nu;
     int differ = 0;
+    rs_split sp;
+    memset(&sp, 0, sizeof sp);
     *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
     int rc = distinct(db, snaps, n, &u, &nu);
     /* a cached set differed when it was resolved: it is not diffed again */
     if (rc == RS_OK && nu > 1 && (hit = cached(db, u, nu)))
         db->resolution_hits++;
     else if (rc == RS_OK && nu > 1)
-        rc = differing(db, m, u, nu, &differ);
+        rc = differing(db, m, u, nu, &sp, &differ);
     if (hit)
         *out = hit;
-    else if (rc == RS_OK && differ && (rc = store(db, m, u, nu, out)) == RS_OK)
+    else if (rc == RS_OK && differ && (rc = store(db, m, u, nu, &sp, out)) == RS_OK)
         remember(db, u, nu, *out);
+    rs__split_free(&sp);
     free(u);
     return rc;
 }
@@ -263,12 +277,14 @@ int rs__resolve_states_load(rs_db *db, const rs_merge *m, const rs_nid *snaps, s
     int differ;
     rs_entry *ch = NULL, *base = NULL;
     size_t nch = 0, best = 0, nb = 0;
-    int rc = inputs(db, m, snaps, n, &u, &nu, &differ);
+    rs_split sp;
+    int rc = inputs(db, m, snaps, n, &u, &nu, &sp, &differ);
     if (rc == RS_OK && !differ)
         rc = rs_snapshot_load(db, n ? snaps[0] : RS_EMPTY_SNAPSHOT, out, nout);
-    else if (rc == RS_OK && (rc = resolve_delta(db, m, u, nu, &best, &ch, &nch)) == RS_OK &&
+    else if (rc == RS_OK && (rc = resolve_delta(db, m, u, nu, &sp, &best, &ch, &nch)) == RS_OK &&
              (rc = rs_snapshot_load(db, u[best], &base, &nb)) == RS_OK)
         rc = rs__entries_applied(db, base, nb, ch, nch, out, nout);
+    rs__split_free(&sp);
     free(base);
     free(ch);
     free(u);

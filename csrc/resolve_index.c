@@ -75,8 +75,14 @@ static int classify(rs_db *db, const res_inputs *in, parts *p)
     memset(p, 0, sizeof *p);
     p->db = db;
     p->in = in;
-    int rc = in->given ? rs__split_given(db, in->given, in->glen, n, &p->sp)
+    int rc = RS_OK;
+    if (in->split) { /* taken: the caller's is left empty to free */
+        p->sp = *in->split;
+        memset(in->split, 0, sizeof *in->split);
+    } else {
+        rc = in->given ? rs__split_given(db, in->given, in->glen, n, &p->sp)
                        : rs__split_snapshots(db, in->snaps, n, &p->sp);
+    }
     size_t nk = p->sp.nkeys ? p->sp.nkeys : 1;
     if (rc == RS_OK && (!(p->own = calloc(n ? n : 1, sizeof *p->own)) ||
                         !(p->nown = calloc(n ? n : 1, sizeof *p->nown)) ||

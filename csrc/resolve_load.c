@@ -351,21 +351,49 @@ int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
     return rc;
 }
 
+/* The resolution of in as event IDs: the index's changes applied to the
+ * closest input, else the whole chains' answer. */
+static int answer_ids(rs_db *db, const rs_merge *m, const res_inputs *in, rs_strlist *out)
+{
+    rs_entry *ch = NULL, *base = NULL, *e = NULL;
+    size_t nch = 0, nb = 0, ne = 0, best = 0;
+    int done;
+    memset(out, 0, sizeof *out);
+    int rc = rs__resolve_delta_indexed(db, m, in, &best, &ch, &nch, &done);
+    if (rc == RS_OK && done && (rc = rs__input_entries(db, in, best, &base, &nb)) == RS_OK &&
+        (rc = rs__entries_applied(db, base, nb, ch, nch, &e, &ne)) == RS_OK)
+        rc = rs__entry_ids(db, e, ne, out);
+    else if (rc == RS_OK && !done)
+        rc = resolve_walked(db, m, in, NULL, NULL, out);
+    free(base);
+    free(e);
+    free(ch);
+    return rc;
+}
+
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out)
 {
     res_inputs in = {.given = sets, .glen = len, .n = n};
-    rs_entry *ch = NULL, *e = NULL;
-    size_t nch = 0, ne = 0, best = 0;
-    int done;
+    return answer_ids(db, m, &in, out);
+}
+
+int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
+                             rs_strlist *out)
+{
+    rs_split sp;
+    int rc = rs__split_snapshots(db, snaps, n, &sp);
+    rs_entry *e = NULL;
+    size_t ne = 0;
     memset(out, 0, sizeof *out);
-    int rc = rs__resolve_delta_indexed(db, m, &in, &best, &ch, &nch, &done);
-    if (rc == RS_OK && done &&
-        (rc = rs__entries_applied(db, sets[best], len[best], ch, nch, &e, &ne)) == RS_OK)
-        rc = rs__entry_ids(db, e, ne, out);
-    else if (rc == RS_OK && !done)
-        rc = resolve_walked(db, m, &in, NULL, NULL, out);
+    if (rc == RS_OK && rs__split_agree(&sp)) {
+        if ((rc = rs_snapshot_load(db, snaps[0], &e, &ne)) == RS_OK)
+            rc = rs__entry_ids(db, e, ne, out);
+    } else if (rc == RS_OK) {
+        res_inputs in = {.snaps = snaps, .n = n, .split = &sp};
+        rc = answer_ids(db, m, &in, out);
+    }
     free(e);
-    free(ch);
+    rs__split_free(&sp);
     return rc;
 }

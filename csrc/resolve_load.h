@@ -21,11 +21,14 @@ typedef struct loader {
 
 /* The states a resolution merges: n snapshots (ingest), or, when given
  * is set, n sets of entries sorted by key (rs_resolve_stored). */
+typedef struct rs_split rs_split;
 typedef struct res_inputs {
     const rs_nid *snaps;
     const rs_entry *const *given;
     const size_t *glen;
     size_t n;
+    rs_split *split;    /* the snapshots' split made already, which the
+                         * index's resolution takes (NULL: it splits them) */
 } res_inputs;
 
 /* Input i's entries sorted by key, malloc'd: its snapshot's, or a copy of
@@ -49,16 +52,19 @@ int rs__loader_run(loader *L, rs_resolve_in *in, rs_entry **out, size_t *nout);
  * after the prefix they all share, sorted, with val[k * n + i] snapshot
  * i's event at key k (0: absent). Every other key holds the prefix's
  * event in all of them. */
-typedef struct rs_split {
+struct rs_split {
     rs_entry *key;              /* the keys; their event field is 0 */
     rs_nid *val;
     size_t nkeys, n;
     rs_snapview *v0;            /* snapshot 0, for the prefix's events */
     size_t p;                   /* the shared blocks */
     size_t nentries0;           /* snapshot 0's entry count */
-} rs_split;
+};
 int rs__split_snapshots(rs_db *db, const rs_nid *snaps, size_t n, rs_split *s);
 void rs__split_free(rs_split *s);
+/* Whether the split snapshots hold the same state: at every split key
+ * the same event, or none, in all of them. */
+int rs__split_agree(const rs_split *s);
 /* The event the shared prefix holds at a key (0: none). */
 int rs__split_prefix_get(rs_db *db, const rs_split *s, rs_nid type, rs_nid key, rs_nid *event);
 /* The n events at a split key, or NULL when the key is not one. */

@@ -115,6 +115,15 @@ int rs__split_given(rs_db *db, const rs_entry *const *given, const size_t *glen,
     return rc;
 }
 
+int rs__split_agree(const rs_split *s)
+{
+    for (size_t k = 0; k < s->nkeys; k++)
+        for (size_t i = 1; i < s->n; i++)
+            if (s->val[k * s->n + i] != s->val[k * s->n])
+                return 0;
+    return 1;
+}
+
 int rs__split_prefix_get(rs_db *db, const rs_split *s, rs_nid type, rs_nid key, rs_nid *event)
 {
     *event = 0;

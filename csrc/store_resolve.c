@@ -19,8 +19,8 @@ static int in_set(rs_db *db, int rc, size_t i)
     return rs__fail(db, rc, "state_sets[%zu]: %s", i + 1, msg);
 }
 
-/* The state after the stored event `id` of room, as entries. */
-static int after_entries(rs_db *db, rs_nid room, rs_str id, rs_entry **e, size_t *ne)
+/* The snapshot of the state after the stored event `id` of room. */
+static int after_snapshot(rs_db *db, rs_nid room, rs_str id, rs_nid *snap)
 {
     rs_nid ev;
     rs_event_row r;
@@ -34,9 +34,49 @@ static int after_entries(rs_db *db, rs_nid room, rs_str id, rs_entry **e, size_t
     if (!r.after)
         return rs__fail(db, RS_ENO_STATE, "event %.*s is stored without state", (int)id.len,
                         id.s);
+    *snap = r.after;
+    return RS_OK;
+}
+
+/* The state after the stored event `id` of room, as entries. */
+static int after_entries(rs_db *db, rs_nid room, rs_str id, rs_entry **e, size_t *ne)
+{
+    rs_nid snap;
     rs_entry *got;
-    if ((rc = rs_snapshot_load(db, r.after, &got, ne)) == RS_OK)
+    int rc = after_snapshot(db, room, id, &snap);
+    if (rc == RS_OK && (rc = rs_snapshot_load(db, snap, &got, ne)) == RS_OK)
         *e = got;
+    return rc;
+}
+
+/* When every set is an event's state after (and the room's version is
+ * known), the resolution takes their snapshots, which share blocks: the
+ * sets are not loaded and compared whole. *done = 0 otherwise. */
+static int answer_snapshots(rs_db *db, const rs_merge *m, const rs_state_set *sets, size_t n,
+                            rs_strlist *out, int *done)
+{
+    *done = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sets[i].after)
+            return RS_OK;
+    if (!m->v || n == 0)
+        return RS_OK;
+    rs_nid *snaps = malloc(n * sizeof *snaps);
+    size_t nu = 0;
+    int rc = snaps ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++)
+        if ((rc = after_snapshot(db, m->room, (rs_str){sets[i].after, sets[i].after_len},
+                                 &snaps[i])))
+            rc = in_set(db, rc, i);
+    if (!rc) { /* the order of the sets and their repeats do not matter */
+        qsort(snaps, n, sizeof *snaps, rs_nid_qsort_cmp);
+        for (size_t i = 0; i < n; i++)
+            if (!nu || snaps[nu - 1] != snaps[i])
+                snaps[nu++] = snaps[i];
+        rc = rs__resolve_snapshot_ids(db, m, snaps, nu, out);
+        *done = 1;
+    }
+    free(snaps);
     return rc;
 }
 
@@ -60,9 +100,11 @@ static int answer(rs_db *db, const rs_room_info *info, const rs_state_set *sets,
                   rs_entry **e, size_t *ne, rs_strlist *out)
 {
     rs_merge m = {info->room, rs_room_version_find(info->version, info->version_len)};
-    int equal;
-    int rc = set_entries(db, info->room, sets, n, e, ne, &equal);
-    if (rc || n == 0)
+    int equal, done;
+    int rc = answer_snapshots(db, &m, sets, n, out, &done);
+    if (rc || done)
+        return rc;
+    if ((rc = set_entries(db, info->room, sets, n, e, ne, &equal)) || n == 0)
         return rc;
     if (equal)
         return rs__entry_ids(db, e[0], ne[0], out);
