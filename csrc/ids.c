@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "radix_sort.h"
 
 static const int get_stmt[] = {ST_ID_ROOM_GET, ST_ID_TYPE_GET, ST_ID_KEY_GET,
                                ST_ID_EVENT_GET};
@@ -168,11 +169,8 @@ int rs_id_render(rs_db *db, rs_idkind kind, rs_nid id, const char **s, size_t *l
 
 /* ---- many event IDs at once ---- */
 
-/* An ID to render: its numeric ID and its place in the caller's list. */
-typedef struct wanted {
-    rs_nid nid;
-    size_t i;
-} wanted;
+/* An ID to render: key its numeric ID, val its place in the caller's list. */
+typedef rs_keyed wanted;
 
 /* The wanted rows of one range scan, bound to rs_nid_in as a pointer. */
 typedef struct wanted_run {
@@ -189,7 +187,7 @@ static const char run_ptr_type[] = "roomstate.wanted_run";
 
 static int wanted_cmp(const void *a, const void *b)
 {
-    rs_nid x = ((const wanted *)a)->nid, y = ((const wanted *)b)->nid;
+    uint64_t x = ((const wanted *)a)->key, y = ((const wanted *)b)->key;
     return (x > y) - (x < y);
 }
 
@@ -200,7 +198,7 @@ static void nid_in(sqlite3_context *cx, int argc, sqlite3_value **v)
 {
     (void)argc;
     const wanted_run *r = sqlite3_value_pointer(v[0], run_ptr_type);
-    wanted k = {sqlite3_value_int64(v[1]), 0};
+    wanted k = {(uint64_t)sqlite3_value_int64(v[1]), 0};
     sqlite3_result_int(cx, r && bsearch(&k, r->w, r->n, sizeof k, wanted_cmp) != NULL);
 }
 
@@ -216,11 +214,11 @@ int rs__ids_register(rs_db *db)
 static int place(rs_db *db, const wanted *w, size_t n, size_t *j, rs_nid nid, rs_str s,
                  rs_buf *b, size_t *off, size_t *len)
 {
-    for (; *j < n && w[*j].nid == nid; (*j)++) {
+    for (; *j < n && w[*j].key == (uint64_t)nid; (*j)++) {
         if (rs_buf_reserve(b, s.len + 1) != 0)
             return rs__fail(db, RS_ENOMEM, "out of memory");
-        off[w[*j].i] = b->len;
-        len[w[*j].i] = s.len;
+        off[w[*j].val] = b->len;
+        len[w[*j].val] = s.len;
         if (s.len)
             memcpy(b->p + b->len, s.s, s.len);
         b->len += s.len;
@@ -242,15 +240,15 @@ static int scan_run(rs_db *db, sqlite3_stmt *st, const wanted *w, size_t n, int 
     wanted_run run = {w, n};
     size_t j = 0;
     int step, rc = RS_OK;
-    sqlite3_bind_int64(st, 1, w[0].nid);
-    sqlite3_bind_int64(st, 2, w[n - 1].nid);
+    sqlite3_bind_int64(st, 1, (rs_nid)w[0].key);
+    sqlite3_bind_int64(st, 2, (rs_nid)w[n - 1].key);
     sqlite3_bind_pointer(st, 3, &run, run_ptr_type, NULL);
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         rs_nid nid = sqlite3_column_int64(st, 0);
         rs_str s = {(const char *)sqlite3_column_text(st, 1),
                     (size_t)sqlite3_column_bytes(st, 1)};
-        if (j == n || w[j].nid != nid) /* rows come once each, in nid order */
-            rc = no_row(db, j < n ? w[j].nid : nid);
+        if (j == n || w[j].key != (uint64_t)nid) /* rows come once each, in nid order */
+            rc = no_row(db, j < n ? (rs_nid)w[j].key : nid);
         else if (!sqlite3_column_int(st, 2))
             rc = rs__row_corrupt(db, "event", nid);
         else if (!s.s)
@@ -261,7 +259,7 @@ static int scan_run(rs_db *db, sqlite3_stmt *st, const wanted *w, size_t n, int 
     if (!rc && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "reading event IDs");
     if (!rc && j < n)
-        rc = no_row(db, w[j].nid);
+        rc = no_row(db, (rs_nid)w[j].key);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -275,34 +273,21 @@ static int scan_misses(rs_db *db, const wanted *w, size_t n, rs_buf *b, size_t *
     int rc = n ? rs__prepare(db, ST_ID_EVENT_RANGE, &st) : RS_OK;
     int remember = n <= db->id_cache_entries / 2;
     for (size_t first = 0, k = 1; !rc && first < n; k++)
-        if (k == n || w[k].nid - w[k - 1].nid > RUN_GAP) {
+        if (k == n || w[k].key - w[k - 1].key > RUN_GAP) {
             rc = scan_run(db, st, w + first, k - first, remember, b, off, len);
             first = k;
         }
     return rc;
 }
 
-/* w sorted by nid, a byte of the nid a pass (LSD radix, stable), only as
- * many passes as the largest nid has bytes: a state's entries come in key
- * order, their nids in none, and qsort spent more than the scans save. */
+/* w sorted by nid: a state's entries come in key order, their nids in
+ * none, and qsort spent more than the scans save. */
 static int sort_wanted(rs_db *db, wanted *w, size_t n)
 {
-    rs_nid max = 0;
-    for (size_t i = 0; i < n; i++)
-        max |= w[i].nid;
-    wanted *tmp = n > 1 ? malloc(n * sizeof *tmp) : NULL;
-    if (n > 1 && !tmp)
+    wanted *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp)
         return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (unsigned shift = 0; n > 1 && shift < 64 && (uint64_t)max >> shift; shift += 8) {
-        size_t count[257] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[(((uint64_t)w[i].nid >> shift) & 0xff) + 1]++;
-        for (size_t b = 1; b < 257; b++)
-            count[b] += count[b - 1];
-        for (size_t i = 0; i < n; i++)
-            tmp[count[((uint64_t)w[i].nid >> shift) & 0xff]++] = w[i];
-        memcpy(w, tmp, n * sizeof *w);
-    }
+    rs_radix_sort(w, tmp, n);
     free(tmp);
     return RS_OK;
 }
@@ -319,7 +304,7 @@ int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *
         k[0] = (char)RS_ID_EVENT;
         memcpy(k + 1, &ev[i], sizeof ev[i]);
         const void *v = rs_lru_get(db->to_str, k, sizeof k, &vlen);
-        wanted one = {ev[i], i};
+        wanted one = {(uint64_t)ev[i], i};
         if (v)
             rc = place(db, &one, 1, &j, ev[i], (rs_str){v, vlen}, b, off, len);
         else

@@ -491,6 +491,9 @@ int rs__resolve_walked(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
  * above. */
 int rs__resolve_ids(rs_db *db, const rs_merge *m, const rs_entry *const *sets,
                     const size_t *len, size_t n, rs_strlist *out);
+/* snaps[0 .. n) sorted, repeats dropped, into *u (malloc'd): the order
+ * of a resolution's inputs and their repeats do not matter. */
+int rs__nids_distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size_t *nu);
 /* The same over n distinct snapshots of m->room (states after stored
  * events): they split by their shared blocks, and when they agree there
  * is no resolution. */

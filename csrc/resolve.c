@@ -56,8 +56,7 @@ static int conflict(rs_db *db, const rs_entry *rem, size_t nrem,
                     (int)len, msg, (i < nrem || j < nadd) ? ", ..." : "");
 }
 
-/* The sorted distinct inputs, malloc'd. */
-static int distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size_t *nu)
+int rs__nids_distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size_t *nu)
 {
     *nu = 0;
     if (!(*u = malloc((n ? n : 1) * sizeof **u)))
@@ -239,7 +238,7 @@ static int inputs(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n, r
 {
     *differ = 0;
     memset(sp, 0, sizeof *sp);
-    int rc = distinct(db, snaps, n, u, nu);
+    int rc = rs__nids_distinct(db, snaps, n, u, nu);
     if (rc == RS_OK && *nu > 1)
         rc = differing(db, m, *u, *nu, sp, differ);
     return rc;
@@ -254,7 +253,7 @@ int rs__resolve_states(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t
     rs_split sp;
     memset(&sp, 0, sizeof sp);
     *out = n ? snaps[0] : RS_EMPTY_SNAPSHOT;
-    int rc = distinct(db, snaps, n, &u, &nu);
+    int rc = rs__nids_distinct(db, snaps, n, &u, &nu);
     /* a cached set differed when it was resolved: it is not diffed again */
     if (rc == RS_OK && nu > 1 && (hit = cached(db, u, nu)))
         db->resolution_hits++;

@@ -12,6 +12,7 @@
 
 #include "auth_check.h"
 #include "codec.h"
+#include "radix_sort.h"
 #include "state_res.h"
 
 int sr__fail(sr_graph *g, int code, const char *fmt, ...)
@@ -361,11 +362,6 @@ static int needs_create(const sr_graph *g, const rs_auth_event *e)
     return g->v->room_id_from_create && e->room_id.s && !rs__str_is(e->type, "m.room.create");
 }
 
-typedef struct sr_pre {
-    uint64_t pre;
-    uint32_t x;
-} sr_pre;
-
 /* A short run of a sort (nodes sharing their IDs' first 8 bytes, a key's
  * set entries): insertion, qsort for a crowd. */
 static void sort_short(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
@@ -390,29 +386,17 @@ static void sort_short(void *base, size_t n, size_t size, int (*cmp)(const void 
  * where a comparison sort took n log n calls reading the IDs. */
 static int sort_nodes(sr_graph *g, size_t n)
 {
-    sr_pre *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    rs_keyed *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
     sr_node *u = malloc((n ? n : 1) * sizeof *u);
     if (!a || !b || !u) {
         free(a), free(b), free(u);
         return sr__fail(g, RS_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        a[i] = (sr_pre){g->node[i].pre, (uint32_t)i};
-    for (int shift = 0; n && shift < 64; shift += 8) {
-        size_t at[257] = {0};
-        for (size_t i = 0; i < n; i++)
-            at[(a[i].pre >> shift & 255) + 1]++;
-        if (at[(a[0].pre >> shift & 255) + 1] == n)
-            continue;
-        for (size_t d = 0; d < 256; d++)
-            at[d + 1] += at[d];
-        for (size_t i = 0; i < n; i++)
-            b[at[a[i].pre >> shift & 255]++] = a[i];
-        sr_pre *t = a;
-        a = b, b = t;
-    }
+        a[i] = (rs_keyed){g->node[i].pre, i};
+    rs_radix_sort(a, b, n);
     for (size_t i = 0; i < n; i++)
-        u[i] = g->node[a[i].x];
+        u[i] = g->node[a[i].val];
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && u[j].pre == u[i].pre; j++)
             ;

@@ -61,22 +61,19 @@ static int answer_snapshots(rs_db *db, const rs_merge *m, const rs_state_set *se
             return RS_OK;
     if (!m->v || n == 0)
         return RS_OK;
-    rs_nid *snaps = malloc(n * sizeof *snaps);
+    rs_nid *snaps = malloc(n * sizeof *snaps), *u = NULL;
     size_t nu = 0;
     int rc = snaps ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && !rc; i++)
         if ((rc = after_snapshot(db, m->room, (rs_str){sets[i].after, sets[i].after_len},
                                  &snaps[i])))
             rc = in_set(db, rc, i);
-    if (!rc) { /* the order of the sets and their repeats do not matter */
-        qsort(snaps, n, sizeof *snaps, rs_nid_qsort_cmp);
-        for (size_t i = 0; i < n; i++)
-            if (!nu || snaps[nu - 1] != snaps[i])
-                snaps[nu++] = snaps[i];
-        rc = rs__resolve_snapshot_ids(db, m, snaps, nu, out);
+    if (!rc && (rc = rs__nids_distinct(db, snaps, n, &u, &nu)) == RS_OK) {
+        rc = rs__resolve_snapshot_ids(db, m, u, nu, out);
         *done = 1;
     }
     free(snaps);
+    free(u);
     return rc;
 }
 
