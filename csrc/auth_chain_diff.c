@@ -516,19 +516,48 @@ static int by_cover(rs_db *db, const rs_common_part *common, const rs_nid *const
     return rc;
 }
 
+/* The difference's walk counted (rs_debug_difference_walk), and kept
+ * under rs_debug_keep_difference. */
+static int walk_counted(rs_db *db, int64_t rows0, int64_t cover_rows, const rs_chain_diff *d,
+                        int indexed)
+{
+    rs_diff_walk *w = &db->diff_walk;
+    w->rows += db->chain_rows - rows0;
+    w->cover_rows += cover_rows;
+    if (!indexed)
+        return RS_OK;
+    w->differences++;
+    w->events += (int64_t)d->n;
+    if (!db->keep_diff)
+        return RS_OK;
+    rs_nid *kept = malloc((d->n ? d->n : 1) * sizeof *kept);
+    if (!kept)
+        return rs__fail(db, RS_ENOMEM, "out of memory keeping an auth difference");
+    if (d->n)
+        memcpy(kept, d->ev, d->n * sizeof *kept);
+    free(db->last_diff);
+    db->last_diff = kept;
+    db->nlast_diff = d->n;
+    db->last_diff_valid = 1;
+    return RS_OK;
+}
+
 int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common,
                             const rs_nid *const *sets, const size_t *len, size_t nsets,
                             rs_chain_diff *out, int *indexed)
 {
     memset(out, 0, sizeof *out);
     *indexed = 1;
+    db->last_diff_valid = 0;
     cover *cv = calloc(nsets ? nsets : 1, sizeof *cv);
     if (!cv)
         return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
     /* the sets' own events first: their covers are small */
     int rc = RS_OK, done = 0;
+    int64_t rows0 = db->chain_rows;
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
         rc = set_cover_cached(db, sets[s], len[s], &cv[s], indexed);
+    int64_t cover_rows = db->chain_rows - rows0;
     if (!rc && *indexed && room)
         rc = by_search(db, room, common, cv, nsets, out, &done);
     for (size_t s = 0; s < nsets; s++)
@@ -536,6 +565,8 @@ int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common
     free(cv);
     if (!rc && *indexed && !done)
         rc = by_cover(db, common, sets, len, nsets, out, indexed);
+    if (!rc)
+        rc = walk_counted(db, rows0, cover_rows, out, *indexed);
     if (rc || !*indexed) {
         free(out->ev);
         memset(out, 0, sizeof *out);

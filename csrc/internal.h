@@ -239,6 +239,11 @@ struct rs_db {
     int64_t resolution_hits; /* merges answered by db->resolved */
     int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
     int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
+    rs_diff_walk diff_walk; /* the auth differences' share of chain_rows (rs_debug_difference_walk) */
+    int keep_diff;          /* rs_debug_keep_difference: the last difference is kept */
+    int last_diff_valid;    /* last_diff is a difference from the index */
+    rs_nid *last_diff;      /* its events, while keep_diff */
+    size_t nlast_diff;
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     size_t id_cache_entries; /* the bound of to_id and to_str */
