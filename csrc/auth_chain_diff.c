@@ -14,7 +14,8 @@
  * set's own events; where they reach a chain unequally, the positions in
  * between are in the difference unless the common part reaches them,
  * which a search of their descendants (the positions above, the citers
- * through the links' target index) answers by finding a common event.
+ * through the links' target index, each citer asked as its link is read)
+ * answers by finding a common event.
  * The search stops at a budget of rows (1,024 and a quarter of the common
  * part) and the common part's cover is read then; it is not tried when
  * an event of the room is not placed (it would have no links to find). */
@@ -356,15 +357,23 @@ static int scan_citers(rs_db *db, search *q, int64_t chain, int64_t lo, int64_t 
     int rc = chain_query(db, ST_CHAIN_CITERS, chain, lo, hi, &st), step = SQLITE_DONE;
     if (rc)
         return rc;
-    while (!rc && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && !q->hit && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         db->chain_rows++;
-        int64_t oc = sqlite3_column_int64(st, 0), os = sqlite3_column_int64(st, 1);
-        if (visit(q, oc, os, os))
+        int64_t oc = sqlite3_column_int64(st, 0), os = sqlite3_column_int64(st, 1), from = os;
+        /* the citer itself is asked at once: a common part's event among
+         * the citers ends the search before any of them is descended */
+        if (q->common && (rc = q->common->has(q->common->ctx, sqlite3_column_int64(st, 2),
+                                              &q->hit)) == RS_OK) {
+            db->chain_rows++; /* the citer's position, read with its link */
+            q->budget--;
+            from = os + 1;
+        }
+        if (!rc && !q->hit && visit(q, oc, from, os))
             rc = rs__fail(db, RS_ENOMEM, "out of memory searching an auth chain");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (!rc && q->budget >= 0 && step != SQLITE_DONE)
+    if (!rc && !q->hit && q->budget >= 0 && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "searching an auth chain");
     return rc;
 }

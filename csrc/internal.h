@@ -180,8 +180,10 @@
     X(CHAIN_WAITERS, "SELECT event_nid FROM chain_waits WHERE awaited_id=?1")  \
     X(CHAIN_FROM, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "     \
                   "seq>=?2 AND seq<?3")                                        \
-    X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
-                    "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
+    X(CHAIN_CITERS, "SELECT l.origin_chain, l.origin_seq, c.event_nid FROM "   \
+                    "chain_links l JOIN event_chains c ON c.chain=l.origin_chain " \
+                    "AND c.seq=l.origin_seq WHERE l.target_chain=?1 AND "      \
+                    "l.target_seq>=?2 AND l.target_seq<?3")                    \
     /* CROSS JOIN: the planner would scan the room's events otherwise */    \
     X(ROOM_WAITING, "SELECT 1 FROM chain_waits w CROSS JOIN events e ON "      \
                     "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
