@@ -5,7 +5,8 @@
 -- side branch while another sends a message), merges it back, and times
 -- the three ingests on each store; the stores alternate within a round.
 -- Prints the median and min-max of the rounds, the events read and the
--- auth chain index rows read.
+-- auth chain index rows read, and for the index the auth difference's
+-- events and walk (difference rows less the own events' covers).
 --   luajit bench/fork_cost.lua [N] [ROUNDS]
 package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
@@ -37,6 +38,12 @@ for i = 1, N do assert(main:join("@m" .. i .. ":x")) end
 -- times[name][round], events[name][round]
 local times, events = { index = {}, walk = {} }, { index = {}, walk = {} }
 local rows = { index = {}, walk = {} } -- auth chain index rows the fork read
+-- the fork's auth differences: events in them, rows past the covers, cover rows
+local diff = { index = { events = {}, walked = {}, cover = {} }, walk = { events = {}, walked = {}, cover = {} } }
+local function walk_counts(name)
+  local c = stores[name]:debug():debug_counts()
+  return c.difference_events, c.difference_rows - c.difference_cover_rows, c.difference_cover_rows
+end
 local plain = { index = {}, walk = {} } -- a message on the head, no fork
 local function read(name) return stores[name]:debug():debug_counts().resolve_events end
 local function chain_rows(name) return stores[name]:debug():debug_counts().chain_rows end
@@ -52,11 +59,14 @@ for r = 1, ROUNDS do
   local order = r % 2 == 1 and { "index", "walk" } or { "walk", "index" }
   for _, name in ipairs(order) do
     local s = stores[name]
+    local d0, w0, v0 = walk_counts(name)
     local e0, c0, t0 = read(name), chain_rows(name), clock()
     assert(s:ingest(text))
     times[name][r] = clock() - t0
     events[name][r] = read(name) - e0
     rows[name][r] = chain_rows(name) - c0
+    local d1, w1, v1 = walk_counts(name)
+    diff[name].events[r], diff[name].walked[r], diff[name].cover[r] = d1 - d0, w1 - w0, v1 - v0
   end
   side.head = { id }
   assert(main:merge(side))
@@ -78,3 +88,8 @@ for _, name in ipairs({ "index", "walk" }) do
     N, name, med * 1000, lo * 1000, hi * 1000, emed, pmed * 1000, plo * 1000, phi * 1000)
     .. (", index rows %d"):format(rmed))
 end
+local de, dlo, dhi = summary(diff.index.events)
+local dw, wlo, whi = summary(diff.index.walked)
+local dc = summary(diff.index.cover)
+print(("N=%d index auth difference: events %d (%d-%d), walked %d (%d-%d), cover rows %d"):format(
+  N, de, dlo, dhi, dw, wlo, whi, dc))

@@ -14,7 +14,8 @@
  * set's own events; where they reach a chain unequally, the positions in
  * between are in the difference unless the common part reaches them,
  * which a search of their descendants (the positions above, the citers
- * through the links' target index) answers by finding a common event.
+ * through the links' target index, each citer asked as its link is read)
+ * answers by finding a common event.
  * The search stops at a budget of rows (1,024 and a quarter of the common
  * part) and the common part's cover is read then; it is not tried when
  * an event of the room is not placed (it would have no links to find). */
@@ -356,15 +357,23 @@ static int scan_citers(rs_db *db, search *q, int64_t chain, int64_t lo, int64_t 
     int rc = chain_query(db, ST_CHAIN_CITERS, chain, lo, hi, &st), step = SQLITE_DONE;
     if (rc)
         return rc;
-    while (!rc && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && !q->hit && q->budget-- > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         db->chain_rows++;
-        int64_t oc = sqlite3_column_int64(st, 0), os = sqlite3_column_int64(st, 1);
-        if (visit(q, oc, os, os))
+        int64_t oc = sqlite3_column_int64(st, 0), os = sqlite3_column_int64(st, 1), from = os;
+        /* the citer itself is asked at once: a common part's event among
+         * the citers ends the search before any of them is descended */
+        if (q->common && (rc = q->common->has(q->common->ctx, sqlite3_column_int64(st, 2),
+                                              &q->hit)) == RS_OK) {
+            db->chain_rows++; /* the citer's position, read with its link */
+            q->budget--;
+            from = os + 1;
+        }
+        if (!rc && !q->hit && visit(q, oc, from, os))
             rc = rs__fail(db, RS_ENOMEM, "out of memory searching an auth chain");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (!rc && q->budget >= 0 && step != SQLITE_DONE)
+    if (!rc && !q->hit && q->budget >= 0 && step != SQLITE_DONE)
         rc = rs__sqlfail(db, "searching an auth chain");
     return rc;
 }
@@ -516,19 +525,48 @@ static int by_cover(rs_db *db, const rs_common_part *common, const rs_nid *const
     return rc;
 }
 
+/* The difference's walk counted (rs_debug_difference_walk), and kept
+ * under rs_debug_keep_difference. */
+static int walk_counted(rs_db *db, int64_t rows0, int64_t cover_rows, const rs_chain_diff *d,
+                        int indexed)
+{
+    rs_diff_walk *w = &db->diff_walk;
+    w->rows += db->chain_rows - rows0;
+    w->cover_rows += cover_rows;
+    if (!indexed)
+        return RS_OK;
+    w->differences++;
+    w->events += (int64_t)d->n;
+    if (!db->keep_diff)
+        return RS_OK;
+    rs_nid *kept = malloc((d->n ? d->n : 1) * sizeof *kept);
+    if (!kept)
+        return rs__fail(db, RS_ENOMEM, "out of memory keeping an auth difference");
+    if (d->n)
+        memcpy(kept, d->ev, d->n * sizeof *kept);
+    free(db->last_diff);
+    db->last_diff = kept;
+    db->nlast_diff = d->n;
+    db->last_diff_valid = 1;
+    return RS_OK;
+}
+
 int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common,
                             const rs_nid *const *sets, const size_t *len, size_t nsets,
                             rs_chain_diff *out, int *indexed)
 {
     memset(out, 0, sizeof *out);
     *indexed = 1;
+    db->last_diff_valid = 0;
     cover *cv = calloc(nsets ? nsets : 1, sizeof *cv);
     if (!cv)
         return rs__fail(db, RS_ENOMEM, "out of memory computing an auth difference");
     /* the sets' own events first: their covers are small */
     int rc = RS_OK, done = 0;
+    int64_t rows0 = db->chain_rows;
     for (size_t s = 0; s < nsets && !rc && *indexed; s++)
         rc = set_cover_cached(db, sets[s], len[s], &cv[s], indexed);
+    int64_t cover_rows = db->chain_rows - rows0;
     if (!rc && *indexed && room)
         rc = by_search(db, room, common, cv, nsets, out, &done);
     for (size_t s = 0; s < nsets; s++)
@@ -536,6 +574,8 @@ int rs__chain_difference_of(rs_db *db, rs_nid room, const rs_common_part *common
     free(cv);
     if (!rc && *indexed && !done)
         rc = by_cover(db, common, sets, len, nsets, out, indexed);
+    if (!rc)
+        rc = walk_counted(db, rows0, cover_rows, out, *indexed);
     if (rc || !*indexed) {
         free(out->ev);
         memset(out, 0, sizeof *out);

@@ -313,6 +313,15 @@ int rs__row_cached(rs_db *db, const char key[9], void *row, size_t size)
     return 0;
 }
 
+/* The difference kept for rs_debug_last_difference. */
+static void last_diff_drop(rs_db *db)
+{
+    free(db->last_diff);
+    db->last_diff = NULL;
+    db->nlast_diff = 0;
+    db->last_diff_valid = 0;
+}
+
 void rs__cache_clear(rs_db *db)
 {
     rs__auth_cache_clear(db->auth_cache);
@@ -323,6 +332,7 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->covers);
     memset(db->memo, 0, sizeof db->memo);
     rs__resolved_clear(db);
+    last_diff_drop(db); /* its numeric IDs may be taken back */
 }
 
 /* SQLite's own busy handler backs off up to 100 ms a sleep, so a writer
@@ -661,6 +671,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->rows);
     rs_lru_free(db->covers);
     rs__auth_cache_free(db->auth_cache);
+    free(db->last_diff);
     rs_buf_free(&db->scratch);
     free(db->path);
     free(db);
@@ -806,6 +817,24 @@ int64_t rs_debug_resolve_events(const rs_db *db)
 int64_t rs_debug_chain_rows(const rs_db *db)
 {
     return db->chain_rows;
+}
+
+void rs_debug_difference_walk(const rs_db *db, rs_diff_walk *w)
+{
+    *w = db->diff_walk;
+}
+
+void rs_debug_keep_difference(rs_db *db, int on)
+{
+    last_diff_drop(db);
+    db->keep_diff = on;
+}
+
+int rs_debug_last_difference(rs_db *db, rs_strlist *out, int *kept)
+{
+    memset(out, 0, sizeof *out);
+    *kept = db->last_diff_valid;
+    return *kept ? rs__strlist_events(db, db->last_diff, db->nlast_diff, out) : RS_OK;
 }
 
 int64_t rs_debug_entries_written(const rs_db *db)

@@ -180,8 +180,10 @@
     X(CHAIN_WAITERS, "SELECT event_nid FROM chain_waits WHERE awaited_id=?1")  \
     X(CHAIN_FROM, "SELECT event_nid FROM event_chains WHERE chain=?1 AND "     \
                   "seq>=?2 AND seq<?3")                                        \
-    X(CHAIN_CITERS, "SELECT origin_chain, origin_seq FROM chain_links WHERE "  \
-                    "target_chain=?1 AND target_seq>=?2 AND target_seq<?3")    \
+    X(CHAIN_CITERS, "SELECT l.origin_chain, l.origin_seq, c.event_nid FROM "   \
+                    "chain_links l JOIN event_chains c ON c.chain=l.origin_chain " \
+                    "AND c.seq=l.origin_seq WHERE l.target_chain=?1 AND "      \
+                    "l.target_seq>=?2 AND l.target_seq<?3")                    \
     /* CROSS JOIN: the planner would scan the room's events otherwise */    \
     X(ROOM_WAITING, "SELECT 1 FROM chain_waits w CROSS JOIN events e ON "      \
                     "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
@@ -239,6 +241,11 @@ struct rs_db {
     int64_t resolution_hits; /* merges answered by db->resolved */
     int64_t resolve_events; /* events resolutions read (rs_debug_resolve_events) */
     int64_t chain_rows;     /* index rows auth differences read (rs_debug_chain_rows) */
+    rs_diff_walk diff_walk; /* the auth differences' share of chain_rows (rs_debug_difference_walk) */
+    int keep_diff;          /* rs_debug_keep_difference: the last difference is kept */
+    int last_diff_valid;    /* last_diff is a difference from the index */
+    rs_nid *last_diff;      /* its events, while keep_diff */
+    size_t nlast_diff;
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     size_t id_cache_entries; /* the bound of to_id and to_str */

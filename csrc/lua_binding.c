@@ -1665,7 +1665,37 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "resolve_events");
     lua_pushnumber(L, (lua_Number)rs_debug_chain_rows(db));
     lua_setfield(L, -2, "chain_rows");
+    rs_diff_walk w;
+    rs_debug_difference_walk(db, &w);
+    const char *walk_names[] = {"differences", "difference_events", "difference_rows",
+                                "difference_cover_rows"};
+    int64_t walk_vals[] = {w.differences, w.events, w.rows, w.cover_rows};
+    for (int i = 0; i < 4; i++) {
+        lua_pushnumber(L, (lua_Number)walk_vals[i]);
+        lua_setfield(L, -2, walk_names[i]);
+    }
     return 1;
+}
+
+static int l_debug_keep_difference(lua_State *L)
+{
+    rs_debug_keep_difference(check_db(L, 1), lua_toboolean(L, 2));
+    return 0;
+}
+
+/* The kept difference's event IDs, or false when none is kept. */
+static int l_debug_last_difference(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    void **box = new_box(L);
+    rs_strlist l;
+    int kept;
+    int rc = rs_debug_last_difference(db, &l, &kept);
+    if (rc == RS_OK && !kept) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    return push_strlist(L, db, rc, &l, box);
 }
 
 static int l_debug_walk_chains(lua_State *L)
@@ -1786,6 +1816,8 @@ static const luaL_Reg store_methods[] = {
     {"debug_counts", l_debug_counts},
     {"debug_force_collisions", l_debug_force_collisions},
     {"debug_walk_chains", l_debug_walk_chains},
+    {"debug_keep_difference", l_debug_keep_difference},
+    {"debug_last_difference", l_debug_last_difference},
     {"debug_snapshot", l_debug_snapshot},
     {"debug_apply", l_debug_apply},
     {NULL, NULL}};

@@ -694,6 +694,25 @@ int64_t rs_debug_resolve_events(const rs_db *db);
 /* Rows of the auth chain index (positions, links, events on a chain) that
  * the auth differences and power events' chains of this handle read. */
 int64_t rs_debug_chain_rows(const rs_db *db);
+/* The auth differences computed from the index by this handle's
+ * resolutions: how many (differences), the events in them (events), and
+ * the index rows they read (rows, also counted in rs_debug_chain_rows):
+ * the sets' own events' positions and the links followed for their auth
+ * chain covers (cover_rows, none when the covers are cached), the search
+ * for the common part's reach, the differences' ranges, and the common
+ * part's cover when the search gives up. docs/ARCHITECTURE.md, "The auth
+ * chain index", states the bound on rows - cover_rows. */
+typedef struct rs_diff_walk {
+    int64_t differences, events, rows, cover_rows;
+} rs_diff_walk;
+void rs_debug_difference_walk(const rs_db *db, rs_diff_walk *w);
+/* on: the events of the last auth difference computed from the index are
+ * kept for rs_debug_last_difference (turning it on or off drops them). */
+void rs_debug_keep_difference(rs_db *db, int on);
+/* The event IDs of the difference kept; *kept = 0 (and an empty list)
+ * when none was computed since it was turned on, the last resolution did
+ * not take the index, or a rollback or purge cleared the caches. */
+int rs_debug_last_difference(rs_db *db, rs_strlist *out, int *kept);
 
 /* How many state resolutions this handle ran over stored events (ingest,
  * rs_check, rs_resolve_stored), and how many merges of ingest its cache

@@ -95,12 +95,13 @@ end
 
 -- Debug counts, for "nothing was written" checks.
 -- (entries_written, json_parses, resolutions, resolution_hits,
--- resolve_events and chain_rows are per-handle counters, not database
--- content.)
+-- resolve_events, chain_rows and the difference_* counts are per-handle
+-- counters, not database content.)
 function S.counts(store)
   local c = store:debug():debug_counts()
   c.entries_written, c.json_parses, c.resolutions, c.resolution_hits = nil, nil, nil, nil
   c.resolve_events, c.chain_rows = nil, nil
+  c.differences, c.difference_events, c.difference_rows, c.difference_cover_rows = nil, nil, nil, nil
   return c
 end
 

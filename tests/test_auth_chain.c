@@ -4,7 +4,8 @@
  * stored or a non-state event. For every event the index places, its auth
  * chain through the index is the walk's; an event is placed exactly when
  * everything it reaches is a stored state event; the auth difference of
- * random state sets is the walk's union minus intersection, and v2.1's
+ * random state sets is the walk's union minus intersection (counted by
+ * rs_debug_difference_walk and kept by rs_debug_keep_difference), and v2.1's
  * conflicted subgraph of random conflicted events the walk's. rs_check
  * passes, and fails when a link or a position is damaged. A file taken
  * back to schema 7 (the index's tables dropped) migrates to the same
@@ -271,6 +272,33 @@ static int placed_events(const dag *d, int *placed)
     return np;
 }
 
+/* One difference counted (rs_debug_difference_walk): its events, the
+ * ranges' rows at least; and, when kept, its IDs those of got. */
+static void check_walk(t_run *t, rs_db *db, const dag *d, const unsigned char *got,
+                       const rs_diff_walk *w0, const rs_diff_walk *w1, int kept)
+{
+    int64_t n = 0;
+    for (int i = 0; i < d->n; i++)
+        n += got[i];
+    CHECK(t, w1->differences == w0->differences + 1 && w1->events - w0->events == n &&
+                 w1->rows - w1->cover_rows - (w0->rows - w0->cover_rows) >= n &&
+                 w1->cover_rows >= w0->cover_rows,
+          "difference counted: %lld events, %lld rows", (long long)(w1->events - w0->events),
+          (long long)(w1->rows - w0->rows));
+    rs_strlist l;
+    int has;
+    int rc = rs_debug_last_difference(db, &l, &has);
+    int same = rc == RS_OK && has == kept && (!kept || (int64_t)l.n == n);
+    for (size_t k = 0; same && k < l.n; k++) {
+        rs_nid nid = 0;
+        rs_id_lookup(db, RS_ID_EVENT, l.items[k].s, l.items[k].len, &nid);
+        int i = index_of(d, nid);
+        same = i >= 0 && got[i];
+    }
+    CHECK(t, same, "the kept difference (kept %d, has %d)", kept, has);
+    rs_strlist_free(&l);
+}
+
 /* Random sets of placed events: the index's difference is the walk's. */
 static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint64_t seed)
 {
@@ -283,10 +311,15 @@ static void check_differences(t_run *t, rs_db *db, const dag *d, t_rng *r, uint6
                 sets[s][j] = placed[t_rnd(r) % (uint64_t)np];
         }
         unsigned char got[N_MAX], want[N_MAX];
+        rs_diff_walk w0, w1;
+        rs_debug_keep_difference(db, round % 2);
+        rs_debug_difference_walk(db, &w0);
         int rc = index_diff(db, d, nsets, sets, len, got);
+        rs_debug_difference_walk(db, &w1);
         naive_diff(d, nsets, sets, len, want);
         CHECK(t, rc == 0 && !memcmp(got, want, (size_t)d->n),
               "seed %llu round %d: auth difference (%d)", (unsigned long long)seed, round, rc);
+        check_walk(t, db, d, got, &w0, &w1, round % 2);
         check_common(t, db, d, r, placed, np, seed);
     }
 }
