@@ -356,6 +356,11 @@ int rs__ids_register(rs_db *db);
  * than that would evict itself before the next call. */
 int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
                       size_t *len);
+/* As rs__render_events for the events of e[0 .. n), most of which stand in
+ * snapshot snap: those its stored blocks hold are copied from the blocks'
+ * renders, which the block cache keeps (rendered_blocks.c). */
+int rs__render_state(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_buf *b,
+                     size_t *off, size_t *len);
 /* RS_ECORRUPT naming a row (what, e.g. "event", and its ID) whose stored
  * values do not match its checksum. */
 int rs__row_corrupt(rs_db *db, const char *what, long long id);
@@ -499,8 +504,9 @@ int rs__nids_distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size
  * is no resolution. */
 int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                              rs_strlist *out);
-/* The events of entries e[0 .. n) as IDs sorted bytewise. */
-int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out);
+/* The events of entries e[0 .. n) as IDs sorted bytewise; snap, when not
+ * 0, a snapshot whose blocks hold most of them (rs__render_state). */
+int rs__entry_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECONFLICT naming the keys on which two states (sorted by key)
  * differ, for a room of unknown version; RS_OK when they are equal. */
 int rs__entries_conflict(rs_db *db, const rs_entry *a, size_t na, const rs_entry *b,
@@ -524,6 +530,10 @@ int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n
 int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
 /* The event IDs of ev[0..n) as a string list, sorted bytewise. */
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
+/* The n IDs rendered into *b (at off[i], len[i], each NUL-ended) as a
+ * string list, sorted bytewise; the list takes b's bytes (*b is emptied). */
+int rs__strlist_rendered(rs_db *db, rs_buf *b, const size_t *off, const size_t *len, size_t n,
+                         rs_strlist *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);

@@ -339,15 +339,29 @@ int rs__entries_applied(rs_db *db, const rs_entry *base, size_t nb, const rs_ent
     return RS_OK;
 }
 
-int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
+int rs__entry_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out)
 {
-    rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
-    if (!ev)
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        ev[i] = e[i].event;
-    int rc = rs__strlist_events(db, ev, n, out);
-    free(ev);
+    if (!snap) {
+        rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
+        if (!ev)
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ev[i] = e[i].event;
+        int rc = rs__strlist_events(db, ev, n, out);
+        free(ev);
+        return rc;
+    }
+    rs_buf b = {0};
+    size_t *off = malloc((n ? n : 1) * sizeof *off), *len = malloc((n ? n : 1) * sizeof *len);
+    int rc = off && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    memset(out, 0, sizeof *out);
+    if (rc == RS_OK)
+        rc = rs__render_state(db, snap, e, n, &b, off, len);
+    if (rc == RS_OK)
+        rc = rs__strlist_rendered(db, &b, off, len, n, out);
+    rs_buf_free(&b);
+    free(off);
+    free(len);
     return rc;
 }
 
@@ -362,7 +376,7 @@ static int answer_ids(rs_db *db, const rs_merge *m, const res_inputs *in, rs_str
     int rc = rs__resolve_delta_indexed(db, m, in, &best, &ch, &nch, &done);
     if (rc == RS_OK && done && (rc = rs__input_entries(db, in, best, &base, &nb)) == RS_OK &&
         (rc = rs__entries_applied(db, base, nb, ch, nch, &e, &ne)) == RS_OK)
-        rc = rs__entry_ids(db, e, ne, out);
+        rc = rs__entry_ids(db, in->given ? 0 : in->snaps[best], e, ne, out);
     else if (rc == RS_OK && !done)
         rc = resolve_walked(db, m, in, NULL, NULL, out);
     free(base);
@@ -388,7 +402,7 @@ int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, 
     memset(out, 0, sizeof *out);
     if (rc == RS_OK && rs__split_agree(&sp)) {
         if ((rc = rs_snapshot_load(db, snaps[0], &e, &ne)) == RS_OK)
-            rc = rs__entry_ids(db, e, ne, out);
+            rc = rs__entry_ids(db, snaps[0], e, ne, out);
     } else if (rc == RS_OK) {
         res_inputs in = {.snaps = snaps, .n = n, .split = &sp};
         rc = answer_ids(db, m, &in, out);

@@ -327,23 +327,39 @@ int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out)
     return rc;
 }
 
+int rs__strlist_rendered(rs_db *db, rs_buf *b, const size_t *off, const size_t *len, size_t n,
+                         rs_strlist *out)
+{
+    memset(out, 0, sizeof *out);
+    out->items = malloc((n ? n : 1) * sizeof *out->items);
+    out->buf = b->p ? (char *)b->p : malloc(1);
+    *b = (rs_buf){0};
+    if (!out->items || !out->buf) {
+        rs_strlist_free(out);
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        out->items[i] = (rs_str){out->buf + off[i], len[i]};
+    out->n = n;
+    int rc = sort_strs(db, out->items, n);
+    if (rc)
+        rs_strlist_free(out);
+    return rc;
+}
+
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out)
 {
     rs_buf b = {0};
     size_t *off = malloc((n ? n : 1) * sizeof *off);
-    rs_str *ids = malloc((n ? n : 1) * sizeof *ids);
     size_t *len = malloc((n ? n : 1) * sizeof *len);
-    int rc = off && ids && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    int rc = off && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
     memset(out, 0, sizeof *out);
     if (!rc)
         rc = rs__render_events(db, ev, n, &b, off, len);
-    for (size_t i = 0; i < n && !rc; i++)
-        ids[i] = (rs_str){(const char *)b.p + off[i], len[i]};
     if (!rc)
-        rc = rs__strlist_copy(db, ids, n, out);
+        rc = rs__strlist_rendered(db, &b, off, len, n, out);
     rs_buf_free(&b);
     free(off);
-    free(ids);
     free(len);
     return rc;
 }
