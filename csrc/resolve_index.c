@@ -250,7 +250,9 @@ static int power_ancestry(loader *L, size_t nfull)
             rs_nid nid = 0;
             rs_event_row r;
             size_t idx;
-            if (id.s && !(rc = rs__event_by_id(L->db, id, &nid, &r)) && nid && r.kind > 0 &&
+            /* one loaded already needs nothing more */
+            if (id.s && !rs__loader_find_id(L, id, &idx) &&
+                !(rc = rs__event_by_id(L->db, id, &nid, &r)) && nid && r.kind > 0 &&
                 r.type == RS_TYPE_POWER_LEVELS)
                 rc = rs__loader_add_nid(L, nid, &idx);
         }
