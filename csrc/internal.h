@@ -356,11 +356,11 @@ int rs__ids_register(rs_db *db);
  * than that would evict itself before the next call. */
 int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
                       size_t *len);
-/* As rs__render_events for the events of e[0 .. n), most of which stand in
- * snapshot snap: those its stored blocks hold are copied from the blocks'
- * renders, which the block cache keeps (rendered_blocks.c). */
-int rs__render_state(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_buf *b,
-                     size_t *off, size_t *len);
+/* The event IDs of e[0 .. n) as a string list sorted bytewise (as
+ * rs__strlist_events gives them), most of which stand in snapshot snap:
+ * those its stored blocks hold come from the blocks' renders, which the
+ * block cache keeps (rendered_blocks.c). */
+int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECORRUPT naming a row (what, e.g. "event", and its ID) whose stored
  * values do not match its checksum. */
 int rs__row_corrupt(rs_db *db, const char *what, long long id);
@@ -528,12 +528,19 @@ int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n
                            rs_entry **out, size_t *nout);
 /* A string list holding copies of s[0..n), sorted bytewise (rooms.c). */
 int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
+/* order[0 .. n): the indices of s[0 .. n) in bytewise order of the
+ * strings, shorter first on a tie. */
+int rs__str_order(rs_db *db, const rs_str *s, size_t n, size_t *order);
+/* The first 8 bytes of s as a big-endian number, zeros past its end: two
+ * strings whose prefixes differ compare as these numbers do. */
+uint64_t rs__str_prefix(rs_str s);
 /* The event IDs of ev[0..n) as a string list, sorted bytewise. */
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
 /* The n IDs rendered into *b (at off[i], len[i], each NUL-ended) as a
- * string list, sorted bytewise; the list takes b's bytes (*b is emptied). */
+ * string list, sorted bytewise when sort is set (else in their order);
+ * the list takes b's bytes (*b is emptied). */
 int rs__strlist_rendered(rs_db *db, rs_buf *b, const size_t *off, const size_t *len, size_t n,
-                         rs_strlist *out);
+                         int sort, rs_strlist *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);

@@ -360,18 +360,7 @@ int rs__entry_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlis
         free(ev);
         return rc;
     }
-    rs_buf b = {0};
-    size_t *off = malloc((n ? n : 1) * sizeof *off), *len = malloc((n ? n : 1) * sizeof *len);
-    int rc = off && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
-    memset(out, 0, sizeof *out);
-    if (rc == RS_OK)
-        rc = rs__render_state(db, snap, e, n, &b, off, len);
-    if (rc == RS_OK)
-        rc = rs__strlist_rendered(db, &b, off, len, n, out);
-    rs_buf_free(&b);
-    free(off);
-    free(len);
-    return rc;
+    return rs__state_ids(db, snap, e, n, out);
 }
 
 /* The resolution of in as event IDs: the index's changes applied to the
