@@ -242,6 +242,7 @@ struct rs_db {
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     size_t id_cache_entries; /* the bound of to_id and to_str */
+    size_t block_cache_bytes; /* the bound of blobs */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
     rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
     rs_lru *covers;    /* 'c' + nid -> an event's auth chain cover (auth_chain_diff.c) */

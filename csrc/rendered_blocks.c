@@ -18,6 +18,12 @@
 
 #include "internal.h"
 
+/* A state's renders are kept only when they would fill at most half the
+ * block cache, an entry's render guessed at this many bytes (a record and
+ * an event ID of 40): a larger state would evict its own renders, and the
+ * blocks other work reads, on every call. */
+#define RENDER_GUESS 64
+
 /* A rendered block: a uint64 count, count records (tombstones left out)
  * in bytewise order of their IDs, then the IDs' bytes that off and len
  * point into. prefix is rs__str_prefix of the ID, which decides most
@@ -134,8 +140,8 @@ static int render_sorted(rs_db *db, const rs_nid *ev, size_t n, rs_buf *out)
     return rc;
 }
 
-/* Renders block `block` into r->own and offers it to the cache. */
-static int render_block(rs_db *db, rs_nid block, char key[9], rendered *r)
+/* Renders block `block` into r->own, kept in the cache if keep is set. */
+static int render_block(rs_db *db, rs_nid block, char key[9], int keep, rendered *r)
 {
     rs_nid *ev = NULL;
     size_t n = 0;
@@ -143,7 +149,8 @@ static int render_block(rs_db *db, rs_nid block, char key[9], rendered *r)
     if (rc == RS_OK && (rc = render_sorted(db, ev, n, &r->own)) == RS_OK) {
         r->p = r->own.p;
         r->n = n;
-        rs_lru_put(db->blobs, key, 9, r->own.p, r->own.len);
+        if (keep)
+            rs_lru_put(db->blobs, key, 9, r->own.p, r->own.len);
     }
     free(ev);
     return rc;
@@ -152,7 +159,7 @@ static int render_block(rs_db *db, rs_nid block, char key[9], rendered *r)
 /* Block `block` rendered, from the cache when it is there, into r->own:
  * a copy of the cache's value, which the next block's put could evict. A
  * copy is a memcpy, about 4 MB for a state of 100,000. */
-static int block_rendered(rs_db *db, rs_nid block, rendered *r)
+static int block_rendered(rs_db *db, rs_nid block, int keep, rendered *r)
 {
     char key[9];
     size_t vlen;
@@ -164,7 +171,7 @@ static int block_rendered(rs_db *db, rs_nid block, rendered *r)
     if (v && vlen >= sizeof cnt)
         memcpy(&cnt, v, sizeof cnt);
     if (!v || vlen < sizeof cnt || cnt > (vlen - sizeof cnt) / sizeof(rec))
-        return render_block(db, block, key, r);
+        return render_block(db, block, key, keep, r);
     if (rs_buf_reserve(&r->own, vlen) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory rendering a state");
     memcpy(r->own.p, v, vlen);
@@ -315,8 +322,10 @@ int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlis
     int rc = done ? wanted_new(db, e, n, &t) : rs__fail(db, RS_ENOMEM, "out of memory");
     if (rc == RS_OK)
         rc = rs__snapshot_view(db, snap, &v);
+    int keep = rc == RS_OK && (uint64_t)v.nentries * RENDER_GUESS <= db->block_cache_bytes / 2;
     for (size_t i = 0; rc == RS_OK && i < v.n; i++)
-        if (v.refs[i].block && (rc = block_rendered(db, v.refs[i].block, &r[nu])) == RS_OK) {
+        if (v.refs[i].block &&
+            (rc = block_rendered(db, v.refs[i].block, keep, &r[nu])) == RS_OK) {
             u[nu] = (run){&r[nu], 0, {0}};
             nu++;
         }

@@ -2,19 +2,19 @@
  * IDs rendered through its blocks' cached renders answer as
  * rs__strlist_events does; a second render is served from the cache; the
  * cache stays within block_cache_bytes, evicting or refusing what does
- * not fit; and a row failing its sum is still RS_ECORRUPT when the render
+ * not fit, and keeps no renders of a state that would fill half of it; and a row failing its sum is still RS_ECORRUPT when the render
  * reads the disk. */
 #include "test.h"
 
 #include "internal.h"
 
-enum { NEV = 600, NBASE = 400 };
+enum { NEV = 600, NBASE = 400, NOTHER = 12 };
 
 typedef struct fixture {
     rs_db *db;
     rs_nid ev[NEV];
     rs_nid s1, s2; /* s2: s1 with a block of changes and tombstones */
-    rs_nid s3;     /* a block of other keys, sharing nothing */
+    rs_nid s3[NOTHER]; /* blocks of other keys, sharing nothing */
     rs_nid s4;     /* s2 with a third block setting keys back: events in two blocks */
     rs_entry e[NEV + 8]; /* what is rendered of s2 (wanted()) */
     size_t n, nb;
@@ -38,10 +38,8 @@ static int open_fixture(t_run *t, fixture *f, size_t block_cache_bytes)
         rs_id_get_or_create(f->db, RS_ID_EVENT, id, strlen(id), &f->ev[i]);
     }
     rs_entry base[NBASE], other[NBASE], ch[150];
-    for (size_t i = 0; i < NBASE; i++) {
+    for (size_t i = 0; i < NBASE; i++)
         base[i] = (rs_entry){5, 100 + i, f->ev[i]};
-        other[i] = (rs_entry){6, 100 + i, f->ev[NEV - NBASE + i]};
-    }
     size_t n = 0;
     for (size_t i = 0; i < NBASE; i += 4) /* replaced, removed, added keys */
         ch[n++] = (rs_entry){5, 100 + i, i % 8 ? f->ev[NBASE + i / 4] : 0};
@@ -54,9 +52,13 @@ static int open_fixture(t_run *t, fixture *f, size_t block_cache_bytes)
     int ok = rs_begin(f->db) == RS_OK &&
              rs_snapshot_apply(f->db, 1, RS_EMPTY_SNAPSHOT, base, NBASE, &f->s1) == RS_OK &&
              rs_snapshot_apply(f->db, 1, f->s1, ch, n, &f->s2) == RS_OK &&
-             rs_snapshot_apply(f->db, 1, RS_EMPTY_SNAPSHOT, other, NBASE, &f->s3) == RS_OK &&
-             rs_snapshot_apply(f->db, 1, f->s2, back, nback, &f->s4) == RS_OK &&
-             rs_commit(f->db) == RS_OK;
+             rs_snapshot_apply(f->db, 1, f->s2, back, nback, &f->s4) == RS_OK;
+    for (size_t k = 0; ok && k < NOTHER; k++) {
+        for (size_t i = 0; i < NBASE; i++)
+            other[i] = (rs_entry){6 + k, 100 + i, f->ev[NEV - NBASE + i]};
+        ok = rs_snapshot_apply(f->db, 1, RS_EMPTY_SNAPSHOT, other, NBASE, &f->s3[k]) == RS_OK;
+    }
+    ok = ok && rs_commit(f->db) == RS_OK;
     CHECK(t, ok, "fixture states: %s", rs_errmsg(f->db));
     return ok;
 }
@@ -161,8 +163,8 @@ static void check_hits(t_run *t)
     done(&f);
 }
 
-/* A cache too small for a block's render keeps none of it; a larger one
- * keeps them. */
+/* A cache too small for a block's render keeps none of it, nor does one
+ * whose half the state's renders would overfill; a larger one keeps them. */
 static void check_bound(t_run *t, size_t bytes, int fits)
 {
     fixture f;
@@ -178,21 +180,24 @@ static void check_bound(t_run *t, size_t bytes, int fits)
     done(&f);
 }
 
-/* A cache that holds one large block's render, not two: rendering
- * another state evicts the first render, and the first state renders
+/* A cache that holds a few large blocks' renders (about 14 KB each):
+ * rendering other states evicts the first one's, which then renders
  * right again from the disk. */
 static void check_eviction(t_run *t)
 {
-    enum { BYTES = 24 << 10 }; /* a large render is about 13 KB */
+    enum { BYTES = 64 << 10 };
     fixture f;
     if (!prepared(t, &f, BYTES))
         return;
     rs_entry o[NEV + 8], *e = f.e;
     rs_nid *blocks = f.blocks;
-    size_t n = f.n, no = wanted(&f, f.s3, o);
+    size_t n = f.n;
     int ok = f.nb == 2 && render_agrees(f.db, f.s2, e, n) && cached(f.db, blocks[0]);
     CHECK(t, ok, "the first state's large block is kept");
-    ok = render_agrees(f.db, f.s3, o, no) && rs_lru_bytes(f.db->blobs) <= BYTES;
+    for (size_t k = 0; ok && k < NOTHER; k++) {
+        size_t no = wanted(&f, f.s3[k], o);
+        ok = render_agrees(f.db, f.s3[k], o, no) && rs_lru_bytes(f.db->blobs) <= BYTES;
+    }
     CHECK(t, ok && !cached(f.db, blocks[0]), "another state's render evicts it (%zu bytes)",
           rs_lru_bytes(f.db->blobs));
     CHECK(t, render_agrees(f.db, f.s2, e, n) && cached(f.db, blocks[0]) &&
@@ -205,6 +210,7 @@ void test_rendered_blocks(t_run *t)
 {
     check_hits(t);
     check_bound(t, 2048, 0);
+    check_bound(t, 32 << 10, 0); /* 400 entries guessed at 25.6 KB */
     check_bound(t, 1 << 20, 1);
     check_eviction(t);
 }
