@@ -40,35 +40,10 @@ package.path = root .. "/bench/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua
 package.cpath = build .. "/?.so;" .. package.cpath
 local roomstate = require "roomstate"
 local summary = require "median"
-local harness = require "roomstate.harness"
 local clock = os.clock
 
 local store = assert(roomstate.open(":memory:"))
-local h = harness.new(store, { server = "bench", version = VERSION })
-local main = assert(h:create_room("@alice:x"))
-local rid = main.room.id
-for i = 1, N do assert(main:join("@m" .. i .. ":x")) end
-local base = main.head[1]
-
-local function rename(cursor, i, tag)
-  local u = "@m" .. i .. ":x"
-  return assert(cursor:state("m.room.member", u, { membership = "join", displayname = tag },
-                             { sender = u, kind = "old" }))
-end
-
-local cases = {}
-do
-  local a, b = main:at(base), main:at(base)
-  rename(a, 1, "one")
-  assert(b:send("meanwhile", { sender = "@m2:x", kind = "old" }))
-  cases[1] = { name = "one-key", sets = { a.head[1], b.head[1] } }
-end
-for _, k in ipairs(KS) do
-  local a, b = main:at(base), main:at(base)
-  for i = 1, k do rename(a, i, "a" .. k) end
-  for i = 1, k do rename(b, i, "b" .. k) end
-  cases[#cases + 1] = { name = "members-" .. k, sets = { a.head[1], b.head[1] } }
-end
+local rid, cases = require("resolve_room")(store, N, KS, VERSION)
 
 local function counts()
   local c = store:debug():debug_counts()

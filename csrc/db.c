@@ -593,6 +593,7 @@ static rs_db *new_handle(const rs_options *o)
     db->to_str = rs_lru_new(id_bytes, o->id_cache_entries);
     db->id_cache_entries = o->id_cache_entries;
     db->blobs = rs_lru_new(o->block_cache_bytes, o->block_cache_bytes / 64 + 1);
+    db->block_cache_bytes = o->block_cache_bytes;
     /* room and event rows: as many as IDs, at most ~128 bytes each */
     db->rows = rs_lru_new(o->id_cache_entries * 128, o->id_cache_entries);
     /* event covers: a few chains each, as many as IDs */

@@ -249,6 +249,7 @@ struct rs_db {
     rs_lru *to_id;     /* kind + string -> nid */
     rs_lru *to_str;    /* kind + nid -> string */
     size_t id_cache_entries; /* the bound of to_id and to_str */
+    size_t block_cache_bytes; /* the bound of blobs */
     rs_lru *blobs;     /* 'b'/'s' + nid -> block or snapshot blob */
     rs_lru *rows;      /* 'r'/'e' + nid -> room or event row (write-through) */
     rs_lru *covers;    /* 'c' + nid -> an event's auth chain cover (auth_chain_diff.c) */
@@ -363,6 +364,11 @@ int rs__ids_register(rs_db *db);
  * than that would evict itself before the next call. */
 int rs__render_events(rs_db *db, const rs_nid *ev, size_t n, rs_buf *b, size_t *off,
                       size_t *len);
+/* The event IDs of e[0 .. n) as a string list sorted bytewise (as
+ * rs__strlist_events gives them), most of which stand in snapshot snap:
+ * those its stored blocks hold come from the blocks' renders, which the
+ * block cache keeps (rendered_blocks.c). */
+int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECORRUPT naming a row (what, e.g. "event", and its ID) whose stored
  * values do not match its checksum. */
 int rs__row_corrupt(rs_db *db, const char *what, long long id);
@@ -506,8 +512,9 @@ int rs__nids_distinct(rs_db *db, const rs_nid *snaps, size_t n, rs_nid **u, size
  * is no resolution. */
 int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, size_t n,
                              rs_strlist *out);
-/* The events of entries e[0 .. n) as IDs sorted bytewise. */
-int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out);
+/* The events of entries e[0 .. n) as IDs sorted bytewise; snap, when not
+ * 0, a snapshot whose blocks hold most of them (rs__render_state). */
+int rs__entry_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out);
 /* RS_ECONFLICT naming the keys on which two states (sorted by key)
  * differ, for a room of unknown version; RS_OK when they are equal. */
 int rs__entries_conflict(rs_db *db, const rs_entry *a, size_t na, const rs_entry *b,
@@ -529,8 +536,19 @@ int rs__state_list_entries(rs_db *db, rs_nid room, const rs_str *state, size_t n
                            rs_entry **out, size_t *nout);
 /* A string list holding copies of s[0..n), sorted bytewise (rooms.c). */
 int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
+/* order[0 .. n): the indices of s[0 .. n) in bytewise order of the
+ * strings, shorter first on a tie. */
+int rs__str_order(rs_db *db, const rs_str *s, size_t n, size_t *order);
+/* The first 8 bytes of s as a big-endian number, zeros past its end: two
+ * strings whose prefixes differ compare as these numbers do. */
+uint64_t rs__str_prefix(rs_str s);
 /* The event IDs of ev[0..n) as a string list, sorted bytewise. */
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
+/* The n IDs rendered into *b (at off[i], len[i], each NUL-ended) as a
+ * string list, sorted bytewise when sort is set (else in their order);
+ * the list takes b's bytes (*b is emptied). */
+int rs__strlist_rendered(rs_db *db, rs_buf *b, const size_t *off, const size_t *len, size_t n,
+                         int sort, rs_strlist *out);
 
 /* Appends a JSON string literal (with escapes) to b. */
 int rs__json_string(rs_buf *b, const char *s, size_t n);

@@ -199,8 +199,10 @@ typedef struct asked {
 
 static int first_ask(asked *a, rs_auth_type t)
 {
+    /* the types asked for are a handful of names of distinct lengths:
+     * the key's hash and the type's length spread them */
     size_t tl = strlen(t.type);
-    size_t i = (size_t)(rs_hash_words(t.type, tl) ^ rs_hash_words(t.state_key.s, t.state_key.len));
+    size_t i = (size_t)(rs_mix64(tl) ^ rs_hash_words(t.state_key.s, t.state_key.len));
     for (i &= a->mask; a->slot[i].type; i = (i + 1) & a->mask)
         if (!strcmp(a->slot[i].type, t.type) && a->slot[i].state_key.len == t.state_key.len &&
             (!t.state_key.len || !memcmp(a->slot[i].state_key.s, t.state_key.s, t.state_key.len)))
@@ -242,15 +244,19 @@ static int need_keys(loader *L, parts *p, size_t nfull)
 static int power_ancestry(loader *L, size_t nfull)
 {
     int rc = RS_OK;
-    for (size_t i = 0; i < L->n && !rc; i++) {
-        if (i >= nfull && L->ent[i].type != RS_TYPE_POWER_LEVELS)
+    /* the full set's own auth events, ev[0 .. nfull)'s, are all loaded
+     * (rs__loader_cited): only the power levels loaded since cite more */
+    for (size_t i = nfull; i < L->n && !rc; i++) {
+        if (L->ent[i].type != RS_TYPE_POWER_LEVELS)
             continue;
         for (size_t j = 0; j < rs__auth_id_count(L->ev[i]) && !rc; j++) {
             rs_str id = rs__auth_id(L->ev[i], j);
             rs_nid nid = 0;
             rs_event_row r;
             size_t idx;
-            if (id.s && !(rc = rs__event_by_id(L->db, id, &nid, &r)) && nid && r.kind > 0 &&
+            /* one loaded already needs nothing more */
+            if (id.s && !rs__loader_find_id(L, id, &idx) &&
+                !(rc = rs__event_by_id(L->db, id, &nid, &r)) && nid && r.kind > 0 &&
                 r.type == RS_TYPE_POWER_LEVELS)
                 rc = rs__loader_add_nid(L, nid, &idx);
         }

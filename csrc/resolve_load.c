@@ -27,6 +27,7 @@ void rs__loader_free(loader *L)
     free(L->rej);
     free(L->ent);
     free(L->slot);
+    free(L->byid);
 }
 
 static size_t *slot_of(const loader *L, rs_nid nid)
@@ -37,7 +38,26 @@ static size_t *slot_of(const loader *L, rs_nid nid)
     return &L->slot[i];
 }
 
-/* Room for one more event: the arrays and a table at most half full. */
+static size_t *id_slot(const loader *L, rs_str id)
+{
+    size_t i = (size_t)rs_hash_words(id.s, id.len) & (L->nslot - 1);
+    for (; L->byid[i]; i = (i + 1) & (L->nslot - 1)) {
+        rs_str e = L->ev[L->byid[i] - 1]->event_id;
+        if (e.len == id.len && !memcmp(e.s, id.s, id.len))
+            break;
+    }
+    return &L->byid[i];
+}
+
+int rs__loader_find_id(const loader *L, rs_str id, size_t *idx)
+{
+    size_t *s = L->nslot ? id_slot(L, id) : NULL;
+    if (s && *s)
+        *idx = *s - 1;
+    return s && *s;
+}
+
+/* Room for one more event: the arrays and tables at most half full. */
 static int grow(loader *L)
 {
     if (L->n == L->cap) {
@@ -58,11 +78,20 @@ static int grow(loader *L)
         return RS_OK;
     size_t nslot = L->nslot ? 2 * L->nslot : 128;
     free(L->slot);
-    if (!(L->slot = calloc(nslot, sizeof *L->slot)))
+    free(L->byid);
+    L->slot = calloc(nslot, sizeof *L->slot);
+    L->byid = L->slot ? calloc(nslot, sizeof *L->byid) : NULL;
+    if (!L->byid) {
+        free(L->slot);
+        L->slot = NULL;
+        L->nslot = 0;
         return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+    }
     L->nslot = nslot;
-    for (size_t i = 0; i < L->n; i++)
+    for (size_t i = 0; i < L->n; i++) {
         *slot_of(L, L->ent[i].event) = i + 1;
+        *id_slot(L, L->ev[i]->event_id) = i + 1;
+    }
     return RS_OK;
 }
 
@@ -89,6 +118,7 @@ static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
     L->rej[L->n] = r->status == RS_STATUS_REJECTED;
     L->ent[L->n++] = (rs_entry){r->type, r->key, nid};
     *slot_of(L, nid) = L->n;
+    *id_slot(L, e->event_id) = L->n;
     return RS_OK;
 }
 
@@ -110,6 +140,8 @@ int rs__loader_add_id(loader *L, rs_str id)
     rs_nid nid = 0;
     rs_event_row r = {0};
     size_t idx;
+    if (rs__loader_find_id(L, id, &idx))
+        return RS_OK;
     int rc = rs_id_lookup(L->db, RS_ID_EVENT, id.s, id.len, &nid);
     if (rc != RS_OK && rc != RS_ENOTFOUND)
         return rc;
@@ -197,42 +229,19 @@ static int load_sets(loader *L, const res_inputs *in, sets *s)
     return rc;
 }
 
-/* An event's index by its ID, for the resolution's answer. */
-typedef struct named {
-    rs_str id;
-    size_t i;
-} named;
-
-static int named_cmp(const void *a, const void *b)
-{
-    rs_str x = ((const named *)a)->id, y = ((const named *)b)->id;
-    int c = memcmp(x.s, y.s, x.len < y.len ? x.len : y.len);
-    return c ? c : (x.len > y.len) - (x.len < y.len);
-}
-
 /* The resolved IDs as entries, sorted by (type, key). */
 static int to_entries(loader *L, const rs_resolved *res, rs_entry **out, size_t *nout)
 {
-    named *byid = malloc((L->n ? L->n : 1) * sizeof *byid);
     rs_entry *e = malloc((res->n ? res->n : 1) * sizeof *e);
-    int rc = RS_OK;
-    if (!byid || !e)
-        rc = rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-    for (size_t i = 0; !rc && i < L->n; i++)
-        byid[i] = (named){L->ev[i]->event_id, i};
-    if (!rc)
-        qsort(byid, L->n, sizeof *byid, named_cmp);
-    for (size_t i = 0; !rc && i < res->n; i++) {
-        named k = {res->ids[i], 0}, *f = bsearch(&k, byid, L->n, sizeof *byid, named_cmp);
-        if (f)
-            e[i] = L->ent[f->i];
-        else
-            rc = rs__fail(L->db, RS_ECORRUPT, "state resolution answered an event not given");
-    }
-    free(byid);
-    if (rc) {
-        free(e);
-        return rc;
+    if (!e)
+        return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
+    for (size_t i = 0; i < res->n; i++) {
+        size_t idx;
+        if (!rs__loader_find_id(L, res->ids[i], &idx)) {
+            free(e);
+            return rs__fail(L->db, RS_ECORRUPT, "state resolution answered an event not given");
+        }
+        e[i] = L->ent[idx];
     }
     qsort(e, res->n, sizeof *e, rs_key_qsort_cmp);
     *out = e;
@@ -339,16 +348,19 @@ int rs__entries_applied(rs_db *db, const rs_entry *base, size_t nb, const rs_ent
     return RS_OK;
 }
 
-int rs__entry_ids(rs_db *db, const rs_entry *e, size_t n, rs_strlist *out)
+int rs__entry_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out)
 {
-    rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
-    if (!ev)
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        ev[i] = e[i].event;
-    int rc = rs__strlist_events(db, ev, n, out);
-    free(ev);
-    return rc;
+    if (!snap) {
+        rs_nid *ev = malloc((n ? n : 1) * sizeof *ev);
+        if (!ev)
+            return rs__fail(db, RS_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ev[i] = e[i].event;
+        int rc = rs__strlist_events(db, ev, n, out);
+        free(ev);
+        return rc;
+    }
+    return rs__state_ids(db, snap, e, n, out);
 }
 
 /* The resolution of in as event IDs: the index's changes applied to the
@@ -362,7 +374,7 @@ static int answer_ids(rs_db *db, const rs_merge *m, const res_inputs *in, rs_str
     int rc = rs__resolve_delta_indexed(db, m, in, &best, &ch, &nch, &done);
     if (rc == RS_OK && done && (rc = rs__input_entries(db, in, best, &base, &nb)) == RS_OK &&
         (rc = rs__entries_applied(db, base, nb, ch, nch, &e, &ne)) == RS_OK)
-        rc = rs__entry_ids(db, e, ne, out);
+        rc = rs__entry_ids(db, in->given ? 0 : in->snaps[best], e, ne, out);
     else if (rc == RS_OK && !done)
         rc = resolve_walked(db, m, in, NULL, NULL, out);
     free(base);
@@ -388,7 +400,7 @@ int rs__resolve_snapshot_ids(rs_db *db, const rs_merge *m, const rs_nid *snaps, 
     memset(out, 0, sizeof *out);
     if (rc == RS_OK && rs__split_agree(&sp)) {
         if ((rc = rs_snapshot_load(db, snaps[0], &e, &ne)) == RS_OK)
-            rc = rs__entry_ids(db, e, ne, out);
+            rc = rs__entry_ids(db, snaps[0], e, ne, out);
     } else if (rc == RS_OK) {
         res_inputs in = {.snaps = snaps, .n = n, .split = &sp};
         rc = answer_ids(db, m, &in, out);

@@ -14,6 +14,7 @@ typedef struct loader {
     rs_entry *ent;              /* ent[i]: ev[i]'s type, key and numeric ID */
     size_t n, cap;
     size_t *slot, nslot;        /* numeric ID -> index + 1, open addressing */
+    size_t *byid;               /* event ID -> index + 1, nslot slots too */
     char missing[400];
     size_t mlen;
     int nmissing;
@@ -38,6 +39,10 @@ int rs__input_entries(rs_db *db, const res_inputs *in, size_t i, rs_entry **e, s
 void rs__loader_free(loader *L);
 /* Stored event nid, once; *idx its index. */
 int rs__loader_add_nid(loader *L, rs_nid nid, size_t *idx);
+/* Whether the event with ID id is loaded, at *idx: the events cite the
+ * same few auth events over and over, which this finds without hashing
+ * the ID into the ID cache and reading its row. */
+int rs__loader_find_id(const loader *L, rs_str id, size_t *idx);
 /* An auth event by ID: loaded when stored, else listed as missing. */
 int rs__loader_add_id(loader *L, rs_str id);
 /* The auth events that ev[first .. last) cite, loaded; last == 0: also

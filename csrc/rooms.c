@@ -260,44 +260,69 @@ static int prepare(rs_db *db, const char *sql, sqlite3_stmt **st)
     return RS_OK;
 }
 
-static int str_cmp(const void *a, const void *b)
+/* A string and its place, for qsort inside a run of equal prefixes. */
+typedef struct str_at {
+    rs_str s;
+    size_t i;
+} str_at;
+
+static int str_at_cmp(const void *a, const void *b)
 {
-    const rs_str *x = a, *y = b;
+    const rs_str *x = &((const str_at *)a)->s, *y = &((const str_at *)b)->s;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->s, y->s, n);
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* s sorted bytewise: a radix sort of each string's first 8 bytes as a
- * big-endian number (zeros past its end, which orders the strings as
- * memcmp does wherever those bytes differ), then qsort inside each run of
- * equal prefixes. A state's 100,000 event IDs took qsort 80M instructions. */
-static int sort_strs(rs_db *db, rs_str *s, size_t n)
+uint64_t rs__str_prefix(rs_str s)
+{
+    uint64_t k = 0;
+    for (size_t j = 0; j < 8; j++)
+        k = k << 8 | (j < s.len ? (unsigned char)s.s[j] : 0);
+    return k;
+}
+
+/* A radix sort of each string's first 8 bytes as a big-endian number
+ * (zeros past its end, which orders the strings as memcmp does wherever
+ * those bytes differ), then qsort inside each run of equal prefixes. A
+ * state's 100,000 event IDs took qsort 80M instructions. */
+int rs__str_order(rs_db *db, const rs_str *s, size_t n, size_t *order)
 {
     rs_keyed *a = malloc((n ? n : 1) * sizeof *a), *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    rs_str *u = malloc((n ? n : 1) * sizeof *u);
-    if (!a || !tmp || !u) {
-        free(a), free(tmp), free(u);
-        return rs__fail(db, RS_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = 0;
-        for (size_t j = 0; j < 8; j++)
-            k = k << 8 | (j < s[i].len ? (unsigned char)s[i].s[j] : 0);
-        a[i] = (rs_keyed){k, i};
-    }
-    rs_radix_sort(a, tmp, n);
-    for (size_t i = 0; i < n; i++)
-        u[i] = s[a[i].val];
-    for (size_t i = 0, j; i < n; i = j) {
+    str_at *run = NULL;
+    int rc = a && tmp ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++)
+        a[i] = (rs_keyed){rs__str_prefix(s[i]), i};
+    if (!rc)
+        rs_radix_sort(a, tmp, n);
+    for (size_t i = 0, j; !rc && i < n; i = j) {
         for (j = i + 1; j < n && a[j].key == a[i].key; j++)
             ;
-        if (j - i > 1)
-            qsort(u + i, j - i, sizeof *u, str_cmp);
+        if (j - i > 1 && !(run = realloc(run, (j - i) * sizeof *run)))
+            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+        for (size_t k = i; !rc && j - i > 1 && k < j; k++)
+            run[k - i] = (str_at){s[a[k].val], (size_t)a[k].val};
+        if (!rc && j - i > 1)
+            qsort(run, j - i, sizeof *run, str_at_cmp);
+        for (size_t k = i; !rc && k < j; k++)
+            order[k] = j - i > 1 ? run[k - i].i : (size_t)a[k].val;
     }
-    memcpy(s, u, n * sizeof *s);
-    free(a), free(tmp), free(u);
-    return RS_OK;
+    free(a), free(tmp), free(run);
+    return rc;
+}
+
+/* s sorted bytewise. */
+static int sort_strs(rs_db *db, rs_str *s, size_t n)
+{
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    rs_str *u = malloc((n ? n : 1) * sizeof *u);
+    int rc = order && u ? rs__str_order(db, s, n, order) : rs__fail(db, RS_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++)
+        u[i] = s[order[i]];
+    if (!rc && n)
+        memcpy(s, u, n * sizeof *s);
+    free(order), free(u);
+    return rc;
 }
 
 int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out)
@@ -327,23 +352,39 @@ int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out)
     return rc;
 }
 
+int rs__strlist_rendered(rs_db *db, rs_buf *b, const size_t *off, const size_t *len, size_t n,
+                         int sort, rs_strlist *out)
+{
+    memset(out, 0, sizeof *out);
+    out->items = malloc((n ? n : 1) * sizeof *out->items);
+    out->buf = b->p ? (char *)b->p : malloc(1);
+    *b = (rs_buf){0};
+    if (!out->items || !out->buf) {
+        rs_strlist_free(out);
+        return rs__fail(db, RS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        out->items[i] = (rs_str){out->buf + off[i], len[i]};
+    out->n = n;
+    int rc = sort ? sort_strs(db, out->items, n) : RS_OK;
+    if (rc)
+        rs_strlist_free(out);
+    return rc;
+}
+
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out)
 {
     rs_buf b = {0};
     size_t *off = malloc((n ? n : 1) * sizeof *off);
-    rs_str *ids = malloc((n ? n : 1) * sizeof *ids);
     size_t *len = malloc((n ? n : 1) * sizeof *len);
-    int rc = off && ids && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
+    int rc = off && len ? RS_OK : rs__fail(db, RS_ENOMEM, "out of memory");
     memset(out, 0, sizeof *out);
     if (!rc)
         rc = rs__render_events(db, ev, n, &b, off, len);
-    for (size_t i = 0; i < n && !rc; i++)
-        ids[i] = (rs_str){(const char *)b.p + off[i], len[i]};
     if (!rc)
-        rc = rs__strlist_copy(db, ids, n, out);
+        rc = rs__strlist_rendered(db, &b, off, len, n, 1, out);
     rs_buf_free(&b);
     free(off);
-    free(ids);
     free(len);
     return rc;
 }

@@ -104,7 +104,7 @@ static int answer(rs_db *db, const rs_room_info *info, const rs_state_set *sets,
     if ((rc = set_entries(db, info->room, sets, n, e, ne, &equal)) || n == 0)
         return rc;
     if (equal)
-        return rs__entry_ids(db, e[0], ne[0], out);
+        return rs__entry_ids(db, 0, e[0], ne[0], out);
     for (size_t i = 1; !m.v && i < n; i++)
         if ((rc = rs__entries_conflict(db, e[0], ne[0], e[i], ne[i])))
             return rc;

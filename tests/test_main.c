@@ -22,7 +22,8 @@ int main(void)
     void (*const groups[])(t_run *) = {test_codec, test_lru,    test_ids,
                                        test_snapshot, test_db, test_ingest,
                                        test_room_versions, test_walk, test_crypto,
-                                       test_auth, test_event_ids, test_state_res, test_resolve, test_auth_chain};
+                                       test_auth, test_event_ids, test_state_res, test_resolve, test_auth_chain,
+                                       test_rendered_blocks};
     t_run t = {0};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         groups[i](&t);
