@@ -298,8 +298,13 @@ int rs__str_order(rs_db *db, const rs_str *s, size_t n, size_t *order)
     for (size_t i = 0, j; !rc && i < n; i = j) {
         for (j = i + 1; j < n && a[j].key == a[i].key; j++)
             ;
-        if (j - i > 1 && !(run = realloc(run, (j - i) * sizeof *run)))
-            rc = rs__fail(db, RS_ENOMEM, "out of memory");
+        if (j - i > 1) {
+            str_at *grown = realloc(run, (j - i) * sizeof *run);
+            if (!grown) /* run still owns the old buffer: freed below */
+                rc = rs__fail(db, RS_ENOMEM, "out of memory");
+            else
+                run = grown;
+        }
         for (size_t k = i; !rc && j - i > 1 && k < j; k++)
             run[k - i] = (str_at){s[a[k].val], (size_t)a[k].val};
         if (!rc && j - i > 1)
