@@ -321,6 +321,9 @@ typedef struct rs_snapview {
     uint8_t tail[RS_INLINE_MAX_BYTES];
 } rs_snapview;
 int rs__snapshot_view(rs_db *db, rs_nid snap, rs_snapview *v);
+/* Block i of a view decoded into a new array, tombstones kept. */
+int rs__snapview_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **out,
+                         size_t *n);
 /* Blocks [from, n) of a view merged into one sorted array, later blocks
  * winning; tombstones (event 0) kept unless from == 0. */
 int rs__snapshot_overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,

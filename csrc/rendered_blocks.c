@@ -84,23 +84,17 @@ static size_t wanted_at(const wanted *t, rs_nid nid)
     return 0;
 }
 
-/* The entries of stored block `block`, tombstones left out. */
-static int block_events(rs_db *db, rs_nid block, rs_nid **ev, size_t *n)
+/* The events of block i of view v, tombstones left out. */
+static int block_events(rs_db *db, const rs_snapview *v, size_t i, rs_nid **ev, size_t *n)
 {
-    const uint8_t *p;
-    size_t len, cnt, k = 0;
     rs_entry *e = NULL;
-    int rc = rs__block_blob(db, block, &p, &len);
-    if (rc == RS_OK && rs_block_count(p, len, &cnt) != 0)
-        rc = rs__fail(db, RS_ECORRUPT, "block %lld does not decode", (long long)block);
-    if (rc == RS_OK && (!(e = malloc((cnt ? cnt : 1) * sizeof *e)) ||
-                        !(*ev = malloc((cnt ? cnt : 1) * sizeof **ev))))
+    size_t cnt = 0, k = 0;
+    int rc = rs__snapview_entries(db, v, i, &e, &cnt);
+    if (rc == RS_OK && !(*ev = malloc((cnt ? cnt : 1) * sizeof **ev)))
         rc = rs__fail(db, RS_ENOMEM, "out of memory rendering a block");
-    if (rc == RS_OK && rs_block_decode(p, len, e, cnt) != 0)
-        rc = rs__fail(db, RS_ECORRUPT, "block %lld does not decode", (long long)block);
-    for (size_t i = 0; rc == RS_OK && i < cnt; i++)
-        if (e[i].event)
-            (*ev)[k++] = e[i].event;
+    for (size_t j = 0; rc == RS_OK && j < cnt; j++)
+        if (e[j].event)
+            (*ev)[k++] = e[j].event;
     free(e);
     *n = k;
     return rc;
@@ -140,12 +134,13 @@ static int render_sorted(rs_db *db, const rs_nid *ev, size_t n, rs_buf *out)
     return rc;
 }
 
-/* Renders block `block` into r->own, kept in the cache if keep is set. */
-static int render_block(rs_db *db, rs_nid block, char key[9], int keep, rendered *r)
+/* Renders block i of v into r->own, kept in the cache if keep is set. */
+static int render_block(rs_db *db, const rs_snapview *v, size_t i, char key[9], int keep,
+                        rendered *r)
 {
     rs_nid *ev = NULL;
     size_t n = 0;
-    int rc = block_events(db, block, &ev, &n);
+    int rc = block_events(db, v, i, &ev, &n);
     if (rc == RS_OK && (rc = render_sorted(db, ev, n, &r->own)) == RS_OK) {
         r->p = r->own.p;
         r->n = n;
@@ -156,11 +151,12 @@ static int render_block(rs_db *db, rs_nid block, char key[9], int keep, rendered
     return rc;
 }
 
-/* Block `block` rendered, from the cache when it is there, into r->own:
- * a copy of the cache's value, which the next block's put could evict. A
- * copy is a memcpy, about 4 MB for a state of 100,000. */
-static int block_rendered(rs_db *db, rs_nid block, int keep, rendered *r)
+/* Block i of v (a stored one) rendered, from the cache when it is there,
+ * into r->own: a copy of the cache's value, which the next block's put
+ * could evict. A copy is a memcpy, about 4 MB for a state of 100,000. */
+static int block_rendered(rs_db *db, const rs_snapview *sv, size_t i, int keep, rendered *r)
 {
+    rs_nid block = sv->refs[i].block;
     char key[9];
     size_t vlen;
     uint64_t cnt;
@@ -171,7 +167,7 @@ static int block_rendered(rs_db *db, rs_nid block, int keep, rendered *r)
     if (v && vlen >= sizeof cnt)
         memcpy(&cnt, v, sizeof cnt);
     if (!v || vlen < sizeof cnt || cnt > (vlen - sizeof cnt) / sizeof(rec))
-        return render_block(db, block, key, keep, r);
+        return render_block(db, sv, i, key, keep, r);
     if (rs_buf_reserve(&r->own, vlen) != 0)
         return rs__fail(db, RS_ENOMEM, "out of memory rendering a state");
     memcpy(r->own.p, v, vlen);
@@ -179,6 +175,14 @@ static int block_rendered(rs_db *db, rs_nid block, int keep, rendered *r)
     r->p = r->own.p;
     r->n = (size_t)cnt;
     return RS_OK;
+}
+
+/* Record j of rendered block r (unaligned in the cache's bytes). */
+static rec rec_at(const rendered *r, size_t j)
+{
+    rec x;
+    memcpy(&x, r->p + sizeof(uint64_t) + j * sizeof x, sizeof x);
+    return x;
 }
 
 /* The next record of run r that t wants (skipping the others), at
@@ -192,7 +196,7 @@ typedef struct run {
 static int run_next(run *u, const wanted *t)
 {
     for (; u->at < u->r->n; u->at++) {
-        memcpy(&u->x, u->r->p + sizeof(uint64_t) + u->at * sizeof u->x, sizeof u->x);
+        u->x = rec_at(u->r, u->at);
         if (!t || wanted_at(t, u->x.nid))
             return 1;
     }
@@ -284,9 +288,7 @@ static void cover(const run *u, size_t nu, const wanted *t, unsigned char *cover
 {
     for (size_t i = 0; i < nu; i++)
         for (size_t j = 0; j < u[i].r->n; j++) {
-            rec x;
-            memcpy(&x, u[i].r->p + sizeof(uint64_t) + j * sizeof x, sizeof x);
-            size_t at = wanted_at(t, x.nid);
+            size_t at = wanted_at(t, rec_at(u[i].r, j).nid);
             if (at)
                 covered[at - 1] = 1;
         }
@@ -325,7 +327,7 @@ int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlis
     int keep = rc == RS_OK && (uint64_t)v.nentries * RENDER_GUESS <= db->block_cache_bytes / 2;
     for (size_t i = 0; rc == RS_OK && i < v.n; i++)
         if (v.refs[i].block &&
-            (rc = block_rendered(db, v.refs[i].block, keep, &r[nu])) == RS_OK) {
+            (rc = block_rendered(db, &v, i, keep, &r[nu])) == RS_OK) {
             u[nu] = (run){&r[nu], 0, {0}};
             nu++;
         }

@@ -157,8 +157,7 @@ static int bad_block(rs_db *db, const rs_snapview *v, size_t i)
                     (long long)v->refs[i].block);
 }
 
-/* Decodes block i of a snapshot into a new array. */
-static int block_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **out,
+int rs__snapview_entries(rs_db *db, const rs_snapview *v, size_t i, rs_entry **out,
                          size_t *n)
 {
     const uint8_t *p = NULL;
@@ -335,7 +334,7 @@ int rs__snapshot_overlay(rs_db *db, const rs_snapview *v, size_t from, size_t n,
     for (size_t i = n; i-- > from;) {
         rs_entry *blk;
         size_t nb;
-        int rc = block_entries(db, v, i, &blk, &nb);
+        int rc = rs__snapview_entries(db, v, i, &blk, &nb);
         if (rc) {
             free(acc);
             return rc;
@@ -530,7 +529,7 @@ static int absorb_last(rs_db *db, const rs_snapview *v, size_t *nrefs,
 {
     rs_entry *under, *m;
     size_t nunder;
-    int rc = block_entries(db, v, *nrefs - 1, &under, &nunder);
+    int rc = rs__snapview_entries(db, v, *nrefs - 1, &under, &nunder);
     if (rc)
         return rc;
     if (!(m = malloc((nunder + *ntail ? nunder + *ntail : 1) * sizeof *m))) {
