@@ -64,7 +64,7 @@ static int by_auth_events(rs_db *db, const rs_auth_req *q, auth_list *l, rs_auth
     for (size_t i = 0; i < q->nauth; i++) {
         rs_nid id = 0;
         rs_event_row r = {0};
-        rc = rs_id_lookup(db, RS_ID_EVENT, q->auth[i].s, q->auth[i].len, &id);
+        rc = rs__id_find(db, RS_ID_EVENT, q->auth[i].s, q->auth[i].len, &id);
         if ((rc != RS_OK && rc != RS_ENOTFOUND) || (id && (rc = rs__event_row_read(db, id, &r))))
             return rc;
         if (!id || r.kind == 0) {
@@ -98,7 +98,7 @@ static int type_nid(rs_db *db, const char *type, rs_nid *out)
             *out = (rs_nid)(RS_TYPE_CREATE + i);
             return RS_OK;
         }
-    return rs_id_lookup(db, RS_ID_TYPE, type, strlen(type), out);
+    return rs__id_find(db, RS_ID_TYPE, type, strlen(type), out);
 }
 
 /* The IDs of the events the selection picks from a snapshot. */
@@ -112,7 +112,7 @@ static int from_state(rs_db *db, const rs_auth_req *q, rs_nid snap, rs_nid *out,
         rs_nid type, key = RS_KEY_EMPTY, ev = 0;
         int rc = type_nid(db, t[i].type, &type);
         if (rc == RS_OK && t[i].state_key.len)
-            rc = rs_id_lookup(db, RS_ID_KEY, t[i].state_key.s, t[i].state_key.len, &key);
+            rc = rs__id_find(db, RS_ID_KEY, t[i].state_key.s, t[i].state_key.len, &key);
         if (rc == RS_OK)
             rc = rs__snapshot_get_memo(db, snap, type, key, &ev);
         if (rc == RS_ENOTFOUND || (rc == RS_OK && !ev))

@@ -409,7 +409,8 @@ int rs_check(rs_db *db)
 {
     nid_set rejected;
     int rc;
-    if ((rc = check_blocks(db)) || (rc = rejected_set(db, &rejected)))
+    /* it checks the file: an open transaction's room rows go there first */
+    if ((rc = db->in_tx ? rs__rooms_flush(db) : RS_OK) || (rc = check_blocks(db)) || (rc = rejected_set(db, &rejected)))
         return rc;
     rc = check_snapshots(db, &rejected);
     free(rejected.v);

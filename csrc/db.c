@@ -737,8 +737,11 @@ int rs_commit(rs_db *db)
         return rs__fail(db, RS_EINVAL,
                         "an ingest in this transaction failed; it was rolled back");
     }
-    int rc = exec(db, "COMMIT", "committing");
+    int rc = rs__rooms_flush(db);
+    if (rc == RS_OK)
+        rc = exec(db, "COMMIT", "committing");
     if (rc != RS_OK) {
+        rs__rooms_drop(db);
         /* a failed COMMIT may leave the transaction open: end it */
         sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
         rs__cache_clear(db);
@@ -753,7 +756,8 @@ int rs_rollback(rs_db *db)
         return rs__fail(db, RS_EINVAL, "rollback without a transaction");
     db->in_tx = 0;
     db->tx_failed = 0;
-    /* IDs and blocks created in the transaction are gone: forget them */
+    /* IDs, blocks and room rows of the transaction are gone: forget them */
+    rs__rooms_drop(db);
     rs__cache_clear(db);
     if (sqlite3_get_autocommit(db->sql))
         return RS_OK; /* SQLite already rolled back (e.g. after SQLITE_FULL) */

@@ -51,8 +51,7 @@ int rs__id_cached(rs_db *db, rs_idkind kind, const char *s, size_t len,
     return v != NULL;
 }
 
-int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
-                 rs_nid *out)
+int rs__id_find(rs_db *db, rs_idkind kind, const char *s, size_t len, rs_nid *out)
 {
     *out = 0;
     if ((unsigned)kind > RS_ID_EVENT)
@@ -82,14 +81,23 @@ int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
     }
     if (step != SQLITE_DONE)
         return rs__sqlfail(db, "looking up an ID");
-    return rs__fail(db, RS_ENOTFOUND, "unknown %s %.*s", kind_name[kind],
-                    (int)(len > 300 ? 300 : len), s);
+    return RS_ENOTFOUND;
+}
+
+int rs_id_lookup(rs_db *db, rs_idkind kind, const char *s, size_t len,
+                 rs_nid *out)
+{
+    int rc = rs__id_find(db, kind, s, len, out);
+    if (rc == RS_ENOTFOUND)
+        return rs__fail(db, RS_ENOTFOUND, "unknown %s %.*s", kind_name[kind],
+                        (int)(len > 300 ? 300 : len), s);
+    return rc;
 }
 
 int rs_id_get_or_create(rs_db *db, rs_idkind kind, const char *s, size_t len,
                         rs_nid *out)
 {
-    int rc = rs_id_lookup(db, kind, s, len, out);
+    int rc = rs__id_find(db, kind, s, len, out);
     if (rc != RS_ENOTFOUND)
         return rc;
     sqlite3_stmt *st;

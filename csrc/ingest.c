@@ -262,7 +262,7 @@ static int phase_ids(ingest *c)
     int rc = event_id(c, c->version);
     if (rc)
         return rc;
-    rc = rs_id_lookup(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, &c->id);
+    rc = rs__id_find(db, RS_ID_EVENT, ev->event_id.s, ev->event_id.len, &c->id);
     if ((rc != RS_OK && rc != RS_ENOTFOUND) ||
         (rc = rs_id_get_or_create(db, RS_ID_TYPE, ev->type.s, ev->type.len, &c->type)))
         return rc;
@@ -363,8 +363,8 @@ static int phase_prevs(ingest *c)
     if (!(c->prev = calloc(ev->nprev + 1, sizeof *c->prev)))
         return rs__fail(c->db, RS_ENOMEM, "out of memory");
     for (size_t i = 0; i < ev->nprev; i++) {
-        int rc = rs_id_lookup(c->db, RS_ID_EVENT, ev->prev[i].s, ev->prev[i].len,
-                              &c->prev[i]);
+        int rc = rs__id_find(c->db, RS_ID_EVENT, ev->prev[i].s, ev->prev[i].len,
+                             &c->prev[i]);
         if (rc != RS_OK && rc != RS_ENOTFOUND)
             return rc;
     }
@@ -872,8 +872,10 @@ int rs_ingest(rs_db *db, const rs_event *ev, rs_kind kind, const rs_str *state,
         memset(res, 0, sizeof *res);
         /* SQLite may have rolled the transaction back itself (disk full, I/O
          * error): what the caches learnt in it is gone from the file */
-        if (sqlite3_get_autocommit(db->sql))
+        if (sqlite3_get_autocommit(db->sql)) {
+            rs__rooms_drop(db);
             rs__cache_clear(db);
+        }
     }
     return rc;
 }

@@ -219,6 +219,26 @@ typedef struct rs_resolved_slot {
     rs_nid out;
 } rs_resolved_slot;
 
+/* A room's row. The extremities are sorted and at most RS_MAX_EXTREMITIES;
+ * the row is read through a cache, and an ingest's change to it is kept in
+ * the handle until the transaction commits (rs__rooms_flush). */
+#define RS_MAX_EXTREMITIES 64
+typedef struct rs_room_row {
+    int created;
+    rs_nid current, last_sent;
+    uint64_t hash;
+    size_t next;
+    rs_nid ext[RS_MAX_EXTREMITIES];
+    char version[32];
+} rs_room_row;
+
+/* A room row changed in the open write transaction and not yet written. */
+#define RS_DIRTY_ROOMS 16
+typedef struct rs_dirty_room {
+    rs_nid room;
+    rs_room_row row;
+} rs_dirty_room;
+
 struct rs_db {
     sqlite3 *sql;
     char *path;        /* the file opened, for rs_begin's identity check */
@@ -259,6 +279,8 @@ struct rs_db {
     int readonly;      /* opened with rs_options.readonly */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
+    rs_dirty_room dirty[RS_DIRTY_ROOMS]; /* room rows this transaction changed */
+    size_t ndirty, dirty_next; /* slots in use; the one to write out when full */
     rs_resolved_slot resolved[RS_RESOLVED_SLOTS]; /* input snapshots -> resolution */
     size_t resolved_next; /* the slot the next resolution replaces */
     char reason[300];  /* why the last ingested event was rejected or soft-failed */
@@ -293,6 +315,10 @@ int rs__sync_generation(rs_db *db);
 /* Clears the row cache if another handle committed since it was filled. */
 int rs__rows_fresh(rs_db *db);
 /* Cache-only lookup: 1 and *out when the string's ID is cached, else 0. */
+/* rs_id_lookup for callers to whom an unknown string is an answer, not
+ * a failure: RS_ENOTFOUND sets no message (formatting one was 1,000
+ * instructions on every new event ID). */
+int rs__id_find(rs_db *db, rs_idkind kind, const char *s, size_t len, rs_nid *out);
 int rs__id_cached(rs_db *db, rs_idkind kind, const char *s, size_t len,
                   rs_nid *out);
 /* Caches a string <-> ID pair known to be stored. */
@@ -454,20 +480,16 @@ int rs__output_purge(rs_db *db, rs_nid room, const char *room_id, size_t len,
  * read the same after the room's rows are deleted. */
 int rs__outputs_materialise(rs_db *db, rs_nid room);
 
-/* A room's row. The extremities are sorted and at most RS_MAX_EXTREMITIES;
- * the row is read through a write-through cache. */
-#define RS_MAX_EXTREMITIES 64
-typedef struct rs_room_row {
-    int created;
-    rs_nid current, last_sent;
-    uint64_t hash;
-    size_t next;
-    rs_nid ext[RS_MAX_EXTREMITIES];
-    char version[32];
-} rs_room_row;
 /* Errors: RS_ENOTFOUND when there is no row for the room ID. */
 int rs__room_read(rs_db *db, rs_nid room, rs_room_row *r);
+/* Inside a write transaction the row is kept in the handle, and written
+ * when the transaction commits or its slot is needed; outside, at once. */
 int rs__room_write(rs_db *db, rs_nid room, const rs_room_row *r);
+/* Writes the kept rows (rs_commit, and before a read of the rooms table
+ * that bypasses rs__room_read). */
+int rs__rooms_flush(rs_db *db);
+/* Forgets the kept rows: the transaction rolled back. */
+void rs__rooms_drop(rs_db *db);
 /* Creates the room of a create event: its ID row and its row marked
  * created, of room version `version` (checked by the caller). */
 int rs__room_create(rs_db *db, rs_str room_id, const char *version, rs_nid *room,
