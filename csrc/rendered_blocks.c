@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nid_index.h"
 
 /* A state's renders are kept only when they would fill at most half the
  * block cache, an entry's render guessed at this many bytes (a record and
@@ -41,47 +42,15 @@ typedef struct rendered {
     rs_buf own;
 } rendered;
 
-/* The wanted entries by nid: slot i holds nid and its index + 1. */
-typedef struct wanted {
-    rs_nid *nid;
-    size_t *at, mask;
-} wanted;
-
-static size_t home(const wanted *t, rs_nid nid)
+/* The table of e[0 .. n) by nid; an event named twice keeps its first
+ * index here and the later ones are rendered with the rest. */
+static int wanted_new(rs_db *db, const rs_entry *e, size_t n, rs_nid_index *t)
 {
-    return (size_t)(((uint64_t)nid * 0x9E3779B97F4A7C15u) >> 20) & t->mask;
-}
-
-/* The table of e[0 .. n); an event named twice keeps its first index
- * here and the later ones are rendered with the rest. */
-static int wanted_new(rs_db *db, const rs_entry *e, size_t n, wanted *t)
-{
-    size_t ns = 64;
-    while (ns < 2 * n)
-        ns *= 2;
-    t->mask = ns - 1;
-    t->nid = malloc(ns * sizeof *t->nid);
-    t->at = calloc(ns, sizeof *t->at);
-    if (!t->nid || !t->at)
+    if (rs__nid_index_reserve(t, n))
         return rs__fail(db, RS_ENOMEM, "out of memory rendering a state");
-    for (size_t i = 0; i < n; i++) {
-        size_t s = home(t, e[i].event);
-        while (t->at[s] && t->nid[s] != e[i].event)
-            s = (s + 1) & t->mask;
-        if (!t->at[s]) {
-            t->nid[s] = e[i].event;
-            t->at[s] = i + 1;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        rs__nid_index_put(t, e[i].event, i);
     return RS_OK;
-}
-
-static size_t wanted_at(const wanted *t, rs_nid nid)
-{
-    for (size_t s = home(t, nid); t->at[s]; s = (s + 1) & t->mask)
-        if (t->nid[s] == nid)
-            return t->at[s];
-    return 0;
 }
 
 /* The events of block i of view v, tombstones left out. */
@@ -193,11 +162,11 @@ typedef struct run {
     rec x;
 } run;
 
-static int run_next(run *u, const wanted *t)
+static int run_next(run *u, const rs_nid_index *t)
 {
     for (; u->at < u->r->n; u->at++) {
         u->x = rec_at(u->r, u->at);
-        if (!t || wanted_at(t, u->x.nid))
+        if (!t || rs__nid_index_get(t, u->x.nid))
             return 1;
     }
     return 0;
@@ -239,7 +208,7 @@ static void sift(run **h, size_t n, size_t i)
 /* The runs' wanted IDs merged into out, the last run (the rest) whole,
  * each wanted entry of the blocks once (done marks them: an event in two
  * blocks is taken from the first to come). */
-static int merge(rs_db *db, run *u, size_t nu, const wanted *t, unsigned char *done,
+static int merge(rs_db *db, run *u, size_t nu, const rs_nid_index *t, unsigned char *done,
                  size_t n, rs_strlist *out)
 {
     run **h = malloc((nu ? nu : 1) * sizeof *h);
@@ -254,7 +223,7 @@ static int merge(rs_db *db, run *u, size_t nu, const wanted *t, unsigned char *d
         sift(h, nh, i);
     while (rc == RS_OK && nh) {
         run *top = h[0];
-        size_t at = top + 1 == u + nu ? 0 : wanted_at(t, top->x.nid);
+        size_t at = top + 1 == u + nu ? 0 : rs__nid_index_get(t, top->x.nid);
         if (!at || !done[at - 1]) {
             if (at)
                 done[at - 1] = 1;
@@ -284,11 +253,11 @@ static int merge(rs_db *db, run *u, size_t nu, const wanted *t, unsigned char *d
 }
 
 /* covered[i] = 1 for each entry whose event a block's run holds. */
-static void cover(const run *u, size_t nu, const wanted *t, unsigned char *covered)
+static void cover(const run *u, size_t nu, const rs_nid_index *t, unsigned char *covered)
 {
     for (size_t i = 0; i < nu; i++)
         for (size_t j = 0; j < u[i].r->n; j++) {
-            size_t at = wanted_at(t, rec_at(u[i].r, j).nid);
+            size_t at = rs__nid_index_get(t, rec_at(u[i].r, j).nid);
             if (at)
                 covered[at - 1] = 1;
         }
@@ -314,7 +283,7 @@ static int render_rest(rs_db *db, const rs_entry *e, size_t n, const unsigned ch
 
 int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlist *out)
 {
-    wanted t = {0};
+    rs_nid_index t = {0};
     rs_snapview v;
     rendered r[RS_MAX_BLOCKS + 1] = {{0}};
     run u[RS_MAX_BLOCKS + 1];
@@ -341,8 +310,7 @@ int rs__state_ids(rs_db *db, rs_nid snap, const rs_entry *e, size_t n, rs_strlis
         rc = merge(db, u, nu, &t, done, n, out);
     for (size_t i = 0; i <= RS_MAX_BLOCKS; i++)
         rs_buf_free(&r[i].own);
-    free(t.nid);
-    free(t.at);
+    rs__nid_index_free(&t);
     free(done);
     return rc;
 }

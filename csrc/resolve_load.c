@@ -26,16 +26,8 @@ void rs__loader_free(loader *L)
     free(L->ev);
     free(L->rej);
     free(L->ent);
-    free(L->slot);
+    rs__nid_index_free(&L->bynid);
     free(L->byid);
-}
-
-static size_t *slot_of(const loader *L, rs_nid nid)
-{
-    size_t i = (size_t)((uint64_t)nid * 0x9E3779B97F4A7C15u) & (L->nslot - 1);
-    while (L->slot[i] && L->ent[L->slot[i] - 1].event != nid)
-        i = (i + 1) & (L->nslot - 1);
-    return &L->slot[i];
 }
 
 static size_t *id_slot(const loader *L, rs_str id)
@@ -74,34 +66,29 @@ static int grow(loader *L)
         L->ent = ent;
         L->cap = cap;
     }
+    if (rs__nid_index_reserve(&L->bynid, L->n + 1))
+        return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
     if (2 * (L->n + 1) <= L->nslot)
         return RS_OK;
     size_t nslot = L->nslot ? 2 * L->nslot : 128;
-    free(L->slot);
-    free(L->byid);
-    L->slot = calloc(nslot, sizeof *L->slot);
-    L->byid = L->slot ? calloc(nslot, sizeof *L->byid) : NULL;
-    if (!L->byid) {
-        free(L->slot);
-        L->slot = NULL;
-        L->nslot = 0;
+    size_t *byid = calloc(nslot, sizeof *byid);
+    if (!byid)
         return rs__fail(L->db, RS_ENOMEM, "out of memory resolving states");
-    }
+    free(L->byid);
+    L->byid = byid;
     L->nslot = nslot;
-    for (size_t i = 0; i < L->n; i++) {
-        *slot_of(L, L->ent[i].event) = i + 1;
+    for (size_t i = 0; i < L->n; i++)
         *id_slot(L, L->ev[i]->event_id) = i + 1;
-    }
     return RS_OK;
 }
 
 /* Whether nid is loaded, at *idx. */
 static int loaded(const loader *L, rs_nid nid, size_t *idx)
 {
-    size_t *s = L->nslot ? slot_of(L, nid) : NULL;
-    if (s && *s)
-        *idx = *s - 1;
-    return s && *s;
+    size_t at = rs__nid_index_get(&L->bynid, nid);
+    if (at)
+        *idx = at - 1;
+    return at != 0;
 }
 
 /* Stored event nid, once; *idx its index. */
@@ -117,7 +104,7 @@ static int add(loader *L, rs_nid nid, const rs_event_row *r, size_t *idx)
     L->ev[L->n] = e;
     L->rej[L->n] = r->status == RS_STATUS_REJECTED;
     L->ent[L->n++] = (rs_entry){r->type, r->key, nid};
-    *slot_of(L, nid) = L->n;
+    rs__nid_index_put(&L->bynid, nid, L->n - 1);
     *id_slot(L, e->event_id) = L->n;
     return RS_OK;
 }

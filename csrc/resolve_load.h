@@ -5,6 +5,7 @@
 #ifndef RS_RESOLVE_LOAD_H
 #define RS_RESOLVE_LOAD_H
 #include "internal.h"
+#include "nid_index.h"
 
 typedef struct loader {
     rs_db *db;
@@ -13,8 +14,8 @@ typedef struct loader {
     unsigned char *rej;         /* rej[i]: ev[i] is stored as rejected */
     rs_entry *ent;              /* ent[i]: ev[i]'s type, key and numeric ID */
     size_t n, cap;
-    size_t *slot, nslot;        /* numeric ID -> index + 1, open addressing */
-    size_t *byid;               /* event ID -> index + 1, nslot slots too */
+    rs_nid_index bynid;         /* numeric ID -> index */
+    size_t *byid, nslot;        /* event ID -> index + 1, open addressing */
     char missing[400];
     size_t mlen;
     int nmissing;
