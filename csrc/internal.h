@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "lru.h"
+#include "radix_sort.h"
 #include "roomstate.h"
 
 #define RS_SCHEMA_VERSION 10
@@ -564,9 +565,6 @@ int rs__strlist_copy(rs_db *db, const rs_str *s, size_t n, rs_strlist *out);
 /* order[0 .. n): the indices of s[0 .. n) in bytewise order of the
  * strings, shorter first on a tie. */
 int rs__str_order(rs_db *db, const rs_str *s, size_t n, size_t *order);
-/* The first 8 bytes of s as a big-endian number, zeros past its end: two
- * strings whose prefixes differ compare as these numbers do. */
-uint64_t rs__str_prefix(rs_str s);
 /* The event IDs of ev[0..n) as a string list, sorted bytewise. */
 int rs__strlist_events(rs_db *db, const rs_nid *ev, size_t n, rs_strlist *out);
 /* The n IDs rendered into *b (at off[i], len[i], each NUL-ended) as a

@@ -27,3 +27,20 @@ void rs_radix_sort(rs_keyed *a, rs_keyed *tmp, size_t n)
     if (from != a)
         memcpy(a, from, n * sizeof *a);
 }
+
+int rs__str_cmp(rs_str a, rs_str b)
+{
+    if (a.s == b.s)
+        return (a.len > b.len) - (a.len < b.len);
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.s, b.s, n) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+uint64_t rs__str_prefix(rs_str s)
+{
+    uint64_t k = 0;
+    for (size_t j = 0; j < 8; j++)
+        k = k << 8 | (j < s.len ? (unsigned char)s.s[j] : 0);
+    return k;
+}

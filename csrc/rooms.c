@@ -324,18 +324,7 @@ typedef struct str_at {
 
 static int str_at_cmp(const void *a, const void *b)
 {
-    const rs_str *x = &((const str_at *)a)->s, *y = &((const str_at *)b)->s;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->s, y->s, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-uint64_t rs__str_prefix(rs_str s)
-{
-    uint64_t k = 0;
-    for (size_t j = 0; j < 8; j++)
-        k = k << 8 | (j < s.len ? (unsigned char)s.s[j] : 0);
-    return k;
+    return rs__str_cmp(((const str_at *)a)->s, ((const str_at *)b)->s);
 }
 
 /* A radix sort of each string's first 8 bytes as a big-endian number

@@ -25,20 +25,11 @@ int sr__fail(sr_graph *g, int code, const char *fmt, ...)
     return code;
 }
 
-int sr__str_cmp(rs_str a, rs_str b)
-{
-    if (a.s == b.s) /* the same bytes (Lua's strings are interned): the length decides */
-        return (a.len > b.len) - (a.len < b.len);
-    size_t n = a.len < b.len ? a.len : b.len;
-    int c = n ? memcmp(a.s, b.s, n) : 0;
-    return c ? c : (a.len > b.len) - (a.len < b.len);
-}
-
 /* (type, state_key), bytewise: the order of the model's key strings. */
 int sr__key_cmp(const rs_auth_event *a, const rs_auth_event *b)
 {
-    int c = sr__str_cmp(a->type, b->type);
-    return c ? c : sr__str_cmp(a->state_key, b->state_key);
+    int c = rs__str_cmp(a->type, b->type);
+    return c ? c : rs__str_cmp(a->state_key, b->state_key);
 }
 
 int sr__is_type(const sr_graph *g, uint32_t x, const char *type)
@@ -83,25 +74,23 @@ size_t sr__closure(sr_graph *g, size_t len)
 
 /* ---- the index: nodes sorted by event ID ---- */
 
-/* The first 8 bytes of prefix + rest as a big-endian number, 0-padded:
- * two IDs whose numbers differ compare as the numbers do (a shorter ID's
- * padding is below any byte the longer one has there, or equal to it). */
+/* rs__str_prefix of prefix + rest, without joining them. */
 static uint64_t pre_of(const char *prefix, size_t plen, rs_str rest)
 {
-    uint64_t x = 0;
-    for (size_t i = 0; i < 8; i++) {
-        unsigned char c = i < plen ? (unsigned char)prefix[i]
-                          : i - plen < rest.len ? (unsigned char)rest.s[i - plen]
-                                                : 0;
-        x = x << 8 | c;
-    }
-    return x;
+    char b[8];
+    size_t n = plen < 8 ? plen : 8;
+    size_t m = rest.len < 8 - n ? rest.len : 8 - n;
+    if (n)
+        memcpy(b, prefix, n);
+    if (m)
+        memcpy(b + n, rest.s, m);
+    return rs__str_prefix((rs_str){b, n + m});
 }
 
 static int node_cmp(const void *a, const void *b)
 {
     const sr_node *x = a, *y = b;
-    int c = x->pre != y->pre ? (x->pre > y->pre) - (x->pre < y->pre) : sr__str_cmp(x->id, y->id);
+    int c = x->pre != y->pre ? (x->pre > y->pre) - (x->pre < y->pre) : rs__str_cmp(x->id, y->id);
     return c ? c : (x->given > y->given) - (x->given < y->given);
 }
 
@@ -120,7 +109,7 @@ static uint32_t find2(const sr_graph *g, const char *prefix, size_t plen, rs_str
         if (!c && id.len < plen)
             c = -1;
         if (!c)
-            c = sr__str_cmp((rs_str){id.s + plen, id.len - plen}, rest);
+            c = rs__str_cmp((rs_str){id.s + plen, id.len - plen}, rest);
         if (c == 0)
             return (uint32_t)mid;
         if (c < 0)
@@ -232,7 +221,7 @@ static uint32_t find(sr_graph *g, rs_str id)
 
 /* ---- the state keys, numbered: a state is then an array ---- */
 
-/* Equal bytes; a missing string is the empty one, as sr__str_cmp has it. */
+/* Equal bytes; a missing string is the empty one, as rs__str_cmp has it. */
 static int same_str(rs_str a, rs_str b)
 {
     return a.len == b.len && (a.s == b.s || !a.len || !memcmp(a.s, b.s, a.len));
@@ -425,7 +414,7 @@ static int load_nodes(sr_graph *g, const rs_resolve_in *in)
     size_t k = 0; /* a repeated ID: the first given */
     for (size_t i = 0; i < in->nevents; i++)
         if (k == 0 || g->node[k - 1].pre != g->node[i].pre ||
-            sr__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
+            rs__str_cmp(g->node[k - 1].id, g->node[i].id) != 0)
             g->node[k++] = g->node[i];
     g->n = k;
     /* IDs by address: an ID not found so is looked for by binary search,
@@ -597,7 +586,7 @@ static int gather(sr_graph *g, const rs_resolve_in *in, sr_missing *m)
 
 static int str_sort_cmp(const void *a, const void *b)
 {
-    return sr__str_cmp(*(const rs_str *)a, *(const rs_str *)b);
+    return rs__str_cmp(*(const rs_str *)a, *(const rs_str *)b);
 }
 
 /* The missing IDs into out, copied, sorted, each once. */
@@ -622,7 +611,7 @@ static int missing_out(sr_graph *g, const sr_missing *m, rs_resolved *out)
     }
     qsort(out->missing, m->n, sizeof *out->missing, str_sort_cmp);
     for (size_t i = 0; i < m->n; i++)
-        if (!out->nmissing || sr__str_cmp(out->missing[out->nmissing - 1], out->missing[i]))
+        if (!out->nmissing || rs__str_cmp(out->missing[out->nmissing - 1], out->missing[i]))
             out->missing[out->nmissing++] = out->missing[i];
     return sr__fail(g, RS_EMISSING_EVENTS, "%zu events are needed and were not given",
                     out->nmissing);

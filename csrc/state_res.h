@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "radix_sort.h"
 
 #define SR_NONE UINT32_MAX
 
@@ -89,7 +90,6 @@ int sr__fail(sr_graph *g, int code, const char *fmt, ...)
 #endif
     ;
 int sr__key_cmp(const rs_auth_event *a, const rs_auth_event *b);
-int sr__str_cmp(rs_str a, rs_str b);
 int sr__is_type(const sr_graph *g, uint32_t x, const char *type);
 
 /* Walks: a new walk, then nodes queued once each; sr__closure queues
