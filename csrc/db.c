@@ -331,6 +331,7 @@ void rs__cache_clear(rs_db *db)
     rs_lru_clear(db->rows);
     rs_lru_clear(db->covers);
     memset(db->memo, 0, sizeof db->memo);
+    rs__current_drop(&db->cur);
     rs__resolved_clear(db);
     last_diff_drop(db); /* its numeric IDs may be taken back */
 }
@@ -671,6 +672,7 @@ void rs_close(rs_db *db)
     rs_lru_free(db->blobs);
     rs_lru_free(db->rows);
     rs_lru_free(db->covers);
+    rs__current_drop(&db->cur);
     rs__auth_cache_free(db->auth_cache);
     free(db->last_diff);
     rs_buf_free(&db->scratch);
@@ -817,6 +819,11 @@ int64_t rs_debug_json_parses(const rs_db *db)
 int64_t rs_debug_resolve_events(const rs_db *db)
 {
     return db->resolve_events;
+}
+
+int64_t rs_debug_current_hits(const rs_db *db)
+{
+    return db->cur.hits;
 }
 
 int64_t rs_debug_chain_rows(const rs_db *db)

@@ -733,10 +733,32 @@ static int follow_added(ingest *c, uint64_t *hash)
     return RS_OK;
 }
 
+/* The handle's map of the room's current state follows the change; a
+ * room busy long enough has its state loaded into it (current_index.c). */
+static int follow_current(ingest *c)
+{
+    rs_db *db = c->db;
+    rs_snapview v;
+    if (rs__current_advance(&db->cur, c->room, c->row.current, c->current, removed(c),
+                            c->nrem, added(c), c->nadd) ||
+        !rs__current_wanted(&db->cur, c->room, c->current))
+        return RS_OK;
+    int rc = rs__snapshot_view(db, c->current, &v);
+    if (rc || v.nentries < RS_CURRENT_MIN || (size_t)v.nentries > RS_CURRENT_MAX)
+        return rc;
+    rs_entry *e;
+    size_t n;
+    if ((rc = rs_snapshot_load(db, c->current, &e, &n)))
+        return rc;
+    (void)rs__current_load(&db->cur, c->room, c->current, e, n); /* none held: no harm */
+    free(e);
+    return RS_OK;
+}
+
 static int phase_current(ingest *c)
 {
     int rc;
-    if ((rc = resolve_current(c)) || (rc = current_deltas(c)))
+    if ((rc = resolve_current(c)) || (rc = current_deltas(c)) || (rc = follow_current(c)))
         return rc;
     uint64_t hash = c->row.hash;
     if ((rc = follow_removed(c, &hash)) || (rc = follow_added(c, &hash)))

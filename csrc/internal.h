@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "codec.h"
+#include "current_index.h"
 #include "lru.h"
 #include "radix_sort.h"
 #include "roomstate.h"
@@ -280,6 +281,7 @@ struct rs_db {
     int readonly;      /* opened with rs_options.readonly */
     rs_auth_cache *auth_cache; /* stored events decoded for the rules */
     rs_memo_slot memo[RS_MEMO_SLOTS]; /* (snapshot, type, key) -> event */
+    rs_current cur;    /* the current state of the room ingest is busy with */
     rs_dirty_room dirty[RS_DIRTY_ROOMS]; /* room rows this transaction changed */
     size_t ndirty, dirty_next; /* slots in use; the one to write out when full */
     rs_resolved_slot resolved[RS_RESOLVED_SLOTS]; /* input snapshots -> resolution */

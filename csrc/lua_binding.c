@@ -1665,6 +1665,8 @@ static int l_debug_counts(lua_State *L)
     lua_setfield(L, -2, "resolve_events");
     lua_pushnumber(L, (lua_Number)rs_debug_chain_rows(db));
     lua_setfield(L, -2, "chain_rows");
+    lua_pushnumber(L, (lua_Number)rs_debug_current_hits(db));
+    lua_setfield(L, -2, "current_hits");
     rs_diff_walk w;
     rs_debug_difference_walk(db, &w);
     const char *walk_names[] = {"differences", "difference_events", "difference_rows",

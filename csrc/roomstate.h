@@ -691,6 +691,9 @@ int64_t rs_debug_json_parses(const rs_db *db);
  * read from the store: the states' and auth chains' events they parsed
  * (a debug counter, for specs of their cost). */
 int64_t rs_debug_resolve_events(const rs_db *db);
+/* Lookups this handle answered from its map of a busy room's current
+ * state (current_index.c) rather than from the state's blocks. */
+int64_t rs_debug_current_hits(const rs_db *db);
 /* Rows of the auth chain index (positions, links, events on a chain) that
  * the auth differences and power events' chains of this handle read. */
 int64_t rs_debug_chain_rows(const rs_db *db);

@@ -421,6 +421,8 @@ int rs_snapshot_get(rs_db *db, rs_nid snap, rs_nid type, rs_nid key,
 
 int rs__snapshot_get_memo(rs_db *db, rs_nid snap, rs_nid type, rs_nid key, rs_nid *event)
 {
+    if (rs__current_get(&db->cur, snap, type, key, event))
+        return RS_OK;
     uint64_t h = rs_mix64((uint64_t)snap ^ rs_mix64((uint64_t)type ^ rs_mix64((uint64_t)key)));
     rs_memo_slot *m = &db->memo[h % RS_MEMO_SLOTS];
     if (m->snap == snap && m->type == type && m->key == key) {

@@ -95,12 +95,12 @@ end
 
 -- Debug counts, for "nothing was written" checks.
 -- (entries_written, json_parses, resolutions, resolution_hits,
--- resolve_events, chain_rows and the difference_* counts are per-handle
+-- resolve_events, chain_rows, current_hits and the difference_* counts are per-handle
 -- counters, not database content.)
 function S.counts(store)
   local c = store:debug():debug_counts()
   c.entries_written, c.json_parses, c.resolutions, c.resolution_hits = nil, nil, nil, nil
-  c.resolve_events, c.chain_rows = nil, nil
+  c.resolve_events, c.chain_rows, c.current_hits = nil, nil, nil
   c.differences, c.difference_events, c.difference_rows, c.difference_cover_rows = nil, nil, nil, nil
   return c
 end

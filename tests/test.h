@@ -80,6 +80,7 @@ void test_crypto(t_run *t);
 void test_event_ids(t_run *t);
 void test_auth_chain(t_run *t);
 void test_rendered_blocks(t_run *t);
+void test_current_index(t_run *t);
 void test_state_res(t_run *t);
 void test_resolve(t_run *t);
 

@@ -23,7 +23,7 @@ int main(void)
                                        test_snapshot, test_db, test_ingest,
                                        test_room_versions, test_walk, test_crypto,
                                        test_auth, test_event_ids, test_state_res, test_resolve, test_auth_chain,
-                                       test_rendered_blocks};
+                                       test_rendered_blocks, test_current_index};
     t_run t = {0};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         groups[i](&t);
