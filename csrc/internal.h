@@ -9,7 +9,7 @@
 #include "lru.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 10
+#define RS_SCHEMA_VERSION 11
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -56,7 +56,10 @@
                    "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
                    "AS n FROM event_types)")                                   \
     X(ID_TYPE_STR, "SELECT name, sum IS " SUM_TYPE " FROM event_types WHERE nid=?1") \
-    X(ID_KEY_GET, "SELECT nid, sum IS " SUM_KEY " FROM state_keys WHERE key=?1") \
+    /* from the index of schema 11 alone, which the planner would pass    \
+     * over for the UNIQUE one on key, which lacks the sum */               \
+    X(ID_KEY_GET, "SELECT nid, sum IS " SUM_KEY " FROM state_keys INDEXED BY " \
+                  "state_keys_sum WHERE key=?1")                              \
     X(ID_KEY_PUT, "INSERT INTO state_keys(nid, key, sum) SELECT n, ?1, "       \
                   "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
                   "AS n FROM state_keys)")                                     \
