@@ -153,6 +153,41 @@ int rs__event_row_write(rs_db *db, const rs_event *ev, rs_nid id, int is_new,
     return RS_OK;
 }
 
+/* Whether the row of event nid matches its checksum, in *ok. */
+static int event_sum_holds(rs_db *db, rs_nid nid, int *ok)
+{
+    sqlite3_stmt *st;
+    int rc = rs__prepare(db, ST_EVENT_SUM, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, nid);
+    int step = sqlite3_step(st);
+    *ok = step != SQLITE_ROW || sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? RS_OK
+                                                     : rs__sqlfail(db, "reading an event");
+}
+
+/* The answer of EVENT_SNAPS, from the index alone. An event it says is
+ * not stored (kind 0) has its row checked: a stored event whose kind was
+ * cleared is CORRUPT, not unknown. */
+static int event_state_answer(rs_db *db, const char *event_id, size_t len, int kind,
+                              rs_nid nid, rs_nid before)
+{
+    int ok = 1, rc = kind == 0 && nid ? event_sum_holds(db, nid, &ok) : RS_OK;
+    if (rc)
+        return rc;
+    if (!ok)
+        return rs__row_corrupt(db, "event", nid);
+    if (kind == 0)
+        return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
+    if (!before)
+        return rs__fail(db, RS_ENO_STATE, "event %.*s is stored without state",
+                        (int)len, event_id);
+    return RS_OK;
+}
+
 int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
                    rs_nid *after)
 {
@@ -163,26 +198,20 @@ int rs_event_state(rs_db *db, const char *event_id, size_t len, rs_nid *before,
         return rc;
     sqlite3_bind_text(st, 1, event_id, (int)len, SQLITE_STATIC);
     int step = sqlite3_step(st), kind = 0;
-    long long bad = 0;
+    rs_nid nid = 0;
     if (step == SQLITE_ROW) {
         kind = sqlite3_column_int(st, 0);
         *before = sqlite3_column_int64(st, 1);
         *after = sqlite3_column_int64(st, 2);
-        if (!sqlite3_column_int(st, 3))
-            bad = sqlite3_column_int64(st, 4);
+        nid = sqlite3_column_int64(st, 3);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return rs__sqlfail(db, "reading an event");
-    if (bad)
-        return rs__row_corrupt(db, "event", bad);
-    if (kind == 0)
-        return rs__fail(db, RS_ENOTFOUND, "unknown event %.*s", (int)len, event_id);
-    if (!*before)
-        return rs__fail(db, RS_ENO_STATE, "event %.*s is stored without state",
-                        (int)len, event_id);
-    return RS_OK;
+    if ((rc = event_state_answer(db, event_id, len, kind, nid, *before)))
+        *before = *after = 0;
+    return rc;
 }
 
 int rs_event_json(rs_db *db, const char *event_id, size_t len, const char **json,

@@ -25,17 +25,33 @@ static uint64_t part(sqlite3_value *v)
     return rs_hash_bytes(p ? p : "", n) ^ rs_mix64(n + 1);
 }
 
+/* rs_row_sum of v[0 .. argc), argc >= 2, and of nnull NULLs after them. */
+static uint64_t sum_values(int argc, sqlite3_value **v, int nnull)
+{
+    uint64_t h = rs_mix64((uint64_t)sqlite3_value_int64(v[0]) ^ 0x9e3779b97f4a7c15u);
+    h = rs_mix64(h ^ (uint64_t)sqlite3_value_int64(v[1]));
+    for (int i = 2; i < argc; i++)
+        h = rs_mix64(h ^ part(v[i]));
+    for (int i = 0; i < nnull; i++)
+        h = rs_mix64(h ^ 0x6e756c6cu); /* part() of NULL */
+    return h;
+}
+
 static void row_sum(sqlite3_context *cx, int argc, sqlite3_value **v)
 {
     if (argc < 2) {
         sqlite3_result_error(cx, "rs_row_sum takes at least two values", -1);
         return;
     }
-    uint64_t h = rs_mix64((uint64_t)sqlite3_value_int64(v[0]) ^ 0x9e3779b97f4a7c15u);
-    h = rs_mix64(h ^ (uint64_t)sqlite3_value_int64(v[1]));
-    for (int i = 2; i < argc; i++)
-        h = rs_mix64(h ^ part(v[i]));
-    sqlite3_result_int64(cx, (int64_t)h);
+    sqlite3_result_int64(cx, (int64_t)sum_values(argc, v, 0));
+}
+
+int rs__snap_sum_holds(sqlite3_stmt *st)
+{
+    sqlite3_value *v[3] = {sqlite3_column_value(st, 1), sqlite3_column_value(st, 0),
+                           sqlite3_column_value(st, 2)};
+    return sqlite3_column_type(st, 3) == SQLITE_INTEGER &&
+           (uint64_t)sqlite3_column_int64(st, 3) == sum_values(3, v, 2);
 }
 
 /* rs_json_sum(nid, json): an event's JSON sum (schema 9), a NULL JSON

@@ -18,12 +18,11 @@
 
 /* A row read from disk is what was written: a block's bytes hash to the
  * hash it is found by (0 under rs_debug_force_hash_collisions, which
- * stores no real hash), a snapshot's row to its checksum (SNAP_GET
- * compares it). */
+ * stores no real hash), a snapshot's row to its checksum. */
 static int row_is_whole(sqlite3_stmt *st, char tag)
 {
     if (tag == 's')
-        return sqlite3_column_int(st, 3);
+        return rs__snap_sum_holds(st);
     int64_t hash = sqlite3_column_int64(st, 1);
     const void *d = sqlite3_column_blob(st, 0);
     size_t n = (size_t)sqlite3_column_bytes(st, 0);

@@ -82,7 +82,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}
@@ -144,7 +144,7 @@ describe("roomstate.open", function()
     S.write(path, fixture)
     local expect = cjson.decode(S.read("spec/fixtures/schema_v6.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local t = {}
     for etype, key, ev in store:current_state(expect.room):entries() do t[etype .. "\0" .. key] = ev end
@@ -186,7 +186,7 @@ describe("roomstate.open", function()
     local expect = cjson.decode(S.read("spec/fixtures/schema_v8.json"))
     S.write(path, fixture)
     local store = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local n = 0
     for id, json in pairs(expect.events) do
@@ -204,7 +204,7 @@ describe("roomstate.open", function()
       "'xxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxy') AS BLOB) " ..
       "WHERE event_id = '" .. victim .. "'")
     local s2 = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("checksum", err)
@@ -238,7 +238,7 @@ describe("roomstate.open", function()
     for h in S.sql_value(path, hashes):gmatch("%S+") do old[#old + 1] = h end
     assert.equal(6, #old)
     local store = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     local i = 0
     for h in S.sql_value(path, hashes):gmatch("%S+") do
       i = i + 1
@@ -254,7 +254,7 @@ describe("roomstate.open", function()
     S.sql_value(path, "UPDATE blocks SET data = substr(data, 1, length(data) - 1) || x'7f' " ..
       "WHERE nid = (SELECT max(nid) FROM blocks)")
     local s2 = assert(roomstate.open(path))
-    assert.equal("10", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("content hash", err)
@@ -262,6 +262,47 @@ describe("roomstate.open", function()
     if st then st, serr, code = st:get("m.room.member", "@user1:example.org") end
     assert.is_nil(st)
     assert.equal("CORRUPT", code, serr)
+    s2:close()
+    S.rmdir(dir)
+  end)
+
+  it("migrates a schema-v10 file to an index of each state key's sum, keeping a changed key caught", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v10.db"
+    local fixture = S.read("spec/fixtures/schema_v10.db")
+    local expect = cjson.decode(S.read("spec/fixtures/schema_v10.json"))
+    local index = "SELECT count(*) FROM sqlite_master WHERE name = 'state_keys_sum'"
+    S.write(path, fixture)
+    assert.equal("0", S.sql_value(path, index))
+    local store = assert(roomstate.open(path))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("1", S.sql_value(path, index))
+    assert.equal("202", S.sql_value(path, "SELECT count(*) FROM state_keys INDEXED BY state_keys_sum"))
+    assert.is_true(store:check())
+    -- every key is turned into its ID through the new index
+    local st = assert(store:state_before(expect.event))
+    local n = 0
+    for user, ev in pairs(expect.members) do
+      assert.equal(ev, st:get("m.room.member", user))
+      n = n + 1
+    end
+    assert.equal(200, n)
+    store:close()
+    -- a key changed in the v10 file, its old sum left: the index is built
+    -- from that row, so the lookup of the changed key and check() refuse it
+    S.write(path, fixture)
+    S.sql_value(path, "UPDATE state_keys SET key = '@mallory:example.org' " ..
+      "WHERE key = '@user3:example.org'")
+    local s2 = assert(roomstate.open(path))
+    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    local ok, err = s2:check()
+    assert.is_nil(ok)
+    assert.matches("state key", err)
+    local st2 = assert(s2:state_before(expect.event))
+    local got, gerr, code = st2:get("m.room.member", "@mallory:example.org")
+    assert.is_nil(got)
+    assert.equal("CORRUPT", code, gerr)
+    assert.equal(expect.members["@user4:example.org"], st2:get("m.room.member", "@user4:example.org"))
     s2:close()
     S.rmdir(dir)
   end)

@@ -40,11 +40,11 @@ function S.sql_value(path, sql)
 end
 
 -- Runs sql on the file as on one of schema 6, before the ID rows had
--- checksums: the sum columns are dropped and the version set back, so the
--- next open migrates and sums the rows as sql left them (an older file's
--- rows, not a corruption).
+-- checksums: the sum columns (and schema 11's index of a key's sum) are
+-- dropped and the version set back, so the next open migrates and sums the
+-- rows as sql left them (an older file's rows, not a corruption).
 function S.sql_as_schema6(path, sql)
-  return S.sql_value(path, "ALTER TABLE rooms DROP COLUMN sum; " ..
+  return S.sql_value(path, "DROP INDEX state_keys_sum; ALTER TABLE rooms DROP COLUMN sum; " ..
     "ALTER TABLE event_types DROP COLUMN sum; ALTER TABLE state_keys DROP COLUMN sum; " ..
     "ALTER TABLE events DROP COLUMN sum; ALTER TABLE events DROP COLUMN jsum; " ..
     "ALTER TABLE consumers DROP COLUMN sum; DROP TABLE event_chains; DROP TABLE chain_links; " ..

@@ -425,8 +425,8 @@ static rs_db *open_file(const char *path)
     return rs_open(path, &o, &db, err, sizeof err) == RS_OK ? db : NULL;
 }
 
-/* The file taken back to schema 7 (before the index) migrates to the rows
- * ingest wrote. */
+/* The file taken back to schema 7 (before the chain index and schema 11's
+ * index of state keys) migrates to the rows ingest wrote. */
 static void check_migration(t_run *t, const dag *d, t_rng *r)
 {
     char path[] = "/tmp/rs_chain_XXXXXX";
@@ -443,7 +443,8 @@ static void check_migration(t_run *t, const dag *d, t_rng *r)
     ingest_shuffled(t, db, &copy, r);
     char *want = rows(db);
     CHECK(t, sql_exec(db, "DROP TABLE event_chains; DROP TABLE chain_links; "
-                          "DROP TABLE chain_waits; PRAGMA user_version=7") == SQLITE_OK,
+                          "DROP TABLE chain_waits; DROP INDEX state_keys_sum; "
+                          "PRAGMA user_version=7") == SQLITE_OK,
           "downgrade");
     rs_close(db);
     db = open_file(path);
