@@ -426,6 +426,9 @@ int rs_check(rs_db *db)
              "SELECT max(nid) FROM events GROUP BY event_id HAVING count(*)>1",
              "an event ID is stored twice: event")) ||
         (rc = check_query_empty(
+             db, "SELECT max(nid) FROM state_keys GROUP BY key HAVING count(*)>1",
+             "a state key is stored twice: state key")) ||
+        (rc = check_query_empty(
              db,
              "SELECT nid FROM events WHERE kind>0 AND (before_snap NOT IN "
              "(SELECT nid FROM snapshots) OR after_snap NOT IN "

@@ -206,11 +206,42 @@ static const char v9_to_v10[] =
  * and this index's entries apart. */
 static const char v10_to_v11[] = "CREATE INDEX state_keys_sum ON state_keys(key, nid, sum);";
 
+/* v12 numbers outputs itself (and drops state_keys' UNIQUE index, below):
+ * an AUTOINCREMENT key had SQLite read and
+ * rewrite sqlite_sequence with every output, 4,100 instructions an insert
+ * (callgrind), 5% of an ingest. The handle counts positions on from the
+ * last one (rs__output_next, outbox.c); meta.outputs_last keeps the last
+ * position given when a trim deletes it, so positions are still never
+ * reused. The table is rebuilt with the same rows and sums (the sum does
+ * not cover the position). */
+static const char v11_to_v12[] =
+    /* state_keys without its UNIQUE index: schema 11's index (key, nid,
+     * sum), which lookups answer from, sorts by key as well, and two
+     * indexes on random keys were a second random page per new key at
+     * every commit. An insert checks the key is new in the same statement
+     * (ID_KEY_PUT), and check() reports a key stored twice. */
+    "CREATE TABLE state_keys_v12(nid INTEGER PRIMARY KEY, key TEXT NOT NULL,"
+    " sum INTEGER);"
+    "INSERT INTO state_keys_v12 SELECT nid, key, sum FROM state_keys;"
+    "DROP TABLE state_keys;"
+    "ALTER TABLE state_keys_v12 RENAME TO state_keys;"
+    "CREATE INDEX state_keys_sum ON state_keys(key, nid, sum);"
+    "CREATE TABLE outputs_v12(position INTEGER PRIMARY KEY,"
+    " room_nid INTEGER NOT NULL, event_nid INTEGER NOT NULL,"
+    " data BLOB, body TEXT, event_json BLOB, sum INTEGER);"
+    "INSERT INTO outputs_v12 SELECT position, room_nid, event_nid, data, body,"
+    " event_json, sum FROM outputs;"
+    "INSERT OR REPLACE INTO meta VALUES('outputs_last', max(coalesce((SELECT seq"
+    " FROM sqlite_sequence WHERE name='outputs'), 0), coalesce((SELECT value FROM"
+    " meta WHERE key='outputs_last'), 0)));"
+    "DROP TABLE outputs;"
+    "ALTER TABLE outputs_v12 RENAME TO outputs;";
+
 /* migrations[v] brings a file from version v to v+1; [0] creates it, and a
  * new file runs the whole chain. */
 static const char *const migrations[RS_SCHEMA_VERSION] = {
     schema_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8,
-    v8_to_v9, v9_to_v10, v10_to_v11};
+    v8_to_v9, v9_to_v10, v10_to_v11, v11_to_v12};
 
 
 int rs__fail(rs_db *db, int code, const char *fmt, ...)
@@ -734,6 +765,7 @@ int rs_begin(rs_db *db)
         return rc;
     db->in_tx = 1;
     db->next_event = 0;
+    db->next_output = 0;
     if ((rc = rs__sync_generation(db)) != RS_OK)
         rs_rollback(db);
     return rc;
@@ -758,6 +790,7 @@ int rs_commit(rs_db *db)
         rs__cache_clear(db);
     }
     db->in_tx = 0;
+    db->next_output = 0;
     return rc;
 }
 
@@ -767,6 +800,7 @@ int rs_rollback(rs_db *db)
         return rs__fail(db, RS_EINVAL, "rollback without a transaction");
     db->in_tx = 0;
     db->tx_failed = 0;
+    db->next_output = 0;
     /* IDs, blocks and room rows of the transaction are gone: forget them */
     rs__rooms_drop(db);
     rs__cache_clear(db);

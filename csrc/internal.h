@@ -11,7 +11,7 @@
 #include "radix_sort.h"
 #include "roomstate.h"
 
-#define RS_SCHEMA_VERSION 11
+#define RS_SCHEMA_VERSION 12
 /* The longest event or room ID the core takes (roomstate.event's bound). */
 #define RS_MAX_ID_BYTES 255
 #define RS_APPLICATION_ID 0x726f6f6d /* "room" */
@@ -37,6 +37,11 @@
     "rs_row_sum(nid, kind, event_id, room_nid, type_nid, key_nid, "            \
     "before_snap, after_snap, depth, membership, ehash, status, reason)"
 #define SUM_EVENT_JSON "rs_json_sum(nid, json)"
+/* The last output position ever given: the newest row's, or the one a
+ * trim recorded before it deleted that row (schema 12). */
+#define OUTPUTS_LAST                                                           \
+    "max(coalesce((SELECT max(position) FROM outputs), 0), coalesce((SELECT "  \
+    "value FROM meta WHERE key='outputs_last'), 0))"
 #define SUM_CONSUMER "rs_row_sum(next, 0, name)"
 /* The next ID of a table whose rows are never deleted, given in the
  * INSERT so that its sum can cover it; rooms are AUTOINCREMENT. */
@@ -58,13 +63,14 @@
                    "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
                    "AS n FROM event_types)")                                   \
     X(ID_TYPE_STR, "SELECT name, sum IS " SUM_TYPE " FROM event_types WHERE nid=?1") \
-    /* from the index of schema 11 alone, which the planner would pass    \
-     * over for the UNIQUE one on key, which lacks the sum */               \
+    /* from the index (key, nid, sum) alone (schema 11; since 12 the only  \
+     * one on state_keys): named, so no plan seeks the table row */       \
     X(ID_KEY_GET, "SELECT nid, sum IS " SUM_KEY " FROM state_keys INDEXED BY " \
                   "state_keys_sum WHERE key=?1")                              \
     X(ID_KEY_PUT, "INSERT INTO state_keys(nid, key, sum) SELECT n, ?1, "       \
                   "rs_row_sum(n, 0, ?1) FROM (SELECT coalesce(max(nid), 0) + 1 " \
-                  "AS n FROM state_keys)")                                     \
+                  "AS n FROM state_keys) WHERE NOT EXISTS (SELECT 1 FROM "     \
+                  "state_keys WHERE key=?1)")                                  \
     X(ID_KEY_STR, "SELECT key, sum IS " SUM_KEY " FROM state_keys WHERE nid=?1") \
     X(ID_EVENT_GET, "SELECT nid, sum IS " SUM_EVENT " FROM events WHERE event_id=?1") \
     /* checks and inserts in one statement: events.event_id is not UNIQUE */ \
@@ -140,8 +146,8 @@
                   "membership,event_nid,ehash) VALUES(?1,?2,?3,?4,?5)")        \
     X(MEMBER_DEL, "DELETE FROM members WHERE room_nid=?1 AND user_nid=?2 "     \
                   "RETURNING event_nid, ehash")                                \
-    X(OUTPUT_PUT, "INSERT INTO outputs(room_nid,event_nid,data,body,sum) "     \
-                  "VALUES(?1,?2,?3,?4,rs_row_sum(?1,?2,?3,?4,NULL))")          \
+    X(OUTPUT_PUT, "INSERT INTO outputs(position,room_nid,event_nid,data,body,sum) " \
+                  "VALUES(?5,?1,?2,?3,?4,rs_row_sum(?1,?2,?3,?4,NULL))")       \
     X(OUTPUT_READ,                                                             \
       "SELECT o.position, o.data, o.body, coalesce(o.event_json, e.json), "    \
       "o.event_nid, o.sum IS rs_row_sum(o.room_nid, o.event_nid, o.data, "     \
@@ -149,8 +155,7 @@
       "OR e.jsum IS rs_json_sum(e.nid, e.json) FROM outputs o LEFT JOIN events e ON " \
       "e.nid=o.event_nid AND o.event_nid>0 WHERE o.position>=?1 "              \
       "ORDER BY o.position LIMIT ?2")                                          \
-    X(OUTPUT_LAST, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "   \
-                   "name='outputs'),0)")                                       \
+    X(OUTPUT_LAST, "SELECT " OUTPUTS_LAST)                                     \
     X(DATA_VERSION, "PRAGMA data_version")                                     \
     X(PURGE_GENERATION, "SELECT value FROM meta WHERE key='purge_generation'") \
     X(READ_BEGIN, "BEGIN")                                                     \
@@ -167,6 +172,8 @@
                   "OR leases.until<?4")                                        \
     /* with no consumer registered nobody has acknowledged anything; with  \
      * a consumer row that fails its sum, nobody knows what was */           \
+    X(OUTPUTS_FLOOR, "INSERT OR REPLACE INTO meta VALUES('outputs_last', "     \
+                     OUTPUTS_LAST ")")                                          \
     X(OUTPUTS_TRIM, "DELETE FROM outputs WHERE position < "                    \
                     "(SELECT coalesce(min(next), 0) FROM consumers) AND NOT "  \
                     "EXISTS (SELECT 1 FROM consumers WHERE sum IS NOT "        \
@@ -196,6 +203,8 @@
     X(ROOM_WAITING, "SELECT 1 FROM chain_waits w CROSS JOIN events e ON "      \
                     "e.nid=w.event_nid WHERE e.room_nid=?1 LIMIT 1")           \
     X(CHAIN_WAIT_DEL, "DELETE FROM chain_waits WHERE event_nid=?1")            \
+    X(CONSUMER_ADD, "INSERT INTO consumers(name,next,sum) VALUES(?1,?2,"       \
+                    "rs_row_sum(?2, 0, ?1)) ON CONFLICT(name) DO NOTHING")     \
     X(CONSUMER_SET, "INSERT INTO consumers(name,next,sum) VALUES(?1,?2,"       \
                     "rs_row_sum(?2, 0, ?1)) ON CONFLICT(name) DO UPDATE SET "  \
                     "next=excluded.next, sum=excluded.sum")
@@ -257,6 +266,7 @@ struct rs_db {
     int in_tx;
     int tx_failed;     /* an rs_ingest failed: the transaction may only roll back */
     rs_nid next_event; /* the next events row ID in this write transaction; 0: ask */
+    int64_t next_output; /* the next output position in it; 0: ask */
     int read_depth;    /* nesting of rs_read_begin */
     int read_open;     /* a read transaction of ours is open */
     int force_collisions;

@@ -1492,6 +1492,20 @@ static int l_consumer_set(lua_State *L)
     return ok_or_fail(L, db, rs_consumer_set(db, name, n, next));
 }
 
+/* The position the consumer has once registered (its old one if it was). */
+static int l_consumer_add(lua_State *L)
+{
+    rs_db *db = check_db(L, 1);
+    size_t n;
+    const char *name = luaL_checklstring(L, 2, &n);
+    int64_t next = check_int(L, 3, 1, MAX_POSITION), stored;
+    int rc = rs_consumer_add(db, name, n, next, &stored);
+    if (rc)
+        return push_fail(L, db, rc);
+    lua_pushnumber(L, (lua_Number)stored);
+    return 1;
+}
+
 static int l_lease(lua_State *L)
 {
     rs_db *db = check_db(L, 1);
@@ -1809,6 +1823,7 @@ static const luaL_Reg store_methods[] = {
     {"outputs_last", l_outputs_last},
     {"consumer_get", l_consumer_get},
     {"consumer_set", l_consumer_set},
+    {"consumer_add", l_consumer_add},
     {"lease", l_lease},
     {"trim_outputs", l_trim_outputs},
     {"purge_room", l_purge_room},

@@ -57,13 +57,29 @@ static int event_id_json(rs_db *db, rs_buf *b, rs_nid ev)
     return rs__json_string(b, s, n) ? rs__fail(db, RS_ENOMEM, "out of memory") : RS_OK;
 }
 
+/* The position the next output takes: one after the last ever given,
+ * counted by the handle inside its write transaction (schema 12). */
+static int next_position(rs_db *db, int64_t *position)
+{
+    if (!db->next_output) {
+        int64_t last;
+        int rc = rs__query_int(db, ST_OUTPUT_LAST, &last, "reading the last output");
+        if (rc)
+            return rc;
+        db->next_output = last + 1;
+    }
+    *position = db->next_output;
+    return RS_OK;
+}
+
 static int put_output(rs_db *db, rs_nid room, rs_nid event, const rs_buf *data,
                       const rs_buf *body, int64_t *position)
 {
     sqlite3_stmt *st;
-    int rc = rs__prepare(db, ST_OUTPUT_PUT, &st);
-    if (rc)
+    int rc = next_position(db, position);
+    if (rc || (rc = rs__prepare(db, ST_OUTPUT_PUT, &st)))
         return rc;
+    sqlite3_bind_int64(st, 5, *position);
     sqlite3_bind_int64(st, 1, room);
     sqlite3_bind_int64(st, 2, event);
     if (data)
@@ -71,8 +87,8 @@ static int put_output(rs_db *db, rs_nid room, rs_nid event, const rs_buf *data,
     if (body)
         sqlite3_bind_text(st, 4, (const char *)body->p, (int)body->len, SQLITE_STATIC);
     rc = rs__run(db, st, "writing an output");
-    if (rc == RS_OK)
-        *position = sqlite3_last_insert_rowid(db->sql);
+    /* outside a write transaction another handle may write the next one */
+    db->next_output = rc == RS_OK && db->in_tx ? *position + 1 : 0;
     return rc;
 }
 
@@ -458,6 +474,23 @@ int rs_consumer_set(rs_db *db, const char *name, size_t len, int64_t next)
     return rs__run(db, st, "storing a consumer position");
 }
 
+int rs_consumer_add(rs_db *db, const char *name, size_t len, int64_t next,
+                    int64_t *stored)
+{
+    sqlite3_stmt *st;
+    int found, rc = rs__prepare(db, ST_CONSUMER_ADD, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, next);
+    if ((rc = rs__run(db, st, "registering a consumer")) ||
+        (rc = rs_consumer_get(db, name, len, stored, &found)))
+        return rc;
+    return found ? RS_OK
+                 : rs__fail(db, RS_ECORRUPT, "consumer %.*s vanished as it was registered",
+                            (int)len, name);
+}
+
 int rs_consumer_lease(rs_db *db, const char *name, size_t len,
                       const char *owner, size_t olen, int64_t now_ms,
                       int64_t ttl_ms, int *got)
@@ -477,12 +510,16 @@ int rs_consumer_lease(rs_db *db, const char *name, size_t len,
     return RS_OK;
 }
 
+/* The last position is recorded before the rows go, so that a trim of
+ * every output does not hand its positions out again. */
 int rs_outputs_trim(rs_db *db, int64_t *deleted)
 {
     sqlite3_stmt *st;
     *deleted = 0;
-    int rc = rs__prepare(db, ST_OUTPUTS_TRIM, &st);
-    if (rc || (rc = rs__run(db, st, "trimming outputs")))
+    int rc = rs__prepare(db, ST_OUTPUTS_FLOOR, &st);
+    if (rc || (rc = rs__run(db, st, "recording the last output")) ||
+        (rc = rs__prepare(db, ST_OUTPUTS_TRIM, &st)) ||
+        (rc = rs__run(db, st, "trimming outputs")))
         return rc;
     *deleted = sqlite3_changes(db->sql);
     return RS_OK;

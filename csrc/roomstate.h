@@ -653,6 +653,11 @@ int rs_consumer_get(rs_db *db, const char *name, size_t len, int64_t *next,
 /* Registers or moves a consumer (durable at commit, or at once outside a
  * transaction). */
 int rs_consumer_set(rs_db *db, const char *name, size_t len, int64_t next);
+/* Registers a consumer at next unless it is registered already; *stored
+ * is its position after it. Handles that register one name at the same
+ * time (nginx workers) agree on one position, and none moves it back. */
+int rs_consumer_add(rs_db *db, const char *name, size_t len, int64_t next,
+                    int64_t *stored);
 
 /* Takes or renews a named lease until now_ms + ttl_ms if it is free, expired
  * or already held by `owner`; *got = 1 if held after the call. */

@@ -356,6 +356,9 @@ describe("roomstate (the command-line tool)", function()
       { "an event row copied under a new ID", "INSERT INTO events(event_id, room_nid, kind) " ..
         "SELECT event_id, room_nid, kind FROM events WHERE event_id = '$topic:example.org'",
         "an event ID is stored twice" },
+      { "a state key row copied under a new ID (schema 12 has no UNIQUE index on keys)",
+        "INSERT INTO state_keys(key, sum) SELECT key, sum FROM state_keys " ..
+        "WHERE key = '@m1:example.org'", "a state key is stored twice" },
       { "a snapshot row deleted", "DELETE FROM snapshots WHERE nid = (SELECT after_snap " ..
         "FROM events WHERE event_id = '$topic:example.org')", "snapshot is missing" },
       { "a snapshot's entry count changed", "UPDATE snapshots SET nentries = nentries + 1 " ..

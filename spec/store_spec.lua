@@ -1,6 +1,7 @@
 -- Issue 2: the store as userdata, numeric IDs, blocks and snapshots.
 local roomstate = require "roomstate"
 local cjson = require "cjson"
+local harness = require "roomstate.harness"
 local S = require "support"
 
 describe("roomstate.open", function()
@@ -82,7 +83,7 @@ describe("roomstate.open", function()
     S.write(path, S.read("spec/fixtures/schema_v1.db"))
     local expect = cjson.decode(S.read("spec/fixtures/schema_v1.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local function dump(state)
       local t = {}
@@ -144,7 +145,7 @@ describe("roomstate.open", function()
     S.write(path, fixture)
     local expect = cjson.decode(S.read("spec/fixtures/schema_v6.json"))
     local store = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local t = {}
     for etype, key, ev in store:current_state(expect.room):entries() do t[etype .. "\0" .. key] = ev end
@@ -186,7 +187,7 @@ describe("roomstate.open", function()
     local expect = cjson.decode(S.read("spec/fixtures/schema_v8.json"))
     S.write(path, fixture)
     local store = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     assert.is_true(store:check())
     local n = 0
     for id, json in pairs(expect.events) do
@@ -204,7 +205,7 @@ describe("roomstate.open", function()
       "'xxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxy') AS BLOB) " ..
       "WHERE event_id = '" .. victim .. "'")
     local s2 = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("checksum", err)
@@ -238,7 +239,7 @@ describe("roomstate.open", function()
     for h in S.sql_value(path, hashes):gmatch("%S+") do old[#old + 1] = h end
     assert.equal(6, #old)
     local store = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     local i = 0
     for h in S.sql_value(path, hashes):gmatch("%S+") do
       i = i + 1
@@ -254,7 +255,7 @@ describe("roomstate.open", function()
     S.sql_value(path, "UPDATE blocks SET data = substr(data, 1, length(data) - 1) || x'7f' " ..
       "WHERE nid = (SELECT max(nid) FROM blocks)")
     local s2 = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("content hash", err)
@@ -275,7 +276,7 @@ describe("roomstate.open", function()
     S.write(path, fixture)
     assert.equal("0", S.sql_value(path, index))
     local store = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     assert.equal("1", S.sql_value(path, index))
     assert.equal("202", S.sql_value(path, "SELECT count(*) FROM state_keys INDEXED BY state_keys_sum"))
     assert.is_true(store:check())
@@ -294,7 +295,7 @@ describe("roomstate.open", function()
     S.sql_value(path, "UPDATE state_keys SET key = '@mallory:example.org' " ..
       "WHERE key = '@user3:example.org'")
     local s2 = assert(roomstate.open(path))
-    assert.equal("11", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
     local ok, err = s2:check()
     assert.is_nil(ok)
     assert.matches("state key", err)
@@ -304,6 +305,35 @@ describe("roomstate.open", function()
     assert.equal("CORRUPT", code, gerr)
     assert.equal(expect.members["@user4:example.org"], st2:get("m.room.member", "@user4:example.org"))
     s2:close()
+    S.rmdir(dir)
+  end)
+
+  it("migrates outputs to positions it counts itself, keeping every output and never reusing one", function()
+    local dir = S.tmpdir()
+    local path = dir .. "/v10.db"
+    S.write(path, S.read("spec/fixtures/schema_v10.db"))
+    local before = S.sql_value(path, "SELECT group_concat(position || ':' || sum, ',') FROM " ..
+      "(SELECT position, sum FROM outputs ORDER BY position)")
+    local last = S.sql_value(path, "SELECT seq FROM sqlite_sequence WHERE name = 'outputs'")
+    -- the oldest outputs trimmed away first, as a store in use has them
+    S.sql_value(path, "DELETE FROM outputs WHERE position > 100")
+    local store = assert(roomstate.open(path))
+    assert.equal("12", S.sql_value(path, "PRAGMA user_version"))
+    assert.equal("0", S.sql_value(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE " ..
+      "'%AUTOINCREMENT%' AND name = 'outputs'"))
+    assert.equal(before:match("^(.-,100:%-?%d+)"), S.sql_value(path, "SELECT " ..
+      "group_concat(position || ':' || sum, ',') FROM (SELECT position, sum FROM outputs " ..
+      "ORDER BY position)"))
+    assert.is_true(store:check())
+    -- the positions after 100 were given before the migration: not again
+    local h = harness.new(store, { seed = "v12" })
+    local room = assert(h:create_room("@other:example.org", { minimal = true }))
+    assert(room)
+    local outs = store:outputs(tonumber(last) + 1, 10)
+    assert.is_true(#outs > 0)
+    assert.equal(tonumber(last) + 1, outs[1].position)
+    assert.equal(tonumber(last) + 1, store:outputs(101, 1)[1].position)
+    store:close()
     S.rmdir(dir)
   end)
 

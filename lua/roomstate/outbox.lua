@@ -73,8 +73,10 @@ function _M.subscribe(core, subs, name, fn, opts)
     else
       error("bad option 'from' (\"start\", \"end\" or a position expected)", 3)
     end
-    local ok; ok, err, code = core:consumer_set(name, next_pos)
-    if not ok then return nil, err, code end
+    -- another handle may register the name between the get and here
+    -- (nginx workers at start): the first position stored stands
+    next_pos, err, code = core:consumer_add(name, next_pos)
+    if not next_pos then return nil, err, code end
   end
   subs[name] = fn
   return next_pos
