@@ -108,7 +108,9 @@ describe("ingest with authorize against the naive model", function()
     end)
   end
 
-  for _, v in ipairs({ "1", "6", "10", "11", "12" }) do
+  -- 600 events a room: the light runs (valgrind, GC stress) take two versions
+  local MAPPED = LIGHT and { "10", "12" } or { "1", "6", "10", "11", "12" }
+  for _, v in ipairs(MAPPED) do
     it("agrees in a room whose current state the handle maps, room version " .. v, function()
       local rejected = 0
       for seed = 1, 2 do
