@@ -2,6 +2,18 @@
 local roomstate = require "roomstate"
 local cjson = require "cjson"
 local harness = require "roomstate.harness"
+
+-- How many members of a fixture's expected state before its event the
+-- store gives the same event for (each must match).
+local function members_match(store, expect)
+  local st = assert(store:state_before(expect.event))
+  local n = 0
+  for user, ev in pairs(expect.members) do
+    assert.equal(ev, st:get("m.room.member", user))
+    n = n + 1
+  end
+  return n
+end
 local S = require "support"
 
 describe("roomstate.open", function()
@@ -224,15 +236,6 @@ describe("roomstate.open", function()
     local path = dir .. "/v9.db"
     local fixture = S.read("spec/fixtures/schema_v9.db")
     local expect = cjson.decode(S.read("spec/fixtures/schema_v9.json"))
-    local function members_match(store)
-      local st = assert(store:state_before(expect.event))
-      local n = 0
-      for user, ev in pairs(expect.members) do
-        assert.equal(ev, st:get("m.room.member", user))
-        n = n + 1
-      end
-      return n
-    end
     local hashes = "SELECT group_concat(hash, ' ') FROM (SELECT hash FROM blocks ORDER BY nid)"
     S.write(path, fixture)
     local old = {}
@@ -247,7 +250,7 @@ describe("roomstate.open", function()
     end
     assert.equal(6, i)
     assert.is_true(store:check())
-    assert.equal(200, members_match(store))
+    assert.equal(200, members_match(store, expect))
     store:close()
     -- a block changed in the v9 file, its old hash left: the migration must
     -- not hash it anew, so the read and check() still refuse it
@@ -281,13 +284,7 @@ describe("roomstate.open", function()
     assert.equal("202", S.sql_value(path, "SELECT count(*) FROM state_keys INDEXED BY state_keys_sum"))
     assert.is_true(store:check())
     -- every key is turned into its ID through the new index
-    local st = assert(store:state_before(expect.event))
-    local n = 0
-    for user, ev in pairs(expect.members) do
-      assert.equal(ev, st:get("m.room.member", user))
-      n = n + 1
-    end
-    assert.equal(200, n)
+    assert.equal(200, members_match(store, expect))
     store:close()
     -- a key changed in the v10 file, its old sum left: the index is built
     -- from that row, so the lookup of the changed key and check() refuse it
