@@ -122,6 +122,11 @@ int rs__current_advance(rs_current *c, rs_nid room, rs_nid from, rs_nid to,
     return 1;
 }
 
+void rs__current_not_now(rs_current *c)
+{
+    c->streak = 0;
+}
+
 void rs__current_drop(rs_current *c)
 {
     free(c->slot);

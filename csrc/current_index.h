@@ -36,6 +36,9 @@ int rs__current_advance(rs_current *c, rs_nid room, rs_nid from, rs_nid to,
 int rs__current_load(rs_current *c, rs_nid room, rs_nid snap, const rs_entry *e, size_t n);
 /* Whether the room has advanced long enough for its state to be loaded. */
 int rs__current_wanted(const rs_current *c, rs_nid room, rs_nid snap);
+/* The room's state was looked at and is not to be held: it is looked at
+ * again after another RS_CURRENT_STREAK events, not at every one. */
+void rs__current_not_now(rs_current *c);
 /* Holds nothing, its table freed (a rollback, a purge, a cache reset). */
 void rs__current_drop(rs_current *c);
 

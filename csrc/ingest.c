@@ -744,7 +744,9 @@ static int follow_current(ingest *c)
         !rs__current_wanted(&db->cur, c->room, c->current))
         return RS_OK;
     int rc = rs__snapshot_view(db, c->current, &v);
-    if (rc || v.nentries < RS_CURRENT_MIN || (size_t)v.nentries > RS_CURRENT_MAX)
+    if (rc == RS_OK && (v.nentries < RS_CURRENT_MIN || (size_t)v.nentries > RS_CURRENT_MAX))
+        rs__current_not_now(&db->cur); /* a small room's view is not read per event */
+    if (rc || !db->cur.streak)
         return rc;
     rs_entry *e;
     size_t n;
